@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make run` (the whole lake, locally) and `make test`.
+# Both create .venv and install into it; a stamp keyed on setup.py keeps reruns fast.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
+
+.PHONY: install run test lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+run: install
+	$(BIN)/ngs-lake local up
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: install lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python bench/provision.py
+
+clean:
+	rm -rf $(VENV) .ngs-lake .pytest_cache .ruff_cache

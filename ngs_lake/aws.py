@@ -1,0 +1,144 @@
+"""Where ngs_lake's AWS calls go: real AWS, or the local stand-in (moto plus our software gateway).
+
+The choice is made by endpoint URLs and the deployment target's name, never by code paths: the same
+boto3 clients serve both. `NGS_LAKE_AWS_ENDPOINT_URL` redirects every AWS service,
+`NGS_LAKE_STORAGEGATEWAY_ENDPOINT_URL` the Storage Gateway API alone, and `NGS_LAKE_TARGET=local`
+names the stand-in's documented limits (ARCHITECTURE §9) so code can respect them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_storagegateway import StorageGatewayClient
+    from mypy_boto3_sts import STSClient
+
+Target = Literal["local", "aws"]
+
+ENDPOINT_ENV = "NGS_LAKE_AWS_ENDPOINT_URL"
+STORAGEGATEWAY_ENDPOINT_ENV = "NGS_LAKE_STORAGEGATEWAY_ENDPOINT_URL"
+TARGET_ENV = "NGS_LAKE_TARGET"
+
+# Standard retry mode backs off on throttling and 5xx; the timeouts keep a hung endpoint from
+# holding a sensor tick or an apply forever.
+_BOTOCORE_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=30,
+)
+
+
+@dataclass(frozen=True)
+class AwsTarget:
+    """Region, endpoints and profile: everything that decides where a call lands."""
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    storagegateway_endpoint_url: str | None = None
+    profile: str | None = None
+    name: Target = "aws"
+
+    @classmethod
+    def from_environment(
+        cls, region: str | None = None, environ: Mapping[str, str] | None = None
+    ) -> AwsTarget:
+        """Read the NGS_LAKE_* variables; AWS_REGION wins over the config document's region."""
+        env = os.environ if environ is None else environ
+        name = env.get(TARGET_ENV, "aws")
+        if name not in ("local", "aws"):
+            raise ValueError(f"{TARGET_ENV}={name!r}: expected 'local' or 'aws'")
+        return cls(
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or region or "us-east-1",
+            endpoint_url=env.get(ENDPOINT_ENV) or None,
+            storagegateway_endpoint_url=env.get(STORAGEGATEWAY_ENDPOINT_ENV) or None,
+            profile=env.get("AWS_PROFILE") or None,
+            name=name,  # type: ignore[arg-type]
+        )
+
+    @property
+    def is_local(self) -> bool:
+        return self.name == "local"
+
+    def environment(self) -> dict[str, str]:
+        """The variables another process needs to reach the same target."""
+        env = {TARGET_ENV: self.name, "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
+        if self.endpoint_url:
+            env[ENDPOINT_ENV] = self.endpoint_url
+        if self.storagegateway_endpoint_url:
+            env[STORAGEGATEWAY_ENDPOINT_ENV] = self.storagegateway_endpoint_url
+        if self.profile:
+            env["AWS_PROFILE"] = self.profile
+        return env
+
+
+@dataclass
+class AwsClients:
+    """Lazily built, cached boto3 clients for one target; safe to share between threads."""
+
+    target: AwsTarget
+    credentials: Mapping[str, str] | None = field(default=None, repr=False)
+    _session: boto3.Session | None = field(default=None, repr=False)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def client(self, service: str) -> Any:
+        # boto3 sessions are not thread-safe while building clients; built clients are.
+        with self._lock:
+            if service not in self._clients:
+                if self._session is None:
+                    # Without explicit credentials boto3 uses the standard AWS chain.
+                    self._session = boto3.Session(
+                        profile_name=self.target.profile,
+                        region_name=self.target.region,
+                        **dict(self.credentials or {}),
+                    )
+                endpoint = (
+                    self.target.storagegateway_endpoint_url
+                    if service == "storagegateway"
+                    else self.target.endpoint_url
+                )
+                self._clients[service] = self._session.client(
+                    service, endpoint_url=endpoint, config=_BOTOCORE_CONFIG
+                )
+            return self._clients[service]
+
+    def s3(self) -> S3Client:
+        return self.client("s3")
+
+    def sqs(self) -> SQSClient:
+        return self.client("sqs")
+
+    def sns(self) -> SNSClient:
+        return self.client("sns")
+
+    def dynamodb(self) -> DynamoDBClient:
+        return self.client("dynamodb")
+
+    def events(self) -> EventBridgeClient:
+        return self.client("events")
+
+    def kms(self) -> KMSClient:
+        return self.client("kms")
+
+    def sts(self) -> STSClient:
+        return self.client("sts")
+
+    def storagegateway(self) -> StorageGatewayClient:
+        return self.client("storagegateway")
+
+    def account_id(self) -> str:
+        return self.sts().get_caller_identity()["Account"]

@@ -1,0 +1,183 @@
+"""`ngs-lake`: the operator's command line. Each command is a thin shell over a library function."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ngs_lake.aws import AwsClients, AwsTarget
+from ngs_lake.config import LakeConfig, LakeConfigError, load_lake_config
+from ngs_lake.units import format_size
+
+DEFAULT_CONFIG = os.environ.get("NGS_LAKE_CONFIG", "config/lake.yaml")
+DEFAULT_STATE = os.environ.get("NGS_LAKE_STATE_DIR", ".ngs-lake")
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The lake config document ($NGS_LAKE_CONFIG).",
+)
+state_option = click.option(
+    "--state",
+    "state_dir",
+    default=DEFAULT_STATE,
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The local state folder ($NGS_LAKE_STATE_DIR).",
+)
+
+
+def _load(config_path: Path) -> LakeConfig:
+    try:
+        return load_lake_config(config_path)
+    except LakeConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
+def main(verbose: bool) -> None:
+    """ngs_lake: a sequencing data lake on S3, Storage Gateway and Dagster."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.group("config")
+def config_group() -> None:
+    """Work with the lake config document."""
+
+
+@config_group.command("validate")
+@config_option
+def config_validate(config_path: Path) -> None:
+    """Validate the document; print a summary (exit 0) or every problem (exit 1)."""
+    config = _load(config_path)
+    click.echo(
+        f"{config_path}: valid. {len(config.sites)} sites, {len(config.gateways)} gateways, "
+        f"{len(config.sequencers)} sequencers, {len(config.consumers)} consumers."
+    )
+    click.echo(
+        f"\n{'gateway':<12} {'site':<10} {'sequencers':>10} {'cache':>9} {'per day':>10} "
+        f"{'buffer days':>11}  (target {config.lake.cache_buffer_days:g})"
+    )
+    maximum = config.lake.max_sequencers_per_gateway
+    for g in config.gateways:
+        attached = config.sequencers_on(g.id)
+        per_day = sum(s.data_rate for s in attached) * 24
+        click.echo(
+            f"{g.id:<12} {g.site:<10} {len(attached):>4} / {maximum:<3} "
+            f"{format_size(g.cache):>9} {format_size(per_day):>10} "
+            f"{config.buffer_days(g.id):>11.1f}"
+        )
+
+
+@main.command("provision")
+@config_option
+@click.option("--plan", "mode", flag_value="plan", default=True, help="Show the plan only.")
+@click.option("--apply", "mode", flag_value="apply", help="Apply the plan.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--show-noop", is_flag=True, help="List resources that are already up to date.")
+def provision(config_path: Path, mode: str, as_json: bool, show_noop: bool) -> None:
+    """Compute the plan from the document against what exists, and apply it with --apply."""
+    from ngs_lake.provisioning import ProvisioningRefused, apply_plan, plan_lake
+
+    config = _load(config_path)
+    clients = AwsClients(AwsTarget.from_environment(config.lake.region))
+    try:
+        plan = plan_lake(config, clients)
+    except ProvisioningRefused as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(plan.as_dict(), indent=2))
+    else:
+        click.echo(plan.render(show_noop=show_noop))
+    if mode == "apply":
+        applied = apply_plan(plan)
+        click.echo(f"applied {len(applied)} change(s)", err=as_json)
+
+
+@main.group("gateway")
+def gateway_group() -> None:
+    """The software file gateway."""
+
+
+@gateway_group.command("run")
+@config_option
+@state_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=4570, show_default=True, type=int)
+@click.option(
+    "--gateway",
+    "gateway_ids",
+    multiple=True,
+    help="Serve only these gateway ids from the document (default: all).",
+)
+@click.option("--account", help="AWS account id for ARNs (default: ask STS).")
+def gateway_run(
+    config_path: Path,
+    state_dir: Path,
+    host: str,
+    port: int,
+    gateway_ids: tuple[str, ...],
+    account: str | None,
+) -> None:
+    """Serve the Storage Gateway API for the document's gateways on loopback."""
+    from ngs_lake.gateway.server import run_gateway
+
+    config = _load(config_path)
+    unknown = set(gateway_ids) - {g.id for g in config.gateways}
+    if unknown:
+        raise click.BadParameter(
+            f"not in the document: {', '.join(sorted(unknown))}", param_hint="--gateway"
+        )
+    if account is None:
+        account = AwsClients(AwsTarget.from_environment(config.lake.region)).account_id()
+    run_gateway(config, state_dir, account, host, port, set(gateway_ids) or None)
+
+
+@main.group("local")
+def local_group() -> None:
+    """The embedded default: the whole lake on this machine."""
+
+
+@local_group.command("up")
+@config_option
+@state_option
+@click.option("--moto-port", default=4566, show_default=True, type=int)
+@click.option("--gateway-port", default=4570, show_default=True, type=int)
+@click.option("--dagster-port", default=3000, show_default=True, type=int)
+@click.option("--no-dagster", is_flag=True, help="Start AWS, the gateway and provisioning only.")
+def local_up(
+    config_path: Path,
+    state_dir: Path,
+    moto_port: int,
+    gateway_port: int,
+    dagster_port: int,
+    no_dagster: bool,
+) -> None:
+    """Reset the local state, then start moto, the gateway, provisioning and Dagster."""
+    from ngs_lake.local_stack import LocalStack, LocalStackPorts
+
+    stack = LocalStack(
+        config_path=config_path.resolve(),
+        state_dir=state_dir.resolve(),
+        ports=LocalStackPorts(moto=moto_port, gateway=gateway_port, dagster=dagster_port),
+        echo=click.echo,
+    )
+    stack.run_until_interrupted(with_dagster=not no_dagster)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The gateway process: registers the configured gateways and serves their API on loopback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from ngs_lake.config import LakeConfig
+from ngs_lake.gateway.api import GatewayApiError, StorageGatewayApi
+from ngs_lake.gateway.arns import gateway_arn
+from ngs_lake.gateway.registry import GatewayRecord, ShareRegistry
+from ngs_lake.processes import interrupt_on_signal
+
+log = logging.getLogger(__name__)
+
+JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+def registry_path(state_dir: Path) -> Path:
+    return state_dir / "gateway" / "gateway.db"
+
+
+def share_root(state_dir: Path) -> Path:
+    return state_dir / "gateways"
+
+
+def register_gateways(
+    registry: ShareRegistry,
+    config: LakeConfig,
+    account: str,
+    only: set[str] | None = None,
+) -> list[GatewayRecord]:
+    """Make the config's gateways (or `only` those) known under their AWS-form ARNs."""
+    records = [
+        GatewayRecord(
+            arn=g.arn or gateway_arn(config.lake.region, account, g.id),
+            name=g.id,
+            ip=g.ip,
+            cache_bytes=g.cache,
+        )
+        for g in config.gateways
+        if only is None or g.id in only
+    ]
+    for record in records:
+        registry.upsert_gateway(record)
+    return records
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: StorageGatewayApi
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b"{}"
+        target = self.headers.get("X-Amz-Target", "")
+        try:
+            body = json.loads(raw or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("the request body must be a JSON object")
+            self._send(200, self.api.handle(target, body))
+        except GatewayApiError as exc:
+            self._send(exc.status, exc.body())
+        except ValueError as exc:
+            self._send(400, {"__type": "SerializationException", "message": str(exc)})
+        except Exception as exc:  # the API must answer, not hang, whatever went wrong inside
+            log.exception("gateway API %s failed", target)
+            self._send(500, {"__type": "InternalServerError", "message": str(exc)})
+
+    def do_GET(self) -> None:
+        if self.path == "/health":
+            self._send(200, {"status": "ok"})
+        else:
+            self._send(404, {"__type": "NotFound", "message": self.path})
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", JSON_CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+def build_server(api: StorageGatewayApi, host: str, port: int) -> ThreadingHTTPServer:
+    handler = type("StorageGatewayHandler", (_Handler,), {"api": api})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def run_gateway(
+    config: LakeConfig,
+    state_dir: Path,
+    account: str,
+    host: str = "127.0.0.1",
+    port: int = 4570,
+    only: set[str] | None = None,
+) -> None:
+    """Serve until SIGTERM or Ctrl-C; every change is already committed, so stopping is safe."""
+    registry = ShareRegistry(registry_path(state_dir))
+    gateways = register_gateways(registry, config, account, only)
+    api = StorageGatewayApi(registry, config.lake.region, account, share_root(state_dir))
+    server = build_server(api, host, port)
+    signal.signal(signal.SIGTERM, interrupt_on_signal)
+    log.info(
+        "gateway API on http://%s:%d serving %s",
+        host,
+        server.server_address[1],
+        ", ".join(g.name for g in gateways),
+    )
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        registry.close()

@@ -1,0 +1,220 @@
+"""The embedded default: the whole lake on one machine, as the deployment target named `local`.
+
+Starts, in order: a moto server (the AWS stand-in), the software gateway, provisioning from the
+config document (through the gateway's Storage Gateway API, as on AWS), and `dagster dev` with the
+repo's instance config. moto keeps its state in memory, so every start resets the local state
+folder: a gateway database or Dagster history that outlived its AWS would describe resources that
+are gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ngs_lake.aws import (
+    ENDPOINT_ENV,
+    STORAGEGATEWAY_ENDPOINT_ENV,
+    TARGET_ENV,
+    AwsClients,
+    AwsTarget,
+)
+from ngs_lake.config import LakeConfig, load_lake_config
+from ngs_lake.gateway.server import share_root
+from ngs_lake.processes import (
+    ManagedProcess,
+    ProcessFailed,
+    http_ok,
+    interrupt_on_signal,
+    port_open,
+)
+
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@dataclass(frozen=True)
+class LocalStackPorts:
+    moto: int = 4566
+    gateway: int = 4570
+    dagster: int = 3000
+
+
+@dataclass
+class LocalStack:
+    config_path: Path
+    state_dir: Path
+    ports: LocalStackPorts = LocalStackPorts()
+    project_dir: Path = field(default_factory=Path.cwd)
+    echo: Callable[[str], None] = print
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def config(self) -> LakeConfig:
+        return load_lake_config(self.config_path)
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.state_dir / "dagster"
+
+    def environment(self) -> dict[str, str]:
+        """What any process needs to reach this stack: endpoints, target, test credentials."""
+        target = AwsTarget(
+            region=self.config.lake.region,
+            endpoint_url=f"http://127.0.0.1:{self.ports.moto}",
+            storagegateway_endpoint_url=f"http://127.0.0.1:{self.ports.gateway}",
+            name="local",
+        )
+        return {
+            **target.environment(),
+            **LOCAL_CREDENTIALS,
+            "NGS_LAKE_CONFIG": str(self.config_path),
+            "NGS_LAKE_STATE_DIR": str(self.state_dir),
+            "DAGSTER_HOME": str(self.dagster_home),
+        }
+
+    def reset_state(self) -> None:
+        if self.state_dir.exists():
+            shutil.rmtree(self.state_dir)
+        self.dagster_home.mkdir(parents=True)
+        # `dagster dev` reads $DAGSTER_HOME/dagster.yaml: link the repo's, so it is the one in use.
+        (self.dagster_home / "dagster.yaml").symlink_to(self.project_dir / "dagster.yaml")
+
+    def start(self, with_dagster: bool = True) -> None:
+        for port in (self.ports.moto, self.ports.gateway) + (
+            (self.ports.dagster,) if with_dagster else ()
+        ):
+            if port_open("127.0.0.1", port):
+                raise ProcessFailed(
+                    f"port {port} is already in use; stop what holds it or choose another port"
+                )
+        self.reset_state()
+        env = {**os.environ, **self.environment()}
+        logs = self.state_dir / "logs"
+        bin_dir = Path(sys.executable).parent
+
+        moto = self._spawn(
+            "moto",
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.ports.moto)],
+            env,
+            logs,
+        )
+        moto.wait_ready(lambda: http_ok(f"http://127.0.0.1:{self.ports.moto}/moto-api/"))
+        self.echo(f"moto (local AWS)       http://127.0.0.1:{self.ports.moto}")
+
+        gateway = self._spawn(
+            "gateway",
+            [
+                sys.executable,
+                "-m",
+                "ngs_lake.cli",
+                "gateway",
+                "run",
+                "--config",
+                str(self.config_path),
+                "--state",
+                str(self.state_dir),
+                "--port",
+                str(self.ports.gateway),
+            ],
+            env,
+            logs,
+        )
+        gateway.wait_ready(lambda: http_ok(f"http://127.0.0.1:{self.ports.gateway}/health"))
+        self.echo(f"gateway API            http://127.0.0.1:{self.ports.gateway}")
+
+        self.provision(env)
+
+        if with_dagster:
+            dagster = self._spawn(
+                "dagster",
+                [
+                    str(bin_dir / "dagster"),
+                    "dev",
+                    "-w",
+                    str(self.project_dir / "workspace.yaml"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.ports.dagster),
+                ],
+                env,
+                logs,
+                cwd=self.project_dir,
+            )
+            dagster.wait_ready(
+                lambda: http_ok(f"http://127.0.0.1:{self.ports.dagster}/server_info"), timeout=180
+            )
+            self.echo(f"Dagster UI             http://127.0.0.1:{self.ports.dagster}")
+        self._print_guide(logs)
+
+    def provision(self, env: dict[str, str]) -> None:
+        from ngs_lake.provisioning import apply_plan, plan_lake
+
+        os.environ.update({k: env[k] for k in self.environment()})
+        clients = AwsClients(AwsTarget.from_environment(self.config.lake.region))
+        started = time.monotonic()
+        applied = apply_plan(plan_lake(self.config, clients))
+        self.echo(
+            f"provisioned            {len(applied)} changes in {time.monotonic() - started:.1f} s "
+            f"({len(self.config.sequencers)} sequencers)"
+        )
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+
+    def run_until_interrupted(self, with_dagster: bool = True) -> None:
+        """`make run`: start everything, then wait; Ctrl-C or SIGTERM stops every child."""
+        signal.signal(signal.SIGTERM, interrupt_on_signal)
+        try:
+            self.start(with_dagster)
+            self.echo("running; press Ctrl-C to stop everything")
+            while True:
+                for process in self.processes:
+                    if process.exit_code() is not None:
+                        raise ProcessFailed(
+                            f"{process.name} exited with code {process.exit_code()}; "
+                            f"see {process.log_path}"
+                        )
+                time.sleep(1)
+        except KeyboardInterrupt:
+            self.echo("stopping")
+        except ProcessFailed as exc:
+            self.echo(f"error: {exc}")
+            self.stop()
+            sys.exit(1)
+        finally:
+            self.stop()
+
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str], logs: Path, cwd: Path | None = None
+    ) -> ManagedProcess:
+        process = ManagedProcess(name, argv, env, logs / f"{name}.log", cwd=cwd).start()
+        self.processes.append(process)
+        return process
+
+    def _print_guide(self, logs: Path) -> None:
+        config = self.config
+        self.echo("\nshare folders (write run folders here; the gateway uploads them):")
+        for s in config.sequencers:
+            self.echo(f"  {s.id:<12} {share_root(self.state_dir) / s.gateway / s.id}")
+        self.echo(f"\nlogs: {logs}")
+        self.echo("\nto reach this lake from another shell:")
+        for key in (
+            ENDPOINT_ENV,
+            STORAGEGATEWAY_ENDPOINT_ENV,
+            TARGET_ENV,
+            "AWS_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "NGS_LAKE_CONFIG",
+        ):
+            self.echo(f"  export {key}={self.environment()[key]}")
+        self.echo("")

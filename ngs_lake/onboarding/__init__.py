@@ -1,0 +1,1 @@
+"""Onboarding sequencers: the provision_lake job and the sensor that runs it on config change."""

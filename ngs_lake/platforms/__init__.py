@@ -1,0 +1,42 @@
+"""The closed list of sequencer platforms and the instrument family that knows each one's files.
+
+The ids are used verbatim in the config document, the simulator, message attributes and consumer
+filter policies, so adding one is a schema change (ARCHITECTURE §2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Family(StrEnum):
+    ILLUMINA = "illumina"
+    NANOPORE = "nanopore"
+    PACBIO = "pacbio"
+    ELEMENT = "element"
+
+
+@dataclass(frozen=True)
+class Platform:
+    id: str
+    family: Family
+    model: str
+
+
+PLATFORMS: dict[str, Platform] = {
+    p.id: p
+    for p in (
+        Platform("novaseq-x", Family.ILLUMINA, "NovaSeq X"),
+        Platform("novaseq-6000", Family.ILLUMINA, "NovaSeq 6000"),
+        Platform("nextseq-2000", Family.ILLUMINA, "NextSeq 2000"),
+        Platform("nextseq-550", Family.ILLUMINA, "NextSeq 550"),
+        Platform("miseq", Family.ILLUMINA, "MiSeq"),
+        Platform("promethion", Family.NANOPORE, "PromethION"),
+        Platform("gridion", Family.NANOPORE, "GridION"),
+        Platform("revio", Family.PACBIO, "Revio"),
+        Platform("aviti", Family.ELEMENT, "AVITI"),
+    )
+}
+
+PLATFORM_IDS: tuple[str, ...] = tuple(PLATFORMS)

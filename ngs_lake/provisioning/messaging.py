@@ -1,0 +1,267 @@
+"""Event plumbing: the gateway-events rule and queue (with its DLQ), the run-events FIFO topic,
+and one FIFO queue per consumer subscribed with raw delivery and its filter policy.
+
+The queue's visibility timeout outlasts a sensor tick (60 s budget), so a message being worked on is
+never handed to a second tick; the DLQ keeps what is parked for SQS's maximum of 14 days.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ngs_lake.config import Consumer
+from ngs_lake.provisioning.context import ProvisioningContext
+from ngs_lake.provisioning.plan import Action, Change, setting_change
+from ngs_lake.provisioning.policies import (
+    consumer_filter_policy,
+    consumer_queue_policy,
+    events_queue_policy,
+)
+
+GATEWAY_SOURCES = ("aws.storagegateway", "ngs-lake.file-gateway")
+GATEWAY_DETAIL_TYPES = (
+    "Storage Gateway Object Upload Event",
+    "Storage Gateway File Upload Event",
+    "Storage Gateway Refresh Cache Event",
+)
+EVENTS_QUEUE_VISIBILITY_SECONDS = 180
+MAX_RETENTION_SECONDS = 14 * 24 * 3600
+MAX_RECEIVE_COUNT = 5
+RULE_TARGET_ID = "gateway-events-queue"
+
+
+def gateway_event_pattern() -> dict[str, list[str]]:
+    return {"source": list(GATEWAY_SOURCES), "detail-type": list(GATEWAY_DETAIL_TYPES)}
+
+
+def queue_arn(ctx: ProvisioningContext, name: str) -> str:
+    return f"arn:aws:sqs:{ctx.region}:{ctx.account}:{name}"
+
+
+def topic_arn(ctx: ProvisioningContext) -> str:
+    return f"arn:aws:sns:{ctx.region}:{ctx.account}:{ctx.names.run_events_topic}"
+
+
+def rule_arn(ctx: ProvisioningContext) -> str:
+    return f"arn:aws:events:{ctx.region}:{ctx.account}:rule/{ctx.names.events_rule}"
+
+
+def plan_event_queues(ctx: ProvisioningContext) -> list[Change]:
+    """DLQ, then the queue that redrives into it, then the rule that feeds the queue."""
+    names = ctx.names
+    dlq_arn = queue_arn(ctx, names.dead_letter_queue)
+    main_arn = queue_arn(ctx, names.events_queue)
+    changes = _plan_queue(
+        ctx, names.dead_letter_queue, {"MessageRetentionPeriod": str(MAX_RETENTION_SECONDS)}
+    )
+    changes += _plan_queue(
+        ctx,
+        names.events_queue,
+        {
+            "VisibilityTimeout": str(EVENTS_QUEUE_VISIBILITY_SECONDS),
+            "MessageRetentionPeriod": str(MAX_RETENTION_SECONDS),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
+            ),
+            "Policy": json.dumps(events_queue_policy(main_arn, rule_arn(ctx))),
+        },
+    )
+    return changes + _plan_rule(ctx, main_arn)
+
+
+def plan_topic(ctx: ProvisioningContext) -> list[Change]:
+    sns = ctx.clients.sns
+    arn = topic_arn(ctx)
+    try:
+        attributes = sns().get_topic_attributes(TopicArn=arn)["Attributes"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("NotFound", "NotFoundException"):
+            raise
+        attributes = None
+
+    def create() -> None:
+        sns().create_topic(
+            Name=ctx.names.run_events_topic,
+            Attributes={"FifoTopic": "true", "ContentBasedDeduplication": "false"},
+            Tags=[{"Key": "managed-by", "Value": "ngs-lake"}],
+        )
+
+    if attributes is None:
+        return [Change("sns-topic", arn, Action.CREATE, "topic not found", run=create)]
+    return [
+        setting_change(
+            "sns-topic",
+            arn,
+            attributes.get("ContentBasedDeduplication"),
+            "false",
+            lambda: sns().set_topic_attributes(
+                TopicArn=arn, AttributeName="ContentBasedDeduplication", AttributeValue="false"
+            ),
+        )
+    ]
+
+
+def plan_consumer(ctx: ProvisioningContext, consumer: Consumer) -> list[Change]:
+    name = ctx.names.consumer_queue(consumer.name)
+    arn = queue_arn(ctx, name)
+    changes = _plan_queue(
+        ctx,
+        name,
+        {
+            "MessageRetentionPeriod": str(MAX_RETENTION_SECONDS),
+            "Policy": json.dumps(consumer_queue_policy(arn, topic_arn(ctx), consumer)),
+        },
+        fifo=True,
+    )
+    return [*changes, _plan_subscription(ctx, consumer, arn)]
+
+
+def _plan_queue(
+    ctx: ProvisioningContext, name: str, desired: dict[str, str], fifo: bool = False
+) -> list[Change]:
+    sqs = ctx.clients.sqs
+    try:
+        url = sqs().get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in (
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "QueueDoesNotExist",
+        ):
+            raise
+        url = None
+
+    def create() -> None:
+        attributes = dict(desired)
+        if fifo:
+            attributes |= {"FifoQueue": "true", "ContentBasedDeduplication": "false"}
+        sqs().create_queue(QueueName=name, Attributes=attributes, tags={"managed-by": "ngs-lake"})
+
+    if url is None:
+        return [Change("sqs-queue", name, Action.CREATE, "queue not found", run=create)]
+    current = sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+    def update() -> None:
+        sqs().set_queue_attributes(QueueUrl=url, Attributes=desired)
+
+    return [
+        setting_change(
+            "sqs-queue",
+            name,
+            _comparable({k: current.get(k) for k in desired}),
+            _comparable(desired),
+            update,
+        )
+    ]
+
+
+def _comparable(attributes: dict[str, str | None]) -> dict[str, Any]:
+    """JSON-valued attributes compare as documents, not as strings with their own spacing."""
+    return {
+        k: json.loads(v) if k in ("Policy", "RedrivePolicy") and v else v
+        for k, v in attributes.items()
+    }
+
+
+def _plan_rule(ctx: ProvisioningContext, target_arn: str) -> list[Change]:
+    events = ctx.clients.events
+    name = ctx.names.events_rule
+    pattern = gateway_event_pattern()
+    try:
+        rule = events().describe_rule(Name=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        rule = None
+
+    def put_rule() -> None:
+        events().put_rule(
+            Name=name,
+            EventPattern=json.dumps(pattern),
+            State="ENABLED",
+            Description="Storage Gateway upload and notification events into the lake's queue",
+        )
+
+    def put_target() -> None:
+        events().put_targets(Rule=name, Targets=[{"Id": RULE_TARGET_ID, "Arn": target_arn}])
+
+    if rule is None:
+        return [
+            Change("events-rule", name, Action.CREATE, "rule not found", run=put_rule),
+            Change("events-target", name, Action.CREATE, "new rule", run=put_target),
+        ]
+    current = {"EventPattern": json.loads(rule.get("EventPattern", "{}")), "State": rule["State"]}
+    targets = events().list_targets_by_rule(Rule=name)["Targets"]
+    return [
+        setting_change(
+            "events-rule", name, current, {"EventPattern": pattern, "State": "ENABLED"}, put_rule
+        ),
+        setting_change(
+            "events-target",
+            name,
+            [{"Id": t["Id"], "Arn": t["Arn"]} for t in targets] or None,
+            [{"Id": RULE_TARGET_ID, "Arn": target_arn}],
+            put_target,
+        ),
+    ]
+
+
+def _plan_subscription(ctx: ProvisioningContext, consumer: Consumer, endpoint: str) -> Change:
+    sns = ctx.clients.sns
+    topic = topic_arn(ctx)
+    desired = {
+        "RawMessageDelivery": "true",
+        "FilterPolicyScope": "MessageAttributes",
+        "FilterPolicy": json.dumps(consumer_filter_policy(consumer)),
+    }
+    subscription = _find_subscription(ctx, topic, endpoint)
+    label = f"{consumer.name} -> {endpoint.rsplit(':', 1)[-1]}"
+
+    def subscribe() -> None:
+        sns().subscribe(
+            TopicArn=topic,
+            Protocol="sqs",
+            Endpoint=endpoint,
+            Attributes=desired,
+            ReturnSubscriptionArn=True,
+        )
+
+    if subscription is None:
+        return Change("sns-subscription", label, Action.CREATE, "not subscribed", run=subscribe)
+    current = sns().get_subscription_attributes(SubscriptionArn=subscription)["Attributes"]
+
+    def update() -> None:
+        for key, value in desired.items():
+            sns().set_subscription_attributes(
+                SubscriptionArn=subscription, AttributeName=key, AttributeValue=value
+            )
+
+    return setting_change(
+        "sns-subscription",
+        label,
+        _filter_policy_as_document({k: current.get(k) for k in desired}),
+        _filter_policy_as_document(desired),
+        update,
+    )
+
+
+def _filter_policy_as_document(attributes: dict[str, Any]) -> dict[str, Any]:
+    policy = attributes.get("FilterPolicy")
+    return {**attributes, "FilterPolicy": json.loads(policy) if policy else None}
+
+
+def _find_subscription(ctx: ProvisioningContext, topic: str, endpoint: str) -> str | None:
+    try:
+        pages = (
+            ctx.clients.sns().get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic)
+        )
+        for page in pages:
+            for sub in page["Subscriptions"]:
+                if sub["Endpoint"] == endpoint and sub["Protocol"] == "sqs":
+                    return sub["SubscriptionArn"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("NotFound", "NotFoundException"):
+            raise
+    return None

@@ -1,0 +1,196 @@
+"""The ledger's DynamoDB tables (ARCHITECTURE §5), on-demand, with point-in-time recovery.
+
+`runs` carries a GSI per question operators ask: runs by state, by sequencer and by site.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ngs_lake.naming import LakeNames
+from ngs_lake.provisioning.context import ProvisioningContext, read_or_none
+from ngs_lake.provisioning.plan import Action, Change, ProvisioningRefused
+
+EVENTS_TTL_ATTRIBUTE = "expires_at"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    hash_key: str
+    range_key: str | None = None
+    indexes: tuple[tuple[str, str, str], ...] = ()  # (index name, hash key, range key)
+    ttl_attribute: str | None = None
+
+    def key_schema(self) -> list[dict[str, str]]:
+        schema = [{"AttributeName": self.hash_key, "KeyType": "HASH"}]
+        if self.range_key:
+            schema.append({"AttributeName": self.range_key, "KeyType": "RANGE"})
+        return schema
+
+
+def table_specs(names: LakeNames, events_ttl_days: int | None) -> list[TableSpec]:
+    return [
+        TableSpec(
+            names.runs_table,
+            "run_key",
+            indexes=(
+                ("by-state", "state", "last_activity_at"),
+                ("by-sequencer", "sequencer_id", "started_at"),
+                ("by-site", "site", "started_at"),
+            ),
+        ),
+        TableSpec(names.run_files_table, "run_key", "path"),
+        TableSpec(
+            names.events_table,
+            "event_id",
+            ttl_attribute=EVENTS_TTL_ATTRIBUTE if events_ttl_days else None,
+        ),
+        TableSpec(names.shares_table, "sequencer_id"),
+    ]
+
+
+def plan_table(ctx: ProvisioningContext, spec: TableSpec) -> list[Change]:
+    ddb = ctx.clients.dynamodb
+    table = (
+        read_or_none(ddb().describe_table, {"ResourceNotFoundException"}, TableName=spec.name) or {}
+    ).get("Table")
+
+    def create() -> None:
+        attributes = {spec.hash_key, *([spec.range_key] if spec.range_key else [])}
+        for _, hash_key, range_key in spec.indexes:
+            attributes |= {hash_key, range_key}
+        kwargs = {
+            "TableName": spec.name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": spec.key_schema(),
+            "AttributeDefinitions": [
+                {"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)
+            ],
+            "Tags": [{"Key": "managed-by", "Value": "ngs-lake"}],
+        }
+        if spec.indexes:
+            kwargs["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": name,
+                    "KeySchema": [
+                        {"AttributeName": h, "KeyType": "HASH"},
+                        {"AttributeName": r, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for name, h, r in spec.indexes
+            ]
+        ddb().create_table(**kwargs)
+        ddb().get_waiter("table_exists").wait(TableName=spec.name, WaiterConfig={"Delay": 1})
+
+    def enable_pitr() -> None:
+        ddb().update_continuous_backups(
+            TableName=spec.name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
+
+    def set_ttl(enabled: bool, attribute: str) -> None:
+        ddb().update_time_to_live(
+            TableName=spec.name,
+            TimeToLiveSpecification={"Enabled": enabled, "AttributeName": attribute},
+        )
+
+    if table is None:
+        changes = [
+            Change("dynamodb-table", spec.name, Action.CREATE, "table not found", run=create),
+            Change("dynamodb-pitr", spec.name, Action.CREATE, "new table", run=enable_pitr),
+        ]
+        if spec.ttl_attribute:
+            attribute = spec.ttl_attribute
+            changes.append(
+                Change(
+                    "dynamodb-ttl",
+                    spec.name,
+                    Action.CREATE,
+                    "new table",
+                    run=lambda: set_ttl(True, attribute),
+                )
+            )
+        return changes
+
+    if table["KeySchema"] != spec.key_schema():
+        raise ProvisioningRefused(
+            [
+                f"table {spec.name}: key schema is {table['KeySchema']}, ngs_lake expects "
+                f"{spec.key_schema()}; a key schema cannot change in place, migrate the table"
+            ]
+        )
+    present = {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
+    missing = [name for name, _, _ in spec.indexes if name not in present]
+    changes = [
+        Change("dynamodb-table", spec.name, Action.NOOP, "exists")
+        if not missing
+        else Change(
+            "dynamodb-table",
+            spec.name,
+            Action.UPDATE,
+            f"missing index {', '.join(missing)}",
+            run=lambda: _add_indexes(ctx, spec, missing),
+        )
+    ]
+    pitr = ddb().describe_continuous_backups(TableName=spec.name)["ContinuousBackupsDescription"]
+    enabled = pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
+    changes.append(
+        Change("dynamodb-pitr", spec.name, Action.NOOP, "enabled")
+        if enabled == "ENABLED"
+        else Change("dynamodb-pitr", spec.name, Action.UPDATE, "disabled", run=enable_pitr)
+    )
+    ttl = ddb().describe_time_to_live(TableName=spec.name)["TimeToLiveDescription"]
+    ttl_on = ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
+    if spec.ttl_attribute and not ttl_on:
+        attribute = spec.ttl_attribute
+        changes.append(
+            Change(
+                "dynamodb-ttl",
+                spec.name,
+                Action.UPDATE,
+                "TTL is off; the config sets one",
+                run=lambda: set_ttl(True, attribute),
+            )
+        )
+    elif not spec.ttl_attribute and ttl_on:
+        attribute = ttl.get("AttributeName", EVENTS_TTL_ATTRIBUTE)
+        changes.append(
+            Change(
+                "dynamodb-ttl",
+                spec.name,
+                Action.UPDATE,
+                "TTL is on; the config sets none",
+                run=lambda: set_ttl(False, attribute),
+            )
+        )
+    elif spec.ttl_attribute:
+        changes.append(Change("dynamodb-ttl", spec.name, Action.NOOP, "enabled"))
+    return changes
+
+
+def _add_indexes(ctx: ProvisioningContext, spec: TableSpec, missing: list[str]) -> None:
+    ddb = ctx.clients.dynamodb()
+    for name, hash_key, range_key in spec.indexes:
+        if name not in missing:
+            continue
+        ddb.update_table(
+            TableName=spec.name,
+            AttributeDefinitions=[
+                {"AttributeName": hash_key, "AttributeType": "S"},
+                {"AttributeName": range_key, "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexUpdates=[
+                {
+                    "Create": {
+                        "IndexName": name,
+                        "KeySchema": [
+                            {"AttributeName": hash_key, "KeyType": "HASH"},
+                            {"AttributeName": range_key, "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                }
+            ],
+        )

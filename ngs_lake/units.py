@@ -1,0 +1,75 @@
+"""Byte sizes and data rates as people write them in the config document ("16 TiB", "25 GB/h").
+
+SI prefixes are powers of 1000 and IEC prefixes powers of 1024, as each standard says; a lower-case
+``b`` would mean bits, which no storage figure here is, so it is refused rather than guessed.
+"""
+
+from __future__ import annotations
+
+import re
+
+SIZE_UNITS: dict[str, int] = {
+    "B": 1,
+    "kB": 10**3,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "PB": 10**15,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+    "PiB": 2**50,
+}
+
+SECONDS_PER: dict[str, int] = {
+    "s": 1,
+    "sec": 1,
+    "min": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+
+_SIZE = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[A-Za-z]+)\s*$")
+_RATE = re.compile(r"^\s*(?P<size>[^/]+)/\s*(?P<per>[A-Za-z]+)\s*$")
+
+
+class UnitError(ValueError):
+    """A size or rate that cannot be read; the message says what would be accepted."""
+
+
+def parse_size(text: str) -> int:
+    """Return the number of bytes in ``text`` such as ``"16 TiB"`` or ``"20 TB"``."""
+    match = _SIZE.match(text) if isinstance(text, str) else None
+    if not match or match["unit"] not in SIZE_UNITS:
+        raise UnitError(
+            f'cannot read {text!r} as a size; write a number and a unit such as "16 TiB" or "20 TB"'
+        )
+    return round(float(match["number"]) * SIZE_UNITS[match["unit"]])
+
+
+def parse_rate(text: str) -> float:
+    """Return bytes per hour for ``text`` such as ``"25 GB/h"`` or ``"1.5 TiB/day"``."""
+    match = _RATE.match(text) if isinstance(text, str) else None
+    if match and match["per"] in SECONDS_PER:
+        try:
+            size = parse_size(match["size"])
+        except UnitError:
+            pass
+        else:
+            return size * 3600 / SECONDS_PER[match["per"]]
+    raise UnitError(
+        f'cannot read {text!r} as a data rate; write a size per hour or day such as "25 GB/h" '
+        'or "1.5 TiB/day"'
+    )
+
+
+def format_size(n_bytes: float) -> str:
+    """Human figure in SI units (what storage vendors quote), e.g. ``17.6 TB``."""
+    for unit in ("PB", "TB", "GB", "MB", "kB"):
+        if n_bytes >= SIZE_UNITS[unit]:
+            return f"{n_bytes / SIZE_UNITS[unit]:.1f} {unit}"
+    return f"{n_bytes:.0f} B"

@@ -1,0 +1,33 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="ngs_lake",
+    version="0.1.0",
+    description="A genomics sequencing data lake on S3, Storage Gateway and Dagster",
+    python_requires=">=3.11",
+    packages=find_packages(exclude=["ngs_lake_tests", "ngs_lake_tests.*"]),
+    package_data={"ngs_lake": ["py.typed"]},
+    install_requires=[
+        "dagster>=1.13,<1.14",
+        "dagster-aws>=0.29",
+        "dagster-webserver>=1.13,<1.14",
+        "boto3>=1.35",
+        "pandas>=2.2",
+        "pydantic>=2.7,<3",
+        "PyYAML>=6.0",
+        "click>=8.1",
+        # The local AWS stand-in is a runtime feature of `make run`, not a test-only tool.
+        "moto[server]>=5.0,<6",
+        "tzdata>=2024.1",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "ruff>=0.6",
+            "hypothesis>=6.100",
+            "boto3-stubs[s3,sqs,sns,dynamodb,events,kms,sts,storagegateway]>=1.35",
+        ],
+    },
+    entry_points={"console_scripts": ["ngs-lake=ngs_lake.cli:main"]},
+)
