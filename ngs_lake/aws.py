@@ -91,7 +91,8 @@ class AwsClients:
 
     target: AwsTarget
     credentials: Mapping[str, str] | None = field(default=None, repr=False)
-    _session: boto3.Session | None = field(default=None, repr=False)
+    # A caller may pass its own session, e.g. one with botocore event hooks registered.
+    session: boto3.Session | None = field(default=None, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -99,20 +100,20 @@ class AwsClients:
         # boto3 sessions are not thread-safe while building clients; built clients are.
         with self._lock:
             if service not in self._clients:
-                if self._session is None:
-                    # Without explicit credentials boto3 uses the standard AWS chain.
-                    self._session = boto3.Session(
-                        profile_name=self.target.profile,
-                        region_name=self.target.region,
-                        **dict(self.credentials or {}),
-                    )
+                if self.session is None:
+                    self.session = boto3.Session(profile_name=self.target.profile)
                 endpoint = (
                     self.target.storagegateway_endpoint_url
                     if service == "storagegateway"
                     else self.target.endpoint_url
                 )
-                self._clients[service] = self._session.client(
-                    service, endpoint_url=endpoint, config=_BOTOCORE_CONFIG
+                # Without explicit credentials boto3 uses the standard AWS chain.
+                self._clients[service] = self.session.client(
+                    service,
+                    region_name=self.target.region,
+                    endpoint_url=endpoint,
+                    config=_BOTOCORE_CONFIG,
+                    **dict(self.credentials or {}),
                 )
             return self._clients[service]
 

@@ -77,7 +77,7 @@ def config_validate(config_path: Path) -> None:
         per_day = sum(s.data_rate for s in attached) * 24
         click.echo(
             f"{g.id:<12} {g.site:<10} {len(attached):>4} / {maximum:<3} "
-            f"{format_size(g.cache):>9} {format_size(per_day):>10} "
+            f"{format_size(g.cache, iec=True):>9} {format_size(per_day):>10} "
             f"{config.buffer_days(g.id):>11.1f}"
         )
 

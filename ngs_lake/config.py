@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -298,51 +299,59 @@ def parse_lake_document(document: object, source: str = "the lake config") -> La
         )
 
     lake = _parse_entry(LakeSettings, document.get("lake"), "lake", problems)
-    parsed = {
-        section: _parse_section(model, document.get(section, []), section, problems)
-        for section, model in (
+    sections = {
+        name: _parse_section(model, document.get(name), name, problems)
+        for name, model in (
             ("sites", Site),
             ("gateways", Gateway),
             ("sequencers", Sequencer),
             ("consumers", Consumer),
         )
     }
-    problems.extend(_cross_reference_problems(lake, **parsed))
+    problems.extend(_cross_reference_problems(lake, **sections))
     if problems:
         raise LakeConfigError(problems, source)
     return LakeConfig(
         version=SUPPORTED_VERSION,
         lake=lake,
-        sites=tuple(parsed["sites"].values()),
-        gateways=tuple(parsed["gateways"].values()),
-        sequencers=tuple(parsed["sequencers"].values()),
-        consumers=tuple(parsed["consumers"].values()),
+        sites=sections["sites"].parsed,
+        gateways=sections["gateways"].parsed,
+        sequencers=sections["sequencers"].parsed,
+        consumers=sections["consumers"].parsed,
     )
+
+
+@dataclass
+class _Section:
+    """One list of the document: the ids every entry declares, and the entries that parsed.
+
+    Duplicate and reference checks use the declared ids, so an entry with a bad field still counts
+    as existing; capacity checks use only entries that parsed.
+    """
+
+    declared: list[str]
+    parsed: tuple[Any, ...]
 
 
 def _parse_section(
     model: type[_Strict], raw: object, section: str, problems: list[str]
-) -> dict[str, Any]:
-    """Parse each entry alone; return the good ones keyed by their label (id, or position)."""
+) -> _Section:
     if raw is None:
         raw = []
     if not isinstance(raw, list):
         problems.append(f"{section}: must be a list of entries")
-        return {}
-    good: dict[str, Any] = {}
-    for index, item in enumerate(raw):
-        label = _entry_label(section, index, item)
-        entry = _parse_entry(model, item, label, problems)
-        if entry is not None:
-            good[f"{index}:{label}"] = entry
-    return good
-
-
-def _entry_label(section: str, index: int, item: object) -> str:
+        return _Section([], ())
     key = "name" if section == "consumers" else "id"
-    if isinstance(item, Mapping) and isinstance(item.get(key), str) and item[key]:
-        return f"{section}[{item[key]}]"
-    return f"{section}[{index}]"
+    declared, parsed = [], []
+    for index, item in enumerate(raw):
+        item_id = item.get(key) if isinstance(item, Mapping) else None
+        label = f"{section}[{item_id}]" if isinstance(item_id, str) and item_id else None
+        if label:
+            declared.append(item_id)
+        entry = _parse_entry(model, item, label or f"{section}[{index}]", problems)
+        if entry is not None:
+            parsed.append(entry)
+    return _Section(declared, tuple(parsed))
 
 
 def _parse_entry(model: type[_Strict], item: object, label: str, problems: list[str]) -> Any:
@@ -376,10 +385,10 @@ def _describe(error: Any, label: str, model: type[_Strict]) -> str:
 
 def _cross_reference_problems(
     lake: LakeSettings | None,
-    sites: dict[str, Site],
-    gateways: dict[str, Gateway],
-    sequencers: dict[str, Sequencer],
-    consumers: dict[str, Consumer],
+    sites: _Section,
+    gateways: _Section,
+    sequencers: _Section,
+    consumers: _Section,
 ) -> list[str]:
     problems: list[str] = []
     for section, entries, key in (
@@ -388,36 +397,36 @@ def _cross_reference_problems(
         ("sequencers", sequencers, "id"),
         ("consumers", consumers, "name"),
     ):
-        counts = Counter(getattr(e, key) for e in entries.values())
+        counts = Counter(entries.declared)
         problems.extend(
             f"{section}[{value}].{key}: duplicate {key}; {n} entries use {value!r}"
             for value, n in counts.items()
             if n > 1
         )
     # Sequencer ids become bucket names, which are lower-case, so case-only twins would collide.
-    distinct_ids = {s.id for s in sequencers.values()}
-    lowered = Counter(i.lower() for i in distinct_ids)
+    by_lower: dict[str, list[str]] = {}
+    for sequencer_id in dict.fromkeys(sequencers.declared):
+        by_lower.setdefault(sequencer_id.lower(), []).append(sequencer_id)
     problems.extend(
-        f"sequencers[{i}].id: differs only in case from another sequencer; bucket names "
-        "are lower-case, so the two would share a bucket"
-        for i in sorted(distinct_ids)
-        if lowered[i.lower()] > 1
+        f"sequencers[{', '.join(twins)}].id: ids differ only in case; bucket names are "
+        "lower-case, so they would share a bucket"
+        for twins in by_lower.values()
+        if len(twins) > 1
     )
-    site_ids = {s.id for s in sites.values()}
-    gateway_ids = {g.id for g in gateways.values()}
-    for g in gateways.values():
+    site_ids, gateway_ids = set(sites.declared), set(gateways.declared)
+    for g in gateways.parsed:
         if g.site not in site_ids:
             problems.append(
                 f"gateways[{g.id}].site: unknown site {g.site!r}; known sites: "
                 f"{', '.join(sorted(site_ids))}"
             )
-    for s in sequencers.values():
+    for s in sequencers.parsed:
         if s.gateway not in gateway_ids:
             problems.append(
                 f"sequencers[{s.id}].gateway: unknown gateway {s.gateway!r}; known gateways: "
                 f"{', '.join(sorted(gateway_ids))}"
             )
-    for c in consumers.values():
+    for c in consumers.parsed:
         problems.extend(
             f"consumers[{c.name}].sites: unknown site {site!r}; known sites: "
             f"{', '.join(sorted(site_ids))}"
@@ -426,15 +435,14 @@ def _cross_reference_problems(
         )
     if lake is None:
         return problems
-    if lake.prefix and sequencers:
-        for s in sequencers.values():
-            bucket = f"{lake.prefix}-{s.id.lower()}"
-            if len(bucket) > 63:
-                problems.append(
-                    f"sequencers[{s.id}].id: bucket name {bucket!r} would exceed 63 characters"
-                )
-    for g in gateways.values():
-        attached = [s for s in sequencers.values() if s.gateway == g.id]
+    for s in sequencers.parsed:
+        bucket = f"{lake.prefix}-{s.id.lower()}"
+        if len(bucket) > 63:
+            problems.append(
+                f"sequencers[{s.id}].id: bucket name {bucket!r} would exceed 63 characters"
+            )
+    for g in gateways.parsed:
+        attached = [s for s in sequencers.parsed if s.gateway == g.id]
         if len(attached) > lake.max_sequencers_per_gateway:
             problems.append(
                 f"gateways[{g.id}]: {len(attached)} sequencers attached, more than the maximum of "
@@ -444,8 +452,8 @@ def _cross_reference_problems(
         if days < lake.cache_buffer_days:
             per_day = sum(s.data_rate for s in attached) * 24
             problems.append(
-                f"gateways[{g.id}].cache: {format_size(g.cache)} holds {days:.1f} days of its "
-                f"sequencers' full-time output ({format_size(per_day)}/day), below the "
+                f"gateways[{g.id}].cache: {format_size(g.cache, iec=True)} holds {days:.1f} days "
+                f"of its sequencers' full-time output ({format_size(per_day)}/day), below the "
                 f"{lake.cache_buffer_days:g}-day target (lake.cache_buffer_days); enlarge the "
                 "cache or move a sequencer to another gateway"
             )

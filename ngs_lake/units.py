@@ -67,9 +67,10 @@ def parse_rate(text: str) -> float:
     )
 
 
-def format_size(n_bytes: float) -> str:
-    """Human figure in SI units (what storage vendors quote), e.g. ``17.6 TB``."""
-    for unit in ("PB", "TB", "GB", "MB", "kB"):
+def format_size(n_bytes: float, iec: bool = False) -> str:
+    """A human figure: SI units by default (``17.6 TB``), IEC for caches sized so (``16.0 TiB``)."""
+    units = ("PiB", "TiB", "GiB", "MiB", "KiB") if iec else ("PB", "TB", "GB", "MB", "kB")
+    for unit in units:
         if n_bytes >= SIZE_UNITS[unit]:
             return f"{n_bytes / SIZE_UNITS[unit]:.1f} {unit}"
     return f"{n_bytes:.0f} B"

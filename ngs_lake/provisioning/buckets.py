@@ -20,10 +20,15 @@ from ngs_lake.provisioning.plan import Action, Change, ProvisioningRefused, sett
 from ngs_lake.provisioning.policies import Document, split_for_target
 from ngs_lake.provisioning.worm import WormSettings, worm_refusals
 
-# moto stores an inventory configuration but answers IncludedObjectVersions "All" and an empty
-# Encryption whatever was put (moto 5.x, s3/responses.py). On the local target these two fields are
-# left out of the comparison, or every plan would show a false update.
-LOCAL_UNSTORED_INVENTORY_FIELDS = ("IncludedObjectVersions", "Encryption")
+# Fields moto accepts but does not store (moto 5.x): it answers an inventory's
+# IncludedObjectVersions as "All" and its Encryption as empty whatever was put, and drops a
+# replication rule's SourceSelectionCriteria. On the local target these are left out of the
+# comparison, or every plan would show a false update; on AWS everything is compared.
+LOCAL_UNSTORED = {
+    "s3-inventory": "IncludedObjectVersions and destination Encryption",
+    "s3-replication": "SourceSelectionCriteria",
+}
+
 
 PUBLIC_ACCESS_BLOCK = {
     "BlockPublicAcls": True,
@@ -68,7 +73,8 @@ def plan_bucket(ctx: ProvisioningContext, spec: BucketSpec) -> list[Change]:
         _refuse_weakening(ctx, spec)
     changes = [Change("s3-bucket", spec.name, Action.NOOP, "exists")]
     for kind, read, desired, put, notes in settings:
-        changes.append(setting_change(kind, spec.name, read(s3), desired, put, notes))
+        current, wanted = (_comparable(ctx, kind, v) for v in (read(s3), desired))
+        changes.append(setting_change(kind, spec.name, current, wanted, put, notes))
     return changes
 
 
@@ -245,28 +251,20 @@ def _settings(ctx: ProvisioningContext, spec: BucketSpec) -> list[Setting]:
         config_id = inventory["Id"]
         add(
             "s3-inventory",
-            lambda c: _comparable_inventory(
-                ctx,
-                (
-                    read_or_none(
-                        c.get_bucket_inventory_configuration,
-                        {"NoSuchConfiguration"},
-                        Bucket=b,
-                        Id=config_id,
-                    )
-                    or {}
-                ).get("InventoryConfiguration"),
-            ),
-            _comparable_inventory(ctx, inventory),
+            lambda c: (
+                read_or_none(
+                    c.get_bucket_inventory_configuration,
+                    {"NoSuchConfiguration"},
+                    Bucket=b,
+                    Id=config_id,
+                )
+                or {}
+            ).get("InventoryConfiguration"),
+            inventory,
             lambda: s3().put_bucket_inventory_configuration(
                 Bucket=b, Id=config_id, InventoryConfiguration=inventory
             ),
-            (
-                "IncludedObjectVersions and Encryption are compared on AWS only "
-                "(moto does not store them)",
-            )
-            if ctx.is_local
-            else (),
+            _unstored_note(ctx, "s3-inventory"),
         )
     if spec.log_to is not None:
         target, prefix = spec.log_to
@@ -291,6 +289,7 @@ def _settings(ctx: ProvisioningContext, spec: BucketSpec) -> list[Setting]:
             ).get("ReplicationConfiguration"),
             replication,
             lambda: s3().put_bucket_replication(Bucket=b, ReplicationConfiguration=replication),
+            _unstored_note(ctx, "s3-replication"),
         )
     if spec.policy is not None:
         policy_of = spec.policy
@@ -357,13 +356,20 @@ def _sorted_tags(tag_set: list[dict[str, str]] | None) -> list[dict[str, str]] |
     return sorted(tag_set, key=lambda t: t["Key"]) if tag_set else None
 
 
-def _comparable_inventory(
-    ctx: ProvisioningContext, inventory: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    if inventory is None or not ctx.is_local:
-        return inventory
-    out = {k: v for k, v in inventory.items() if k not in LOCAL_UNSTORED_INVENTORY_FIELDS}
-    destination = dict(out["Destination"]["S3BucketDestination"])
-    destination.pop("Encryption", None)
-    out["Destination"] = {"S3BucketDestination": destination}
-    return out
+def _unstored_note(ctx: ProvisioningContext, kind: str) -> tuple[str, ...]:
+    if not ctx.is_local:
+        return ()
+    return (f"{LOCAL_UNSTORED[kind]} compared on AWS only (moto does not store them)",)
+
+
+def _comparable(ctx: ProvisioningContext, kind: str, value: Any) -> Any:
+    """The setting as the target can store it (see LOCAL_UNSTORED)."""
+    if value is None or not ctx.is_local or kind not in LOCAL_UNSTORED:
+        return value
+    if kind == "s3-inventory":
+        out = {k: v for k, v in value.items() if k != "IncludedObjectVersions"}
+        destination = dict(out["Destination"]["S3BucketDestination"])
+        destination.pop("Encryption", None)
+        return {**out, "Destination": {"S3BucketDestination": destination}}
+    rules = [{k: v for k, v in r.items() if k != "SourceSelectionCriteria"} for r in value["Rules"]]
+    return {**value, "Rules": rules}
