@@ -93,9 +93,7 @@ class Gateway:
 
 
 @pytest.fixture
-def start_gateway(
-    tmp_path: Path, moto: MotoServer
-) -> Iterator[Callable[[Path], Gateway]]:
+def start_gateway(tmp_path: Path, moto: MotoServer) -> Iterator[Callable[[Path], Gateway]]:
     started: list[Gateway] = []
 
     def start(config_path: Path) -> Gateway:
@@ -110,9 +108,18 @@ def start_gateway(
         process = ManagedProcess(
             "gateway",
             [
-                sys.executable, "-m", "ngs_lake.cli", "gateway", "run",
-                "--config", str(config_path), "--state", str(state), "--port", str(port),
-            ],  # fmt: skip
+                sys.executable,
+                "-m",
+                "ngs_lake.cli",
+                "gateway",
+                "run",
+                "--config",
+                str(config_path),
+                "--state",
+                str(state),
+                "--port",
+                str(port),
+            ],
             env,
             tmp_path / f"gateway-{len(started)}.log",
         ).start()
@@ -138,7 +145,9 @@ def local_env(monkeypatch: pytest.MonkeyPatch, moto: MotoServer) -> MotoServer:
     return moto
 
 
-def lake_clients(moto: MotoServer, gateway: Gateway, session: boto3.Session | None = None) -> AwsClients:
+def lake_clients(
+    moto: MotoServer, gateway: Gateway, session: boto3.Session | None = None
+) -> AwsClients:
     target = AwsTarget(
         region="us-east-1",
         endpoint_url=moto.endpoint,

@@ -1,4 +1,4 @@
-"""The config document: the shipped lake validates, and every kind of mistake gets its literal message."""
+"""The config document: the shipped lake validates, and each mistake gets its literal message."""
 
 import copy
 import subprocess
@@ -203,7 +203,15 @@ def test_every_problem_is_reported_at_once():
 
 def test_cli_validate_prints_summary_and_exits_zero():
     result = subprocess.run(
-        [sys.executable, "-m", "ngs_lake.cli", "config", "validate", "--config", str(SHIPPED_CONFIG)],
+        [
+            sys.executable,
+            "-m",
+            "ngs_lake.cli",
+            "config",
+            "validate",
+            "--config",
+            str(SHIPPED_CONFIG),
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -112,7 +112,9 @@ def test_sequencer_bucket_lifecycle_inventory_logging(moto, provisioned):
     assert destination["Bucket"] == "arn:aws:s3:::small-lake-inventory"
     assert destination["Format"] == "CSV"
     assert destination["Prefix"] == "inventory"
-    assert {"Size", "ETag", "EncryptionStatus", "ObjectLockMode"} <= set(inventory["OptionalFields"])
+    assert {"Size", "ETag", "EncryptionStatus", "ObjectLockMode"} <= set(
+        inventory["OptionalFields"]
+    )
     assert s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"] == {
         "TargetBucket": "small-lake-access-logs",
         "TargetPrefix": "small-lake-mis-mad-01/",
@@ -123,7 +125,12 @@ def test_bucket_policy_applies_only_unconditional_statements_locally(moto, provi
     s3 = moto.client("s3")
     policy = json.loads(s3.get_bucket_policy(Bucket="small-lake-nvx-mad-01")["Policy"])
     sids = {s["Sid"] for s in policy["Statement"]}
-    assert sids == {"ConsumerReadIlluminaQc", "ConsumerListIlluminaQc", "ConsumerReadLims", "ConsumerListLims"}
+    assert sids == {
+        "ConsumerReadIlluminaQc",
+        "ConsumerListIlluminaQc",
+        "ConsumerReadLims",
+        "ConsumerListLims",
+    }
     assert not [s for s in policy["Statement"] if s["Effect"] == "Deny"]
     # PromethION data is outside the Illumina QC consumer's platform filter.
     promethion = json.loads(s3.get_bucket_policy(Bucket="small-lake-prm-mad-01")["Policy"])
@@ -180,7 +187,12 @@ def test_tables_queues_rule_topic_and_consumers(moto, provisioned):
         "by-sequencer",
         "by-site",
     }
-    for table in ("small-lake-runs", "small-lake-run-files", "small-lake-events", "small-lake-shares"):
+    for table in (
+        "small-lake-runs",
+        "small-lake-run-files",
+        "small-lake-events",
+        "small-lake-shares",
+    ):
         backups = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
         assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
     files = ddb.describe_table(TableName="small-lake-run-files")["Table"]["KeySchema"]
@@ -319,7 +331,9 @@ def test_moving_a_sequencer_moves_its_share(moto, gateway, provisioned, tmp_path
         listed = sgw.list_file_shares(GatewayARN=arns[gateway_id])["FileShareInfoList"]
         if not listed:
             return set()
-        described = sgw.describe_smb_file_shares(FileShareARNList=[s["FileShareARN"] for s in listed])
+        described = sgw.describe_smb_file_shares(
+            FileShareARNList=[s["FileShareARN"] for s in listed]
+        )
         return {s["FileShareName"] for s in described["SMBFileShareInfoList"]}
 
     assert share_names("gw-a") == {"NVX-MAD-01"}
@@ -360,7 +374,10 @@ def test_weakening_worm_is_refused(moto, gateway, provisioned, tmp_path, edit, m
 
 def test_lengthening_retention_is_an_update(moto, gateway, provisioned, tmp_path):
     path = edited_config(
-        tmp_path, SMALL_CONFIG, lambda d: d["lake"]["object_lock"].update(retention_days=400), "l.yaml"
+        tmp_path,
+        SMALL_CONFIG,
+        lambda d: d["lake"]["object_lock"].update(retention_days=400),
+        "l.yaml",
     )
     plan = plan_for(moto, gateway, path)
     assert {c.resource for c in plan.mutations} == {"s3-object-lock"}
