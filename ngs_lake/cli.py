@@ -51,6 +51,7 @@ def main(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("botocore").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @main.group("config")

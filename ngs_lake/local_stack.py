@@ -173,6 +173,7 @@ class LocalStack:
     def run_until_interrupted(self, with_dagster: bool = True) -> None:
         """`make run`: start everything, then wait; Ctrl-C or SIGTERM stops every child."""
         signal.signal(signal.SIGTERM, interrupt_on_signal)
+        failed = False
         try:
             self.start(with_dagster)
             self.echo("running; press Ctrl-C to stop everything")
@@ -188,10 +189,14 @@ class LocalStack:
             self.echo("stopping")
         except ProcessFailed as exc:
             self.echo(f"error: {exc}")
-            self.stop()
-            sys.exit(1)
+            failed = True
         finally:
+            # A second Ctrl-C while children shut down must not orphan them.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             self.stop()
+        if failed:
+            sys.exit(1)
 
     def _spawn(
         self, name: str, argv: list[str], env: dict[str, str], logs: Path, cwd: Path | None = None

@@ -1,4 +1,4 @@
-"""The Dagster code location: it loads, and its provisioning job and sensor work on a real instance."""
+"""The Dagster code location loads; its provisioning job and sensor work on a real instance."""
 
 import subprocess
 import sys
