@@ -19,6 +19,8 @@ setup(
         # The local AWS stand-in is a runtime feature of `make run`, not a test-only tool.
         "moto[server]>=5.0,<6",
         "tzdata>=2024.1",
+        "defusedxml>=0.7",
+        "watchdog>=4.0",
     ],
     extras_require={
         "dev": [

@@ -40,3 +40,27 @@ PLATFORMS: dict[str, Platform] = {
 }
 
 PLATFORM_IDS: tuple[str, ...] = tuple(PLATFORMS)
+
+
+def family_of(platform: str) -> PlatformFamily:
+    """The family module that knows this platform's files."""
+    try:
+        return _FAMILIES[PLATFORMS[platform].family]
+    except KeyError:
+        raise ValueError(
+            f"unknown platform {platform!r}; expected one of: {', '.join(PLATFORM_IDS)}"
+        ) from None
+
+
+from ngs_lake.platforms.base import PlatformFamily  # noqa: E402
+from ngs_lake.platforms.element import Element  # noqa: E402
+from ngs_lake.platforms.illumina import Illumina  # noqa: E402
+from ngs_lake.platforms.nanopore import Nanopore  # noqa: E402
+from ngs_lake.platforms.pacbio import PacBio  # noqa: E402
+
+_FAMILIES: dict[Family, PlatformFamily] = {
+    Family.ILLUMINA: Illumina(),
+    Family.NANOPORE: Nanopore(),
+    Family.PACBIO: PacBio(),
+    Family.ELEMENT: Element(),
+}

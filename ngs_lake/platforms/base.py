@@ -1,0 +1,104 @@
+"""The one small interface every instrument family implements.
+
+A family knows where a run folder sits in a share, which file marks the run complete, how to read
+its metadata, which files a complete run must hold, and how long a run may be silent before it
+counts as stalled. Pure: no AWS, no Dagster, no file system.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+
+class PlatformFileError(ValueError):
+    """An instrument file that cannot be read; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class RunLocation:
+    """Where a share key falls: its run folder (within the share) and its path inside that run."""
+
+    run_folder: str
+    relative_path: str
+
+    @property
+    def is_run_folder_itself(self) -> bool:
+        return self.relative_path == ""
+
+
+@dataclass(frozen=True)
+class ExpectedFilesReport:
+    expected: int
+    missing: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    def summary(self, first: int = 5) -> str:
+        if self.complete:
+            return f"all {self.expected} expected files present"
+        shown = ", ".join(self.missing[:first])
+        more = f" and {len(self.missing) - first} more" if len(self.missing) > first else ""
+        return f"{len(self.missing)} of {self.expected} expected files missing: {shown}{more}"
+
+
+def expected_report(expected: Iterable[str], present: set[str]) -> ExpectedFilesReport:
+    wanted = sorted(set(expected))
+    return ExpectedFilesReport(len(wanted), tuple(p for p in wanted if p not in present))
+
+
+class PlatformFamily(ABC):
+    """Knowledge of one instrument family, shared by recognition, verification and the simulator."""
+
+    name: str
+    run_depth: int
+    default_stall_window: timedelta
+
+    def locate(self, key: str) -> RunLocation | None:
+        """The run a share key belongs to, or None for a stray key outside any run folder.
+
+        Directory objects end with `/`; a key shorter than the run depth is a parent folder of
+        runs, not part of one.
+        """
+        parts = [p for p in key.strip("/").split("/") if p]
+        if len(parts) < self.run_depth or not self.is_run_path(parts[: self.run_depth]):
+            return None
+        return RunLocation("/".join(parts[: self.run_depth]), "/".join(parts[self.run_depth :]))
+
+    @abstractmethod
+    def is_run_path(self, parts: list[str]) -> bool:
+        """Whether these `run_depth` path components name a run folder of this family."""
+
+    @abstractmethod
+    def completion_marker(self, platform: str, run_folder: str) -> str:
+        """The file (relative to the run folder) written last, once the run is complete."""
+
+    def is_completion_marker(self, platform: str, location: RunLocation) -> bool:
+        return location.relative_path == self.completion_marker(platform, location.run_folder)
+
+    @abstractmethod
+    def metadata_paths(self, platform: str, run_folder: str) -> tuple[str, ...]:
+        """Files (relative to the run folder) whose content describes the run."""
+
+    @abstractmethod
+    def parse_metadata(self, platform: str, files: Mapping[str, bytes]) -> dict[str, Any]:
+        """A flat, JSON-ready summary of the run from its metadata files (those present)."""
+
+    @abstractmethod
+    def check_expected_files(
+        self,
+        platform: str,
+        run_folder: str,
+        files: Mapping[str, bytes],
+        present: set[str],
+    ) -> ExpectedFilesReport:
+        """The files a complete run must hold, judged from its own metadata, and which are missing.
+
+        `files` holds the content of the metadata (and marker) files; `present` every relative
+        path the run has.
+        """

@@ -1,0 +1,115 @@
+"""Element AVITI: a top-level run folder `<YYYYMMDD>_<instrument>_<run name>`.
+
+RunParameters.json comes first and gives the cycles per read; base calls arrive as one archive per
+read and cycle (`BaseCalls/<read>_C<cycle:03>.zip`); RunUploaded.json is written last and carries
+the run's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ngs_lake.platforms.base import (
+    ExpectedFilesReport,
+    PlatformFamily,
+    PlatformFileError,
+    expected_report,
+)
+
+RUN_FOLDER = re.compile(
+    r"^(?P<date>\d{8})_(?P<instrument>AV\d{6})_(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)$"
+)
+RUN_PARAMETERS = "RunParameters.json"
+RUN_MANIFEST = "RunManifest.json"
+RUN_UPLOADED = "RunUploaded.json"
+READ_NAMES = ("I1", "I2", "R1", "R2")
+
+
+class ElementRunParameters(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    run_name: str = Field(alias="RunName")
+    run_folder_name: str = Field(alias="RunFolderName")
+    instrument: str = Field(alias="InstrumentName")
+    flowcell: str | None = Field(default=None, alias="FlowcellID")
+    side: str | None = Field(default=None, alias="Side")
+    date: str | None = Field(default=None, alias="Date")
+    cycles: dict[str, int] = Field(alias="Cycles")
+    read_order: str | None = Field(default=None, alias="ReadOrder")
+
+
+class RunUploaded(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    outcome: str = Field(alias="Outcome")
+
+
+def cycle_archive(read: str, cycle: int) -> str:
+    return f"BaseCalls/{read}_C{cycle:03d}.zip"
+
+
+def parse_run_parameters(data: bytes) -> ElementRunParameters:
+    try:
+        return ElementRunParameters.model_validate(json.loads(data))
+    except json.JSONDecodeError as exc:
+        raise PlatformFileError(f"{RUN_PARAMETERS}: not JSON ({exc})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise PlatformFileError(
+            f"{RUN_PARAMETERS}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        ) from None
+
+
+def parse_run_uploaded(data: bytes) -> RunUploaded:
+    try:
+        return RunUploaded.model_validate(json.loads(data))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise PlatformFileError(f"{RUN_UPLOADED}: no readable Outcome ({exc})") from None
+
+
+class Element(PlatformFamily):
+    name = "element"
+    run_depth = 1
+    default_stall_window = timedelta(hours=2)
+
+    def is_run_path(self, parts: list[str]) -> bool:
+        return bool(RUN_FOLDER.match(parts[0]))
+
+    def completion_marker(self, platform: str, run_folder: str) -> str:
+        return RUN_UPLOADED
+
+    def metadata_paths(self, platform: str, run_folder: str) -> tuple[str, ...]:
+        return (RUN_PARAMETERS, RUN_UPLOADED)
+
+    def parse_metadata(self, platform: str, files: Mapping[str, bytes]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if RUN_PARAMETERS in files:
+            params = parse_run_parameters(files[RUN_PARAMETERS])
+            out |= {
+                "run_id": params.run_folder_name,
+                "run_name": params.run_name,
+                "instrument": params.instrument,
+                "flowcell": params.flowcell,
+                "side": params.side,
+                "cycles": params.cycles,
+            }
+        if RUN_UPLOADED in files:
+            out["outcome"] = parse_run_uploaded(files[RUN_UPLOADED]).outcome
+        return out
+
+    def check_expected_files(
+        self, platform: str, run_folder: str, files: Mapping[str, bytes], present: set[str]
+    ) -> ExpectedFilesReport:
+        if RUN_PARAMETERS not in files:
+            return expected_report([RUN_PARAMETERS], present)
+        params = parse_run_parameters(files[RUN_PARAMETERS])
+        expected = [RUN_PARAMETERS, RUN_MANIFEST, RUN_UPLOADED]
+        for read in READ_NAMES:
+            expected += [cycle_archive(read, c) for c in range(1, params.cycles.get(read, 0) + 1)]
+        return expected_report(expected, present)

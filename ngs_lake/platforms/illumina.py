@@ -1,0 +1,355 @@
+"""Illumina: NovaSeq X, NovaSeq 6000, NextSeq 2000, NextSeq 550 and MiSeq run folders.
+
+The run folder is a top-level folder of the share named `<YYMMDD|YYYYMMDD>_<instrument>_<run
+number>_<flowcell>`. RunInfo.xml (written first) gives the geometry, lanes x surfaces x tiles x
+cycles, from which the expected output follows: one CBCL per lane, surface and cycle on the
+NovaSeq and NextSeq 2000 families, one .bcl per tile and cycle on the MiSeq, and one .bcl.bgzf per
+lane and cycle on the NextSeq 550.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as safe_fromstring
+from pydantic import BaseModel, ConfigDict
+
+from ngs_lake.platforms.base import (
+    ExpectedFilesReport,
+    PlatformFamily,
+    PlatformFileError,
+    expected_report,
+)
+
+OutputFormat = Literal["cbcl", "bcl", "bcl.bgzf"]
+RUN_INFO = "RunInfo.xml"
+RUN_PARAMETERS = "RunParameters.xml"
+BASECALLS = "Data/Intensities/BaseCalls"
+FILTER_CYCLE = 26  # RTA writes the per-tile filter files once cycle 26 is done
+
+RUN_FOLDER = re.compile(
+    r"^(?P<date>\d{6}|\d{8})_(?P<instrument>[A-Za-z0-9][A-Za-z0-9_-]*?)_"
+    r"(?P<number>\d{1,5})_(?P<flowcell>[A-Za-z0-9][A-Za-z0-9-]*)$"
+)
+
+
+@dataclass(frozen=True)
+class IlluminaModel:
+    platform: str
+    output: OutputFormat
+    completion_marker: str
+    markers_before: tuple[str, ...]  # written earlier, in this order, before the completion marker
+
+
+MODELS: dict[str, IlluminaModel] = {
+    m.platform: m
+    for m in (
+        IlluminaModel(
+            "novaseq-x",
+            "cbcl",
+            "CopyComplete.txt",
+            ("RTAComplete.txt", "RunCompletionStatus.xml"),
+        ),
+        IlluminaModel("novaseq-6000", "cbcl", "CopyComplete.txt", ("RTAComplete.txt",)),
+        IlluminaModel("nextseq-2000", "cbcl", "CopyComplete.txt", ("RTAComplete.txt",)),
+        IlluminaModel("nextseq-550", "bcl.bgzf", "RTAComplete.xml", ()),
+        IlluminaModel("miseq", "bcl", "RTAComplete.txt", ()),
+    )
+}
+
+
+class Read(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    number: int
+    cycles: int
+    is_index: bool
+    is_reverse_complement: bool = False
+
+
+class RunInfo(BaseModel):
+    """RunInfo.xml as parsed. `date` is instrument-local (naive) unless the file says UTC."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int | None
+    run_id: str
+    instrument: str
+    run_number: int
+    flowcell: str
+    date: datetime | None
+    lane_count: int
+    surface_count: int
+    swath_count: int
+    tile_count: int
+    sections_per_lane: int
+    tile_naming: str
+    tiles: list[str]
+    tiles_declared: bool
+    reads: list[Read]
+
+    @property
+    def total_cycles(self) -> int:
+        return sum(r.cycles for r in self.reads)
+
+    def lane_tiles(self, lane: int) -> list[str]:
+        """Tile numbers (without the lane prefix) of one lane, e.g. ["1101", "1102"]."""
+        prefix = f"{lane}_"
+        return [t.removeprefix(prefix) for t in self.tiles if t.startswith(prefix)]
+
+
+def parse_run_info(data: bytes) -> RunInfo:
+    """Parse RunInfo.xml of any version 2 to 6; refuse DTDs, entities and truncated files."""
+    root = _parse_xml(data, RUN_INFO)
+    if root.tag != "RunInfo":
+        raise PlatformFileError(f"{RUN_INFO}: the root element is <{root.tag}>, not <RunInfo>")
+    run = root.find("Run")
+    if run is None:
+        raise PlatformFileError(f"{RUN_INFO}: no <Run> element")
+    layout = run.find("FlowcellLayout")
+    if layout is None:
+        raise PlatformFileError(f"{RUN_INFO}: no <FlowcellLayout> element")
+    reads = [
+        Read(
+            number=_int(r, "Number"),
+            cycles=_int(r, "NumCycles"),
+            is_index=r.get("IsIndexedRead", "N").upper() == "Y",
+            is_reverse_complement=r.get("IsReverseComplement", "N").upper() == "Y",
+        )
+        for r in run.iterfind("Reads/Read")
+    ]
+    if not reads:
+        raise PlatformFileError(f"{RUN_INFO}: no <Read> elements under <Reads>")
+    tile_set = layout.find("TileSet")
+    naming = tile_set.get("TileNamingConvention", "FourDigit") if tile_set is not None else None
+    declared = [t.text.strip() for t in layout.iterfind("TileSet/Tiles/Tile") if t.text]
+    counts = {
+        "lane_count": _int(layout, "LaneCount"),
+        "surface_count": _int(layout, "SurfaceCount"),
+        "swath_count": _int(layout, "SwathCount"),
+        "tile_count": _int(layout, "TileCount"),
+        "sections_per_lane": int(layout.get("SectionPerLane", "1")),
+    }
+    naming = naming or ("FiveDigit" if counts["sections_per_lane"] > 1 else "FourDigit")
+    number_text = run.get("Number") or ""
+    return RunInfo(
+        version=int(root.get("Version")) if (root.get("Version") or "").isdigit() else None,
+        run_id=_required_attr(run, "Id"),
+        instrument=_text(run, "Instrument"),
+        run_number=int(number_text) if number_text.isdigit() else 0,
+        flowcell=_text(run, "Flowcell"),
+        date=parse_run_date(run.findtext("Date")),
+        tile_naming=naming,
+        tiles=declared or tile_names(naming=naming, **counts),
+        tiles_declared=bool(declared),
+        reads=sorted(reads, key=lambda r: r.number),
+        **counts,
+    )
+
+
+def tile_names(
+    *,
+    lane_count: int,
+    surface_count: int,
+    swath_count: int,
+    tile_count: int,
+    sections_per_lane: int = 1,
+    naming: str = "FourDigit",
+) -> list[str]:
+    """Tiles implied by the layout: `<lane>_<surface><swath>[<section>]<tile:02>`."""
+    names = []
+    for lane in range(1, lane_count + 1):
+        for surface in range(1, surface_count + 1):
+            for swath in range(1, swath_count + 1):
+                sections = range(1, sections_per_lane + 1) if naming == "FiveDigit" else [None]
+                for section in sections:
+                    for tile in range(1, tile_count + 1):
+                        middle = "" if section is None else str(section)
+                        names.append(f"{lane}_{surface}{swath}{middle}{tile:02d}")
+    return names
+
+
+_DATE_FORMATS = ("%y%m%d", "%Y%m%d", "%m/%d/%Y %I:%M:%S %p")
+
+
+def parse_run_date(text: str | None) -> datetime | None:
+    """`YYMMDD`, `YYYYMMDD`, `M/D/YYYY h:mm:ss AM` (instrument-local) or ISO 8601."""
+    if not text or not text.strip():
+        return None
+    text = text.strip()
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise PlatformFileError(
+            f"{RUN_INFO}: <Date> {text!r} is not YYMMDD, M/D/YYYY h:mm:ss AM or ISO 8601"
+        ) from None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed
+
+
+class RunParameters(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    application: str | None
+    application_version: str | None
+    chemistry: str | None
+    experiment_name: str | None
+    rta_version: str | None
+
+
+def parse_run_parameters(data: bytes) -> RunParameters:
+    """Application, version and chemistry, wherever each instrument generation puts them."""
+    root = _parse_xml(data, RUN_PARAMETERS)
+
+    def first(*tags: str) -> str | None:
+        for tag in tags:
+            for element in root.iter(tag):
+                if element.text and element.text.strip():
+                    return element.text.strip()
+        return None
+
+    return RunParameters(
+        application=first("Application", "ApplicationName"),
+        application_version=first("ApplicationVersion", "SystemSuiteVersion"),
+        chemistry=first("Chemistry", "ChemistryVersion", "ReagentKitVersion"),
+        experiment_name=first("ExperimentName"),
+        rta_version=first("RtaVersion", "RTAVersion"),
+    )
+
+
+def data_files(model: IlluminaModel, run_info: RunInfo) -> list[str]:
+    """Every base-call and filter file the model writes for this geometry, in writing order."""
+    return [path for _cycle, path in cycle_files(model, run_info)] + filter_files(model, run_info)
+
+
+def cycle_files(model: IlluminaModel, run_info: RunInfo) -> list[tuple[int, str]]:
+    """(cycle, path) of every per-cycle base-call file."""
+    out: list[tuple[int, str]] = []
+    for cycle in range(1, run_info.total_cycles + 1):
+        for lane in range(1, run_info.lane_count + 1):
+            lane_dir = f"{BASECALLS}/L{lane:03d}"
+            if model.output == "cbcl":
+                out.extend(
+                    (cycle, f"{lane_dir}/C{cycle}.1/L{lane:03d}_{surface}.cbcl")
+                    for surface in range(1, run_info.surface_count + 1)
+                )
+            elif model.output == "bcl":
+                out.extend(
+                    (cycle, f"{lane_dir}/C{cycle}.1/s_{lane}_{tile}.bcl")
+                    for tile in run_info.lane_tiles(lane)
+                )
+            else:
+                out.append((cycle, f"{lane_dir}/{cycle:04d}.bcl.bgzf"))
+    return out
+
+
+def filter_files(model: IlluminaModel, run_info: RunInfo) -> list[str]:
+    out = []
+    for lane in range(1, run_info.lane_count + 1):
+        lane_dir = f"{BASECALLS}/L{lane:03d}"
+        if model.output == "bcl.bgzf":
+            out.append(f"{lane_dir}/s_{lane}.filter")
+        else:
+            out.extend(f"{lane_dir}/s_{lane}_{tile}.filter" for tile in run_info.lane_tiles(lane))
+    return out
+
+
+class Illumina(PlatformFamily):
+    name = "illumina"
+    run_depth = 1
+    # A NovaSeq X spends ~5 minutes a cycle and pauses for the paired-end turn; two hours without a
+    # file is unusual.
+    default_stall_window = timedelta(hours=2)
+
+    def is_run_path(self, parts: list[str]) -> bool:
+        return bool(RUN_FOLDER.match(parts[0]))
+
+    def completion_marker(self, platform: str, run_folder: str) -> str:
+        return MODELS[platform].completion_marker
+
+    def metadata_paths(self, platform: str, run_folder: str) -> tuple[str, ...]:
+        return (RUN_INFO, RUN_PARAMETERS)
+
+    def parse_metadata(self, platform: str, files: Mapping[str, bytes]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if RUN_INFO in files:
+            info = parse_run_info(files[RUN_INFO])
+            out |= {
+                "run_id": info.run_id,
+                "instrument": info.instrument,
+                "run_number": info.run_number,
+                "flowcell": info.flowcell,
+                "run_date": info.date.isoformat() if info.date else None,
+                "lanes": info.lane_count,
+                "surfaces": info.surface_count,
+                "tiles": len(info.tiles),
+                "reads": [r.model_dump() for r in info.reads],
+                "cycles": info.total_cycles,
+            }
+        if RUN_PARAMETERS in files:
+            out |= parse_run_parameters(files[RUN_PARAMETERS]).model_dump(exclude_none=True)
+        return out
+
+    def check_expected_files(
+        self, platform: str, run_folder: str, files: Mapping[str, bytes], present: set[str]
+    ) -> ExpectedFilesReport:
+        model = MODELS[platform]
+        if RUN_INFO not in files:
+            return expected_report([RUN_INFO], present)
+        info = parse_run_info(files[RUN_INFO])
+        expected = [RUN_INFO, RUN_PARAMETERS, *model.markers_before, model.completion_marker]
+        return expected_report(expected + data_files(model, info), present)
+
+
+def run_folder_name(date: datetime, instrument: str, number: int, flowcell: str) -> str:
+    """The folder name an instrument gives a run (NovaSeq X and NextSeq 2000 use YYYYMMDD)."""
+    stamp = (
+        date.strftime("%Y%m%d") if instrument.startswith(("LH", "VH")) else date.strftime("%y%m%d")
+    )
+    digits = f"{number}" if instrument.startswith("VH") else f"{number:04d}"
+    return f"{stamp}_{instrument}_{digits}_{flowcell}"
+
+
+def _parse_xml(data: bytes, name: str) -> Element:
+    try:
+        return safe_fromstring(data, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise PlatformFileError(
+            f"{name}: refused: it declares a DTD or entities ({type(exc).__name__}); instrument "
+            "files never do"
+        ) from None
+    except ParseError as exc:
+        raise PlatformFileError(f"{name}: not well-formed XML ({exc}); truncated?") from None
+
+
+def _int(element: Element, attribute: str) -> int:
+    value = element.get(attribute)
+    if value is None or not value.strip().isdigit():
+        raise PlatformFileError(
+            f"{RUN_INFO}: <{element.tag}> attribute {attribute}={value!r} is not a whole number"
+        )
+    return int(value)
+
+
+def _required_attr(element: Element, attribute: str) -> str:
+    value = element.get(attribute)
+    if not value:
+        raise PlatformFileError(f"{RUN_INFO}: <{element.tag}> has no {attribute} attribute")
+    return value
+
+
+def _text(element: Element, tag: str) -> str:
+    value = element.findtext(tag)
+    if value is None or not value.strip():
+        raise PlatformFileError(f"{RUN_INFO}: <Run> has no <{tag}>")
+    return value.strip()

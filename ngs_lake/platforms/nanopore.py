@@ -1,0 +1,134 @@
+"""Oxford Nanopore: PromethION and GridION runs written by MinKNOW.
+
+A run is `<experiment>/<sample>/<YYYYMMDD>_<HHMM>_<position>_<flow cell>_<protocol run id:8>`.
+MinKNOW writes POD5 batches (and basecalled FASTQ) through the run, then the output hash list,
+then `final_summary_<flow cell>_<protocol run id:8>_<acquisition id:8>.txt` last. The summary
+counts the files in their final destination; the hash list names each one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from ngs_lake.platforms.base import (
+    ExpectedFilesReport,
+    PlatformFamily,
+    PlatformFileError,
+    RunLocation,
+    expected_report,
+)
+
+RUN_FOLDER = re.compile(
+    r"^(?P<date>\d{8})_(?P<time>\d{4})_(?P<position>[A-Za-z0-9-]{1,12})_"
+    r"(?P<flowcell>[A-Z]{3}\d{5})_(?P<protocol>[0-9a-f]{8})$"
+)
+NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+FINAL_SUMMARY = re.compile(r"^final_summary_[A-Z]{3}\d{5}_[0-9a-f]{8}_[0-9a-f]{8}\.txt$")
+OUTPUT_HASH = re.compile(r"^output_hash_[A-Z]{3}\d{5}_[0-9a-f]{8}_[0-9a-f]{8}\.csv$")
+
+
+def run_stem(flowcell: str, protocol: str, acquisition: str) -> str:
+    return f"{flowcell}_{protocol}_{acquisition}"
+
+
+def final_summary_name(stem: str) -> str:
+    return f"final_summary_{stem}.txt"
+
+
+def output_hash_name(stem: str) -> str:
+    return f"output_hash_{stem}.csv"
+
+
+def parse_final_summary(data: bytes) -> dict[str, str]:
+    """`key=value` lines, as MinKNOW writes them."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PlatformFileError("final_summary: not UTF-8 text") from None
+    values = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise PlatformFileError(f"final_summary: line {number} is not key=value: {line!r}")
+        values[key.strip()] = value.strip()
+    for required in ("flow_cell_id", "protocol_run_id"):
+        if required not in values:
+            raise PlatformFileError(f"final_summary: no {required}= line")
+    return values
+
+
+def parse_output_hash(data: bytes) -> dict[str, str]:
+    """`filename,sha256` rows (with a header) -> {relative path: sha256}."""
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    if not rows or [c.strip() for c in rows[0]] != ["filename", "sha256"]:
+        raise PlatformFileError("output_hash: the header must be 'filename,sha256'")
+    return {row[0]: row[1] for row in rows[1:] if len(row) == 2}
+
+
+class Nanopore(PlatformFamily):
+    name = "nanopore"
+    run_depth = 3
+    # POD5 batches close every few minutes at most; an hour of silence means trouble.
+    default_stall_window = timedelta(hours=1)
+
+    def is_run_path(self, parts: list[str]) -> bool:
+        experiment, sample, run = parts
+        return bool(
+            NAME_PART.match(experiment) and NAME_PART.match(sample) and RUN_FOLDER.match(run)
+        )
+
+    def completion_marker(self, platform: str, run_folder: str) -> str:
+        return "final_summary_*.txt"
+
+    def is_completion_marker(self, platform: str, location: RunLocation) -> bool:
+        return bool(FINAL_SUMMARY.match(location.relative_path))
+
+    def metadata_paths(self, platform: str, run_folder: str) -> tuple[str, ...]:
+        return ("final_summary_*.txt", "output_hash_*.csv")
+
+    def parse_metadata(self, platform: str, files: Mapping[str, bytes]) -> dict[str, Any]:
+        summary = next((v for k, v in files.items() if FINAL_SUMMARY.match(k)), None)
+        if summary is None:
+            return {}
+        values = parse_final_summary(summary)
+        keep = (
+            "instrument", "position", "flow_cell_id", "sample_id", "protocol_group_id",
+            "protocol", "protocol_run_id", "acquisition_run_id", "started",
+            "acquisition_stopped", "processing_stopped", "basecalling_enabled",
+            "pod5_files_in_final_dest", "fastq_files_in_final_dest",
+        )  # fmt: skip
+        out: dict[str, Any] = {k: values[k] for k in keep if k in values}
+        out["flowcell"] = values["flow_cell_id"]
+        out["run_id"] = values["protocol_run_id"]
+        return out
+
+    def check_expected_files(
+        self, platform: str, run_folder: str, files: Mapping[str, bytes], present: set[str]
+    ) -> ExpectedFilesReport:
+        summary_name = next((k for k in files if FINAL_SUMMARY.match(k)), None)
+        hash_name = next((k for k in files if OUTPUT_HASH.match(k)), None)
+        if summary_name is None:
+            return expected_report(["final_summary_*.txt"], present)
+        expected = {summary_name}
+        if hash_name is not None:
+            expected |= {hash_name, *parse_output_hash(files[hash_name])}
+        report = expected_report(expected, present)
+        # The summary's own counts catch files the hash list never saw.
+        values = parse_final_summary(files[summary_name])
+        shortfalls = []
+        for key, suffixes in (
+            ("pod5_files_in_final_dest", (".pod5",)),
+            ("fastq_files_in_final_dest", (".fastq", ".fastq.gz")),
+        ):
+            want = int(values.get(key, "0") or 0)
+            have = sum(1 for p in present if p.endswith(suffixes))
+            if have < want:
+                shortfalls.append(f"{key}={want} but {have} present")
+        return ExpectedFilesReport(report.expected, report.missing + tuple(shortfalls))
