@@ -74,3 +74,15 @@ def format_size(n_bytes: float, iec: bool = False) -> str:
         if n_bytes >= SIZE_UNITS[unit]:
             return f"{n_bytes / SIZE_UNITS[unit]:.1f} {unit}"
     return f"{n_bytes:.0f} B"
+
+
+_DURATION = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|min|h|d)?\s*$")
+_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``"60s"``, ``"5m"``, ``"1.5h"`` or a bare number of seconds."""
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if not match:
+        raise UnitError(f'cannot read {text!r} as a duration; write e.g. "60s", "5m" or "2h"')
+    return float(match["number"]) * _DURATION_SECONDS[match["unit"] or "s"]

@@ -99,11 +99,21 @@ class Nanopore(PlatformFamily):
             return {}
         values = parse_final_summary(summary)
         keep = (
-            "instrument", "position", "flow_cell_id", "sample_id", "protocol_group_id",
-            "protocol", "protocol_run_id", "acquisition_run_id", "started",
-            "acquisition_stopped", "processing_stopped", "basecalling_enabled",
-            "pod5_files_in_final_dest", "fastq_files_in_final_dest",
-        )  # fmt: skip
+            "instrument",
+            "position",
+            "flow_cell_id",
+            "sample_id",
+            "protocol_group_id",
+            "protocol",
+            "protocol_run_id",
+            "acquisition_run_id",
+            "started",
+            "acquisition_stopped",
+            "processing_stopped",
+            "basecalling_enabled",
+            "pod5_files_in_final_dest",
+            "fastq_files_in_final_dest",
+        )
         out: dict[str, Any] = {k: values[k] for k in keep if k in values}
         out["flowcell"] = values["flow_cell_id"]
         out["run_id"] = values["protocol_run_id"]

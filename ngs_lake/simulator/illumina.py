@@ -1,0 +1,280 @@
+"""Illumina runs in the instrument's order: RunInfo.xml and RunParameters.xml first, base calls
+cycle by cycle, filter files at cycle 26, InterOp rewritten throughout, RTAComplete.txt, then
+the completion marker. Paths come from `ngs_lake.platforms.illumina`, the same functions the
+expected-file check uses, so simulator and recognition cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+
+from ngs_lake.platforms.illumina import (
+    FILTER_CYCLE,
+    MODELS,
+    RUN_INFO,
+    RUN_PARAMETERS,
+    Read,
+    RunInfo,
+    cycle_files,
+    filter_files,
+    run_folder_name,
+    tile_names,
+)
+from ngs_lake.simulator.plan import PlannedRun, RunSpec, Timeline, alnum, scaled
+
+
+@dataclass(frozen=True)
+class FullGeometry:
+    """A real flow cell's geometry and the nominal size of its files."""
+
+    lanes: int
+    surfaces: int
+    swaths: int
+    tiles: int
+    reads: tuple[tuple[int, bool], ...]  # (cycles, is_index)
+    run_info_version: int
+    instrument: str
+    data_file_bytes: float  # one CBCL / BCL / BGZF file
+    filter_file_bytes: float
+    sections_per_lane: int = 1
+
+
+FULL: dict[str, FullGeometry] = {
+    # NovaSeq X 25B: 2x151+10+10 -> 5,152 CBCLs and 6,272 filter files.
+    "novaseq-x": FullGeometry(
+        8, 2, 4, 98, ((151, False), (10, True), (10, True), (151, False)), 6, "LH00123", 500e6, 4e6
+    ),
+    "novaseq-6000": FullGeometry(
+        4, 2, 6, 78, ((151, False), (10, True), (10, True), (151, False)), 5, "A00123", 300e6, 3e6
+    ),
+    "nextseq-2000": FullGeometry(
+        2, 2, 6, 16, ((151, False), (10, True), (10, True), (151, False)), 6, "VH00123", 150e6, 2e6
+    ),
+    "nextseq-550": FullGeometry(
+        4,
+        2,
+        3,
+        12,
+        ((151, False), (8, True), (8, True), (151, False)),
+        4,
+        "NB551234",
+        60e6,
+        10e6,
+        sections_per_lane=3,
+    ),
+    "miseq": FullGeometry(
+        1, 2, 1, 19, ((301, False), (8, True), (8, True), (301, False)), 2, "M01234", 650e3, 650e3
+    ),
+}
+
+TINY_READS = ((3, False), (1, True), (1, True), (3, False))
+INTEROP = (
+    "ExtractionMetricsOut.bin",
+    "QMetricsOut.bin",
+    "TileMetricsOut.bin",
+    "ErrorMetricsOut.bin",
+)
+
+
+def scaled_run_info(
+    platform: str, spec: RunSpec, run_id: str, flowcell: str, number: int
+) -> RunInfo:
+    """The geometry of the simulated run; its RunInfo.xml describes exactly this."""
+    full = FULL[platform]
+    tiny = spec.scenario == "tiny"
+    lanes = 1 if tiny else min(full.lanes, scaled(full.lanes, spec.scale))
+    swaths = 1 if tiny else min(full.swaths, scaled(full.swaths, spec.scale))
+    tiles = 2 if tiny else min(full.tiles, scaled(full.tiles, spec.scale))
+    read_plan = (
+        TINY_READS
+        if tiny
+        else tuple((scaled(c, spec.scale), is_index) for c, is_index in full.reads)
+    )
+    naming = "FiveDigit" if full.sections_per_lane > 1 else "FourDigit"
+    sections = 1 if tiny else full.sections_per_lane
+    return RunInfo(
+        version=full.run_info_version,
+        run_id=run_id,
+        instrument=spec.instrument or full.instrument,
+        run_number=number,
+        flowcell=flowcell,
+        date=spec.start.replace(microsecond=0, tzinfo=None),
+        lane_count=lanes,
+        surface_count=full.surfaces,
+        swath_count=swaths,
+        tile_count=tiles,
+        sections_per_lane=sections,
+        tile_naming=naming,
+        tiles=tile_names(
+            lane_count=lanes,
+            surface_count=full.surfaces,
+            swath_count=swaths,
+            tile_count=tiles,
+            sections_per_lane=sections,
+            naming=naming,
+        ),
+        tiles_declared=full.run_info_version >= 4,
+        reads=[Read(number=i + 1, cycles=c, is_index=x) for i, (c, x) in enumerate(read_plan)],
+    )
+
+
+def plan_illumina(
+    spec: RunSpec, rng: random.Random, side: str = "A", offset: float = 0.0
+) -> PlannedRun:
+    platform = spec.platform
+    model = MODELS[platform]
+    full = FULL[platform]
+    instrument = spec.instrument or full.instrument
+    number = spec.run_number or rng.randint(1, 999)
+    flowcell = _flowcell_id(platform, rng)
+    folder_flowcell = f"{side}{flowcell}" if platform in ("novaseq-x", "novaseq-6000") else flowcell
+    run_folder = run_folder_name(spec.start, instrument, number, folder_flowcell)
+    info = scaled_run_info(platform, spec, run_folder, flowcell, number)
+    timeline = Timeline(run_folder, rng, spec, offset)
+    duration = spec.duration_seconds
+    sequencing_end = duration * 0.9
+    cycle_seconds = sequencing_end / info.total_cycles
+
+    timeline.text(0.0, RUN_INFO, render_run_info(info))
+    timeline.text(0.0, RUN_PARAMETERS, render_run_parameters(platform, info, side))
+    timeline.text(0.0, "SampleSheet.csv", render_sample_sheet(info))
+    data_size = timeline.size(full.data_file_bytes)
+    filter_size = timeline.size(full.filter_file_bytes)
+    for cycle, path in cycle_files(model, info):
+        timeline.write(cycle * cycle_seconds, path, data_size, spread=cycle_seconds * 0.8)
+    filter_at = min(FILTER_CYCLE, info.total_cycles) * cycle_seconds
+    for path in filter_files(model, info):
+        timeline.write(filter_at, path, filter_size)
+    # InterOp grows through the run, appended every few cycles.
+    every = max(1, info.total_cycles // 10)
+    for cycle in range(1, info.total_cycles + 1, every):
+        for name in INTEROP:
+            at = cycle * cycle_seconds
+            if cycle == 1:
+                timeline.text(at, f"InterOp/{name}", bytes([2, 32]) + bytes(30))
+            else:
+                timeline.append(at, f"InterOp/{name}", 32)
+    timeline.text(duration * 0.05, "Logs/Sequencing.log", f"{spec.start.isoformat()} run started\n")
+    for marker, fraction in zip(model.markers_before, (0.93, 0.95), strict=False):
+        timeline.text(duration * fraction, marker, _marker_content(marker, spec.start))
+    timeline.text(
+        duration, model.completion_marker, _marker_content(model.completion_marker, spec.start)
+    )
+    metadata = {
+        "run_id": info.run_id,
+        "instrument": info.instrument,
+        "run_number": info.run_number,
+        "flowcell": info.flowcell,
+        "lanes": info.lane_count,
+        "surfaces": info.surface_count,
+        "tiles": len(info.tiles),
+        "cycles": info.total_cycles,
+        "reads": [r.model_dump() for r in info.reads],
+    }
+    return PlannedRun(platform, run_folder, timeline.steps, metadata, model.completion_marker)
+
+
+def render_run_info(info: RunInfo) -> str:
+    """RunInfo.xml as the instrument generation of this version writes it."""
+    version = info.version or 2
+    if version >= 6:
+        date = f"{info.date:%Y-%m-%dT%H:%M:%S}Z" if info.date else ""
+    elif version == 5:
+        date = f"{info.date:%-m/%-d/%Y %-I:%M:%S %p}" if info.date else ""
+    else:
+        date = f"{info.date:%y%m%d}" if info.date else ""
+    reads = "\n".join(
+        f'\t\t\t<Read Number="{r.number}" NumCycles="{r.cycles}" '
+        f'IsIndexedRead="{"Y" if r.is_index else "N"}"'
+        + (
+            f' IsReverseComplement="{"Y" if r.is_reverse_complement else "N"}"'
+            if version >= 6
+            else ""
+        )
+        + "/>"
+        for r in info.reads
+    )
+    sections = (
+        f' SectionPerLane="{info.sections_per_lane}" LanePerSection="2"'
+        if info.tile_naming == "FiveDigit"
+        else ""
+    )
+    layout_open = (
+        f'\t\t<FlowcellLayout LaneCount="{info.lane_count}" SurfaceCount="{info.surface_count}" '
+        f'SwathCount="{info.swath_count}" TileCount="{info.tile_count}"{sections}'
+    )
+    if info.tiles_declared:
+        tiles = "\n".join(f"\t\t\t\t\t<Tile>{t}</Tile>" for t in info.tiles)
+        layout = (
+            f'{layout_open}>\n\t\t\t<TileSet TileNamingConvention="{info.tile_naming}">\n'
+            f"\t\t\t\t<Tiles>\n{tiles}\n\t\t\t\t</Tiles>\n\t\t\t</TileSet>\n\t\t</FlowcellLayout>"
+        )
+    else:
+        layout = f"{layout_open} />"
+    return (
+        f'<?xml version="1.0"?>\n<RunInfo Version="{version}">\n'
+        f'\t<Run Id="{info.run_id}" Number="{info.run_number}">\n'
+        f"\t\t<Flowcell>{info.flowcell}</Flowcell>\n"
+        f"\t\t<Instrument>{info.instrument}</Instrument>\n"
+        f"\t\t<Date>{date}</Date>\n"
+        f"\t\t<Reads>\n{reads}\n\t\t</Reads>\n"
+        f"{layout}\n\t</Run>\n</RunInfo>\n"
+    )
+
+
+APPLICATIONS = {
+    "novaseq-x": ("NovaSeq X Series Control Software", "1.2.0.28691"),
+    "novaseq-6000": ("NovaSeq Control Software", "1.7.5"),
+    "nextseq-2000": ("NextSeq 1000/2000 Control Software", "1.5.0.42699"),
+    "nextseq-550": ("NextSeq Control Software", "4.0.1.41"),
+    "miseq": ("MiSeq Control Software", "4.0.0.1769"),
+}
+
+
+def render_run_parameters(platform: str, info: RunInfo, side: str) -> str:
+    application, version = APPLICATIONS[platform]
+    return (
+        '<?xml version="1.0"?>\n<RunParameters>\n'
+        f"  <RunId>{info.run_id}</RunId>\n"
+        f"  <Side>{side}</Side>\n"
+        f"  <Application>{application}</Application>\n"
+        f"  <ApplicationVersion>{version}</ApplicationVersion>\n"
+        f"  <Chemistry>{'XLEAP-SBS' if platform == 'novaseq-x' else 'SBS'}</Chemistry>\n"
+        f"  <ExperimentName>sim-{info.flowcell}</ExperimentName>\n"
+        f"  <InstrumentSerialNumber>{info.instrument}</InstrumentSerialNumber>\n"
+        f"  <RtaVersion>4.6.7</RtaVersion>\n"
+        "</RunParameters>\n"
+    )
+
+
+def render_sample_sheet(info: RunInfo) -> str:
+    reads = [r.cycles for r in info.reads if not r.is_index]
+    return (
+        "[Header]\nFileFormatVersion,2\n"
+        f"RunName,{info.run_id}\n\n[Reads]\n"
+        + "".join(f"Read{i + 1}Cycles,{c}\n" for i, c in enumerate(reads))
+        + "\n[BCLConvert_Data]\nSample_ID,Index,Index2\nS1,ACGTACGTAC,TGCATGCATG\n"
+    )
+
+
+def _marker_content(marker: str, start: datetime) -> str:
+    if marker.endswith(".xml"):
+        return (
+            '<?xml version="1.0"?>\n<RunCompletionStatus><CompletionStatus>CompletedAsPlanned'
+            "</CompletionStatus></RunCompletionStatus>\n"
+        )
+    return f"{start:%Y-%m-%d %H:%M:%S}\n"
+
+
+def _flowcell_id(platform: str, rng: random.Random) -> str:
+    if platform == "miseq":
+        return f"000000000-{alnum(rng, 5)}"
+    if platform == "novaseq-x":
+        return f"22{alnum(rng, 5)}LT{rng.randint(1, 9)}"
+    if platform == "nextseq-2000":
+        return f"AA{alnum(rng, 5)}M5"
+    if platform == "nextseq-550":
+        return f"H{alnum(rng, 4)}BGX{rng.randint(1, 9)}"
+    return f"H{alnum(rng, 4)}DSX{rng.choice('YZ')}"
