@@ -32,6 +32,7 @@ test: install lint
 
 bench: install
 	$(BIN)/python bench/provision.py
+	$(BIN)/python bench/simulate.py
 
 clean:
 	rm -rf $(VENV) .ngs-lake .pytest_cache .ruff_cache

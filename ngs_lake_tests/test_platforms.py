@@ -1,5 +1,6 @@
 """Run-folder recognition per family, with property-based tests for the folder-name patterns."""
 
+import re
 import string
 from datetime import date
 
@@ -8,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ngs_lake.platforms import PLATFORM_IDS, family_of
-from ngs_lake.platforms.base import RunLocation
+from ngs_lake.platforms.base import PlatformFileError, RunLocation
 from ngs_lake.platforms.illumina import RUN_FOLDER as ILLUMINA_RUN
 from ngs_lake.platforms.nanopore import RUN_FOLDER as ONT_RUN
 
@@ -176,3 +177,60 @@ def test_ont_run_paths_round_trip(date, time, position, flowcell, protocol, expe
 )
 def test_ont_names_that_are_not_runs(run):
     assert ONT_RUN.match(run) is None
+
+
+def test_ont_final_summary_lines_must_be_key_value():
+    from ngs_lake.platforms.nanopore import parse_final_summary
+
+    with pytest.raises(PlatformFileError, match="line 2 is not key=value: 'garbage'"):
+        parse_final_summary(b"flow_cell_id=PAQ12345\ngarbage\n")
+    assert parse_final_summary(b"flow_cell_id=PAQ12345\nprotocol_run_id=abc\n") == {
+        "flow_cell_id": "PAQ12345",
+        "protocol_run_id": "abc",
+    }
+
+
+def test_ont_summary_counts_catch_files_the_hash_list_never_named():
+    run = "e/s/20231116_1503_1A_PAQ12345_3f2a1b9c"
+    summary = "final_summary_PAQ12345_3f2a1b9c_a1b2c3d4.txt"
+    files = {summary: b"flow_cell_id=PAQ12345\nprotocol_run_id=x\npod5_files_in_final_dest=3\n"}
+    present = {summary, "pod5/a.pod5", "pod5/b.pod5"}
+    report = ONT.check_expected_files("promethion", run, files, present)
+    assert report.missing == ("pod5_files_in_final_dest=3 but 2 present",)
+
+
+def test_pacbio_transfer_list_must_stay_inside_the_cell():
+    from ngs_lake.platforms.pacbio import parse_transferdone
+
+    with pytest.raises(
+        PlatformFileError, match=re.escape("inside the cell folder: ../1_B01/x.bam")
+    ):
+        parse_transferdone(b"hifi_reads/a.bam\n../1_B01/x.bam\n")
+
+
+def test_pacbio_names_the_missing_cell_files():
+    marker = "metadata/m84046_231116_153611_s1.transferdone"
+    files = {marker: b"hifi_reads/a.bam\nhifi_reads/a.bam.pbi\n"}
+    report = PACBIO.check_expected_files(
+        "revio", "r84046_20231116_153000/1_A01", files, {marker, "hifi_reads/a.bam"}
+    )
+    assert report.missing == ("hifi_reads/a.bam.pbi",)
+
+
+def test_element_run_parameters_must_name_its_cycles():
+    params = b'{"RunName": "r", "RunFolderName": "f", "InstrumentName": "AV1"}'
+    with pytest.raises(PlatformFileError, match=re.escape("RunParameters.json: Cycles: Field")):
+        ELEMENT.parse_metadata("aviti", {"RunParameters.json": params})
+
+
+def test_element_outcome_is_read_from_the_marker():
+    params = (
+        b'{"RunName": "r", "RunFolderName": "20231116_AV224503_r", "InstrumentName": "AV224503",'
+        b' "Cycles": {"R1": 2}}'
+    )
+    metadata = ELEMENT.parse_metadata(
+        "aviti",
+        {"RunParameters.json": params, "RunUploaded.json": b'{"Outcome": "OutcomeFailed"}'},
+    )
+    assert metadata["outcome"] == "OutcomeFailed"
+    assert metadata["cycles"] == {"R1": 2}
