@@ -93,6 +93,7 @@ class AwsClients:
     credentials: Mapping[str, str] | None = field(default=None, repr=False)
     # A caller may pass its own session, e.g. one with botocore event hooks registered.
     session: boto3.Session | None = field(default=None, repr=False)
+    botocore_config: Config = field(default=_BOTOCORE_CONFIG, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -112,7 +113,7 @@ class AwsClients:
                     service,
                     region_name=self.target.region,
                     endpoint_url=endpoint,
-                    config=_BOTOCORE_CONFIG,
+                    config=self.botocore_config,
                     **dict(self.credentials or {}),
                 )
             return self._clients[service]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -108,16 +108,32 @@ class UpdateSMBFileShareRequest(_Request):
     OplocksEnabled: bool | None = None
 
 
+class UploadService(Protocol):
+    """What the API needs from the uploading side of the gateway (GatewayService)."""
+
+    def notify_when_uploaded(self, share_arn: str) -> str: ...
+
+    def refresh_cache(self, share_arn: str) -> str: ...
+
+    def cache_figures(self) -> dict[str, Any]: ...
+
+
 class StorageGatewayApi:
     """Action handlers over the registry; each takes the request body and returns the response."""
 
     def __init__(
-        self, registry: ShareRegistry, region: str, account: str, share_root: Path
+        self,
+        registry: ShareRegistry,
+        region: str,
+        account: str,
+        share_root: Path,
+        uploads: UploadService | None = None,
     ) -> None:
         self.registry = registry
         self.region = region
         self.account = account
         self.share_root = share_root
+        self.uploads = uploads
         self._actions: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "ListGateways": self.list_gateways,
             "DescribeCache": self.describe_cache,
@@ -129,6 +145,8 @@ class StorageGatewayApi:
             "ListTagsForResource": self.list_tags_for_resource,
             "AddTagsToResource": self.add_tags_to_resource,
             "RemoveTagsFromResource": self.remove_tags_from_resource,
+            "NotifyWhenUploaded": self.notify_when_uploaded,
+            "RefreshCache": self.refresh_cache,
         }
 
     def handle(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -168,16 +186,48 @@ class StorageGatewayApi:
         }
 
     def describe_cache(self, body: dict[str, Any]) -> dict[str, Any]:
+        """AWS reports the cache as percentages of its allocation; so does this gateway."""
         gateway = self._gateway(body.get("GatewayARN", ""))
+        used = dirty = 0
+        if self.uploads is not None:
+            figures = self.uploads.cache_figures()["gateways"]
+            mine = next((g for g in figures if g["gateway_arn"] == gateway.arn), None)
+            if mine is not None:
+                used, dirty = mine["used_bytes"], mine["dirty_bytes"]
+        allocated = max(gateway.cache_bytes, 1)
         return {
             "GatewayARN": gateway.arn,
             "DiskIds": [],
             "CacheAllocatedInBytes": gateway.cache_bytes,
-            "CacheUsedPercentage": 0.0,
-            "CacheDirtyPercentage": 0.0,
+            "CacheUsedPercentage": 100.0 * used / allocated,
+            "CacheDirtyPercentage": 100.0 * dirty / allocated,
             "CacheHitPercentage": 100.0,
             "CacheMissPercentage": 0.0,
         }
+
+    # Uploads
+
+    def notify_when_uploaded(self, body: dict[str, Any]) -> dict[str, Any]:
+        share = self._share(body.get("FileShareARN", ""))
+        return {
+            "FileShareARN": share.arn,
+            "NotificationId": self._uploads().notify_when_uploaded(share.arn),
+        }
+
+    def refresh_cache(self, body: dict[str, Any]) -> dict[str, Any]:
+        share = self._share(body.get("FileShareARN", ""))
+        return {
+            "FileShareARN": share.arn,
+            "NotificationId": self._uploads().refresh_cache(share.arn),
+        }
+
+    def _uploads(self) -> UploadService:
+        if self.uploads is None:
+            raise GatewayApiError(
+                "This gateway serves the share registry only; start it with uploading enabled",
+                error_code="NotSupported",
+            )
+        return self.uploads
 
     # File shares
 

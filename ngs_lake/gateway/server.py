@@ -9,19 +9,37 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from botocore.config import Config
+
+from ngs_lake.aws import AwsClients, AwsTarget
 from ngs_lake.config import LakeConfig
 from ngs_lake.gateway.api import GatewayApiError, StorageGatewayApi
 from ngs_lake.gateway.arns import gateway_arn
 from ngs_lake.gateway.registry import GatewayRecord, ShareRegistry
+from ngs_lake.gateway.service import GatewayService, GatewayTuning
+from ngs_lake.gateway.state import UploadState
 from ngs_lake.processes import interrupt_on_signal
 
 log = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 
+# The gateway notices an unreachable endpoint quickly and backs off itself, rather than letting
+# one call hang on botocore's long defaults while files pile up.
+GATEWAY_BOTOCORE_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=3,
+    read_timeout=20,
+    max_pool_connections=32,
+)
+
 
 def registry_path(state_dir: Path) -> Path:
     return state_dir / "gateway" / "gateway.db"
+
+
+def upload_state_path(state_dir: Path) -> Path:
+    return state_dir / "gateway" / "uploads.db"
 
 
 def share_root(state_dir: Path) -> Path:
@@ -74,6 +92,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/health":
             self._send(200, {"status": "ok"})
+        elif self.path == "/v1/cache" and self.api.uploads is not None:
+            # Per-share figures AWS keeps in CloudWatch; served here for `ngs-lake status`.
+            self._send(200, self.api.uploads.cache_figures())
         else:
             self._send(404, {"__type": "NotFound", "message": self.path})
 
@@ -103,13 +124,23 @@ def run_gateway(
     host: str = "127.0.0.1",
     port: int = 4570,
     only: set[str] | None = None,
+    clients: AwsClients | None = None,
+    tuning: GatewayTuning | None = None,
 ) -> None:
-    """Serve until SIGTERM or Ctrl-C; every change is already committed, so stopping is safe."""
+    """Serve and upload until SIGTERM or Ctrl-C; every change is committed, so stopping is safe."""
     registry = ShareRegistry(registry_path(state_dir))
+    state = UploadState(upload_state_path(state_dir))
     gateways = register_gateways(registry, config, account, only)
-    api = StorageGatewayApi(registry, config.lake.region, account, share_root(state_dir))
+    clients = clients or AwsClients(
+        AwsTarget.from_environment(config.lake.region), botocore_config=GATEWAY_BOTOCORE_CONFIG
+    )
+    service = GatewayService(
+        registry, state, clients, share_root(state_dir), tuning or GatewayTuning()
+    )
+    api = StorageGatewayApi(registry, config.lake.region, account, share_root(state_dir), service)
     server = build_server(api, host, port)
     signal.signal(signal.SIGTERM, interrupt_on_signal)
+    service.start()
     log.info(
         "gateway API on http://%s:%d serving %s",
         host,
@@ -122,4 +153,6 @@ def run_gateway(
         pass
     finally:
         server.server_close()
+        service.stop()
+        state.close()
         registry.close()

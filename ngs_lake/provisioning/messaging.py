@@ -33,6 +33,36 @@ MAX_RECEIVE_COUNT = 5
 RULE_TARGET_ID = "gateway-events-queue"
 
 
+# moto's default delivery to SQS drops the envelope's `account` field (moto 5.x events/utils.py),
+# which AWS always sends. On the local target the rule's target therefore carries an input
+# transformer that writes exactly AWS's default envelope; on AWS the default is used as is.
+ENVELOPE_FIELDS = (
+    "id",
+    "detail-type",
+    "source",
+    "account",
+    "time",
+    "region",
+    "resources",
+    "detail",
+)
+AWS_ENVELOPE_TEMPLATE = (
+    '{"version": "0", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", '
+    '"account": "<account>", "time": "<time>", "region": "<region>", "resources": <resources>, '
+    '"detail": <detail>}'
+)
+
+
+def rule_target(ctx: ProvisioningContext, target_arn: str) -> dict[str, Any]:
+    target: dict[str, Any] = {"Id": RULE_TARGET_ID, "Arn": target_arn}
+    if ctx.is_local:
+        target["InputTransformer"] = {
+            "InputPathsMap": {name: f"$.{name}" for name in ENVELOPE_FIELDS},
+            "InputTemplate": AWS_ENVELOPE_TEMPLATE,
+        }
+    return target
+
+
 def gateway_event_pattern() -> dict[str, list[str]]:
     return {"source": list(GATEWAY_SOURCES), "detail-type": list(GATEWAY_DETAIL_TYPES)}
 
@@ -184,13 +214,20 @@ def _plan_rule(ctx: ProvisioningContext, target_arn: str) -> list[Change]:
             Description="Storage Gateway upload and notification events into the lake's queue",
         )
 
+    target = rule_target(ctx, target_arn)
+    notes = (
+        ("input transformer restores the `account` field moto drops from SQS deliveries",)
+        if ctx.is_local
+        else ()
+    )
+
     def put_target() -> None:
-        events().put_targets(Rule=name, Targets=[{"Id": RULE_TARGET_ID, "Arn": target_arn}])
+        events().put_targets(Rule=name, Targets=[target])
 
     if rule is None:
         return [
             Change("events-rule", name, Action.CREATE, "rule not found", run=put_rule),
-            Change("events-target", name, Action.CREATE, "new rule", run=put_target),
+            Change("events-target", name, Action.CREATE, "new rule", notes, put_target),
         ]
     current = {"EventPattern": json.loads(rule.get("EventPattern", "{}")), "State": rule["State"]}
     targets = events().list_targets_by_rule(Rule=name)["Targets"]
@@ -201,9 +238,11 @@ def _plan_rule(ctx: ProvisioningContext, target_arn: str) -> list[Change]:
         setting_change(
             "events-target",
             name,
-            [{"Id": t["Id"], "Arn": t["Arn"]} for t in targets] or None,
-            [{"Id": RULE_TARGET_ID, "Arn": target_arn}],
+            [{k: t[k] for k in ("Id", "Arn", "InputTransformer") if k in t} for t in targets]
+            or None,
+            [target],
             put_target,
+            notes,
         ),
     ]
 

@@ -1,0 +1,419 @@
+"""The gateway's moving parts: watch shares, upload settled files, announce uploads, and answer
+NotifyWhenUploaded once everything written before the request is in S3.
+
+Three loops share nothing but the durable state: a scanner (watchdog events plus a periodic
+rescan as the safety net), an upload dispatcher feeding a thread pool, and an announcer that
+sends upload events in batches and then completes notifications. Every AWS failure is retried
+with backoff; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from ngs_lake.aws import AwsClients
+from ngs_lake.gateway.arns import bucket_of_location
+from ngs_lake.gateway.registry import ShareRegistry
+from ngs_lake.gateway.scanner import scan_share, stat_entry
+from ngs_lake.gateway.state import FileRecord, UploadState
+from ngs_lake.gateway.upload_events import (
+    event_source,
+    object_upload_entry,
+    refresh_cache_entry,
+    upload_notification_entry,
+)
+from ngs_lake.gateway.uploader import sha256_base64, upload_file, upload_folder
+
+log = logging.getLogger(__name__)
+
+PUT_EVENTS_BATCH = 10  # EventBridge's limit per PutEvents call
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Share:
+    arn: str
+    gateway_arn: str
+    gateway_name: str
+    name: str
+    bucket: str
+    prefix: str
+    root: Path
+    settling_seconds: float
+
+
+@dataclass(frozen=True)
+class GatewayTuning:
+    upload_workers: int = 8
+    rescan_seconds: float = 2.0
+    poll_seconds: float = 0.2
+
+
+class GatewayService:
+    def __init__(
+        self,
+        registry: ShareRegistry,
+        state: UploadState,
+        clients: AwsClients,
+        share_root: Path,
+        tuning: GatewayTuning | None = None,
+    ) -> None:
+        self.registry = registry
+        self.state = state
+        self.clients = clients
+        self.share_root = share_root
+        self.tuning = tuning or GatewayTuning()
+        self.source = event_source(clients.target.is_local)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._pool = ThreadPoolExecutor(self.tuning.upload_workers, thread_name_prefix="upload")
+        self._in_progress: set[tuple[str, str]] = set()
+        self._in_progress_lock = threading.Lock()
+        self._touched: set[tuple[str, str]] = set()
+        self._touched_lock = threading.Lock()
+        self._refused_logged: set[tuple[str, str]] = set()
+        self._observer = Observer()
+        self._watched: set[str] = set()
+        self._event_backoff = 0.0
+
+    # Shares, from the registry (shares created while running are picked up on the next loop)
+
+    def shares(self) -> list[Share]:
+        gateways = {g.arn: g for g in self.registry.gateways()}
+        out = []
+        for record in self.registry.shares():
+            gateway = gateways.get(record.gateway_arn)
+            if gateway is None:
+                continue
+            policy = json.loads(record.info.get("NotificationPolicy") or "{}")
+            location = record.info["LocationARN"].removeprefix("arn:aws:s3:::")
+            prefix = location.split("/", 1)[1] if "/" in location else ""
+            out.append(
+                Share(
+                    arn=record.arn,
+                    gateway_arn=gateway.arn,
+                    gateway_name=gateway.name,
+                    name=record.name,
+                    bucket=bucket_of_location(record.info["LocationARN"]),
+                    prefix=prefix,
+                    root=self.share_root / gateway.name / record.name,
+                    settling_seconds=policy.get("Upload", {}).get("SettlingTimeInSeconds", 0),
+                )
+            )
+        return out
+
+    def share(self, share_arn: str) -> Share | None:
+        return next((s for s in self.shares() if s.arn == share_arn), None)
+
+    # Lifecycle
+
+    def start(self) -> None:
+        self.recover_in_flight()
+        self._observer.start()
+        for target in (self._scan_loop, self._upload_loop, self._announce_loop):
+            thread = threading.Thread(target=target, name=target.__name__, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._observer.stop()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def recover_in_flight(self) -> None:
+        """Uploads cut short by a crash: keep the ones S3 did store, so none is sent twice."""
+        shares = {s.arn: s for s in self.shares()}
+        s3 = self.clients.s3()
+        for record in self.state.in_flight():
+            share = shares.get(record.share_arn)
+            path = share.root / record.path if share else None
+            try:
+                if share is None or path is None or record.is_dir or not path.is_file():
+                    raise LookupError
+                head = s3.head_object(
+                    Bucket=share.bucket, Key=share.prefix + record.path, ChecksumMode="ENABLED"
+                )
+                if head["ContentLength"] == record.size and head.get(
+                    "ChecksumSHA256"
+                ) == sha256_base64(path):
+                    self.state.mark_uploaded(record, head.get("VersionId"), head["ChecksumSHA256"])
+                    log.info("recovered %s: already in S3", record.path)
+                    continue
+            except (LookupError, ClientError, BotoCoreError, OSError):
+                pass
+            self.state.clear_in_flight(record)
+
+    # Scanning
+
+    def _scan_loop(self) -> None:
+        next_rescan = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            shares = self.shares()
+            self._watch(shares)
+            if now >= next_rescan:
+                for share in shares:
+                    self.rescan(share)
+                next_rescan = now + self.tuning.rescan_seconds
+            self._observe_touched({s.arn: s for s in shares})
+            self._stop.wait(self.tuning.poll_seconds)
+
+    def rescan(self, share: Share) -> None:
+        result = scan_share(share.root)
+        for path, reason in result.refused:
+            if (share.arn, path) not in self._refused_logged:
+                self._refused_logged.add((share.arn, path))
+                log.warning("refused %s in share %s: %s", path, share.name, reason)
+        self.state.observe(share.arn, result.entries)
+
+    def _watch(self, shares: list[Share]) -> None:
+        for share in shares:
+            if share.arn in self._watched or not share.root.is_dir():
+                continue
+            handler = _Touched(self, share.arn, share.root)
+            self._observer.schedule(handler, str(share.root), recursive=True)
+            self._watched.add(share.arn)
+
+    def touch(self, share_arn: str, relative: str) -> None:
+        with self._touched_lock:
+            self._touched.add((share_arn, relative))
+
+    def _observe_touched(self, shares: dict[str, Share]) -> None:
+        with self._touched_lock:
+            touched, self._touched = self._touched, set()
+        by_share: dict[str, list] = {}
+        for share_arn, relative in touched:
+            share = shares.get(share_arn)
+            entry = stat_entry(share.root, relative) if share else None
+            if entry is not None:
+                by_share.setdefault(share_arn, []).append(entry)
+        for share_arn, entries in by_share.items():
+            self.state.observe(share_arn, entries)
+
+    # Uploading
+
+    def _upload_loop(self) -> None:
+        while not self._stop.is_set():
+            now = time.time()
+            for share in self.shares():
+                due = self.state.due(
+                    share.arn, now - share.settling_seconds, now, self.tuning.upload_workers * 4
+                )
+                for record in due:
+                    key = (record.share_arn, record.path)
+                    with self._in_progress_lock:
+                        if key in self._in_progress:
+                            continue
+                        self._in_progress.add(key)
+                    self._pool.submit(self._upload, share, record)
+            self._stop.wait(self.tuning.poll_seconds)
+
+    def _upload(self, share: Share, record: FileRecord) -> None:
+        key = share.prefix + record.path
+        try:
+            s3 = self.clients.s3()
+            if record.is_dir:
+                self.state.mark_in_flight(record)
+                uploaded = upload_folder(s3, share.bucket, key)
+            else:
+                before = stat_entry(share.root, record.path)
+                if before is None:
+                    self.state.forget(record)
+                    return
+                if (before[2], before[3]) != (record.size, record.mtime_ns):
+                    self.state.observe(share.arn, [before])
+                    return
+                self.state.mark_in_flight(record)
+                uploaded = upload_file(s3, share.root / record.path, share.bucket, key)
+                after = stat_entry(share.root, record.path)
+                if after != before:  # it changed while uploading: upload it again once settled
+                    if after is not None:
+                        self.state.observe(share.arn, [after])
+                    self.state.clear_in_flight(record)
+                    return
+            self.state.mark_uploaded(record, uploaded.version_id, uploaded.checksum)
+        except (BotoCoreError, ClientError, OSError) as exc:
+            retry = min(MAX_BACKOFF_SECONDS, 0.5 * 2**record.attempts)
+            log.warning("upload of %s failed (%s); retrying in %.1f s", key, exc, retry)
+            self.state.mark_failed(record, retry)
+        finally:
+            with self._in_progress_lock:
+                self._in_progress.discard((record.share_arn, record.path))
+
+    # Announcing
+
+    def _announce_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sent = self.announce_uploads()
+                self.complete_notifications()
+                self._event_backoff = 0.0
+                if sent:
+                    continue
+            except (BotoCoreError, ClientError) as exc:
+                self._event_backoff = min(MAX_BACKOFF_SECONDS, max(0.5, self._event_backoff * 2))
+                log.warning("PutEvents failed (%s); retrying in %.1f s", exc, self._event_backoff)
+                self._stop.wait(self._event_backoff)
+            self._stop.wait(self.tuning.poll_seconds)
+
+    def announce_uploads(self) -> int:
+        records = self.state.pending_events(PUT_EVENTS_BATCH * 10)
+        if not records:
+            return 0
+        shares = {s.arn: s for s in self.shares()}
+        events = self.clients.events()
+        sent = 0
+        for start in range(0, len(records), PUT_EVENTS_BATCH):
+            batch = records[start : start + PUT_EVENTS_BATCH]
+            entries = [self._upload_entry(shares[r.share_arn], r) for r in batch]
+            answer = events.put_events(Entries=entries)
+            accepted = [r for r, e in zip(batch, answer["Entries"], strict=True) if "EventId" in e]
+            self.state.events_sent(accepted)
+            sent += len(accepted)
+            if len(accepted) < len(batch):
+                raise ClientError(
+                    {"Error": {"Code": "PutEventsPartialFailure", "Message": str(answer)}},
+                    "PutEvents",
+                )
+        return sent
+
+    def _upload_entry(self, share: Share, record: FileRecord) -> dict[str, Any]:
+        return object_upload_entry(
+            source=self.source,
+            share_arn=share.arn,
+            gateway_arn=share.gateway_arn,
+            bucket=share.bucket,
+            prefix=share.prefix,
+            key=share.prefix + record.path,
+            size=record.size,
+            modified_at=record.mtime_ns / 1e9 if not record.is_dir else record.changed_at,
+            uploaded_at=record.uploaded_at or time.time(),
+        )
+
+    def complete_notifications(self) -> None:
+        for pending in self.state.pending_notifications():
+            if self.state.outstanding_before(pending.share_arn, pending.watermark):
+                continue
+            share = self.share(pending.share_arn)
+            if share is None:
+                continue
+            now = time.time()
+            entry = upload_notification_entry(
+                source=self.source,
+                share_arn=share.arn,
+                gateway_arn=share.gateway_arn,
+                notification_id=pending.notification_id,
+                requested_at=pending.requested_at,
+                completed_at=now,
+            )
+            answer = self.clients.events().put_events(Entries=[entry])
+            if answer.get("FailedEntryCount"):
+                raise ClientError(
+                    {"Error": {"Code": "PutEventsPartialFailure", "Message": str(answer)}},
+                    "PutEvents",
+                )
+            self.state.complete_notification(pending.notification_id, now)
+
+    # API hooks
+
+    def notify_when_uploaded(self, share_arn: str) -> str:
+        """Everything written to the share before now, settled or not, counts for this request."""
+        share = self.share(share_arn)
+        if share is None:
+            raise LookupError(share_arn)
+        self.rescan(share)
+        notification_id = str(uuid.uuid4())
+        self.state.add_notification(notification_id, share_arn, time.time())
+        return notification_id
+
+    def refresh_cache(self, share_arn: str) -> str:
+        share = self.share(share_arn)
+        if share is None:
+            raise LookupError(share_arn)
+        self.rescan(share)
+        notification_id = str(uuid.uuid4())
+        entry = refresh_cache_entry(
+            source=self.source,
+            share_arn=share.arn,
+            gateway_arn=share.gateway_arn,
+            notification_id=notification_id,
+            now=time.time(),
+        )
+        try:
+            self.clients.events().put_events(Entries=[entry])
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("refresh-complete event for %s not sent: %s", share.name, exc)
+        return notification_id
+
+    def cache_figures(self) -> dict[str, Any]:
+        """Bytes per share and per gateway: used, dirty, and the oldest dirty file's age."""
+        now = time.time()
+        gateways: dict[str, dict[str, Any]] = {}
+        for record in self.registry.gateways():
+            gateways[record.arn] = {
+                "gateway_id": record.name,
+                "gateway_arn": record.arn,
+                "cache_bytes": record.cache_bytes,
+                "used_bytes": 0,
+                "dirty_bytes": 0,
+                "dirty_files": 0,
+                "oldest_dirty_age_seconds": None,
+                "shares": [],
+            }
+        for share in self.shares():
+            cache = self.state.share_cache(share.arn)
+            age = None if cache.oldest_dirty_at is None else max(0.0, now - cache.oldest_dirty_at)
+            gateway = gateways[share.gateway_arn]
+            gateway["shares"].append(
+                {
+                    "share_arn": share.arn,
+                    "share_name": share.name,
+                    "used_bytes": cache.used_bytes,
+                    "dirty_bytes": cache.dirty_bytes,
+                    "dirty_files": cache.dirty_files,
+                    "oldest_dirty_age_seconds": age,
+                }
+            )
+            gateway["used_bytes"] += cache.used_bytes
+            gateway["dirty_bytes"] += cache.dirty_bytes
+            gateway["dirty_files"] += cache.dirty_files
+            if age is not None:
+                gateway["oldest_dirty_age_seconds"] = max(
+                    age, gateway["oldest_dirty_age_seconds"] or 0.0
+                )
+        return {"gateways": list(gateways.values())}
+
+
+class _Touched(FileSystemEventHandler):
+    """Watchdog events only point the scanner at a path; the file system stays the truth."""
+
+    def __init__(self, service: GatewayService, share_arn: str, root: Path) -> None:
+        self.service = service
+        self.share_arn = share_arn
+        self.root = root
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        for raw in (event.src_path, getattr(event, "dest_path", "")):
+            if not raw:
+                continue
+            path = Path(raw if isinstance(raw, str) else raw.decode(errors="surrogateescape"))
+            try:
+                relative = path.relative_to(self.root).as_posix()
+            except ValueError:
+                continue
+            if relative and relative != ".":
+                self.service.touch(self.share_arn, relative + ("/" if event.is_directory else ""))
