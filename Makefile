@@ -33,6 +33,7 @@ test: install lint
 bench: install
 	$(BIN)/python bench/provision.py
 	$(BIN)/python bench/simulate.py
+	$(BIN)/python bench/gateway_upload.py
 
 clean:
 	rm -rf $(VENV) .ngs-lake .pytest_cache .ruff_cache

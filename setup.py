@@ -28,6 +28,7 @@ setup(
             "pytest-timeout>=2.3",
             "ruff>=0.6",
             "hypothesis>=6.100",
+            "awscli>=1.32",
             "boto3-stubs[s3,sqs,sns,dynamodb,events,kms,sts,storagegateway]>=1.35",
         ],
     },

@@ -81,6 +81,7 @@ class GatewayService:
         self._pool = ThreadPoolExecutor(self.tuning.upload_workers, thread_name_prefix="upload")
         self._in_progress: set[tuple[str, str]] = set()
         self._in_progress_lock = threading.Lock()
+        self._worker_done = threading.Event()
         self._touched: set[tuple[str, str]] = set()
         self._touched_lock = threading.Lock()
         self._refused_logged: set[tuple[str, str]] = set()
@@ -207,20 +208,25 @@ class GatewayService:
     # Uploading
 
     def _upload_loop(self) -> None:
+        """Keep the pool full: refill whenever a worker finishes, not only on the poll tick."""
+        queue_depth = self.tuning.upload_workers * 2
         while not self._stop.is_set():
             now = time.time()
             for share in self.shares():
-                due = self.state.due(
-                    share.arn, now - share.settling_seconds, now, self.tuning.upload_workers * 4
-                )
+                with self._in_progress_lock:
+                    room = queue_depth - len(self._in_progress)
+                if room <= 0:
+                    break
+                due = self.state.due(share.arn, now - share.settling_seconds, now, room * 2)
                 for record in due:
                     key = (record.share_arn, record.path)
                     with self._in_progress_lock:
-                        if key in self._in_progress:
+                        if key in self._in_progress or len(self._in_progress) >= queue_depth:
                             continue
                         self._in_progress.add(key)
                     self._pool.submit(self._upload, share, record)
-            self._stop.wait(self.tuning.poll_seconds)
+            self._worker_done.wait(self.tuning.poll_seconds)
+            self._worker_done.clear()
 
     def _upload(self, share: Share, record: FileRecord) -> None:
         key = share.prefix + record.path
@@ -253,6 +259,7 @@ class GatewayService:
         finally:
             with self._in_progress_lock:
                 self._in_progress.discard((record.share_arn, record.path))
+            self._worker_done.set()
 
     # Announcing
 
@@ -382,10 +389,12 @@ class GatewayService:
                 {
                     "share_arn": share.arn,
                     "share_name": share.name,
+                    "files": cache.files,
                     "used_bytes": cache.used_bytes,
                     "dirty_bytes": cache.dirty_bytes,
                     "dirty_files": cache.dirty_files,
                     "oldest_dirty_age_seconds": age,
+                    "events_pending": cache.events_pending,
                 }
             )
             gateway["used_bytes"] += cache.used_bytes

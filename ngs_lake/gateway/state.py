@@ -79,10 +79,12 @@ class PendingNotification:
 @dataclass(frozen=True)
 class ShareCache:
     share_arn: str
+    files: int
     used_bytes: int
     dirty_bytes: int
     dirty_files: int
     oldest_dirty_at: float | None
+    events_pending: int
 
 
 _FILE_COLUMNS = (
@@ -289,14 +291,15 @@ class UploadState:
     # Cache figures
 
     def share_cache(self, share_arn: str) -> ShareCache:
-        used, dirty, dirty_files, oldest = self._db.execute(
-            "SELECT COALESCE(SUM(size), 0), "
+        files, used, dirty, dirty_files, oldest, events = self._db.execute(
+            "SELECT SUM(1 - is_dir), COALESCE(SUM(size), 0), "
             "COALESCE(SUM(CASE WHEN state = 'dirty' THEN size ELSE 0 END), 0), "
             "SUM(CASE WHEN state = 'dirty' THEN 1 ELSE 0 END), "
-            "MIN(CASE WHEN state = 'dirty' THEN changed_at END) FROM files WHERE share_arn = ?",
+            "MIN(CASE WHEN state = 'dirty' THEN changed_at END), SUM(event_pending) "
+            "FROM files WHERE share_arn = ?",
             (share_arn,),
         ).fetchone()
-        return ShareCache(share_arn, used, dirty, dirty_files or 0, oldest)
+        return ShareCache(share_arn, files or 0, used, dirty, dirty_files or 0, oldest, events or 0)
 
     def file(self, share_arn: str, path: str) -> FileRecord | None:
         row = self._db.execute(

@@ -1,0 +1,276 @@
+"""Gateway upload throughput against `aws s3 cp --recursive`, on the same moto server in one run.
+
+One run folder of mixed sizes (about 1,000 small files, dozens of CBCL-sized ones and a few that
+go multipart; over 500 MB in all) is uploaded twice: once by moving it into a share of the
+software gateway (which also emits one event per object and sends SHA-256 checksums), once by
+awscli into another lake bucket. moto is the bottleneck on both paths. The gateway's time runs
+from the move until every object is in S3 and announced; its peak RSS is read from /proc.
+
+    .venv/bin/python bench/gateway_upload.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import yaml
+
+from ngs_lake.aws import AwsClients, AwsTarget
+from ngs_lake.config import load_lake_config
+from ngs_lake.processes import ManagedProcess, free_port, http_ok
+from ngs_lake.provisioning import apply_plan, plan_lake
+
+REPO = Path(__file__).resolve().parent.parent
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+MIB = 1024 * 1024
+
+
+def write_run_folder(root: Path, seed: int) -> tuple[int, int]:
+    """~1,000 small files, 48 of 8 MiB and 3 of 40 MiB (multipart): (files, bytes)."""
+    rng = random.Random(seed)
+    block = rng.randbytes(64 * MIB)
+    sizes = [
+        ("Data/Intensities/BaseCalls/L001/C{}.1/s_1_{}.filter", rng.randint(1_000, 64_000))
+        for _ in range(960)
+    ]
+    sizes += [("Data/Intensities/BaseCalls/L00{}/C{}.1/L00{}_1.cbcl", 8 * MIB) for _ in range(48)]
+    sizes += [("Thumbnail_Images/big_{}.tif", 40 * MIB) for _ in range(3)]
+    total = 0
+    for index, (pattern, size) in enumerate(sizes):
+        path = root / pattern.format(index % 4 + 1, index, index % 4 + 1).replace("{}", str(index))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        start = rng.randrange(0, len(block) - size)
+        path.write_bytes(block[start : start + size])
+        total += size
+    return len(sizes), total
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    moto_port, gateway_port = free_port(), free_port()
+    moto_url, gateway_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{gateway_port}"
+    env = {
+        **os.environ,
+        **CREDENTIALS,
+        "NGS_LAKE_AWS_ENDPOINT_URL": moto_url,
+        "NGS_LAKE_TARGET": "local",
+        "AWS_REGION": "us-east-1",
+    }
+    document = yaml.safe_load((REPO / "config/examples/small.yaml").read_text())
+    document["lake"]["settling_time_seconds"] = 1
+    config_path = work / "lake.yaml"
+    config_path.write_text(yaml.safe_dump(document))
+    moto = ManagedProcess(
+        "moto",
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+        env,
+        work / "moto.log",
+    ).start()
+    gateway_argv = [
+        sys.executable,
+        "-m",
+        "ngs_lake.cli",
+        "gateway",
+        "run",
+        "--config",
+        str(config_path),
+        "--state",
+        str(work / "state"),
+        "--port",
+        str(gateway_port),
+    ]
+    gateway = ManagedProcess("gateway", gateway_argv, env, work / "gateway.log")
+    try:
+        moto.wait_ready(lambda: http_ok(f"{moto_url}/moto-api/"))
+        gateway.start().wait_ready(lambda: http_ok(f"{gateway_url}/health"))
+        clients = AwsClients(
+            AwsTarget("us-east-1", moto_url, gateway_url, name="local"),
+            {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
+        )
+        apply_plan(plan_lake(load_lake_config(config_path), clients))
+        staging = work / "staging" / "20261129_LH00123_0001_A22BENCHLT3"
+        files, total = write_run_folder(staging, args.seed)
+        share = work / "state" / "gateways" / "gw-a" / "NVX-MAD-01"
+
+        # The lake's sensor drains the events queue as it fills; so does this bench, because
+        # moto's SQS slows down sharply as a queue gets deep.
+        drainer = EventDrainer(moto_url, "small-lake-gateway-events")
+        drainer.start()
+        started = time.perf_counter()
+        shutil.copytree(staging, share / staging.name)
+        wait_until(gateway_url, files, announced=False)
+        stored_seconds = time.perf_counter() - started
+        wait_until(gateway_url, files, announced=True)
+        announced_seconds = time.perf_counter() - started
+        rss = peak_rss_mib(gateway.pid)
+        drainer.stop()
+
+        started = time.perf_counter()
+        aws = str(Path(sys.executable).parent / "aws")
+        subprocess.run(
+            [
+                aws,
+                "--endpoint-url",
+                moto_url,
+                "--region",
+                "us-east-1",
+                "--only-show-errors",
+                "s3",
+                "cp",
+                "--recursive",
+                str(staging),
+                f"s3://small-lake-mis-mad-01/{staging.name}/",
+            ],
+            env=env,
+            check=True,
+        )
+        cli_seconds = time.perf_counter() - started
+        event_ms = moto_ms_per_event(moto_url)
+        uploaded = count_objects(moto_url, "small-lake-nvx-mad-01")
+    finally:
+        gateway.stop()
+        moto.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    mb = total / 1e6
+    print(f"gateway_upload: {files} files, {mb:.0f} MB ({uploaded} objects via the gateway)")
+    print(
+        f"  gateway, all in S3      {mb / stored_seconds:6.1f} MB/s  ({stored_seconds:.1f} s, "
+        "events flowing meanwhile)"
+    )
+    print(
+        f"  gateway, all announced  {mb / announced_seconds:6.1f} MB/s  "
+        f"({announced_seconds:.1f} s), peak RSS {rss:.0f} MiB"
+    )
+    print(f"  aws s3 cp --recursive   {mb / cli_seconds:6.1f} MB/s  ({cli_seconds:.1f} s)")
+    print(f"  ratio, all in S3        {cli_seconds / stored_seconds:6.2f}  (goal >= 0.9)")
+    print(f"  ratio, all announced    {cli_seconds / announced_seconds:6.2f}")
+    print(
+        f"  moto per event          {event_ms:6.1f} ms  (x {files} events = "
+        f"{event_ms * files / 1000:.1f} s of moto time that awscli does not spend)"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "gateway_upload",
+                "gateway_mb_s": mb / stored_seconds,
+                "announced_mb_s": mb / announced_seconds,
+                "awscli_mb_s": mb / cli_seconds,
+                "ratio": cli_seconds / stored_seconds,
+                "peak_rss_mib": rss,
+                "moto_ms_per_event": event_ms,
+            }
+        )
+    )
+
+
+class EventDrainer(threading.Thread):
+    """Receive and delete from the events queue, as the sensor does, counting what arrives."""
+
+    def __init__(self, moto_url: str, queue: str) -> None:
+        super().__init__(daemon=True)
+        self.sqs = boto3.client(
+            "sqs",
+            endpoint_url=moto_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        self.url = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        self.received = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            messages = self.sqs.receive_message(
+                QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages", [])
+            if messages:
+                self.received += len(messages)
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(messages)
+                    ],
+                )
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+def wait_until(gateway_url: str, files: int, announced: bool) -> None:
+    """Every file seen and in S3 (and, if `announced`, its event accepted by EventBridge)."""
+    while True:
+        with urllib.request.urlopen(f"{gateway_url}/v1/cache") as answer:
+            figures = json.load(answer)
+        share = next(
+            s for g in figures["gateways"] for s in g["shares"] if s["share_name"] == "NVX-MAD-01"
+        )
+        uploaded = share["files"] >= files and share["dirty_files"] == 0
+        if uploaded and (not announced or share["events_pending"] == 0):
+            return
+        time.sleep(0.1)
+
+
+def moto_ms_per_event(moto_url: str) -> float:
+    """What moto itself spends on one event (rule matching, SQS delivery), timed here."""
+    events = boto3.client(
+        "events",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    entry = {
+        "Source": "aws.storagegateway",
+        "DetailType": "Storage Gateway Object Upload Event",
+        "Detail": json.dumps({"object-key": "probe"}),
+        "Resources": ["arn:aws:s3:::x"],
+    }
+    started = time.perf_counter()
+    for _ in range(20):
+        events.put_events(Entries=[entry] * 10)
+    return (time.perf_counter() - started) * 1000 / 200
+
+
+def count_objects(moto_url: str, bucket: str) -> int:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return sum(
+        1
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+        if not o["Key"].endswith("/")
+    )
+
+
+if __name__ == "__main__":
+    main()
