@@ -6,7 +6,7 @@ setup(
     description="A genomics sequencing data lake on S3, Storage Gateway and Dagster",
     python_requires=">=3.11",
     packages=find_packages(exclude=["ngs_lake_tests", "ngs_lake_tests.*"]),
-    package_data={"ngs_lake": ["py.typed"]},
+    package_data={"ngs_lake": ["py.typed", "schemas/*.json"]},
     install_requires=[
         "dagster>=1.13,<1.14",
         "dagster-aws>=0.29",
@@ -20,6 +20,7 @@ setup(
         "moto[server]>=5.0,<6",
         "tzdata>=2024.1",
         "defusedxml>=0.7",
+        "jsonschema>=4.20",
         "watchdog>=4.0",
     ],
     extras_require={

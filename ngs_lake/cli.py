@@ -232,6 +232,54 @@ def simulate_command(
     )
 
 
+@main.group("dlq")
+def dlq_group() -> None:
+    """The dead-letter queue: rejected gateway events, each with its reason."""
+
+
+def _queues(config_path: Path) -> tuple[object, str, str]:
+    from ngs_lake.naming import LakeNames
+
+    config = _load(config_path)
+    clients = AwsClients(AwsTarget.from_environment(config.lake.region))
+    names = LakeNames.of(config)
+    sqs = clients.sqs()
+    return (
+        sqs,
+        sqs.get_queue_url(QueueName=names.dead_letter_queue)["QueueUrl"],
+        sqs.get_queue_url(QueueName=names.events_queue)["QueueUrl"],
+    )
+
+
+@dlq_group.command("list")
+@config_option
+@click.option("--body", "show_body", is_flag=True, help="Print each message body too.")
+def dlq_list(config_path: Path, show_body: bool) -> None:
+    """Show each parked message with its reason; nothing is consumed."""
+    from ngs_lake.dlq import list_parked
+
+    sqs, dlq_url, _ = _queues(config_path)
+    parked = list_parked(sqs, dlq_url)
+    click.echo(f"{len(parked)} parked message(s)")
+    for message in parked:
+        click.echo(
+            f"- {message.message_id}  {message.rejected_at or '-'}\n  reason: {message.reason}"
+        )
+        if show_body:
+            click.echo(f"  body: {message.body[:2000]}")
+
+
+@dlq_group.command("redrive")
+@config_option
+@click.option("--reason", help="Only messages whose reason contains this text.")
+def dlq_redrive(config_path: Path, reason: str | None) -> None:
+    """Send parked messages back to the events queue, after the cause is fixed."""
+    from ngs_lake.dlq import redrive
+
+    sqs, dlq_url, queue_url = _queues(config_path)
+    click.echo(f"redrove {redrive(sqs, dlq_url, queue_url, reason)} message(s)")
+
+
 @main.group("local")
 def local_group() -> None:
     """The embedded default: the whole lake on this machine."""

@@ -1,15 +1,20 @@
 """The one Definitions object: every job, sensor and resource of ngs_lake meets here."""
 
-from __future__ import annotations
+import os
 
 from dagster import Definitions
 
 from ngs_lake.onboarding.jobs import provision_lake
 from ngs_lake.onboarding.sensors import lake_config_changed
 from ngs_lake.resources import AwsConnection, LakeConfigResource
+from ngs_lake.sequencing.jobs import announce_run
+from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
+
+# Sensor intervals are part of a definition, so this one setting is read when definitions load.
+SENSOR_INTERVAL_SECONDS = int(os.environ.get("NGS_LAKE_SENSOR_INTERVAL_SECONDS", "5"))
 
 defs = Definitions(
-    jobs=[provision_lake],
-    sensors=[lake_config_changed],
+    jobs=[provision_lake, announce_run],
+    sensors=[lake_config_changed, build_storage_gateway_events_sensor(SENSOR_INTERVAL_SECONDS)],
     resources={"aws": AwsConnection(), "lake": LakeConfigResource()},
 )

@@ -21,6 +21,8 @@ import yaml
 from ngs_lake.aws import AwsClients, AwsTarget
 from ngs_lake.processes import ManagedProcess, free_port, http_ok
 
+pytest_plugins = ["ngs_lake_tests.lake_fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_CONFIG = REPO / "config" / "lake.yaml"
 SMALL_CONFIG = REPO / "config" / "examples" / "small.yaml"

@@ -1,0 +1,80 @@
+"""The dead-letter queue, for operators: see what was parked and why, and replay it after a fix.
+
+The sensor parks each rejected message with its reason as a message attribute; SQS's own redrive
+(after 5 receives) is the last net and carries no reason, which `list` shows as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+LIST_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class ParkedMessage:
+    message_id: str
+    receipt_handle: str
+    reason: str
+    rejected_at: str | None
+    body: str
+
+
+def _parked(message: dict[str, Any]) -> ParkedMessage:
+    attributes = message.get("MessageAttributes", {})
+    return ParkedMessage(
+        message_id=message["MessageId"],
+        receipt_handle=message["ReceiptHandle"],
+        reason=attributes.get("reason", {}).get("StringValue")
+        or "(no reason: moved by SQS redrive after repeated failures)",
+        rejected_at=attributes.get("rejected_at", {}).get("StringValue"),
+        body=message["Body"],
+    )
+
+
+def _hold_all(sqs: Any, dlq_url: str, limit: int) -> list[ParkedMessage]:
+    """Receive every parked message, holding each invisible while we look at it."""
+    held: dict[str, ParkedMessage] = {}
+    empty_rounds = 0
+    while len(held) < limit and empty_rounds < 2:
+        batch = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=120,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        fresh = [m for m in batch if m["MessageId"] not in held]
+        empty_rounds = empty_rounds + 1 if not fresh else 0
+        for message in fresh:
+            held[message["MessageId"]] = _parked(message)
+    return list(held.values())
+
+
+def list_parked(sqs: Any, dlq_url: str, limit: int = LIST_LIMIT) -> list[ParkedMessage]:
+    """Peek at parked messages without consuming them (each stays in the DLQ)."""
+    held = _hold_all(sqs, dlq_url, limit)
+    _release(sqs, dlq_url, held)
+    return held
+
+
+def redrive(sqs: Any, dlq_url: str, queue_url: str, reason: str | None = None) -> int:
+    """Send parked messages (those whose reason contains `reason`) back to the events queue."""
+    moved = 0
+    keep = []
+    for message in _hold_all(sqs, dlq_url, LIST_LIMIT):
+        if reason is None or reason in message.reason:
+            sqs.send_message(QueueUrl=queue_url, MessageBody=message.body)
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message.receipt_handle)
+            moved += 1
+        else:
+            keep.append(message)
+    _release(sqs, dlq_url, keep)
+    return moved
+
+
+def _release(sqs: Any, dlq_url: str, messages: list[ParkedMessage]) -> None:
+    for message in messages:
+        sqs.change_message_visibility(
+            QueueUrl=dlq_url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=0
+        )

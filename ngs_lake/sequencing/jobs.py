@@ -1,0 +1,61 @@
+"""`announce_run`: publish one lifecycle message for one run (recorded, published, marked)."""
+
+from dagster import Config, OpExecutionContext, in_process_executor, job, op
+
+from ngs_lake.ledger import RunLedger
+from ngs_lake.lifecycle import RunEventType
+from ngs_lake.naming import LakeNames
+from ngs_lake.notifications import RunAnnouncer
+from ngs_lake.resources import AwsConnection, LakeConfigResource
+
+
+class AnnounceConfig(Config):
+    run_key: str
+    event_type: str = RunEventType.STARTED.value
+    occurrence: int = 1
+
+
+@op(description="Build, record and publish one run lifecycle message to the FIFO topic.")
+def announce(
+    context: OpExecutionContext,
+    config: AnnounceConfig,
+    lake: LakeConfigResource,
+    aws: AwsConnection,
+) -> None:
+    document = lake.load()
+    clients = aws.clients(document.lake.region)
+    names = LakeNames.of(document)
+    ledger = RunLedger(clients, names, document.lake.events_ttl_days)
+    result = RunAnnouncer(clients, names, ledger).announce(
+        config.run_key, RunEventType(config.event_type), config.occurrence
+    )
+    context.log.info(
+        f"{result.message_id} (sequence {result.sequence}) "
+        + ("published" if result.published_now else "was already published")
+    )
+    context.add_output_metadata(
+        {
+            "message_id": result.message_id,
+            "sequence": result.sequence,
+            "published_now": result.published_now,
+        }
+    )
+
+
+@job(executor_def=in_process_executor, tags={"ngs_lake/kind": "lifecycle"})
+def announce_run() -> None:
+    announce()
+
+
+def announce_run_config(run_key: str, event_type: RunEventType, occurrence: int = 1) -> dict:
+    return {
+        "ops": {
+            "announce": {
+                "config": {
+                    "run_key": run_key,
+                    "event_type": event_type.value,
+                    "occurrence": occurrence,
+                }
+            }
+        }
+    }

@@ -1,0 +1,123 @@
+"""`storage_gateway_events`: the sensor that turns gateway events into ledger rows, run
+partitions and lifecycle runs.
+
+Each tick drains the queue within its budget (GatewayEventIngest), then reconciles: it asks again
+for every announcement the ledger expects and no Dagster run has made, and adds every active run's
+partition the instance lacks, because a daemon can die after the SQS deletes and before the tick's
+result is stored. Dagster skips a run key it has seen, so a retry after a failure takes the next
+attempt number: `<run key>#<event type>#<attempt>` (ARCHITECTURE §7).
+"""
+
+from dagster import (
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from ngs_lake.ingest import GatewayEventIngest, IngestSettings, TickReport
+from ngs_lake.ledger import RunLedger
+from ngs_lake.lifecycle import RunEventType, RunState
+from ngs_lake.naming import LakeNames
+from ngs_lake.notifications import message_id
+from ngs_lake.resources import AwsConnection, LakeConfigResource
+from ngs_lake.sequencing.jobs import announce_run, announce_run_config
+from ngs_lake.sequencing.partitions import sequencing_runs
+
+ACTIVE_STATES = (
+    RunState.STARTED,
+    RunState.MARKER_SEEN,
+    RunState.UPLOAD_CONFIRMED,
+    RunState.STALLED,
+    RunState.INCOMPLETE,
+)
+IN_FLIGHT = {
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.MANAGED,
+}
+
+
+def announcement_request(
+    context: SensorEvaluationContext, run_key: str, event_type: RunEventType, occurrence: int = 1
+) -> RunRequest | None:
+    """A request for this announcement unless one is already queued or running."""
+    mid = message_id(run_key, event_type, occurrence)
+    runs = context.instance.get_runs(RunsFilter(tags={"ngs_lake/message_id": mid}))
+    if any(r.status in IN_FLIGHT for r in runs):
+        return None
+    attempt = len(runs) + 1
+    return RunRequest(
+        run_key=f"{mid}#{attempt}",
+        job_name=announce_run.name,
+        run_config=announce_run_config(run_key, event_type, occurrence),
+        tags={
+            "ngs_lake/message_id": mid,
+            "ngs_lake/run_key": run_key,
+            "ngs_lake/attempt": str(attempt),
+        },
+    )
+
+
+def expected_announcements(run: dict) -> list[tuple[RunEventType, int]]:
+    """What the ledger says should have been announced for a run."""
+    return [(RunEventType.STARTED, 1)] if "STARTED" in run.get("steps", {}) else []
+
+
+def reconcile(
+    context: SensorEvaluationContext, ledger: RunLedger, report: TickReport
+) -> tuple[list[RunRequest], list[str]]:
+    requests: list[RunRequest] = []
+    active = [run for state in ACTIVE_STATES for run in ledger.runs_in_state(state)]
+    for run in active:
+        outbox = run.get("outbox", {})
+        for event_type, occurrence in expected_announcements(run):
+            mid = message_id(run["run_key"], event_type, occurrence)
+            if outbox.get(mid, {}).get("published_at"):
+                continue
+            request = announcement_request(context, run["run_key"], event_type, occurrence)
+            if request is not None:
+                requests.append(request)
+    existing = set(context.instance.get_dynamic_partitions(sequencing_runs.name))
+    wanted = {run["run_key"] for run in active} | set(report.new_runs)
+    return requests, sorted(wanted - existing)
+
+
+def build_storage_gateway_events_sensor(
+    minimum_interval_seconds: int = 5, settings: IngestSettings | None = None
+) -> SensorDefinition:
+    @sensor(
+        name="storage_gateway_events",
+        jobs=[announce_run],
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Drains gateway events into the run ledger and starts lifecycle runs.",
+    )
+    def storage_gateway_events(
+        context: SensorEvaluationContext, aws: AwsConnection, lake: LakeConfigResource
+    ) -> SensorResult:
+        document = lake.load()
+        clients = aws.clients(document.lake.region)
+        names = LakeNames.of(document)
+        ledger = RunLedger(clients, names, document.lake.events_ttl_days)
+        report = GatewayEventIngest(clients, names, ledger, settings).drain()
+        requests, partitions = reconcile(context, ledger, report)
+        context.log.info(
+            f"received {report.received}, recorded {report.recorded}, rejected {report.rejected}, "
+            f"new runs {len(report.new_runs)}, requests {len(requests)}, "
+            f"ledger writes {report.ledger_write_calls}"
+        )
+        return SensorResult(
+            run_requests=requests,
+            dynamic_partitions_requests=[sequencing_runs.build_add_request(partitions)]
+            if partitions
+            else [],
+        )
+
+    return storage_gateway_events

@@ -1,0 +1,121 @@
+"""A small HTTP proxy in front of moto that fails, delays or hangs chosen AWS actions.
+
+Actions are matched by `X-Amz-Target` (JSON protocols: SQS, DynamoDB, EventBridge) or by the
+`Action` form field (query protocols: SNS). Faults are real: the client sees a 500, a slow
+answer, or a connection that never answers, exactly as it would from a sick endpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.client import HTTPConnection
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal
+
+Fault = Literal["fail", "hang", "delay"]
+
+
+@dataclass
+class FaultRules:
+    rules: dict[str, Fault] = field(default_factory=dict)
+    delay_seconds: float = 2.0
+    seen: dict[str, int] = field(default_factory=dict)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def set(self, action: str, fault: Fault | None) -> None:
+        if fault is None:
+            self.rules.pop(action, None)
+        else:
+            self.rules[action] = fault
+
+
+class FaultProxy:
+    def __init__(self, upstream_port: int) -> None:
+        self.faults = FaultRules()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self._forward()
+
+            def do_GET(self) -> None:
+                self._forward()
+
+            def do_PUT(self) -> None:
+                self._forward()
+
+            def do_HEAD(self) -> None:
+                self._forward()
+
+            def do_DELETE(self) -> None:
+                self._forward()
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                action = proxy.action_of(self.headers.get("X-Amz-Target", ""), body)
+                proxy.faults.seen[action] = proxy.faults.seen.get(action, 0) + 1
+                fault = proxy.faults.rules.get(action)
+                if fault == "hang":
+                    proxy.faults.released.wait(600)
+                    self.close_connection = True
+                    return
+                if fault == "fail":
+                    payload = (
+                        b'{"__type": "InternalFailure", "message": "injected by the test proxy"}'
+                    )
+                    self.send_response(500)
+                    self.send_header("Content-Type", "application/x-amz-json-1.0")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                if fault == "delay":
+                    time.sleep(proxy.faults.delay_seconds)
+                upstream = HTTPConnection("127.0.0.1", upstream_port, timeout=120)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                upstream.close()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @staticmethod
+    def action_of(target: str, body: bytes) -> str:
+        if target:
+            return target.rsplit(".", 1)[-1]
+        if body:
+            fields = urllib.parse.parse_qs(body.decode(errors="replace"))
+            if "Action" in fields:
+                return fields["Action"][0]
+        return ""
+
+    def __enter__(self) -> FaultProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.faults.released.set()
+        self.server.shutdown()
+        self.server.server_close()

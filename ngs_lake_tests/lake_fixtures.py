@@ -1,0 +1,127 @@
+"""A provisioned small lake on the session's moto server with a running gateway, and a way to
+feed its events queue the AWS-shaped events a gateway would send."""
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+
+from ngs_lake.aws import AwsClients
+from ngs_lake.config import LakeConfig, load_lake_config
+from ngs_lake.ledger import RunLedger
+from ngs_lake.naming import LakeNames
+from ngs_lake.provisioning import apply_plan, plan_lake
+from ngs_lake_tests.conftest import SMALL_CONFIG, Gateway, MotoServer, edited_config, lake_clients
+
+
+@dataclass
+class Lake:
+    moto: MotoServer
+    gateway: Gateway
+    config: LakeConfig
+    config_path: Path
+    clients: AwsClients
+
+    @property
+    def names(self) -> LakeNames:
+        return LakeNames.of(self.config)
+
+    def ledger(self) -> RunLedger:
+        return RunLedger(self.clients, self.names)
+
+    def share(self, sequencer_id: str) -> dict:
+        item = self.moto.client("dynamodb").get_item(
+            TableName=self.names.shares_table, Key={"sequencer_id": {"S": sequencer_id}}
+        )["Item"]
+        return {k: TypeDeserializer().deserialize(v) for k, v in item.items()}
+
+    def share_folder(self, sequencer_id: str) -> Path:
+        entry = self.share(sequencer_id)
+        return self.gateway.state_dir / "gateways" / entry["gateway_id"] / sequencer_id
+
+    def queue_url(self, name: str) -> str:
+        return self.moto.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+
+    def send_raw(self, bodies: list[str]) -> None:
+        sqs = self.moto.client("sqs")
+        url = self.queue_url(self.names.events_queue)
+        for start in range(0, len(bodies), 10):
+            sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "MessageBody": b}
+                    for i, b in enumerate(bodies[start : start + 10])
+                ],
+            )
+
+    def consumer_messages(self, consumer: str, wait_rounds: int = 2) -> list[dict]:
+        sqs = self.moto.client("sqs")
+        url = self.queue_url(self.names.consumer_queue(consumer))
+        out, idle = [], 0
+        while idle < wait_rounds:
+            batch = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not batch:
+                idle += 1
+                continue
+            out += batch
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+                ],
+            )
+        return out
+
+
+def upload_event(
+    share: dict,
+    key: str,
+    size: int = 100,
+    modified: datetime | None = None,
+    source: str = "aws.storagegateway",
+    event_id: str | None = None,
+    gateway_arn: str = "arn:aws:storagegateway:us-east-1:123456789012:gateway/sgw-12A3456B",
+) -> str:
+    """An EventBridge-delivered object upload event, in AWS's exact envelope."""
+    modified = modified or datetime.now(UTC)
+    return json.dumps(
+        {
+            "version": "0",
+            "id": event_id or str(uuid.uuid4()),
+            "detail-type": "Storage Gateway Object Upload Event",
+            "source": source,
+            "account": "123456789012",
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": "us-east-1",
+            "resources": [share["share_arn"], gateway_arn, f"arn:aws:s3:::{share['bucket']}"],
+            "detail": {
+                "object-size": size,
+                "modification-time": modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "object-key": key,
+                "event-type": "object-upload-complete",
+                "prefix": "",
+                "bucket-name": share["bucket"],
+            },
+        }
+    )
+
+
+@pytest.fixture
+def lake(moto, start_gateway, tmp_path) -> Lake:
+    path = edited_config(
+        tmp_path, SMALL_CONFIG, lambda d: d["lake"].update(settling_time_seconds=1), "lake.yaml"
+    )
+    gateway = start_gateway(path)
+    clients = lake_clients(moto, gateway)
+    config = load_lake_config(path)
+    apply_plan(plan_lake(config, clients))
+    return Lake(moto, gateway, config, path, clients)
