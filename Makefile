@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python bench/provision.py
 	$(BIN)/python bench/simulate.py
 	$(BIN)/python bench/gateway_upload.py
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) .ngs-lake .pytest_cache .ruff_cache
