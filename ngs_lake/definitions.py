@@ -7,14 +7,16 @@ from dagster import Definitions
 from ngs_lake.onboarding.jobs import provision_lake
 from ngs_lake.onboarding.sensors import lake_config_changed
 from ngs_lake.resources import AwsConnection, LakeConfigResource
-from ngs_lake.sequencing.jobs import announce_run
+from ngs_lake.sequencing.assets import run_manifest, sequencing_run
+from ngs_lake.sequencing.jobs import announce_run, complete_run
 from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
 
 # Sensor intervals are part of a definition, so this one setting is read when definitions load.
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("NGS_LAKE_SENSOR_INTERVAL_SECONDS", "5"))
 
 defs = Definitions(
-    jobs=[provision_lake, announce_run],
+    assets=[sequencing_run, run_manifest],
+    jobs=[provision_lake, announce_run, complete_run],
     sensors=[lake_config_changed, build_storage_gateway_events_sensor(SENSOR_INTERVAL_SECONDS)],
     resources={"aws": AwsConnection(), "lake": LakeConfigResource()},
 )

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer
 
@@ -61,6 +61,16 @@ class TickReport:
     notifications: list[UploadNotification] = field(default_factory=list)
     ledger_write_calls: int = 0
     activity: dict[str, datetime] = field(default_factory=dict)
+    marker_seen: list[str] = field(default_factory=list)  # runs moved to MARKER_SEEN
+    confirmed: list[str] = field(default_factory=list)  # runs moved to UPLOAD_CONFIRMED
+
+
+class RunProgressHandler(Protocol):
+    """Lifecycle steps triggered by markers and upload notifications (see completion.py)."""
+
+    def on_markers(self, markers: list[MarkerSeen]) -> list[str]: ...
+
+    def on_notifications(self, notifications: list[UploadNotification]) -> list[str]: ...
 
 
 class ShareCatalogue:
@@ -103,6 +113,8 @@ class _Pending:
     events: list[EventRecord] = field(default_factory=list)
     runs: dict[str, NewRun] = field(default_factory=dict)
     parked: list[dict[str, Any]] = field(default_factory=list)  # DLQ entries
+    markers: list[MarkerSeen] = field(default_factory=list)
+    notifications: list[UploadNotification] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.handles)
@@ -116,12 +128,14 @@ class GatewayEventIngest:
         ledger: RunLedger,
         settings: IngestSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
+        progress: RunProgressHandler | None = None,
     ) -> None:
         self.sqs = clients.sqs()
         self.names = names
         self.ledger = ledger
         self.settings = settings or IngestSettings()
         self.clock = clock
+        self.progress = progress
         self.catalogue = ShareCatalogue(clients, names)
         self.queue_url = self.sqs.get_queue_url(QueueName=names.events_queue)["QueueUrl"]
         self.dlq_url = self.sqs.get_queue_url(QueueName=names.dead_letter_queue)["QueueUrl"]
@@ -185,6 +199,7 @@ class GatewayEventIngest:
     def _record(self, event: Any, pending: _Pending, report: TickReport, now: datetime) -> None:
         if isinstance(event, UploadNotification):
             report.notifications.append(event)
+            pending.notifications.append(event)
             pending.events.append(
                 EventRecord(event.event_id, "notification", now, share_arn=event.share_arn)
             )
@@ -250,11 +265,11 @@ class GatewayEventIngest:
             )
         )
         if classified.kind == ObjectKind.MARKER:
-            report.markers.append(
-                MarkerSeen(
-                    run_key, event.share_arn, classified.relative_path, event.event_id, event.time
-                )
+            marker = MarkerSeen(
+                run_key, event.share_arn, classified.relative_path, event.event_id, event.time
             )
+            report.markers.append(marker)
+            pending.markers.append(marker)
 
     def _flush(self, pending: _Pending, report: TickReport) -> None:
         """Make the pending effects durable, then (only then) delete their messages."""
@@ -275,6 +290,9 @@ class GatewayEventIngest:
                     f"could not park rejected messages in the DLQ: {answer['Failed']}"
                 )
         report.ledger_write_calls += self.ledger.write_batch(pending.files, pending.events)
+        if self.progress is not None:  # lifecycle steps, still before the deletes
+            report.marker_seen += self.progress.on_markers(pending.markers)
+            report.confirmed += self.progress.on_notifications(pending.notifications)
         for start in range(0, len(pending.handles), 10):
             answer = self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url, Entries=pending.handles[start : start + 10]

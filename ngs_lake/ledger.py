@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -31,8 +32,19 @@ def utc_iso(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _dynamo_safe(value: Any) -> Any:
+    """DynamoDB numbers are decimals: floats go in as their exact decimal text."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _dynamo_safe(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_dynamo_safe(v) for v in value]
+    return value
+
+
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _SERIALIZE(v) for k, v in values.items() if v is not None}
+    return {k: _SERIALIZE(_dynamo_safe(v)) for k, v in values.items() if v is not None}
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -323,21 +335,38 @@ class RunLedger:
             total += page["Count"]
         return total
 
-    def runs_by(self, index: str, attribute: str, value: str) -> list[dict[str, Any]]:
+    def runs_by(
+        self,
+        index: str,
+        attribute: str,
+        value: str,
+        range_attribute: str | None = None,
+        since: str | None = None,
+    ) -> list[dict[str, Any]]:
+        condition = "#a = :v"
+        names = {"#a": attribute}
+        values: dict[str, Any] = {":v": {"S": value}}
+        if range_attribute and since:
+            condition += " AND #r >= :since"
+            names["#r"] = range_attribute
+            values[":since"] = {"S": since}
         out: list[dict[str, Any]] = []
         paginator = self.ddb.get_paginator("query")
         for page in paginator.paginate(
             TableName=self.names.runs_table,
             IndexName=index,
-            KeyConditionExpression="#a = :v",
-            ExpressionAttributeNames={"#a": attribute},
-            ExpressionAttributeValues={":v": {"S": value}},
+            KeyConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
         ):
             out += [from_item(i) for i in page["Items"]]
         return out
 
-    def runs_in_state(self, state: RunState) -> list[dict[str, Any]]:
-        return self.runs_by("by-state", "state", state.value)
+    def runs_in_state(
+        self, state: RunState, active_since: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Runs in a state; with `active_since`, only those active since then (GSI range key)."""
+        return self.runs_by("by-state", "state", state.value, "last_activity_at", active_since)
 
     def runs_of_sequencer(self, sequencer_id: str) -> list[dict[str, Any]]:
         return self.runs_by("by-sequencer", "sequencer_id", sequencer_id)

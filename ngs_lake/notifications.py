@@ -150,6 +150,8 @@ class RunAnnouncer:
                 body, sequence = entry["body"], int(entry["sequence"])
                 break
             sequence = int(run.get("sequence", 0)) + 1
+            if details is None and event_type == RunEventType.INCOMPLETE:
+                details = dict(run.get("verification") or {})
             body = self.build(run, event_type, mid, sequence, details or {}).body()
             validate_message(body)
             try:

@@ -13,6 +13,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from ngs_lake.aws import AwsClients
 from ngs_lake.config import LakeConfig, load_lake_config
 from ngs_lake.ledger import RunLedger
+from ngs_lake.lifecycle import EVENT_TYPES
 from ngs_lake.naming import LakeNames
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake_tests.conftest import SMALL_CONFIG, Gateway, MotoServer, edited_config, lake_clients
@@ -117,9 +118,12 @@ def upload_event(
 
 @pytest.fixture
 def lake(moto, start_gateway, tmp_path) -> Lake:
-    path = edited_config(
-        tmp_path, SMALL_CONFIG, lambda d: d["lake"].update(settling_time_seconds=1), "lake.yaml"
-    )
+    def edit(document: dict) -> None:
+        document["lake"]["settling_time_seconds"] = 1
+        lims = next(c for c in document["consumers"] if c["name"] == "lims")
+        lims["event_types"] = list(EVENT_TYPES)  # the LIMS hears every lifecycle step
+
+    path = edited_config(tmp_path, SMALL_CONFIG, edit, "lake.yaml")
     gateway = start_gateway(path)
     clients = lake_clients(moto, gateway)
     config = load_lake_config(path)

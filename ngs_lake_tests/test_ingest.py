@@ -79,7 +79,7 @@ def test_a_simulated_run_yields_exactly_one_enriched_run_started(lake):
 
         wait_for(ingested_everything, what="every file in the ledger")
         assert run_key in partitions
-        assert list(requests) == [f"{run_key}#run.started#1"]
+        assert f"{run_key}#run.started#1" in requests
         request = requests[f"{run_key}#run.started#1"]
         assert request.job_name == "announce_run"
         result = announce_run.execute_in_process(
@@ -89,8 +89,11 @@ def test_a_simulated_run_yields_exactly_one_enriched_run_started(lake):
             tags=request.tags,
         )
         assert result.success
-        # The next tick asks for nothing more: the announcement is published.
-        assert tick(lake, instance).run_requests == []
+        # The next tick does not ask for run.started again: it is published.
+        later = tick(lake, instance).run_requests
+        assert not [
+            r for r in later if r.tags.get("ngs_lake/message_id", "").endswith("run.started")
+        ]
 
     messages = lake.consumer_messages("lims")
     assert len(messages) == 1
@@ -115,7 +118,7 @@ def test_a_simulated_run_yields_exactly_one_enriched_run_started(lake):
         "sequencer_id": "MIS-MAD-01",
     }
     ledger_run = lake.ledger().get_run(run_key)
-    assert ledger_run["state"] == RunState.STARTED
+    assert ledger_run["steps"]["STARTED"]
     assert ledger_run["outbox"][f"{run_key}#run.started"]["published_at"]
 
 

@@ -1,6 +1,13 @@
 """`announce_run`: publish one lifecycle message for one run (recorded, published, marked)."""
 
-from dagster import Config, OpExecutionContext, in_process_executor, job, op
+from dagster import (
+    Config,
+    OpExecutionContext,
+    define_asset_job,
+    in_process_executor,
+    job,
+    op,
+)
 
 from ngs_lake.ledger import RunLedger
 from ngs_lake.lifecycle import RunEventType
@@ -59,3 +66,12 @@ def announce_run_config(run_key: str, event_type: RunEventType, occurrence: int 
             }
         }
     }
+
+
+complete_run = define_asset_job(
+    "complete_run",
+    selection=["sequencing_run"],
+    executor_def=in_process_executor,
+    tags={"ngs_lake/kind": "lifecycle"},
+    description="Verify a confirmed run in S3; complete it or record it incomplete.",
+)

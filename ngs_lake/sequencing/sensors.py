@@ -8,6 +8,8 @@ result is stored. Dagster skips a run key it has seen, so a retry after a failur
 attempt number: `<run key>#<event type>#<attempt>` (ARCHITECTURE §7).
 """
 
+from datetime import UTC, datetime, timedelta
+
 from dagster import (
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -19,15 +21,18 @@ from dagster import (
     sensor,
 )
 
+from ngs_lake.completion import RunProgress
+from ngs_lake.gateway_client import StorageGatewayShares
 from ngs_lake.ingest import GatewayEventIngest, IngestSettings, TickReport
 from ngs_lake.ledger import RunLedger
 from ngs_lake.lifecycle import RunEventType, RunState
 from ngs_lake.naming import LakeNames
 from ngs_lake.notifications import message_id
 from ngs_lake.resources import AwsConnection, LakeConfigResource
-from ngs_lake.sequencing.jobs import announce_run, announce_run_config
+from ngs_lake.sequencing.jobs import announce_run, announce_run_config, complete_run
 from ngs_lake.sequencing.partitions import sequencing_runs
 
+RECENTLY_COMPLETED = timedelta(days=2)
 ACTIVE_STATES = (
     RunState.STARTED,
     RunState.MARKER_SEEN,
@@ -66,15 +71,42 @@ def announcement_request(
 
 
 def expected_announcements(run: dict) -> list[tuple[RunEventType, int]]:
-    """What the ledger says should have been announced for a run."""
-    return [(RunEventType.STARTED, 1)] if "STARTED" in run.get("steps", {}) else []
+    """What the ledger says should have been announced for a run, in order."""
+    steps = run.get("steps", {})
+    expected = []
+    if "STARTED" in steps:
+        expected.append((RunEventType.STARTED, 1))
+    if "MARKER_SEEN" in steps:
+        expected.append((RunEventType.COPY_COMPLETE, 1))
+    attempts = int(run.get("verify_attempts", 0))
+    expected += [(RunEventType.INCOMPLETE, n) for n in range(1, attempts + 1)]
+    if run["state"] == RunState.COMPLETED:
+        expected.append((RunEventType.COMPLETED, 1))
+    return expected
+
+
+def verification_request(context: SensorEvaluationContext, run: dict) -> RunRequest | None:
+    """complete_run for a confirmed run, unless one is already queued or running."""
+    attempt = int(run.get("verify_attempts", 0)) + 1
+    tag = f"{run['run_key']}#verify#{attempt}"
+    runs = context.instance.get_runs(RunsFilter(tags={"ngs_lake/verify": tag}))
+    if any(r.status in IN_FLIGHT for r in runs):
+        return None
+    return RunRequest(
+        run_key=tag if not runs else f"{tag}.{len(runs) + 1}",
+        job_name=complete_run.name,
+        partition_key=run["run_key"],
+        tags={"ngs_lake/verify": tag, "ngs_lake/run_key": run["run_key"]},
+    )
 
 
 def reconcile(
     context: SensorEvaluationContext, ledger: RunLedger, report: TickReport
 ) -> tuple[list[RunRequest], list[str]]:
     requests: list[RunRequest] = []
+    recent = (datetime.now(UTC) - RECENTLY_COMPLETED).strftime("%Y-%m-%dT%H:%M:%S")
     active = [run for state in ACTIVE_STATES for run in ledger.runs_in_state(state)]
+    active += ledger.runs_in_state(RunState.COMPLETED, active_since=recent)
     for run in active:
         outbox = run.get("outbox", {})
         for event_type, occurrence in expected_announcements(run):
@@ -82,6 +114,10 @@ def reconcile(
             if outbox.get(mid, {}).get("published_at"):
                 continue
             request = announcement_request(context, run["run_key"], event_type, occurrence)
+            if request is not None:
+                requests.append(request)
+        if run["state"] == RunState.UPLOAD_CONFIRMED:
+            request = verification_request(context, run)
             if request is not None:
                 requests.append(request)
     existing = set(context.instance.get_dynamic_partitions(sequencing_runs.name))
@@ -94,7 +130,7 @@ def build_storage_gateway_events_sensor(
 ) -> SensorDefinition:
     @sensor(
         name="storage_gateway_events",
-        jobs=[announce_run],
+        jobs=[announce_run, complete_run],
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         description="Drains gateway events into the run ledger and starts lifecycle runs.",
@@ -106,7 +142,9 @@ def build_storage_gateway_events_sensor(
         clients = aws.clients(document.lake.region)
         names = LakeNames.of(document)
         ledger = RunLedger(clients, names, document.lake.events_ttl_days)
-        report = GatewayEventIngest(clients, names, ledger, settings).drain()
+        progress = RunProgress(ledger, StorageGatewayShares(clients.storagegateway()))
+        report = GatewayEventIngest(clients, names, ledger, settings, progress=progress).drain()
+        progress.retry_incomplete()
         requests, partitions = reconcile(context, ledger, report)
         context.log.info(
             f"received {report.received}, recorded {report.recorded}, rejected {report.rejected}, "

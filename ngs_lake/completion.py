@@ -1,0 +1,158 @@
+"""The run lifecycle after the first file: marker seen, upload confirmed, completed or incomplete.
+
+The sensor calls `on_markers` and `on_notifications` while the triggering messages are still in
+SQS (before deleting them), so a crash repeats a step rather than losing it; every step is a
+conditional ledger transition, so repeating one is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ngs_lake.events import UploadNotification
+from ngs_lake.gateway_client import StorageGatewayShares
+from ngs_lake.ingest import MarkerSeen
+from ngs_lake.ledger import RunLedger, TransitionConflict, utc_iso
+from ngs_lake.lifecycle import RunState
+from ngs_lake.verification import Verification
+
+log = logging.getLogger(__name__)
+
+MAX_VERIFY_ATTEMPTS = 5
+RETRY_BACKOFF_SECONDS = (15, 60, 300, 900)
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass
+class RunProgress:
+    ledger: RunLedger
+    shares: StorageGatewayShares
+
+    def on_markers(self, markers: list[MarkerSeen]) -> list[str]:
+        """STARTED (or STALLED) -> MARKER_SEEN, after asking the gateway to confirm the upload."""
+        moved = []
+        for marker in {m.run_key: m for m in markers}.values():
+            run = self.ledger.get_run(marker.run_key)
+            if run is None or run["state"] not in (RunState.STARTED, RunState.STALLED):
+                continue
+            notification_id = self.shares.notify_when_uploaded(marker.share_arn)
+            try:
+                self.ledger.transition(
+                    marker.run_key,
+                    [RunState.STARTED, RunState.STALLED],
+                    RunState.MARKER_SEEN,
+                    int(run["version"]),
+                    {
+                        "marker_key": marker.key,
+                        "marker_seen_at": utc_iso(marker.at),
+                        "notification_id": notification_id,
+                        "notification_requested_at": utc_iso(),
+                    },
+                )
+                moved.append(marker.run_key)
+            except TransitionConflict:
+                log.info("%s moved on before its marker was handled", marker.run_key)
+        return moved
+
+    def on_notifications(self, notifications: list[UploadNotification]) -> list[str]:
+        """MARKER_SEEN -> UPLOAD_CONFIRMED for every run on the share the notification covers.
+
+        A notification covers everything written to the share before it was requested, so it
+        confirms each run on that share whose own request was made no later than this one.
+        """
+        if not notifications:
+            return []
+        confirmed = []
+        waiting = self.ledger.runs_in_state(RunState.MARKER_SEEN)
+        for note in notifications:
+            for run in waiting:
+                if run["share_arn"] != note.share_arn or run["run_key"] in confirmed:
+                    continue
+                own = run.get("notification_id") == note.notification_id
+                requested = run.get("notification_requested_at")
+                earlier = requested is not None and parse_iso(requested) <= note.request_received
+                if not (own or earlier):
+                    continue
+                try:
+                    self.ledger.transition(
+                        run["run_key"],
+                        [RunState.MARKER_SEEN],
+                        RunState.UPLOAD_CONFIRMED,
+                        int(run["version"]),
+                        {
+                            "confirmed_at": utc_iso(note.completed),
+                            "confirmed_by": note.notification_id,
+                        },
+                    )
+                    confirmed.append(run["run_key"])
+                except TransitionConflict:
+                    continue
+        return confirmed
+
+    def retry_incomplete(self, now: datetime | None = None) -> list[str]:
+        """INCOMPLETE runs whose backoff has passed ask the gateway again (new notification)."""
+        now = now or datetime.now(UTC)
+        retried = []
+        for run in self.ledger.runs_in_state(RunState.INCOMPLETE):
+            attempts = int(run.get("verify_attempts", 0))
+            retry_after = run.get("retry_after")
+            if (
+                attempts >= MAX_VERIFY_ATTEMPTS
+                or retry_after is None
+                or parse_iso(retry_after) > now
+            ):
+                continue
+            notification_id = self.shares.notify_when_uploaded(run["share_arn"])
+            try:
+                self.ledger.transition(
+                    run["run_key"],
+                    [RunState.INCOMPLETE],
+                    RunState.MARKER_SEEN,
+                    int(run["version"]),
+                    {"notification_id": notification_id, "notification_requested_at": utc_iso()},
+                )
+                retried.append(run["run_key"])
+            except TransitionConflict:
+                continue
+        return retried
+
+
+def completion_facts(run: dict[str, Any], verification: Verification) -> dict[str, Any]:
+    """The figures a completed run reports: counts, and the three latencies operators ask about."""
+    steps = run.get("steps", {})
+    started = parse_iso(run["started_at"])
+    marker = parse_iso(run["marker_seen_at"]) if run.get("marker_seen_at") else None
+    confirmed = parse_iso(run["confirmed_at"]) if run.get("confirmed_at") else None
+    completed = datetime.now(UTC)
+    last_upload = parse_iso(run["last_activity_at"]) if run.get("last_activity_at") else None
+    return {
+        "files": verification.files,
+        "bytes": verification.bytes,
+        "sequencing_seconds": (marker - started).total_seconds() if marker else None,
+        "upload_lag_seconds": (confirmed - last_upload).total_seconds()
+        if confirmed and last_upload
+        else None,
+        "marker_to_completion_seconds": (completed - marker).total_seconds() if marker else None,
+        "steps": steps,
+    }
+
+
+def incomplete_fields(run: dict[str, Any], verification: Verification) -> dict[str, Any]:
+    attempts = int(run.get("verify_attempts", 0)) + 1
+    backoff = RETRY_BACKOFF_SECONDS[min(attempts - 1, len(RETRY_BACKOFF_SECONDS) - 1)]
+    return {
+        "verify_attempts": attempts,
+        "retry_after": utc_iso(datetime.now(UTC) + timedelta(seconds=backoff)),
+        "final": attempts >= MAX_VERIFY_ATTEMPTS,
+        "verification": {
+            "missing_count": len(verification.missing),
+            "first_missing": verification.missing[:20],
+            "expected": verification.expected_count,
+        },
+    }

@@ -1,0 +1,98 @@
+"""Is a run completely in S3? Checked against the ledger and against the run's own geometry.
+
+NotifyWhenUploaded covers the whole share and says nothing about files that never reached it,
+so completion is verified per run: every file the ledger recorded must be in S3 with its size
+(one paginated ListObjectsV2 under the run's prefix, not a HEAD per file), and the platform's
+expected-file check, driven by the run's own metadata, must find nothing missing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ngs_lake.platforms import family_of
+from ngs_lake.platforms.base import RunLocation
+
+
+@dataclass(frozen=True)
+class S3Object:
+    key: str
+    size: int
+    etag: str
+
+
+@dataclass
+class Verification:
+    run_key: str
+    objects: dict[str, S3Object] = field(default_factory=dict)  # relative path -> object
+    missing_from_s3: list[str] = field(default_factory=list)  # in the ledger, not in S3
+    size_mismatch: list[str] = field(default_factory=list)
+    missing_expected: list[str] = field(default_factory=list)  # by the platform's check
+    expected_count: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return not (self.missing_from_s3 or self.size_mismatch or self.missing_expected)
+
+    @property
+    def missing(self) -> list[str]:
+        return sorted(
+            set(self.missing_from_s3) | set(self.missing_expected) | set(self.size_mismatch)
+        )
+
+    @property
+    def files(self) -> int:
+        return sum(1 for path in self.objects if not path.endswith("/"))
+
+    @property
+    def bytes(self) -> int:
+        return sum(o.size for o in self.objects.values())
+
+
+def list_run_objects(s3: Any, bucket: str, run_folder: str) -> dict[str, S3Object]:
+    prefix = f"{run_folder}/"
+    objects: dict[str, S3Object] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            relative = item["Key"][len(prefix) :]
+            if relative:
+                objects[relative] = S3Object(item["Key"], item["Size"], item.get("ETag", ""))
+    return objects
+
+
+def verify_run(s3: Any, run: dict[str, Any], ledger_files: list[dict[str, Any]]) -> Verification:
+    result = Verification(run["run_key"])
+    result.objects = list_run_objects(s3, run["bucket"], run["run_folder"])
+    for row in ledger_files:
+        found = result.objects.get(row["path"])
+        if found is None:
+            result.missing_from_s3.append(row["path"])
+        elif found.size != int(row["size"]):
+            # The ledger keeps the latest event's size; S3 holds the latest version. A later
+            # rewrite whose event is still on its way shows here; the listing is the truth.
+            result.size_mismatch.append(row["path"])
+    family = family_of(run["platform"])
+    patterns = family.metadata_paths(run["platform"], run["run_folder"])
+    present = set(result.objects)
+    wanted = {
+        path
+        for path in present
+        if any(fnmatch.fnmatch(path, p) for p in patterns)
+        or family.is_completion_marker(run["platform"], RunLocation(run["run_folder"], path))
+    }
+    contents = {}
+    for path in wanted:
+        try:
+            contents[path] = s3.get_object(Bucket=run["bucket"], Key=result.objects[path].key)[
+                "Body"
+            ].read()
+        except ClientError:
+            continue
+    report = family.check_expected_files(run["platform"], run["run_folder"], contents, present)
+    result.expected_count = report.expected
+    result.missing_expected = list(report.missing)
+    return result

@@ -1,0 +1,156 @@
+"""Run completion end to end: gateway process, simulator, sensor ticks and lifecycle jobs."""
+
+import io
+import json
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from ngs_lake.ingest import IngestSettings
+from ngs_lake.lifecycle import RunState
+from ngs_lake.sequencing.assets import run_manifest, sequencing_run
+from ngs_lake.sequencing.jobs import announce_run, complete_run
+from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
+from ngs_lake.simulator import RunSpec, plan_simulation, simulate
+from ngs_lake_tests.test_gateway_uploads import wait_for
+from ngs_lake_tests.test_ingest import resources_for
+
+SETTINGS = IngestSettings(budget_seconds=10, wait_seconds=0, flush_every=100)
+
+
+class Driver:
+    """Plays the daemon: ticks the sensor, applies partition adds, runs what it requests."""
+
+    def __init__(self, lake, instance):
+        self.lake = lake
+        self.instance = instance
+        self.sensor = build_storage_gateway_events_sensor(5, SETTINGS)
+        self.defs = dg.Definitions(
+            assets=[sequencing_run, run_manifest],
+            jobs=[announce_run, complete_run],
+            resources=resources_for(lake),
+        )
+        self.seen_keys: set[str] = set()
+
+    def tick(self) -> None:
+        context = dg.build_sensor_context(
+            instance=self.instance, resources=resources_for(self.lake)
+        )
+        result = self.sensor(context)
+        for request in result.dynamic_partitions_requests:
+            self.instance.add_dynamic_partitions("sequencing_runs", list(request.partition_keys))
+        for request in result.run_requests:
+            if request.run_key in self.seen_keys:  # Dagster skips a run key it has seen
+                continue
+            self.seen_keys.add(request.run_key)
+            job = self.defs.resolve_job_def(request.job_name)
+            job.execute_in_process(
+                run_config=request.run_config or None,
+                instance=self.instance,
+                partition_key=request.partition_key,
+                tags=request.tags,
+                raise_on_error=False,
+            )
+
+    def until(self, condition, what, timeout=120):
+        def step():
+            self.tick()
+            return condition()
+
+        return wait_for(step, timeout=timeout, interval=0.5, what=what)
+
+
+def test_a_novaseq_x_run_goes_from_started_to_completed(lake):
+    (run,) = plan_simulation(
+        RunSpec(platform="novaseq-x", scale=0.01, duration_seconds=4, seed=8, max_file_bytes=2048)
+    )
+    assert len(run.files) >= 300
+    simulate([run], lake.share_folder("NVX-MAD-01"), seed=8)
+    run_key = f"NVX-MAD-01/{run.run_folder}"
+    with dg.instance_for_test() as instance:
+        driver = Driver(lake, instance)
+        driver.until(
+            lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.COMPLETED,
+            what="COMPLETED",
+        )
+        driver.tick()  # publishes anything still pending
+        materialized = instance.get_materialized_partitions(dg.AssetKey("sequencing_run"))
+        assert run_key in materialized
+        result = dg.materialize(
+            [run_manifest, sequencing_run.to_source_asset()],
+            partition_key=run_key,
+            instance=instance,
+            resources=resources_for(lake),
+            selection=[run_manifest],
+        )
+        assert result.success
+    messages = [json.loads(m["Body"]) for m in lake.consumer_messages("lims")]
+    assert [m["event_type"] for m in messages] == [
+        "run.started",
+        "run.copy_complete",
+        "run.completed",
+    ]
+    assert [m["sequence"] for m in messages] == [1, 2, 3]
+    completed = messages[-1]
+    assert completed["upload"]["files"] == len(run.files)
+    assert completed["run"]["flowcell"] == run.metadata["flowcell"]
+    ledger_run = lake.ledger().get_run(run_key)
+    assert ledger_run["completion"]["files"] == len(run.files)
+    s3 = lake.moto.client("s3")
+    manifest = s3.get_object(Bucket="small-lake-catalog", Key=f"manifests/{run_key}.parquet")
+    table = pq.read_table(io.BytesIO(manifest["Body"].read())).to_pylist()
+    file_rows = [row for row in table if not row["key"].endswith("/")]
+    assert {row["key"] for row in file_rows} == {f"{run.run_folder}/{f}" for f in run.files}
+    assert all(row["version_id"] and row["etag"] for row in file_rows)
+    assert sum(row["size"] for row in file_rows) == completed["upload"]["bytes"]
+
+
+def test_two_concurrent_runs_on_one_share_each_complete_once(lake):
+    runs = plan_simulation(
+        RunSpec(
+            platform="novaseq-x",
+            scenario="concurrent",
+            scale=0.005,
+            duration_seconds=4,
+            seed=9,
+            max_file_bytes=1024,
+        )
+    )
+    simulate(runs, lake.share_folder("NVX-MAD-01"), seed=9)
+    keys = [f"NVX-MAD-01/{r.run_folder}" for r in runs]
+    with dg.instance_for_test() as instance:
+        driver = Driver(lake, instance)
+        driver.until(
+            lambda: all(
+                (r := lake.ledger().get_run(k)) and r["state"] == RunState.COMPLETED for k in keys
+            ),
+            what="both runs COMPLETED",
+        )
+        driver.tick()
+    messages = [json.loads(m["Body"]) for m in lake.consumer_messages("lims")]
+    for key in keys:
+        mine = [m["event_type"] for m in messages if m["run"]["run_key"] == key]
+        assert mine == ["run.started", "run.copy_complete", "run.completed"]
+
+
+def test_marker_race_completes_only_after_the_late_files(lake):
+    (run,) = plan_simulation(
+        RunSpec(
+            platform="novaseq-x",
+            scenario="marker-race",
+            scale=0.005,
+            duration_seconds=6,
+            seed=10,
+            max_file_bytes=1024,
+        )
+    )
+    simulate([run], lake.share_folder("NVX-MAD-01"), seed=10)
+    run_key = f"NVX-MAD-01/{run.run_folder}"
+    with dg.instance_for_test() as instance:
+        Driver(lake, instance).until(
+            lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.COMPLETED,
+            what="COMPLETED",
+        )
+    completed = [json.loads(m["Body"]) for m in lake.consumer_messages("lims")][-1]
+    assert completed["event_type"] == "run.completed"
+    assert completed["upload"]["files"] == len(run.files)
