@@ -21,6 +21,7 @@ setup(
         "tzdata>=2024.1",
         "defusedxml>=0.7",
         "jsonschema>=4.20",
+        "pyarrow>=15",
         "watchdog>=4.0",
     ],
     extras_require={
