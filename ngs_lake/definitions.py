@@ -2,7 +2,12 @@
 
 import os
 
-from dagster import Definitions
+from dagster import (
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    Definitions,
+)
 
 from ngs_lake.onboarding.jobs import provision_lake
 from ngs_lake.onboarding.sensors import lake_config_changed
@@ -14,9 +19,22 @@ from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
 # Sensor intervals are part of a definition, so this one setting is read when definitions load.
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("NGS_LAKE_SENSOR_INTERVAL_SECONDS", "5"))
 
+# Declarative automation (run_manifest is eager on sequencing_run) evaluated by a sensor that is
+# on from the start, so a completed run's manifest follows without anyone switching it on.
+lake_automation = AutomationConditionSensorDefinition(
+    "lake_automation",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=15,
+)
+
 defs = Definitions(
     assets=[sequencing_run, run_manifest],
     jobs=[provision_lake, announce_run, complete_run],
-    sensors=[lake_config_changed, build_storage_gateway_events_sensor(SENSOR_INTERVAL_SECONDS)],
+    sensors=[
+        lake_config_changed,
+        build_storage_gateway_events_sensor(SENSOR_INTERVAL_SECONDS),
+        lake_automation,
+    ],
     resources={"aws": AwsConnection(), "lake": LakeConfigResource()},
 )
