@@ -8,6 +8,7 @@ conditional ledger transition, so repeating one is harmless.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -94,6 +95,58 @@ class RunProgress:
                 except TransitionConflict:
                     continue
         return confirmed
+
+    def on_activity(self, runs: list[dict[str, Any]], late: dict[str, list[str]]) -> None:
+        """New files for known runs: a STALLED run resumes; a COMPLETED one is amended."""
+        for run in runs:
+            key = run["run_key"]
+            try:
+                if run["state"] == RunState.STALLED:
+                    self.ledger.transition(
+                        key,
+                        [RunState.STALLED],
+                        RunState.STARTED,
+                        int(run["version"]),
+                        {"resumed_count": int(run.get("resumed_count", 0)) + 1},
+                    )
+                elif run["state"] == RunState.COMPLETED and late.get(key):
+                    amended = int(run.get("amended_count", 0)) + 1
+                    self.ledger.transition(
+                        key,
+                        [RunState.COMPLETED],
+                        RunState.COMPLETED,
+                        int(run["version"]),
+                        {
+                            "amended_count": amended,
+                            f"amended_{amended}": sorted(set(late[key]))[:100],
+                        },
+                    )
+            except TransitionConflict:
+                log.info("%s changed meanwhile; the next event will catch up", key)
+
+    def detect_stalls(
+        self, window_of: Callable[[str], float], abort_after: int, now: datetime | None = None
+    ) -> None:
+        """STARTED -> STALLED after a silent stall window; STALLED -> ABORTED after N of them."""
+        now = now or datetime.now(UTC)
+        for state, limit_windows, new_state in (
+            (RunState.STARTED, 1, RunState.STALLED),
+            (RunState.STALLED, abort_after, RunState.ABORTED),
+        ):
+            for run in self.ledger.runs_in_state(state):
+                window = window_of(run["sequencer_id"]) * limit_windows
+                silent = (now - parse_iso(run["last_activity_at"])).total_seconds()
+                if silent < window:
+                    continue
+                fields: dict[str, Any] = {"silent_seconds": silent}
+                if new_state == RunState.STALLED:
+                    fields["stalled_count"] = int(run.get("stalled_count", 0)) + 1
+                try:
+                    self.ledger.transition(
+                        run["run_key"], [state], new_state, int(run["version"]), fields
+                    )
+                except TransitionConflict:
+                    continue
 
     def retry_incomplete(self, now: datetime | None = None) -> list[str]:
         """INCOMPLETE runs whose backoff has passed ask the gateway again (new notification)."""

@@ -20,8 +20,8 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ngs_lake.lifecycle import EVENT_TYPES
-from ngs_lake.platforms import PLATFORM_IDS
-from ngs_lake.units import format_size, parse_rate, parse_size
+from ngs_lake.platforms import PLATFORM_IDS, family_of
+from ngs_lake.units import format_size, parse_duration, parse_rate, parse_size
 
 SUPPORTED_VERSION = 1
 SECTIONS = ("version", "lake", "sites", "gateways", "sequencers", "consumers")
@@ -105,6 +105,7 @@ Arn = Annotated[str, AfterValidator(_valid_arn)]
 BucketName = Annotated[str, AfterValidator(_valid_bucket)]
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
 BytesPerHour = Annotated[float, BeforeValidator(parse_rate)]
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Strict(BaseModel):
@@ -179,6 +180,7 @@ class LakeSettings(_Strict):
     cache_buffer_days: float = Field(default=21, gt=0)
     max_sequencers_per_gateway: int = Field(default=10, gt=0)
     settling_time_seconds: int = Field(default=60, ge=0, le=3600)
+    abort_after_stall_windows: int = Field(default=4, gt=0)
 
 
 class Site(_Strict):
@@ -206,6 +208,7 @@ class Sequencer(_Strict):
     gateway: str
     platform: PlatformId
     data_rate: BytesPerHour
+    stall_window: Seconds | None = None  # default: the platform family's
 
 
 class Consumer(_Strict):
@@ -238,6 +241,13 @@ class LakeConfig(_Strict):
 
     def sequencers_on(self, gateway_id: str) -> list[Sequencer]:
         return [s for s in self.sequencers if s.gateway == gateway_id]
+
+    def stall_window_seconds(self, sequencer_id: str) -> float:
+        """How long a run may be silent before it counts as stalled."""
+        sequencer = self.sequencer(sequencer_id)
+        if sequencer.stall_window is not None:
+            return sequencer.stall_window
+        return family_of(sequencer.platform).default_stall_window.total_seconds()
 
     def site_of(self, sequencer: Sequencer) -> Site:
         return self.site(self.gateway(sequencer.gateway).site)

@@ -13,7 +13,7 @@ from ngs_lake.onboarding.jobs import provision_lake
 from ngs_lake.onboarding.sensors import lake_config_changed
 from ngs_lake.resources import AwsConnection, LakeConfigResource
 from ngs_lake.sequencing.assets import run_manifest, sequencing_run
-from ngs_lake.sequencing.jobs import announce_run, complete_run
+from ngs_lake.sequencing.jobs import announce_run, complete_run, refresh_manifest
 from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
 
 # Sensor intervals are part of a definition, so this one setting is read when definitions load.
@@ -30,7 +30,7 @@ lake_automation = AutomationConditionSensorDefinition(
 
 defs = Definitions(
     assets=[sequencing_run, run_manifest],
-    jobs=[provision_lake, announce_run, complete_run],
+    jobs=[provision_lake, announce_run, complete_run, refresh_manifest],
     sensors=[
         lake_config_changed,
         build_storage_gateway_events_sensor(SENSOR_INTERVAL_SECONDS),

@@ -72,6 +72,8 @@ class RunProgressHandler(Protocol):
 
     def on_notifications(self, notifications: list[UploadNotification]) -> list[str]: ...
 
+    def on_activity(self, runs: list[dict[str, Any]], late: dict[str, list[str]]) -> None: ...
+
 
 class ShareCatalogue:
     """The `shares` table, read once per tick and again when an unknown share shows up."""
@@ -273,6 +275,7 @@ class GatewayEventIngest:
 
     def _flush(self, pending: _Pending, report: TickReport) -> None:
         """Make the pending effects durable, then (only then) delete their messages."""
+        known: dict[str, dict[str, Any]] = {}
         if pending.runs:
             known = self.ledger.get_runs(pending.runs)
             for run_key, run in pending.runs.items():
@@ -291,6 +294,10 @@ class GatewayEventIngest:
                 )
         report.ledger_write_calls += self.ledger.write_batch(pending.files, pending.events)
         if self.progress is not None:  # lifecycle steps, still before the deletes
+            late: dict[str, list[str]] = {}
+            for row in pending.files:
+                late.setdefault(row.run_key, []).append(row.path)
+            self.progress.on_activity(list(known.values()), late)
             report.marker_seen += self.progress.on_markers(pending.markers)
             report.confirmed += self.progress.on_notifications(pending.notifications)
         for start in range(0, len(pending.handles), 10):

@@ -152,6 +152,10 @@ class RunAnnouncer:
             sequence = int(run.get("sequence", 0)) + 1
             if details is None and event_type == RunEventType.INCOMPLETE:
                 details = dict(run.get("verification") or {})
+            if details is None and event_type == RunEventType.AMENDED:
+                details = {"late_files": list(run.get(f"amended_{occurrence}") or [])}
+            if details is None and event_type in (RunEventType.STALLED, RunEventType.ABORTED):
+                details = {"silent_seconds": float(run.get("silent_seconds") or 0)}
             body = self.build(run, event_type, mid, sequence, details or {}).body()
             validate_message(body)
             try:

@@ -122,6 +122,9 @@ def lake(moto, start_gateway, tmp_path) -> Lake:
         document["lake"]["settling_time_seconds"] = 1
         lims = next(c for c in document["consumers"] if c["name"] == "lims")
         lims["event_types"] = list(EVENT_TYPES)  # the LIMS hears every lifecycle step
+        document["lake"]["abort_after_stall_windows"] = 3
+        promethion = next(s for s in document["sequencers"] if s["id"] == "PRM-MAD-01")
+        promethion["stall_window"] = "4s"  # compressed time for stall and abort tests
 
     path = edited_config(tmp_path, SMALL_CONFIG, edit, "lake.yaml")
     gateway = start_gateway(path)

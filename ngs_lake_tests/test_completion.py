@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from ngs_lake.ingest import IngestSettings
 from ngs_lake.lifecycle import RunState
 from ngs_lake.sequencing.assets import run_manifest, sequencing_run
-from ngs_lake.sequencing.jobs import announce_run, complete_run
+from ngs_lake.sequencing.jobs import announce_run, complete_run, refresh_manifest
 from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 from ngs_lake_tests.test_gateway_uploads import wait_for
@@ -27,7 +27,7 @@ class Driver:
         self.sensor = build_storage_gateway_events_sensor(5, SETTINGS)
         self.defs = dg.Definitions(
             assets=[sequencing_run, run_manifest],
-            jobs=[announce_run, complete_run],
+            jobs=[announce_run, complete_run, refresh_manifest],
             resources=resources_for(lake),
         )
         self.seen_keys: set[str] = set()
@@ -154,3 +154,129 @@ def test_marker_race_completes_only_after_the_late_files(lake):
     completed = [json.loads(m["Body"]) for m in lake.consumer_messages("lims")][-1]
     assert completed["event_type"] == "run.completed"
     assert completed["upload"]["files"] == len(run.files)
+
+
+def events_of(lake, run_key):
+    return [
+        json.loads(m["Body"])["message_id"].removeprefix(f"{run_key}#")
+        for m in lake.consumer_messages("lims")
+        if json.loads(m["Body"])["run"]["run_key"] == run_key
+    ]
+
+
+def test_an_aborted_run_stalls_then_is_aborted_and_never_completes(lake):
+    (run,) = plan_simulation(
+        RunSpec(
+            platform="promethion",
+            scenario="aborted",
+            scale=0.003,
+            duration_seconds=2,
+            seed=11,
+            max_file_bytes=1024,
+        )
+    )
+    simulate([run], lake.share_folder("PRM-MAD-01"), seed=11)
+    run_key = f"PRM-MAD-01/{run.run_folder}"
+    with dg.instance_for_test() as instance:
+        driver = Driver(lake, instance)
+        driver.until(
+            lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.ABORTED,
+            what="ABORTED",
+        )
+        driver.tick()
+        driver.tick()
+    assert events_of(lake, run_key) == ["run.started", "run.stalled#1", "run.aborted"]
+
+
+def test_a_stalled_run_resumes_and_completes(lake):
+    (run,) = plan_simulation(
+        RunSpec(
+            platform="promethion",
+            scenario="stalled-then-resumed",
+            stall_seconds=9,
+            scale=0.003,
+            duration_seconds=2,
+            seed=12,
+            max_file_bytes=1024,
+        )
+    )
+    run_key = f"PRM-MAD-01/{run.run_folder}"
+    with dg.instance_for_test() as instance:
+        driver = Driver(lake, instance)
+        import threading
+
+        writer = threading.Thread(
+            target=simulate, args=([run], lake.share_folder("PRM-MAD-01")), kwargs={"seed": 12}
+        )
+        writer.start()
+        driver.until(
+            lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.COMPLETED,
+            what="COMPLETED after resuming",
+        )
+        writer.join()
+        driver.tick()
+    assert events_of(lake, run_key) == [
+        "run.started",
+        "run.stalled#1",
+        "run.resumed#1",
+        "run.copy_complete",
+        "run.completed",
+    ]
+
+
+def test_a_file_after_completion_amends_the_run_and_its_manifest(lake):
+    (run,) = plan_simulation(
+        RunSpec(platform="miseq", scenario="tiny", duration_seconds=1, seed=13, max_file_bytes=512)
+    )
+    share = lake.share_folder("MIS-MAD-01")
+    simulate([run], share, seed=13)
+    run_key = f"MIS-MAD-01/{run.run_folder}"
+    with dg.instance_for_test() as instance:
+        driver = Driver(lake, instance)
+        driver.until(
+            lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.COMPLETED,
+            what="COMPLETED",
+        )
+        (share / run.run_folder / "Reports").mkdir()
+        (share / run.run_folder / "Reports" / "late_qc.html").write_text("<p>late</p>")
+        driver.until(
+            lambda: (
+                (r := lake.ledger().get_run(run_key))
+                and int(r.get("amended_count", 0)) == 1
+                and "amended_1" in r
+            ),
+            what="amended",
+        )
+        driver.until(
+            lambda: (
+                "run.amended#1"
+                in [
+                    k
+                    for k, v in lake.ledger().get_run(run_key)["outbox"].items()
+                    if v.get("published_at")
+                    for k in [k.removeprefix(f"{run_key}#")]
+                ]
+            ),
+            what="run.amended#1 published",
+        )
+        driver.until(
+            lambda: any(
+                "Reports/late_qc.html" in row["key"]
+                for row in pq.read_table(
+                    io.BytesIO(
+                        lake.moto.client("s3")
+                        .get_object(
+                            Bucket="small-lake-catalog", Key=f"manifests/{run_key}.parquet"
+                        )["Body"]
+                        .read()
+                    )
+                ).to_pylist()
+            ),
+            what="the manifest rewritten with the late file",
+        )
+    amended = [
+        json.loads(m["Body"])
+        for m in lake.consumer_messages("lims")
+        if json.loads(m["Body"])["event_type"] == "run.amended"
+    ]
+    assert [m["details"]["late_files"] for m in amended] == [["Reports/late_qc.html"]]

@@ -154,7 +154,7 @@ def test_unknown_keys_are_typos():
         "consumers",
         "lake.object_lock.retention: unknown field; expected one of: mode, retention_days",
         "sequencers[NVX-MAD-01].datarate: unknown field; expected one of: id, gateway, platform, "
-        "data_rate",
+        "data_rate, stall_window",
     ]
 
 

@@ -75,3 +75,12 @@ complete_run = define_asset_job(
     tags={"ngs_lake/kind": "lifecycle"},
     description="Verify a confirmed run in S3; complete it or record it incomplete.",
 )
+
+
+refresh_manifest = define_asset_job(
+    "refresh_manifest",
+    selection=["run_manifest"],
+    executor_def=in_process_executor,
+    tags={"ngs_lake/kind": "lifecycle"},
+    description="Write a run's manifest again (after late files amended it).",
+)

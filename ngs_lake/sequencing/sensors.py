@@ -29,7 +29,12 @@ from ngs_lake.lifecycle import RunEventType, RunState
 from ngs_lake.naming import LakeNames
 from ngs_lake.notifications import message_id
 from ngs_lake.resources import AwsConnection, LakeConfigResource
-from ngs_lake.sequencing.jobs import announce_run, announce_run_config, complete_run
+from ngs_lake.sequencing.jobs import (
+    announce_run,
+    announce_run_config,
+    complete_run,
+    refresh_manifest,
+)
 from ngs_lake.sequencing.partitions import sequencing_runs
 
 RECENTLY_COMPLETED = timedelta(days=2)
@@ -71,17 +76,26 @@ def announcement_request(
 
 
 def expected_announcements(run: dict) -> list[tuple[RunEventType, int]]:
-    """What the ledger says should have been announced for a run, in order."""
+    """What the ledger says should have been announced for a run, in the order it happened."""
     steps = run.get("steps", {})
     expected = []
     if "STARTED" in steps:
         expected.append((RunEventType.STARTED, 1))
+    stalled, resumed = int(run.get("stalled_count", 0)), int(run.get("resumed_count", 0))
+    for n in range(1, stalled + 1):
+        expected.append((RunEventType.STALLED, n))
+        if n <= resumed:
+            expected.append((RunEventType.RESUMED, n))
     if "MARKER_SEEN" in steps:
         expected.append((RunEventType.COPY_COMPLETE, 1))
     attempts = int(run.get("verify_attempts", 0))
     expected += [(RunEventType.INCOMPLETE, n) for n in range(1, attempts + 1)]
     if run["state"] == RunState.COMPLETED:
         expected.append((RunEventType.COMPLETED, 1))
+        amended = int(run.get("amended_count", 0))
+        expected += [(RunEventType.AMENDED, n) for n in range(1, amended + 1)]
+    if run["state"] == RunState.ABORTED:
+        expected.append((RunEventType.ABORTED, 1))
     return expected
 
 
@@ -107,19 +121,36 @@ def reconcile(
     recent = (datetime.now(UTC) - RECENTLY_COMPLETED).strftime("%Y-%m-%dT%H:%M:%S")
     active = [run for state in ACTIVE_STATES for run in ledger.runs_in_state(state)]
     active += ledger.runs_in_state(RunState.COMPLETED, active_since=recent)
+    active += ledger.runs_in_state(RunState.ABORTED, active_since=recent)
     for run in active:
         outbox = run.get("outbox", {})
-        for event_type, occurrence in expected_announcements(run):
-            mid = message_id(run["run_key"], event_type, occurrence)
-            if outbox.get(mid, {}).get("published_at"):
-                continue
+        unpublished = [
+            (event_type, occurrence)
+            for event_type, occurrence in expected_announcements(run)
+            if not outbox.get(message_id(run["run_key"], event_type, occurrence), {}).get(
+                "published_at"
+            )
+        ]
+        if unpublished:  # one at a time, oldest first, so each run's messages keep their order
+            event_type, occurrence = unpublished[0]
             request = announcement_request(context, run["run_key"], event_type, occurrence)
             if request is not None:
                 requests.append(request)
+            continue
         if run["state"] == RunState.UPLOAD_CONFIRMED:
             request = verification_request(context, run)
             if request is not None:
                 requests.append(request)
+        amended = int(run.get("amended_count", 0))
+        if amended:  # Dagster skips the key once used: one refresh per amendment
+            requests.append(
+                RunRequest(
+                    run_key=f"{run['run_key']}#manifest#{amended}",
+                    job_name=refresh_manifest.name,
+                    partition_key=run["run_key"],
+                    tags={"ngs_lake/run_key": run["run_key"]},
+                )
+            )
     existing = set(context.instance.get_dynamic_partitions(sequencing_runs.name))
     wanted = {run["run_key"] for run in active} | set(report.new_runs)
     return requests, sorted(wanted - existing)
@@ -130,7 +161,7 @@ def build_storage_gateway_events_sensor(
 ) -> SensorDefinition:
     @sensor(
         name="storage_gateway_events",
-        jobs=[announce_run, complete_run],
+        jobs=[announce_run, complete_run, refresh_manifest],
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         description="Drains gateway events into the run ledger and starts lifecycle runs.",
@@ -145,6 +176,9 @@ def build_storage_gateway_events_sensor(
         progress = RunProgress(ledger, StorageGatewayShares(clients.storagegateway()))
         report = GatewayEventIngest(clients, names, ledger, settings, progress=progress).drain()
         progress.retry_incomplete()
+        progress.detect_stalls(
+            document.stall_window_seconds, document.lake.abort_after_stall_windows
+        )
         requests, partitions = reconcile(context, ledger, report)
         context.log.info(
             f"received {report.received}, recorded {report.recorded}, rejected {report.rejected}, "
