@@ -347,3 +347,53 @@ def test_sigkill_between_ledger_write_and_delete_loses_and_duplicates_nothing(la
     assert report.new_runs == []  # the run was created before the kill, exactly once
     assert lake.ledger().file_count(f"NVX-MAD-01/{RUN}") == len(keys)
     assert lake.ledger().get_run(f"NVX-MAD-01/{RUN}")["state"] == RunState.STARTED
+
+
+def test_operator_commands_list_show_and_abort(lake):
+    share = lake.share("NVX-MAD-01")
+    lake.send_raw([upload_event(share, k, size=2000) for k in novaseq_keys(2)])
+    (run_key,) = drain(lake).new_runs
+    env = {
+        "NGS_LAKE_AWS_ENDPOINT_URL": lake.moto.endpoint,
+        "NGS_LAKE_TARGET": "local",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "PATH": "/usr/bin:/bin",
+    }
+
+    def cli(*args):
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ngs_lake.cli",
+                "runs",
+                *args,
+                "--config",
+                str(lake.config_path),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+
+    listed = cli("list", "--state", "STARTED")
+    assert listed.returncode == 0, listed.stderr
+    assert run_key in listed.stdout
+    assert "STARTED" in listed.stdout and "novaseq-x" in listed.stdout
+    assert listed.stdout.splitlines()[1].split()[4] == "6"  # files, derived from the ledger
+    shown = cli("show", run_key)
+    assert shown.returncode == 0, shown.stderr
+    assert "state     STARTED" in shown.stdout
+    assert "progress  6 files, 12.0 kB" in shown.stdout
+    assert "none yet" in shown.stdout
+    assert cli("show", "NVX-MAD-01/nope").returncode == 1
+    aborted = cli("abort", run_key, "--reason", "flow cell cracked")
+    assert aborted.returncode == 0, aborted.stderr
+    assert lake.ledger().get_run(run_key)["state"] == RunState.ABORTED
+    with dg.instance_for_test() as instance:
+        announcements = [r.tags["ngs_lake/message_id"] for r in tick(lake, instance).run_requests]
+    assert announcements == [f"{run_key}#run.started"]  # in order: run.aborted comes after it
+    assert cli("abort", run_key).returncode == 1  # already aborted, said plainly
