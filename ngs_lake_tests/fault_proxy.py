@@ -15,7 +15,7 @@ from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-Fault = Literal["fail", "hang", "delay"]
+Fault = Literal["fail", "hang", "delay", "withhold"]
 
 
 @dataclass
@@ -59,8 +59,17 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 action = proxy.action_of(self.headers.get("X-Amz-Target", ""), body)
+                if not action and self.command == "PUT":  # S3's REST calls: match on the path
+                    action = f"PUT {urllib.parse.unquote(self.path.split('?', 1)[0])}"
                 proxy.faults.seen[action] = proxy.faults.seen.get(action, 0) + 1
                 fault = proxy.faults.rules.get(action)
+                if fault == "withhold":  # answer as S3 would, and keep the object
+                    self.send_response(200)
+                    self.send_header("ETag", '"00000000000000000000000000000000"')
+                    self.send_header("x-amz-version-id", "withheld")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if fault == "hang":
                     proxy.faults.released.wait(600)
                     self.close_connection = True

@@ -8,10 +8,12 @@ import pyarrow.parquet as pq
 
 from ngs_lake.ingest import IngestSettings
 from ngs_lake.lifecycle import RunState
+from ngs_lake.processes import http_ok
 from ngs_lake.sequencing.assets import run_manifest, sequencing_run
 from ngs_lake.sequencing.jobs import announce_run, complete_run, refresh_manifest
 from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
+from ngs_lake_tests.fault_proxy import FaultProxy
 from ngs_lake_tests.test_gateway_uploads import wait_for
 from ngs_lake_tests.test_ingest import resources_for
 
@@ -91,6 +93,9 @@ def test_a_novaseq_x_run_goes_from_started_to_completed(lake):
         "run.completed",
     ]
     assert [m["sequence"] for m in messages] == [1, 2, 3]
+    # The Illumina QC consumer subscribed to run.completed of Illumina platforms only.
+    qc = [json.loads(m["Body"]) for m in lake.consumer_messages("illumina-qc")]
+    assert [(m["event_type"], m["run"]["run_key"]) for m in qc] == [("run.completed", run_key)]
     completed = messages[-1]
     assert completed["upload"]["files"] == len(run.files)
     assert completed["run"]["flowcell"] == run.metadata["flowcell"]
@@ -280,3 +285,42 @@ def test_a_file_after_completion_amends_the_run_and_its_manifest(lake):
         if json.loads(m["Body"])["event_type"] == "run.amended"
     ]
     assert [m["details"]["late_files"] for m in amended] == [["Reports/late_qc.html"]]
+
+
+def test_an_object_withheld_from_s3_gives_incomplete_then_completes(lake):
+    (run,) = plan_simulation(
+        RunSpec(platform="miseq", scenario="tiny", duration_seconds=1, seed=14, max_file_bytes=512)
+    )
+    run_key = f"MIS-MAD-01/{run.run_folder}"
+    withheld = f"{run.run_folder}/Data/Intensities/BaseCalls/L001/C1.1/s_1_1101.bcl"
+    with FaultProxy(int(lake.moto.endpoint.rsplit(":", 1)[1])) as proxy:
+        proxy.faults.set(f"PUT /small-lake-mis-mad-01/{withheld}", "withhold")
+        gateway = lake.gateway
+        gateway.process.stop()
+        gateway.process.env["NGS_LAKE_AWS_ENDPOINT_URL"] = proxy.endpoint
+        gateway.process.start()
+        gateway.process.wait_ready(lambda: http_ok(f"{gateway.endpoint}/health"))
+        simulate([run], lake.share_folder("MIS-MAD-01"), seed=14)
+        with dg.instance_for_test() as instance:
+            driver = Driver(lake, instance)
+            driver.until(
+                lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.INCOMPLETE,
+                what="INCOMPLETE",
+            )
+            run_row = lake.ledger().get_run(run_key)
+            assert run_row["verification"]["first_missing"] == [withheld.split("/", 1)[1]]
+            # The object arrives: the proxy lets it through and the file is written again.
+            proxy.faults.set(f"PUT /small-lake-mis-mad-01/{withheld}", None)
+            (lake.share_folder("MIS-MAD-01") / withheld).write_bytes(b"late but whole")
+            driver.until(
+                lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.COMPLETED,
+                what="COMPLETED after the retry",
+                timeout=180,
+            )
+            driver.tick()
+    assert events_of(lake, run_key) == [
+        "run.started",
+        "run.copy_complete",
+        "run.incomplete#1",
+        "run.completed",
+    ]
