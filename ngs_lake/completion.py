@@ -17,7 +17,7 @@ from ngs_lake.events import UploadNotification
 from ngs_lake.gateway_client import StorageGatewayShares
 from ngs_lake.ingest import MarkerSeen
 from ngs_lake.ledger import RunLedger, TransitionConflict, utc_iso
-from ngs_lake.lifecycle import RunState
+from ngs_lake.lifecycle import RunEventType, RunState
 from ngs_lake.verification import Verification
 
 log = logging.getLogger(__name__)
@@ -209,3 +209,27 @@ def incomplete_fields(run: dict[str, Any], verification: Verification) -> dict[s
             "expected": verification.expected_count,
         },
     }
+
+
+def expected_announcements(run: dict[str, Any]) -> list[tuple[RunEventType, int]]:
+    """What the ledger says should have been announced for a run, in the order it happened."""
+    steps = run.get("steps", {})
+    expected = []
+    if "STARTED" in steps:
+        expected.append((RunEventType.STARTED, 1))
+    stalled, resumed = int(run.get("stalled_count", 0)), int(run.get("resumed_count", 0))
+    for n in range(1, stalled + 1):
+        expected.append((RunEventType.STALLED, n))
+        if n <= resumed:
+            expected.append((RunEventType.RESUMED, n))
+    if "MARKER_SEEN" in steps:
+        expected.append((RunEventType.COPY_COMPLETE, 1))
+    attempts = int(run.get("verify_attempts", 0))
+    expected += [(RunEventType.INCOMPLETE, n) for n in range(1, attempts + 1)]
+    if run["state"] == RunState.COMPLETED:
+        expected.append((RunEventType.COMPLETED, 1))
+        amended = int(run.get("amended_count", 0))
+        expected += [(RunEventType.AMENDED, n) for n in range(1, amended + 1)]
+    if run["state"] == RunState.ABORTED:
+        expected.append((RunEventType.ABORTED, 1))
+    return expected

@@ -151,7 +151,7 @@ class RunAnnouncer:
                 break
             sequence = int(run.get("sequence", 0)) + 1
             if details is None and event_type == RunEventType.INCOMPLETE:
-                details = dict(run.get("verification") or {})
+                details = dict(run.get("verification") or {}) | {"final": bool(run.get("final"))}
             if details is None and event_type == RunEventType.AMENDED:
                 details = {"late_files": list(run.get(f"amended_{occurrence}") or [])}
             if details is None and event_type in (RunEventType.STALLED, RunEventType.ABORTED):
@@ -168,6 +168,24 @@ class RunAnnouncer:
         self.publish(run, mid, body, event_type)
         self.ledger.mark_published(run_key, mid)
         return Announced(mid, sequence, published_now=True)
+
+    def catch_up(self, run_key: str) -> list[Announced]:
+        """Publish, oldest first, every message the ledger says is due and not yet published.
+
+        Whoever gets here first publishes; a second publisher re-sends the same bodies under
+        the same ids, which the FIFO topic drops, so each run's messages stay in order.
+        """
+        from ngs_lake.completion import expected_announcements
+
+        run = self.ledger.get_run(run_key)
+        if run is None:
+            raise LookupError(f"run {run_key} is not in the ledger")
+        done = []
+        for event_type, occurrence in expected_announcements(run):
+            entry = run.get("outbox", {}).get(message_id(run_key, event_type, occurrence), {})
+            if not entry.get("published_at"):
+                done.append(self.announce(run_key, event_type, occurrence))
+        return done
 
     def publish(self, run: dict[str, Any], mid: str, body: str, event_type: RunEventType) -> None:
         attributes = {

@@ -95,7 +95,11 @@ def test_a_simulated_run_yields_exactly_one_enriched_run_started(lake):
             r for r in later if r.tags.get("ngs_lake/message_id", "").endswith("run.started")
         ]
 
-    messages = lake.consumer_messages("lims")
+    messages = [
+        m
+        for m in lake.consumer_messages("lims")
+        if json.loads(m["Body"])["event_type"] == "run.started"
+    ]
     assert len(messages) == 1
     body = json.loads(messages[0]["Body"])
     validate_message(messages[0]["Body"])

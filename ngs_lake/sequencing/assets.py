@@ -20,7 +20,7 @@ from dagster import (
 
 from ngs_lake.completion import completion_facts, incomplete_fields
 from ngs_lake.ledger import RunLedger, TransitionConflict, utc_iso
-from ngs_lake.lifecycle import RunEventType, RunState
+from ngs_lake.lifecycle import RunState
 from ngs_lake.naming import LakeNames
 from ngs_lake.notifications import RunAnnouncer
 from ngs_lake.resources import AwsConnection, LakeConfigResource
@@ -48,7 +48,7 @@ def sequencing_run(
     announcer = RunAnnouncer(clients, names, ledger)
     if run["state"] == RunState.COMPLETED:
         context.log.info(f"{run_key} is already complete; re-announcing if needed")
-        announcer.announce(run_key, RunEventType.COMPLETED)
+        announcer.catch_up(run_key)
         return
     if run["state"] != RunState.UPLOAD_CONFIRMED:
         context.log.info(f"{run_key} is {run['state']}, not waiting for verification")
@@ -59,8 +59,7 @@ def sequencing_run(
         ledger.transition(
             run_key, [RunState.UPLOAD_CONFIRMED], RunState.INCOMPLETE, int(run["version"]), fields
         )
-        details = fields["verification"] | {"final": fields["final"]}
-        announcer.announce(run_key, RunEventType.INCOMPLETE, fields["verify_attempts"], details)
+        announcer.catch_up(run_key)  # earlier steps first, then run.incomplete#n
         context.log.warning(
             f"{run_key} incomplete (attempt {fields['verify_attempts']}): "
             f"{len(verification.missing)} missing, first {verification.missing[:5]}"
@@ -96,7 +95,7 @@ def sequencing_run(
             "expected_files": verification.expected_count,
         }
     )
-    announcer.announce(run_key, RunEventType.COMPLETED)
+    announcer.catch_up(run_key)  # run.started and run.copy_complete first, if still due
 
 
 @asset(

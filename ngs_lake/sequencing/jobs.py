@@ -33,18 +33,20 @@ def announce(
     clients = aws.clients(document.lake.region)
     names = LakeNames.of(document)
     ledger = RunLedger(clients, names, document.lake.events_ttl_days)
-    result = RunAnnouncer(clients, names, ledger).announce(
-        config.run_key, RunEventType(config.event_type), config.occurrence
-    )
-    context.log.info(
-        f"{result.message_id} (sequence {result.sequence}) "
-        + ("published" if result.published_now else "was already published")
-    )
+    announcer = RunAnnouncer(clients, names, ledger)
+    # The requested message, and every other one due for the run, oldest first.
+    results = announcer.catch_up(config.run_key) or [
+        announcer.announce(config.run_key, RunEventType(config.event_type), config.occurrence)
+    ]
+    for result in results:
+        context.log.info(
+            f"{result.message_id} (sequence {result.sequence}) "
+            + ("published" if result.published_now else "was already published")
+        )
     context.add_output_metadata(
         {
-            "message_id": result.message_id,
-            "sequence": result.sequence,
-            "published_now": result.published_now,
+            "message_ids": ", ".join(r.message_id for r in results),
+            "published_now": sum(r.published_now for r in results),
         }
     )
 

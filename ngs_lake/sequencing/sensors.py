@@ -21,7 +21,7 @@ from dagster import (
     sensor,
 )
 
-from ngs_lake.completion import RunProgress
+from ngs_lake.completion import RunProgress, expected_announcements
 from ngs_lake.gateway_client import StorageGatewayShares
 from ngs_lake.ingest import GatewayEventIngest, IngestSettings, TickReport
 from ngs_lake.ledger import RunLedger
@@ -75,30 +75,6 @@ def announcement_request(
     )
 
 
-def expected_announcements(run: dict) -> list[tuple[RunEventType, int]]:
-    """What the ledger says should have been announced for a run, in the order it happened."""
-    steps = run.get("steps", {})
-    expected = []
-    if "STARTED" in steps:
-        expected.append((RunEventType.STARTED, 1))
-    stalled, resumed = int(run.get("stalled_count", 0)), int(run.get("resumed_count", 0))
-    for n in range(1, stalled + 1):
-        expected.append((RunEventType.STALLED, n))
-        if n <= resumed:
-            expected.append((RunEventType.RESUMED, n))
-    if "MARKER_SEEN" in steps:
-        expected.append((RunEventType.COPY_COMPLETE, 1))
-    attempts = int(run.get("verify_attempts", 0))
-    expected += [(RunEventType.INCOMPLETE, n) for n in range(1, attempts + 1)]
-    if run["state"] == RunState.COMPLETED:
-        expected.append((RunEventType.COMPLETED, 1))
-        amended = int(run.get("amended_count", 0))
-        expected += [(RunEventType.AMENDED, n) for n in range(1, amended + 1)]
-    if run["state"] == RunState.ABORTED:
-        expected.append((RunEventType.ABORTED, 1))
-    return expected
-
-
 def verification_request(context: SensorEvaluationContext, run: dict) -> RunRequest | None:
     """complete_run for a confirmed run, unless one is already queued or running."""
     attempt = int(run.get("verify_attempts", 0)) + 1
@@ -131,12 +107,11 @@ def reconcile(
                 "published_at"
             )
         ]
-        if unpublished:  # one at a time, oldest first, so each run's messages keep their order
+        if unpublished:  # one announce_run publishes every pending message, oldest first
             event_type, occurrence = unpublished[0]
             request = announcement_request(context, run["run_key"], event_type, occurrence)
             if request is not None:
                 requests.append(request)
-            continue
         if run["state"] == RunState.UPLOAD_CONFIRMED:
             request = verification_request(context, run)
             if request is not None:
