@@ -53,6 +53,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--settling", type=int, default=2)
+    parser.add_argument("--scale", type=float, default=0.001)
+    parser.add_argument("--stagger", type=float, default=10.0)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-latency-"))
     moto_port, gateway_port = free_port(), free_port()
@@ -123,7 +125,7 @@ def main() -> None:
             (run,) = plan_simulation(
                 RunSpec(
                     platform=platform,
-                    scale=0.003,
+                    scale=args.scale,
                     duration_seconds=10,
                     seed=100 + index,
                     max_file_bytes=2048,
@@ -144,7 +146,7 @@ def main() -> None:
             )
             writer.start()
             writers.append(writer)
-            time.sleep(2)
+            time.sleep(args.stagger)
         for writer in writers:
             writer.join()
         keys = [f"{s}/{r.run_folder}" for s, _, r in planned]

@@ -159,15 +159,23 @@ class GatewayEventIngest:
             report.received += len(messages)
             for message in messages:
                 self._take(message, pending, report)
-            if len(pending) >= self.settings.flush_every:
+            # Markers and upload notifications are acted on at once; files wait for a full batch.
+            urgent = pending.markers or pending.notifications
+            if len(pending) >= self.settings.flush_every or urgent:
                 self._flush(pending, report)
                 pending = _Pending()
+                if self._lifecycle_moved(report):
+                    break  # hand the new run or step to Dagster now; the backlog can wait 5 s
         if pending:
             self._flush(pending, report)
         if report.activity:
             self.ledger.touch(report.activity)
             report.ledger_write_calls += len(report.activity)
         return report
+
+    @staticmethod
+    def _lifecycle_moved(report: TickReport) -> bool:
+        return bool(report.new_runs or report.marker_seen or report.confirmed)
 
     def _take(self, message: dict[str, Any], pending: _Pending, report: TickReport) -> None:
         pending.handles.append(
