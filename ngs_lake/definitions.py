@@ -12,7 +12,12 @@ from dagster import (
 from ngs_lake.onboarding.jobs import provision_lake
 from ngs_lake.onboarding.sensors import lake_config_changed
 from ngs_lake.resources import AwsConnection, LakeConfigResource
-from ngs_lake.sequencing.assets import run_manifest, sequencing_run
+from ngs_lake.sequencing.assets import (
+    file_count_matches_geometry,
+    no_object_missing,
+    run_manifest,
+    sequencing_run,
+)
 from ngs_lake.sequencing.jobs import announce_run, complete_run, refresh_manifest
 from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
 
@@ -30,6 +35,7 @@ lake_automation = AutomationConditionSensorDefinition(
 
 defs = Definitions(
     assets=[sequencing_run, run_manifest],
+    asset_checks=[file_count_matches_geometry, no_object_missing],
     jobs=[provision_lake, announce_run, complete_run, refresh_manifest],
     sensors=[
         lake_config_changed,

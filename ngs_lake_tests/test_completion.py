@@ -9,7 +9,12 @@ import pyarrow.parquet as pq
 from ngs_lake.ingest import IngestSettings
 from ngs_lake.lifecycle import RunState
 from ngs_lake.processes import http_ok
-from ngs_lake.sequencing.assets import run_manifest, sequencing_run
+from ngs_lake.sequencing.assets import (
+    file_count_matches_geometry,
+    no_object_missing,
+    run_manifest,
+    sequencing_run,
+)
 from ngs_lake.sequencing.jobs import announce_run, complete_run, refresh_manifest
 from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
@@ -29,6 +34,7 @@ class Driver:
         self.sensor = build_storage_gateway_events_sensor(5, SETTINGS)
         self.defs = dg.Definitions(
             assets=[sequencing_run, run_manifest],
+            asset_checks=[file_count_matches_geometry, no_object_missing],
             jobs=[announce_run, complete_run, refresh_manifest],
             resources=resources_for(lake),
         )
@@ -78,6 +84,15 @@ def test_a_novaseq_x_run_goes_from_started_to_completed(lake):
         driver.tick()  # publishes anything still pending
         materialized = instance.get_materialized_partitions(dg.AssetKey("sequencing_run"))
         assert run_key in materialized
+        checks = {
+            name: instance.event_log_storage.get_asset_check_execution_history(
+                dg.AssetCheckKey(dg.AssetKey("sequencing_run"), name), limit=1
+            )
+            for name in ("file_count_matches_geometry", "no_object_missing")
+        }
+        assert all(
+            history and history[0].status.value == "SUCCEEDED" for history in checks.values()
+        ), checks
         result = dg.materialize(
             [run_manifest, sequencing_run.to_source_asset()],
             partition_key=run_key,

@@ -11,11 +11,14 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
     AssetExecutionContext,
     AutomationCondition,
     MaterializeResult,
     MetadataValue,
     asset,
+    asset_check,
 )
 
 from ngs_lake.completion import completion_facts, incomplete_fields
@@ -25,7 +28,7 @@ from ngs_lake.naming import LakeNames
 from ngs_lake.notifications import RunAnnouncer
 from ngs_lake.resources import AwsConnection, LakeConfigResource
 from ngs_lake.sequencing.partitions import sequencing_runs
-from ngs_lake.verification import verify_run
+from ngs_lake.verification import Verification, verify_run
 
 
 @asset(
@@ -96,6 +99,54 @@ def sequencing_run(
         }
     )
     announcer.catch_up(run_key)  # run.started and run.copy_complete first, if still due
+
+
+def _verification_of(
+    context: AssetCheckExecutionContext, aws: AwsConnection, lake: LakeConfigResource
+) -> Verification:
+    document = lake.load()
+    clients = aws.clients(document.lake.region)
+    ledger = RunLedger(clients, LakeNames.of(document))
+    run_key = context.op_execution_context.partition_key
+    run = ledger.get_run(run_key)
+    if run is None:
+        raise LookupError(f"{run_key} is not in the ledger")
+    return verify_run(clients.s3(), run, ledger.files(run_key))
+
+
+@asset_check(
+    asset=sequencing_run,
+    partitions_def=sequencing_runs,
+    description="The files in S3 match the run's own geometry (every expected file is there).",
+)
+def file_count_matches_geometry(
+    context: AssetCheckExecutionContext, aws: AwsConnection, lake: LakeConfigResource
+) -> AssetCheckResult:
+    verification = _verification_of(context, aws, lake)
+    return AssetCheckResult(
+        passed=not verification.missing_expected,
+        metadata={
+            "expected_files": verification.expected_count,
+            "files_in_s3": verification.files,
+            "missing": len(verification.missing_expected),
+        },
+    )
+
+
+@asset_check(
+    asset=sequencing_run,
+    partitions_def=sequencing_runs,
+    description="Every file the ledger recorded is in S3 with its size.",
+)
+def no_object_missing(
+    context: AssetCheckExecutionContext, aws: AwsConnection, lake: LakeConfigResource
+) -> AssetCheckResult:
+    verification = _verification_of(context, aws, lake)
+    problems = verification.missing_from_s3 + verification.size_mismatch
+    return AssetCheckResult(
+        passed=not problems,
+        metadata={"missing_or_mismatched": len(problems), "first": ", ".join(problems[:10])},
+    )
 
 
 @asset(
