@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python bench/simulate.py
 	$(BIN)/python bench/gateway_upload.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/latency.py
 
 clean:
 	rm -rf $(VENV) .ngs-lake .pytest_cache .ruff_cache
