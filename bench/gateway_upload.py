@@ -29,7 +29,7 @@ import yaml
 
 from ngs_lake.aws import AwsClients, AwsTarget
 from ngs_lake.config import load_lake_config
-from ngs_lake.processes import ManagedProcess, free_port, http_ok
+from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
 from ngs_lake.provisioning import apply_plan, plan_lake
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,24 +84,16 @@ def main() -> None:
     config_path.write_text(yaml.safe_dump(document))
     moto = ManagedProcess(
         "moto",
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+        moto_server_argv(moto_port),
         env,
         work / "moto.log",
     ).start()
-    gateway_argv = [
-        sys.executable,
-        "-m",
-        "ngs_lake.cli",
+    gateway = ManagedProcess(
         "gateway",
-        "run",
-        "--config",
-        str(config_path),
-        "--state",
-        str(work / "state"),
-        "--port",
-        str(gateway_port),
-    ]
-    gateway = ManagedProcess("gateway", gateway_argv, env, work / "gateway.log")
+        gateway_argv(config_path, work / "state", gateway_port),
+        env,
+        work / "gateway.log",
+    )
     try:
         moto.wait_ready(lambda: http_ok(f"{moto_url}/moto-api/"))
         gateway.start().wait_ready(lambda: http_ok(f"{gateway_url}/health"))

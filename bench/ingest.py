@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -30,7 +29,7 @@ from ngs_lake.config import load_lake_config
 from ngs_lake.ingest import GatewayEventIngest, IngestSettings
 from ngs_lake.ledger import RunLedger
 from ngs_lake.naming import LakeNames
-from ngs_lake.processes import ManagedProcess, free_port, http_ok
+from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
 from ngs_lake.provisioning import apply_plan, plan_lake
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,25 +121,13 @@ def main() -> None:
     }
     moto = ManagedProcess(
         "moto",
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+        moto_server_argv(moto_port),
         env,
         work / "moto.log",
     )
     gateway = ManagedProcess(
         "gateway",
-        [
-            sys.executable,
-            "-m",
-            "ngs_lake.cli",
-            "gateway",
-            "run",
-            "--config",
-            str(REPO / "config/examples/small.yaml"),
-            "--state",
-            str(work / "state"),
-            "--port",
-            str(gateway_port),
-        ],
+        gateway_argv(REPO / "config/examples/small.yaml", work / "state", gateway_port),
         env,
         work / "gateway.log",
     )

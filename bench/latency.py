@@ -29,7 +29,7 @@ import yaml
 from ngs_lake.aws import AwsClients, AwsTarget
 from ngs_lake.config import load_lake_config
 from ngs_lake.platforms import family_of
-from ngs_lake.processes import ManagedProcess, free_port, http_ok
+from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 
@@ -81,25 +81,13 @@ def main() -> None:
     bin_dir = Path(sys.executable).parent
     moto = ManagedProcess(
         "moto",
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+        moto_server_argv(moto_port),
         env,
         work / "moto.log",
     )
     gateway = ManagedProcess(
         "gateway",
-        [
-            sys.executable,
-            "-m",
-            "ngs_lake.cli",
-            "gateway",
-            "run",
-            "--config",
-            str(config_path),
-            "--state",
-            str(work / "state"),
-            "--port",
-            str(gateway_port),
-        ],
+        gateway_argv(config_path, work / "state", gateway_port),
         env,
         work / "gateway.log",
     )

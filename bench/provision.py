@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import urllib.request
@@ -27,7 +26,7 @@ from botocore import xform_name
 
 from ngs_lake.aws import AwsClients, AwsTarget
 from ngs_lake.config import load_lake_config
-from ngs_lake.processes import ManagedProcess, free_port, http_ok
+from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
 from ngs_lake.provisioning import apply_plan, plan_lake
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,26 +52,14 @@ class Stack:
         }
         self.moto = ManagedProcess(
             "moto",
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)],
+            moto_server_argv(self.moto_port),
             env,
             workdir / "moto.log",
         ).start()
         self.moto.wait_ready(lambda: http_ok(f"{self.moto_url}/moto-api/"))
         self.gateway = ManagedProcess(
             "gateway",
-            [
-                sys.executable,
-                "-m",
-                "ngs_lake.cli",
-                "gateway",
-                "run",
-                "--config",
-                str(CONFIG),
-                "--state",
-                str(workdir / "state"),
-                "--port",
-                str(self.gateway_port),
-            ],
+            gateway_argv(CONFIG, workdir / "state", self.gateway_port),
             env,
             workdir / "gateway.log",
         )

@@ -30,8 +30,10 @@ from ngs_lake.gateway.server import share_root
 from ngs_lake.processes import (
     ManagedProcess,
     ProcessFailed,
+    gateway_argv,
     http_ok,
     interrupt_on_signal,
+    moto_server_argv,
     port_open,
 )
 
@@ -100,7 +102,7 @@ class LocalStack:
 
         moto = self._spawn(
             "moto",
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.ports.moto)],
+            moto_server_argv(self.ports.moto),
             env,
             logs,
         )
@@ -109,19 +111,7 @@ class LocalStack:
 
         gateway = self._spawn(
             "gateway",
-            [
-                sys.executable,
-                "-m",
-                "ngs_lake.cli",
-                "gateway",
-                "run",
-                "--config",
-                str(self.config_path),
-                "--state",
-                str(self.state_dir),
-                "--port",
-                str(self.ports.gateway),
-            ],
+            gateway_argv(self.config_path, self.state_dir, self.ports.gateway),
             env,
             logs,
         )

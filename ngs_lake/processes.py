@@ -10,12 +10,35 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+def moto_server_argv(port: int) -> list[str]:
+    """The local AWS stand-in: one moto server over HTTP on loopback."""
+    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+
+def gateway_argv(config_path: Path, state_dir: Path, port: int) -> list[str]:
+    """The software gateway, serving the Storage Gateway API on loopback."""
+    return [
+        sys.executable,
+        "-m",
+        "ngs_lake.cli",
+        "gateway",
+        "run",
+        "--config",
+        str(config_path),
+        "--state",
+        str(state_dir),
+        "--port",
+        str(port),
+    ]
 
 
 class ProcessFailed(RuntimeError):

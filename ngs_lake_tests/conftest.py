@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import pytest
 import yaml
 
 from ngs_lake.aws import AwsClients, AwsTarget
-from ngs_lake.processes import ManagedProcess, free_port, http_ok
+from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
 
 pytest_plugins = ["ngs_lake_tests.lake_fixtures"]
 
@@ -55,7 +54,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
     logs = tmp_path_factory.mktemp("moto")
     process = ManagedProcess(
         "moto",
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        moto_server_argv(port),
         {**os.environ, **CREDENTIALS},
         logs / "moto.log",
     ).start()
@@ -109,19 +108,7 @@ def start_gateway(tmp_path: Path, moto: MotoServer) -> Iterator[Callable[[Path],
         }
         process = ManagedProcess(
             "gateway",
-            [
-                sys.executable,
-                "-m",
-                "ngs_lake.cli",
-                "gateway",
-                "run",
-                "--config",
-                str(config_path),
-                "--state",
-                str(state),
-                "--port",
-                str(port),
-            ],
+            gateway_argv(config_path, state, port),
             env,
             tmp_path / f"gateway-{len(started)}.log",
         ).start()
