@@ -2,6 +2,8 @@
 feed its events queue the AWS-shaped events a gateway would send."""
 
 import json
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +18,14 @@ from ngs_lake.ledger import RunLedger
 from ngs_lake.lifecycle import EVENT_TYPES
 from ngs_lake.naming import LakeNames
 from ngs_lake.provisioning import apply_plan, plan_lake
-from ngs_lake_tests.conftest import SMALL_CONFIG, Gateway, MotoServer, edited_config, lake_clients
+from ngs_lake_tests.conftest import (
+    CREDENTIALS,
+    SMALL_CONFIG,
+    Gateway,
+    MotoServer,
+    edited_config,
+    lake_clients,
+)
 
 
 @dataclass
@@ -43,6 +52,23 @@ class Lake:
     def share_folder(self, sequencer_id: str) -> Path:
         entry = self.share(sequencer_id)
         return self.gateway.state_dir / "gateways" / entry["gateway_id"] / sequencer_id
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`ngs-lake <args> --config <this lake>` in a child process pointed at this moto server."""
+        env = {
+            **CREDENTIALS,
+            "NGS_LAKE_AWS_ENDPOINT_URL": self.moto.endpoint,
+            "NGS_LAKE_TARGET": "local",
+            "AWS_REGION": "us-east-1",
+            "PATH": "/usr/bin:/bin",
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "ngs_lake.cli", *args, "--config", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
 
     def queue_url(self, name: str) -> str:
         return self.moto.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]

@@ -239,23 +239,9 @@ def test_dlq_list_and_redrive(lake):
     share = lake.share("NVX-MAD-01")
     lake.send_raw([upload_event(share, "/abs/key"), "{not json"])
     drain(lake)
-    env = {
-        "NGS_LAKE_AWS_ENDPOINT_URL": lake.moto.endpoint,
-        "NGS_LAKE_TARGET": "local",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "PATH": "/usr/bin:/bin",
-    }
 
     def cli(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "ngs_lake.cli", "dlq", *args, "--config", str(lake.config_path)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
+        return lake.cli("dlq", *args)
 
     listed = cli("list")
     assert listed.returncode == 0, listed.stderr
@@ -357,31 +343,9 @@ def test_operator_commands_list_show_and_abort(lake):
     share = lake.share("NVX-MAD-01")
     lake.send_raw([upload_event(share, k, size=2000) for k in novaseq_keys(2)])
     (run_key,) = drain(lake).new_runs
-    env = {
-        "NGS_LAKE_AWS_ENDPOINT_URL": lake.moto.endpoint,
-        "NGS_LAKE_TARGET": "local",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "PATH": "/usr/bin:/bin",
-    }
 
     def cli(*args):
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ngs_lake.cli",
-                "runs",
-                *args,
-                "--config",
-                str(lake.config_path),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
+        return lake.cli("runs", *args)
 
     listed = cli("list", "--state", "STARTED")
     assert listed.returncode == 0, listed.stderr
