@@ -29,11 +29,11 @@ import yaml
 
 from ngs_lake.aws import AwsClients, AwsTarget
 from ngs_lake.config import load_lake_config
+from ngs_lake.local_stack import LOCAL_CREDENTIALS
 from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
 from ngs_lake.provisioning import apply_plan, plan_lake
 
 REPO = Path(__file__).resolve().parent.parent
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 MIB = 1024 * 1024
 
 
@@ -71,13 +71,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     moto_port, gateway_port = free_port(), free_port()
     moto_url, gateway_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{gateway_port}"
-    env = {
-        **os.environ,
-        **CREDENTIALS,
-        "NGS_LAKE_AWS_ENDPOINT_URL": moto_url,
-        "NGS_LAKE_TARGET": "local",
-        "AWS_REGION": "us-east-1",
-    }
+    target = AwsTarget("us-east-1", moto_url, gateway_url, name="local")
+    env = {**os.environ, **LOCAL_CREDENTIALS, **target.environment()}
     document = yaml.safe_load((REPO / "config/examples/small.yaml").read_text())
     document["lake"]["settling_time_seconds"] = 1
     config_path = work / "lake.yaml"
@@ -98,7 +93,7 @@ def main() -> None:
         moto.wait_ready(lambda: http_ok(f"{moto_url}/moto-api/"))
         gateway.start().wait_ready(lambda: http_ok(f"{gateway_url}/health"))
         clients = AwsClients(
-            AwsTarget("us-east-1", moto_url, gateway_url, name="local"),
+            target,
             {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
         )
         apply_plan(plan_lake(load_lake_config(config_path), clients))

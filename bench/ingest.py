@@ -28,6 +28,7 @@ from ngs_lake.aws import AwsClients, AwsTarget
 from ngs_lake.config import load_lake_config
 from ngs_lake.ingest import GatewayEventIngest, IngestSettings
 from ngs_lake.ledger import RunLedger
+from ngs_lake.local_stack import LOCAL_CREDENTIALS
 from ngs_lake.naming import LakeNames
 from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
 from ngs_lake.provisioning import apply_plan, plan_lake
@@ -112,13 +113,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     moto_port, gateway_port = free_port(), free_port()
     moto_url, gateway_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{gateway_port}"
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "NGS_LAKE_AWS_ENDPOINT_URL": moto_url,
-        "NGS_LAKE_TARGET": "local",
-    }
+    target = AwsTarget("us-east-1", moto_url, gateway_url, name="local")
+    env = {**os.environ, **LOCAL_CREDENTIALS, **target.environment()}
     moto = ManagedProcess(
         "moto",
         moto_server_argv(moto_port),
@@ -135,7 +131,6 @@ def main() -> None:
         moto.start().wait_ready(lambda: http_ok(f"{moto_url}/moto-api/"))
         gateway.start().wait_ready(lambda: http_ok(f"{gateway_url}/health"))
         config = load_lake_config(REPO / "config/examples/small.yaml")
-        target = AwsTarget("us-east-1", moto_url, gateway_url, name="local")
         apply_plan(plan_lake(config, AwsClients(target, CREDENTIALS)))
         gateway.stop()  # only the catalogue was needed; the gateway would add its own events
         names = LakeNames.of(config)

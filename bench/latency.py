@@ -28,6 +28,7 @@ import yaml
 
 from ngs_lake.aws import AwsClients, AwsTarget
 from ngs_lake.config import load_lake_config
+from ngs_lake.local_stack import LOCAL_CREDENTIALS
 from ngs_lake.platforms import family_of
 from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
 from ngs_lake.provisioning import apply_plan, plan_lake
@@ -68,12 +69,8 @@ def main() -> None:
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     env = {
         **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "NGS_LAKE_AWS_ENDPOINT_URL": moto_url,
-        "NGS_LAKE_STORAGEGATEWAY_ENDPOINT_URL": gateway_url,
-        "NGS_LAKE_TARGET": "local",
+        **LOCAL_CREDENTIALS,
+        **AwsTarget("us-east-1", moto_url, gateway_url, name="local").environment(),
         "NGS_LAKE_CONFIG": str(config_path),
         "DAGSTER_HOME": str(home),
         "NGS_LAKE_SENSOR_INTERVAL_SECONDS": "5",

@@ -26,6 +26,7 @@ from botocore import xform_name
 
 from ngs_lake.aws import AwsClients, AwsTarget
 from ngs_lake.config import load_lake_config
+from ngs_lake.local_stack import LOCAL_CREDENTIALS
 from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
 from ngs_lake.provisioning import apply_plan, plan_lake
 
@@ -43,13 +44,8 @@ class Stack:
         self.moto_port, self.gateway_port = free_port(), free_port()
         self.moto_url = f"http://127.0.0.1:{self.moto_port}"
         self.gateway_url = f"http://127.0.0.1:{self.gateway_port}"
-        env = {
-            **os.environ,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "NGS_LAKE_AWS_ENDPOINT_URL": self.moto_url,
-            "NGS_LAKE_TARGET": "local",
-        }
+        target = AwsTarget("us-east-1", self.moto_url, self.gateway_url, name="local")
+        env = {**os.environ, **LOCAL_CREDENTIALS, **target.environment()}
         self.moto = ManagedProcess(
             "moto",
             moto_server_argv(self.moto_port),
