@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/gateway_upload.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/inventory.py
 
 clean:
 	rm -rf $(VENV) .ngs-lake .pytest_cache .ruff_cache

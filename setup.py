@@ -11,6 +11,7 @@ setup(
         "dagster>=1.13,<1.14",
         "dagster-aws>=0.29",
         "dagster-webserver>=1.13,<1.14",
+        "dagster-graphql>=1.13,<1.14",
         "boto3>=1.35",
         "pandas>=2.2",
         "pydantic>=2.7,<3",
@@ -22,6 +23,8 @@ setup(
         "defusedxml>=0.7",
         "jsonschema>=4.20",
         "pyarrow>=15",
+        "duckdb>=1.1",
+        "matplotlib>=3.8",
         "watchdog>=4.0",
     ],
     extras_require={

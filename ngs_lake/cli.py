@@ -393,9 +393,77 @@ def runs_abort(config_path: Path, run_key: str, reason: str) -> None:
     click.echo(f"{run_key}: ABORTED ({reason})")
 
 
+@main.group("catalog")
+def catalog_group() -> None:
+    """The inventory catalogue (objects, runs, sequencers) in the catalogue bucket."""
+
+
+@catalog_group.command("query")
+@config_option
+@state_option
+@click.argument("sql")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+def catalog_query(config_path: Path, state_dir: Path, sql: str, output: str) -> None:
+    """Run SQL (DuckDB) over the views `objects`, `runs` and `sequencers`.
+
+    \b
+    Examples:
+      ngs-lake catalog query "SELECT site, strftime(first_modified, '%Y-%m') AS month,
+                                     count(*) AS runs FROM runs GROUP BY ALL ORDER BY ALL"
+      ngs-lake catalog query "SELECT platform, sum(bytes) FROM sequencers GROUP BY ALL"
+    """
+    import csv
+
+    import duckdb
+
+    from ngs_lake.inventory.query import format_table, mirror_catalogue, open_catalogue, run_query
+
+    config = _load(config_path)
+    clients = AwsClients(AwsTarget.from_environment(config.lake.region))
+    mirror = mirror_catalogue(clients.s3(), config.lake.catalog_bucket, state_dir / "catalog")
+    with open_catalogue(mirror) as db:
+        try:
+            columns, rows = run_query(db, sql)
+        except duckdb.Error as exc:
+            raise click.ClickException(f"query failed: {exc}") from None
+    if output == "table":
+        click.echo(format_table(columns, rows))
+    elif output == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        click.echo(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))
+
+
 @main.group("local")
 def local_group() -> None:
     """The embedded default: the whole lake on this machine."""
+
+
+@local_group.command("inventory")
+@config_option
+def local_inventory(config_path: Path) -> None:
+    """Write today's S3 Inventory report for every lake bucket (moto never delivers them)."""
+    from ngs_lake.inventory.producer import produce_lake_inventory
+
+    config = _load(config_path)
+    target = AwsTarget.from_environment(config.lake.region)
+    if not target.is_local:
+        raise click.ClickException(
+            "ngs-lake local inventory writes reports only on the local target "
+            "(NGS_LAKE_TARGET=local); on AWS, S3 delivers them itself"
+        )
+    written = produce_lake_inventory(AwsClients(target), config)
+    for key in written:
+        click.echo(f"s3://{config.lake.inventory.bucket}/{key}")
+    click.echo(f"{len(written)} inventory reports written")
 
 
 @local_group.command("up")

@@ -9,6 +9,16 @@ from dagster import (
     Definitions,
 )
 
+from ngs_lake.capacity.assets import (
+    capacity_report,
+    capacity_report_job,
+    capacity_report_schedule,
+)
+from ngs_lake.inventory.assets import (
+    inventory_catalog,
+    inventory_catalog_job,
+    inventory_catalog_schedule,
+)
 from ngs_lake.onboarding.jobs import provision_lake
 from ngs_lake.onboarding.sensors import lake_config_changed
 from ngs_lake.resources import AwsConnection, LakeConfigResource
@@ -34,9 +44,17 @@ lake_automation = AutomationConditionSensorDefinition(
 )
 
 defs = Definitions(
-    assets=[sequencing_run, run_manifest],
+    assets=[sequencing_run, run_manifest, inventory_catalog, capacity_report],
     asset_checks=[file_count_matches_geometry, no_object_missing],
-    jobs=[provision_lake, announce_run, complete_run, refresh_manifest],
+    jobs=[
+        provision_lake,
+        announce_run,
+        complete_run,
+        refresh_manifest,
+        inventory_catalog_job,
+        capacity_report_job,
+    ],
+    schedules=[inventory_catalog_schedule, capacity_report_schedule],
     sensors=[
         lake_config_changed,
         build_storage_gateway_events_sensor(SENSOR_INTERVAL_SECONDS),

@@ -6,7 +6,10 @@ The same code reaches an S3 File Gateway on AWS and the software gateway locally
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -36,3 +39,45 @@ class StorageGatewayShares:
                         break
                 self._tags[share_arn] = tags
             return dict(self._tags[share_arn])
+
+
+@dataclass(frozen=True)
+class CacheBacklog:
+    """A gateway's cache: its size, what is in it, and what is still waiting to reach S3."""
+
+    gateway_id: str
+    gateway_arn: str
+    cache_bytes: int
+    used_bytes: int
+    dirty_bytes: int
+    # The oldest file not yet in S3; None when nothing is waiting, or when the gateway does not
+    # say (an AWS appliance reports it only as a CloudWatch metric).
+    oldest_dirty_age_seconds: float | None
+
+
+def cache_backlog(client: Any, software_gateway_url: str | None = None) -> list[CacheBacklog]:
+    """Every gateway's cache figures from DescribeCache (percentages of the allocation, as AWS
+    reports them), plus the oldest dirty file's age from the software gateway's /v1/cache."""
+    ages: dict[str, float | None] = {}
+    if software_gateway_url:
+        url = software_gateway_url.rstrip("/") + "/v1/cache"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            for g in json.load(answer)["gateways"]:
+                ages[g["gateway_arn"]] = g["oldest_dirty_age_seconds"]
+    out = []
+    for page in client.get_paginator("list_gateways").paginate():
+        for gateway in page["Gateways"]:
+            arn = gateway["GatewayARN"]
+            cache = client.describe_cache(GatewayARN=arn)
+            allocated = int(cache.get("CacheAllocatedInBytes", 0))
+            out.append(
+                CacheBacklog(
+                    gateway_id=gateway.get("GatewayName", arn),
+                    gateway_arn=arn,
+                    cache_bytes=allocated,
+                    used_bytes=round(allocated * cache.get("CacheUsedPercentage", 0.0) / 100),
+                    dirty_bytes=round(allocated * cache.get("CacheDirtyPercentage", 0.0) / 100),
+                    oldest_dirty_age_seconds=ages.get(arn),
+                )
+            )
+    return out

@@ -38,6 +38,9 @@ from ngs_lake.processes import (
 )
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+INVENTORY_INTERVAL_SECONDS = 86400  # S3 delivers daily reports; so does the stand-in
+# Materialised once at start-up so the UI shows them at once; their schedules take over after.
+STARTUP_JOBS = ("inventory_catalog_job", "capacity_report_job")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class LocalStack:
     project_dir: Path = field(default_factory=Path.cwd)
     echo: Callable[[str], None] = print
     processes: list[ManagedProcess] = field(default_factory=list)
+    last_inventory: float = 0.0
 
     @property
     def config(self) -> LakeConfig:
@@ -119,6 +123,7 @@ class LocalStack:
         self.echo(f"gateway API            http://127.0.0.1:{self.ports.gateway}")
 
         self.provision(env)
+        self.write_inventory()
 
         if with_dagster:
             dagster = self._spawn(
@@ -141,6 +146,7 @@ class LocalStack:
                 lambda: http_ok(f"http://127.0.0.1:{self.ports.dagster}/server_info"), timeout=180
             )
             self.echo(f"Dagster UI             http://127.0.0.1:{self.ports.dagster}")
+            self.launch_startup_jobs()
         self._print_guide(logs)
 
     def provision(self, env: dict[str, str]) -> None:
@@ -155,6 +161,37 @@ class LocalStack:
             f"({len(self.config.sequencers)} sequencers)"
         )
 
+    def write_inventory(self) -> None:
+        """Deliver today's S3 Inventory reports, as S3 would (moto never does)."""
+        from ngs_lake.inventory.producer import produce_lake_inventory
+
+        clients = AwsClients(AwsTarget.from_environment(self.config.lake.region))
+        started = time.monotonic()
+        written = produce_lake_inventory(clients, self.config)
+        self.last_inventory = time.monotonic()
+        self.echo(
+            f"inventory reports      {len(written)} written in "
+            f"{self.last_inventory - started:.1f} s"
+        )
+
+    def launch_startup_jobs(self, timeout: float = 120) -> None:
+        """Submit the catalogue and capacity jobs once the code location has loaded."""
+        from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+
+        client = DagsterGraphQLClient("127.0.0.1", port_number=self.ports.dagster)
+        deadline = time.monotonic() + timeout
+        for job in STARTUP_JOBS:
+            while True:
+                try:
+                    run_id = client.submit_job_execution(job, tags={"ngs_lake/trigger": "startup"})
+                    self.echo(f"launched               {job} (run {run_id})")
+                    break
+                except DagsterGraphQLClientError as exc:
+                    if time.monotonic() > deadline:
+                        self.echo(f"could not launch {job}: {exc}")
+                        break
+                    time.sleep(2)  # the code location is still loading
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
@@ -168,6 +205,8 @@ class LocalStack:
             self.start(with_dagster)
             self.echo("running; press Ctrl-C to stop everything")
             while True:
+                if time.monotonic() - self.last_inventory >= INVENTORY_INTERVAL_SECONDS:
+                    self.write_inventory()
                 for process in self.processes:
                     if process.exit_code() is not None:
                         raise ProcessFailed(

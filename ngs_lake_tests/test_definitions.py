@@ -24,9 +24,16 @@ def test_dagster_definitions_validate():
     assert "Validation successful" in result.stdout + result.stderr
 
 
-def test_one_definitions_object_holds_the_job_and_sensor():
+def test_one_definitions_object_holds_the_jobs_sensors_and_schedules():
     assert defs.resolve_job_def("provision_lake").name == "provision_lake"
-    assert defs.resolve_sensor_def("lake_config_changed").job_name == "provision_lake"
+    sensor = defs.resolve_sensor_def("lake_config_changed")
+    assert sorted(t.job_name for t in sensor.targets) == ["capacity_report_job", "provision_lake"]
+    for name, job in (
+        ("inventory_catalog_daily", "inventory_catalog_job"),
+        ("capacity_report_daily", "capacity_report_job"),
+    ):
+        schedule = defs.resolve_schedule_def(name)
+        assert (schedule.job_name, schedule.execution_timezone) == (job, "UTC")
 
 
 def test_provision_lake_job_provisions_then_finds_nothing_to_do(moto, start_gateway):
@@ -66,8 +73,8 @@ def test_config_change_sensor_requests_one_run_per_content(tmp_path):
     lake = LakeConfigResource(path=str(path))
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, resources={"lake": lake})
-        first = lake_config_changed(context)
-        assert isinstance(first, dg.RunRequest)
+        first, capacity = lake_config_changed(context)
+        assert (first.job_name, capacity.job_name) == ("provision_lake", "capacity_report_job")
         context = dg.build_sensor_context(
             instance=instance, cursor=context.cursor, resources={"lake": lake}
         )
@@ -78,6 +85,6 @@ def test_config_change_sensor_requests_one_run_per_content(tmp_path):
         context = dg.build_sensor_context(
             instance=instance, cursor=context.cursor, resources={"lake": lake}
         )
-        changed = lake_config_changed(context)
-        assert isinstance(changed, dg.RunRequest)
+        changed, _ = lake_config_changed(context)
+        assert changed.job_name == "provision_lake"
         assert changed.run_key != first.run_key

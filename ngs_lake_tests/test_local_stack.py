@@ -8,9 +8,14 @@ import sys
 import time
 
 import pytest
+from dagster import DagsterRunStatus
+from dagster_graphql import DagsterGraphQLClient
 
 from ngs_lake.processes import free_port, http_ok, port_open
 from ngs_lake_tests.conftest import REPO, SHIPPED_CONFIG
+from ngs_lake_tests.test_gateway_uploads import wait_for
+
+FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 
 
 def wait_for_line(log_path, text, process, timeout):
@@ -80,6 +85,23 @@ def test_local_up_provisions_serves_dagster_and_stops_on_ctrl_c(tmp_path):
         summary = json.loads(plan.stdout)["summary"]
         assert summary["create"] == summary["update"] == summary["move"] == 0
         assert summary["no-op"] > 300
+
+        # S3 Inventory reports for all 25 buckets, then the catalogue and capacity report
+        # materialised once so the UI shows them at once.
+        assert "inventory reports      25 written" in output
+        client = DagsterGraphQLClient("127.0.0.1", port_number=ports["dagster"])
+        for job in ("inventory_catalog_job", "capacity_report_job"):
+            (line,) = [
+                x for x in output.splitlines() if x.startswith(f"launched               {job}")
+            ]
+            run_id = line.rsplit("(run ", 1)[1].rstrip(")")
+            status = wait_for(
+                lambda run_id=run_id: (s := client.get_run_status(run_id)) in FINISHED and s,
+                timeout=180,
+                interval=2,
+                what=f"{job} to finish",
+            )
+            assert status == DagsterRunStatus.SUCCESS, job
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)

@@ -1,4 +1,5 @@
-"""Run `provision_lake` whenever the config document's content changes."""
+"""Run `provision_lake`, and refresh the capacity report, whenever the config document's
+content changes."""
 
 import hashlib
 from pathlib import Path
@@ -11,15 +12,17 @@ from dagster import (
     sensor,
 )
 
+from ngs_lake.capacity.assets import capacity_report_job
 from ngs_lake.onboarding.jobs import provision_lake
 from ngs_lake.resources import LakeConfigResource
 
 
 @sensor(
-    job=provision_lake,
+    jobs=[provision_lake, capacity_report_job],
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Provisions the lake when config/lake.yaml changes (keyed by its SHA-256).",
+    description="Provisions the lake and refreshes the capacity report when config/lake.yaml "
+    "changes (keyed by its SHA-256).",
 )
 def lake_config_changed(context: SensorEvaluationContext, lake: LakeConfigResource):  # noqa: ANN201
     path = Path(lake.resolved_path())
@@ -29,4 +32,8 @@ def lake_config_changed(context: SensorEvaluationContext, lake: LakeConfigResour
     if digest == context.cursor:
         return SkipReason("config document unchanged")
     context.update_cursor(digest)
-    return RunRequest(run_key=f"config-{digest[:16]}", tags={"ngs_lake/config_sha256": digest})
+    tags = {"ngs_lake/config_sha256": digest}
+    return [
+        RunRequest(run_key=f"config-{digest[:16]}", job_name=provision_lake.name, tags=tags),
+        RunRequest(run_key=f"capacity-{digest[:16]}", job_name=capacity_report_job.name, tags=tags),
+    ]

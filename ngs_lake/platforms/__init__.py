@@ -17,25 +17,30 @@ class Family(StrEnum):
     ELEMENT = "element"
 
 
+GB = 10**9
+
+
 @dataclass(frozen=True)
 class Platform:
     id: str
     family: Family
     model: str
+    # Full-time output in bytes per hour, for capacity planning before the lake has one.
+    nominal_data_rate: float
 
 
 PLATFORMS: dict[str, Platform] = {
     p.id: p
     for p in (
-        Platform("novaseq-x", Family.ILLUMINA, "NovaSeq X"),
-        Platform("novaseq-6000", Family.ILLUMINA, "NovaSeq 6000"),
-        Platform("nextseq-2000", Family.ILLUMINA, "NextSeq 2000"),
-        Platform("nextseq-550", Family.ILLUMINA, "NextSeq 550"),
-        Platform("miseq", Family.ILLUMINA, "MiSeq"),
-        Platform("promethion", Family.NANOPORE, "PromethION"),
-        Platform("gridion", Family.NANOPORE, "GridION"),
-        Platform("revio", Family.PACBIO, "Revio"),
-        Platform("aviti", Family.ELEMENT, "AVITI"),
+        Platform("novaseq-x", Family.ILLUMINA, "NovaSeq X", 20 * GB),
+        Platform("novaseq-6000", Family.ILLUMINA, "NovaSeq 6000", 12 * GB),
+        Platform("nextseq-2000", Family.ILLUMINA, "NextSeq 2000", 4 * GB),
+        Platform("nextseq-550", Family.ILLUMINA, "NextSeq 550", 2 * GB),
+        Platform("miseq", Family.ILLUMINA, "MiSeq", 0.5 * GB),
+        Platform("promethion", Family.NANOPORE, "PromethION", 10 * GB),
+        Platform("gridion", Family.NANOPORE, "GridION", 2 * GB),
+        Platform("revio", Family.PACBIO, "Revio", 6 * GB),
+        Platform("aviti", Family.ELEMENT, "AVITI", 5 * GB),
     )
 }
 

@@ -7,10 +7,12 @@ counts as stalled. Pure: no AWS, no Dagster, no file system.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 
@@ -47,6 +49,11 @@ class ExpectedFilesReport:
         return f"{len(self.missing)} of {self.expected} expected files missing: {shown}{more}"
 
 
+def bare(pattern: re.Pattern[str]) -> str:
+    """A whole-name regex without its anchors, to compose into a path pattern."""
+    return pattern.pattern.removeprefix("^").removesuffix("$")
+
+
 def expected_report(expected: Iterable[str], present: set[str]) -> ExpectedFilesReport:
     wanted = sorted(set(expected))
     return ExpectedFilesReport(len(wanted), tuple(p for p in wanted if p not in present))
@@ -70,9 +77,18 @@ class PlatformFamily(ABC):
             return None
         return RunLocation("/".join(parts[: self.run_depth]), "/".join(parts[self.run_depth :]))
 
-    @abstractmethod
+    # The run folder's path (its `run_depth` components joined by "/") as one unanchored regex,
+    # in the syntax Python's `re` and DuckDB's RE2 share, so the catalogue can map millions of
+    # inventory keys to runs in SQL with the very rule recognition uses here.
+    run_path_pattern: str
+
+    @cached_property
+    def _run_path(self) -> re.Pattern[str]:
+        return re.compile(self.run_path_pattern)
+
     def is_run_path(self, parts: list[str]) -> bool:
         """Whether these `run_depth` path components name a run folder of this family."""
+        return self._run_path.fullmatch("/".join(parts)) is not None
 
     @abstractmethod
     def completion_marker(self, platform: str, run_folder: str) -> str:

@@ -24,6 +24,7 @@ from ngs_lake.platforms.base import (
     ExpectedFilesReport,
     PlatformFamily,
     PlatformFileError,
+    bare,
     expected_report,
 )
 
@@ -271,8 +272,7 @@ class Illumina(PlatformFamily):
     # file is unusual.
     default_stall_window = timedelta(hours=2)
 
-    def is_run_path(self, parts: list[str]) -> bool:
-        return bool(RUN_FOLDER.match(parts[0]))
+    run_path_pattern = bare(RUN_FOLDER)
 
     def completion_marker(self, platform: str, run_folder: str) -> str:
         return MODELS[platform].completion_marker

@@ -20,6 +20,7 @@ from ngs_lake.platforms.base import (
     PlatformFamily,
     PlatformFileError,
     RunLocation,
+    bare,
     expected_report,
 )
 
@@ -78,11 +79,7 @@ class Nanopore(PlatformFamily):
     # POD5 batches close every few minutes at most; an hour of silence means trouble.
     default_stall_window = timedelta(hours=1)
 
-    def is_run_path(self, parts: list[str]) -> bool:
-        experiment, sample, run = parts
-        return bool(
-            NAME_PART.match(experiment) and NAME_PART.match(sample) and RUN_FOLDER.match(run)
-        )
+    run_path_pattern = f"{bare(NAME_PART)}/{bare(NAME_PART)}/{bare(RUN_FOLDER)}"
 
     def completion_marker(self, platform: str, run_folder: str) -> str:
         return "final_summary_*.txt"

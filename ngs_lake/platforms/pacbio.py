@@ -17,6 +17,7 @@ from ngs_lake.platforms.base import (
     PlatformFamily,
     PlatformFileError,
     RunLocation,
+    bare,
     expected_report,
 )
 
@@ -52,8 +53,7 @@ class PacBio(PlatformFamily):
     # Revio writes a cell's data only when the cell ends, up to 30 hours after it starts.
     default_stall_window = timedelta(hours=36)
 
-    def is_run_path(self, parts: list[str]) -> bool:
-        return bool(RUN_FOLDER.match(parts[0]) and CELL_FOLDER.match(parts[1]))
+    run_path_pattern = f"{bare(RUN_FOLDER)}/{bare(CELL_FOLDER)}"
 
     def completion_marker(self, platform: str, run_folder: str) -> str:
         return "metadata/*.transferdone"

@@ -1,0 +1,233 @@
+"""Inventory cataloguing: a 1,000,000-object CSV.gz S3 Inventory report (four data files, as AWS
+splits large reports), catalogued by ngs_lake (MD5 check of every data file, key decoding, key to
+run mapping through the platform module, objects/runs/sequencer Parquet) against DuckDB reading
+the same files and aggregating bytes and objects per run folder.
+
+Each side runs in its own subprocess, so peak RSS (ru_maxrss, imports included) is measured
+separately; wall time is measured inside each, after imports.
+
+    .venv/bin/python bench/inventory.py [--objects 1000000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FILES = 4
+GOAL_TIME_RATIO = 1.2
+GOAL_PEAK_MIB = 512
+
+
+def generate(directory: Path, objects: int) -> Path:
+    """Write the report's data files and manifest.json (NovaSeq X keys, some with spaces)."""
+    from ngs_lake.inventory.producer import encode_csv_gz, report_columns
+    from ngs_lake.inventory.report import manifest_document
+
+    rng = random.Random(7)
+    columns = report_columns(
+        (
+            "Size",
+            "LastModifiedDate",
+            "ETag",
+            "StorageClass",
+            "EncryptionStatus",
+            "ObjectLockMode",
+            "ObjectLockRetainUntilDate",
+            "ChecksumAlgorithm",
+        )
+    )
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    files_per_run = 5000
+    rows = []
+    for i in range(objects):
+        run, n = divmod(i, files_per_run)
+        folder = f"2026{(run % 12) + 1:02d}{(run % 28) + 1:02d}_LH00{run % 7:03d}_{run:04d}_A22KJ{run:04d}LT3"
+        lane, cycle = divmod(n, 200)
+        key = (
+            f"{folder}/Data/Intensities/BaseCalls/L{lane % 8 + 1:03d}/C{cycle + 1}.1/"
+            f"L{lane % 8 + 1:03d}_{n % 2 + 1}.cbcl"
+            if n % 50
+            else f"{folder}/Sample Sheets/sample sheet {n}.csv"
+        )
+        modified = start + timedelta(seconds=i * 7)
+        rows.append(
+            {
+                "Bucket": "ngs-lake-nvx-bos-01",
+                "Key": key,
+                "Size": rng.randint(1_000, 400_000_000),
+                "LastModifiedDate": modified,
+                "ETag": f"{rng.getrandbits(128):032x}",
+                "StorageClass": "STANDARD",
+                "EncryptionStatus": "SSE-KMS",
+                "ObjectLockMode": "COMPLIANCE",
+                "ObjectLockRetainUntilDate": modified + timedelta(days=3650),
+                "ChecksumAlgorithm": "SHA256",
+            }
+        )
+    per_file = -(-objects // FILES)
+    entries = []
+    import hashlib
+
+    for index in range(FILES):
+        body = encode_csv_gz(rows[index * per_file : (index + 1) * per_file], columns)
+        path = directory / f"data-{index}.csv.gz"
+        path.write_bytes(body)
+        entries.append(
+            {"key": path.name, "size": len(body), "MD5checksum": hashlib.md5(body).hexdigest()}
+        )
+    manifest = directory / "manifest.json"
+    manifest.write_bytes(
+        manifest_document(
+            "ngs-lake-nvx-bos-01",
+            "ngs-lake-inventory",
+            datetime.now(UTC),
+            "CSV",
+            ", ".join(columns),
+            entries,
+        )
+    )
+    return manifest
+
+
+def side_duckdb(manifest_path: Path) -> dict:
+    import duckdb
+
+    from ngs_lake.inventory.report import parse_manifest
+
+    manifest = parse_manifest(manifest_path.read_bytes(), str(manifest_path))
+    files = [str(manifest_path.parent / f.key) for f in manifest.files]
+    types = {c: "BIGINT" if c == "Size" else "VARCHAR" for c in manifest.columns}
+    started = time.perf_counter()
+    rows = duckdb.sql(
+        "SELECT split_part(url_decode(replace(\"Key\", '+', '%20')), '/', 1) AS run, "
+        'count(*) AS objects, sum("Size") AS bytes '
+        f"FROM read_csv({files!r}, columns = {types!r}, header = false, auto_detect = false) "
+        "GROUP BY ALL"
+    ).fetchall()
+    elapsed = time.perf_counter() - started
+    return {"seconds": elapsed, "runs": len(rows), "objects": sum(r[1] for r in rows)}
+
+
+def side_ngs_lake(manifest_path: Path) -> dict:
+    from ngs_lake.inventory.catalog import SourceBucket, catalogue_bucket
+    from ngs_lake.inventory.report import copy_verified, parse_manifest
+
+    manifest = parse_manifest(manifest_path.read_bytes(), str(manifest_path))
+    work = Path(tempfile.mkdtemp(prefix="ngs-lake-catalogue-"))
+    try:
+        started = time.perf_counter()
+        local = []
+        for entry in manifest.files:
+            target = work / entry.key
+            with (manifest_path.parent / entry.key).open("rb") as stream:
+                copy_verified(stream, target, entry, str(manifest_path))
+            local.append(target)
+        summary = catalogue_bucket(
+            local,
+            manifest.file_format,
+            manifest.columns,
+            SourceBucket("ngs-lake-nvx-bos-01", "NVX-BOS-01", "boston", "novaseq-x"),
+            manifest.created_at,
+            work / "out",
+        )
+        elapsed = time.perf_counter() - started
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"seconds": elapsed, "runs": summary.runs, "objects": summary.objects}
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak RSS (VmHWM): unlike ru_maxrss, not inherited from the parent."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def run_side(side: str, manifest: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--side", side, "--manifest", str(manifest)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--objects", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--side", choices=("duckdb", "ngs_lake"))
+    parser.add_argument("--manifest", type=Path)
+    args = parser.parse_args()
+    if args.side:
+        result = (side_duckdb if args.side == "duckdb" else side_ngs_lake)(args.manifest)
+        result["peak_mib"] = peak_rss_mib()
+        print(json.dumps(result))
+        return
+
+    directory = Path(tempfile.mkdtemp(prefix="ngs-lake-inventory-bench-"))
+    try:
+        t0 = time.perf_counter()
+        manifest = generate(directory, args.objects)
+        size = sum(p.stat().st_size for p in directory.glob("*.csv.gz"))
+        print(
+            f"generated {args.objects:,} objects in {FILES} CSV.gz files "
+            f"({size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s"
+        )
+        results: dict[str, list[dict]] = {"duckdb": [], "ngs_lake": []}
+        for _ in range(args.repeat):
+            for side in results:  # alternate, so drift in machine load hits both
+                results[side].append(run_side(side, manifest))
+        ours, base = results["ngs_lake"], results["duckdb"]
+        if {r["objects"] for r in ours} != {args.objects} or {r["objects"] for r in base} != {
+            args.objects
+        }:
+            raise SystemExit(f"object counts disagree: ngs_lake {ours}, duckdb {base}")
+        t_ours = statistics.median(r["seconds"] for r in ours)
+        t_base = statistics.median(r["seconds"] for r in base)
+        m_ours = max(r["peak_mib"] for r in ours)
+        m_base = max(r["peak_mib"] for r in base)
+        print(
+            f"duckdb read+aggregate   : {t_base:6.2f} s   peak {m_base:6.0f} MiB  (median of {args.repeat})"
+        )
+        print(
+            f"ngs_lake catalogue      : {t_ours:6.2f} s   peak {m_ours:6.0f} MiB  ({ours[0]['runs']} runs)"
+        )
+        ratio = t_ours / t_base
+        print(
+            f"time ratio {ratio:.2f} (goal <= {GOAL_TIME_RATIO}), "
+            f"peak {m_ours:.0f} MiB (goal <= {GOAL_PEAK_MIB} MiB)"
+        )
+        print(
+            "SUMMARY "
+            + json.dumps(
+                {
+                    "benchmark": "inventory",
+                    "figure": f"{t_ours:.2f} s, {m_ours:.0f} MiB",
+                    "baseline": f"duckdb {t_base:.2f} s, {m_base:.0f} MiB",
+                    "ratio": round(ratio, 2),
+                    "goal": f"<= {GOAL_TIME_RATIO}x time, <= {GOAL_PEAK_MIB} MiB",
+                    "met": ratio <= GOAL_TIME_RATIO and m_ours <= GOAL_PEAK_MIB,
+                }
+            )
+        )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

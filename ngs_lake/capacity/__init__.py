@@ -1,0 +1,1 @@
+"""Capacity planning: the sizing rule, observed rates, gateway backlog and the report."""

@@ -1,0 +1,114 @@
+"""The capacity report's rows, chart (PNG) and HTML page, from figures already computed."""
+
+from __future__ import annotations
+
+import html
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+import matplotlib
+
+matplotlib.use("Agg")  # no screen: render to memory only
+import matplotlib.pyplot as plt
+
+from ngs_lake.capacity.figures import HOURS_PER_DAY, GatewayCapacity
+from ngs_lake.capacity.observed import ObservedRate
+from ngs_lake.gateway_client import CacheBacklog
+from ngs_lake.units import format_size
+
+
+@dataclass(frozen=True)
+class GatewayRow:
+    capacity: GatewayCapacity
+    backlog: CacheBacklog | None
+
+    def cells(self) -> dict[str, str | float | int]:
+        c, b = self.capacity, self.backlog
+        fits = ", ".join(f"{p} {n}" for p, n in c.headroom.items() if n)
+        return {
+            "site": c.site,
+            "gateway": c.gateway_id,
+            "sequencers": f"{c.sequencers} / {c.max_sequencers}",
+            "cache": format_size(c.cache_bytes, iec=True),
+            "full-time write": f"{format_size(c.write_bytes_per_day / HOURS_PER_DAY)}/h",
+            "buffer days": round(c.buffer_days, 1),
+            "at observed rates": round(c.observed_buffer_days, 1),
+            "target": f"{c.target_days:g}",
+            "meets target": "yes" if c.meets_target else "NO",
+            "headroom": fits or "none",
+            "dirty": "n/a" if b is None else format_size(b.dirty_bytes),
+            "oldest dirty": "n/a" if b is None else _age(b.oldest_dirty_age_seconds),
+        }
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def rate_cells(rate: ObservedRate) -> dict[str, str | int]:
+    observed = rate.bytes_per_hour
+    return {
+        "sequencer": rate.sequencer_id,
+        "configured": f"{format_size(rate.configured_bytes_per_hour)}/h",
+        "observed (7 d)": "idle" if observed is None else f"{format_size(observed)}/h",
+        "active hours": f"{rate.active_hours:.1f}",
+        "runs": rate.runs,
+        "flag": "off by more than 20%" if rate.flagged else "",
+    }
+
+
+def buffer_chart(gateways: list[GatewayCapacity], target_days: float) -> bytes:
+    """Buffer days per gateway as bars against the target line; bars short of it in red."""
+    fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
+    names = [g.gateway_id for g in gateways]
+    days = [g.worst_buffer_days for g in gateways]
+    colours = ["#2e7d32" if g.meets_target else "#c62828" for g in gateways]
+    ax.bar(names, days, color=colours)
+    ax.axhline(target_days, color="#37474f", linestyle="--", linewidth=1.5)
+    ax.text(len(names) - 0.5, target_days, f" {target_days:g}-day target", va="bottom", ha="right")
+    ax.set_ylabel("days of full-time output held\n(configured or observed rate, if higher)")
+    ax.set_title("Gateway cache buffer")
+    ax.tick_params(axis="x", labelrotation=45)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def html_report(
+    generated_at: datetime,
+    gateway_rows: list[dict[str, str | float | int]],
+    rate_rows: list[dict[str, str | int]],
+    advice: list[str],
+    chart_png_base64: str,
+) -> str:
+    def table(rows: list[dict]) -> str:
+        if not rows:
+            return "<p>none</p>"
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>"
+            for r in rows
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    items = "".join(f"<li>{html.escape(a)}</li>" for a in advice)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>ngs_lake capacity</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>"
+        f"<h1>Capacity report</h1><p>Generated {generated_at.isoformat(timespec='seconds')}</p>"
+        f"<h2>Recommendations</h2><ul>{items}</ul>"
+        f"<img alt='buffer days per gateway' src='data:image/png;base64,{chart_png_base64}'>"
+        f"<h2>Gateways</h2>{table(gateway_rows)}"
+        f"<h2>Observed data rates, last 7 days</h2>{table(rate_rows)}"
+        "</body></html>"
+    )

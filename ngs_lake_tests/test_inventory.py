@@ -1,0 +1,363 @@
+"""The inventory catalogue: real-format S3 Inventory reports in the lake's inventory bucket on a
+moto server, catalogued into Parquet in the catalogue bucket, queried back with DuckDB.
+
+Reports are built for known object sets through the producer's writers, so each test knows
+exactly which rows, runs and totals the catalogue must hold.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from ngs_lake.inventory.assets import inventory_catalog
+from ngs_lake.inventory.producer import publish_report, report_columns
+from ngs_lake.inventory.query import mirror_catalogue, open_catalogue
+from ngs_lake.inventory.refresh import partition_key, refresh_catalogue
+from ngs_lake.inventory.report import report_root
+from ngs_lake.ledger import NewRun, RunFile
+from ngs_lake_tests.test_ingest import resources_for
+
+RUN = "20261128_LH00123_0042_A22KJ3LT3"
+BUCKET = "small-lake-nvx-mad-01"
+ROOT = report_root("inventory", BUCKET, "small-lake-inventory")
+FIELDS = (
+    "Size",
+    "LastModifiedDate",
+    "ETag",
+    "StorageClass",
+    "EncryptionStatus",
+    "ObjectLockMode",
+    "ObjectLockRetainUntilDate",
+    "ChecksumAlgorithm",
+)
+UPLOADED = datetime(2026, 11, 28, 21, 0, tzinfo=UTC)
+
+
+def row(key: str, size: int, **overrides: object) -> dict:
+    values = {
+        "Bucket": BUCKET,
+        "Key": key,
+        "Size": size,
+        "LastModifiedDate": UPLOADED,
+        "ETag": hashlib.md5(key.encode()).hexdigest(),
+        "StorageClass": "STANDARD",
+        "EncryptionStatus": "SSE-KMS",
+        "ObjectLockMode": "COMPLIANCE",
+        "ObjectLockRetainUntilDate": UPLOADED + timedelta(days=365),
+        "ChecksumAlgorithm": "SHA256",
+    }
+    return values | overrides
+
+
+# A run with a directory object, a sample sheet whose name has spaces and non-ASCII letters,
+# and a stray object outside any run folder.
+OBJECTS = [
+    row(f"{RUN}/", 0),
+    row(f"{RUN}/RunInfo.xml", 1200),
+    row(f"{RUN}/Sample Sheets/échantillon 1.csv", 300),
+    row(f"{RUN}/Data/Intensities/BaseCalls/L001/C1.1/L001_1.cbcl", 5000),
+    row(f"{RUN}/CopyComplete.txt", 0),
+    row("notes/read me+later.txt", 77),
+]
+
+
+def publish(lake, rows, created_at, file_format="CSV", rows_per_file=250_000) -> str:
+    return publish_report(
+        lake.clients.s3(),
+        destination_bucket="small-lake-inventory",
+        root=ROOT,
+        source_bucket=BUCKET,
+        file_format=file_format,
+        columns=report_columns(FIELDS),
+        rows=rows,
+        created_at=created_at,
+        rows_per_file=rows_per_file,
+    )
+
+
+def catalogue(lake, tmp_path):
+    mirror = mirror_catalogue(lake.clients.s3(), "small-lake-catalog", tmp_path / "mirror")
+    return open_catalogue(mirror)
+
+
+def only_nvx(lake, **kwargs):
+    return refresh_catalogue(lake.clients, lake.config, sequencer_ids=["NVX-MAD-01"], **kwargs)
+
+
+def test_csv_report_keys_are_url_encoded_as_aws_writes_them(lake):
+    manifest_key = publish(lake, OBJECTS, datetime.now(UTC))
+    s3 = lake.clients.s3()
+    manifest = json.loads(
+        s3.get_object(Bucket="small-lake-inventory", Key=manifest_key)["Body"].read()
+    )
+    # The fields of AWS's published manifest.json example, and its CSV fileSchema spelling.
+    assert set(manifest) == {
+        "sourceBucket",
+        "destinationBucket",
+        "version",
+        "creationTimestamp",
+        "fileFormat",
+        "fileSchema",
+        "files",
+    }
+    assert manifest["fileSchema"] == (
+        "Bucket, Key, Size, LastModifiedDate, ETag, StorageClass, EncryptionStatus, "
+        "ObjectLockRetainUntilDate, ObjectLockMode, ChecksumAlgorithm"
+    )
+    assert manifest_key.startswith(f"inventory/{BUCKET}/small-lake-inventory/")
+    assert manifest_key.endswith("/manifest.json")
+    checksum = s3.get_object(
+        Bucket="small-lake-inventory",
+        Key=manifest_key.replace("manifest.json", "manifest.checksum"),
+    )["Body"].read()
+    raw_manifest = s3.get_object(Bucket="small-lake-inventory", Key=manifest_key)["Body"].read()
+    assert checksum.decode() == hashlib.md5(raw_manifest).hexdigest()
+    (data,) = manifest["files"]
+    body = s3.get_object(Bucket="small-lake-inventory", Key=data["key"])["Body"].read()
+    assert hashlib.md5(body).hexdigest() == data["MD5checksum"]
+    lines = gzip.decompress(body).decode().splitlines()
+    assert len(lines) == 6  # no header
+    assert lines[2] == (
+        f'"{BUCKET}","{RUN}/Sample+Sheets/%C3%A9chantillon+1.csv","300",'
+        '"2026-11-28T21:00:00.000Z","'
+        + hashlib.md5(f"{RUN}/Sample Sheets/échantillon 1.csv".encode()).hexdigest()
+        + '","STANDARD","SSE-KMS","2027-11-28T21:00:00.000Z","COMPLIANCE","SHA256"'
+    )
+    assert lines[5].split(",")[1] == '"notes/read+me%2Blater.txt"'
+
+
+@pytest.mark.parametrize("file_format", ["CSV", "Parquet"])
+def test_catalogue_rows_and_aggregates(lake, tmp_path, file_format):
+    publish(lake, OBJECTS, datetime.now(UTC), file_format=file_format, rows_per_file=4)
+    refresh = only_nvx(lake)
+    (bucket,) = refresh.buckets
+    assert bucket.status == "catalogued", bucket.error
+    assert (bucket.summary.objects, bucket.summary.bytes) == (6, 6577)
+    assert (bucket.summary.runs, bucket.summary.stray_objects) == (1, 1)
+    with catalogue(lake, tmp_path) as db:
+        rows = db.execute(
+            "SELECT key, run_key, relative_path, size FROM objects ORDER BY key"
+        ).fetchall()
+        assert rows == [
+            (f"{RUN}/", f"NVX-MAD-01/{RUN}", "", 0),
+            (f"{RUN}/CopyComplete.txt", f"NVX-MAD-01/{RUN}", "CopyComplete.txt", 0),
+            (
+                f"{RUN}/Data/Intensities/BaseCalls/L001/C1.1/L001_1.cbcl",
+                f"NVX-MAD-01/{RUN}",
+                "Data/Intensities/BaseCalls/L001/C1.1/L001_1.cbcl",
+                5000,
+            ),
+            (f"{RUN}/RunInfo.xml", f"NVX-MAD-01/{RUN}", "RunInfo.xml", 1200),
+            (
+                f"{RUN}/Sample Sheets/échantillon 1.csv",
+                f"NVX-MAD-01/{RUN}",
+                "Sample Sheets/échantillon 1.csv",
+                300,
+            ),
+            ("notes/read me+later.txt", None, None, 77),
+        ]
+        assert db.execute(
+            "SELECT site, sequencer_id, run_key, files, bytes FROM runs"
+        ).fetchall() == [("madison", "NVX-MAD-01", f"NVX-MAD-01/{RUN}", 4, 6500)]
+        assert db.execute(
+            "SELECT site, platform, runs, objects, bytes, stray_objects FROM sequencers"
+        ).fetchall() == [("madison", "novaseq-x", 1, 6, 6577, 1)]
+    objects = pq.read_table(
+        io.BytesIO(
+            lake.clients.s3()
+            .get_object(
+                Bucket="small-lake-catalog", Key=partition_key("objects", "madison", "NVX-MAD-01")
+            )["Body"]
+            .read()
+        )
+    )
+    assert objects.num_rows == 6
+
+
+def test_a_manifest_whose_checksum_does_not_match_is_rejected_and_the_catalogue_stays(
+    lake, tmp_path
+):
+    publish(lake, OBJECTS, datetime.now(UTC) - timedelta(days=1))
+    assert only_nvx(lake).buckets[0].status == "catalogued"
+    newer = publish(lake, OBJECTS[:2], datetime.now(UTC))
+    s3 = lake.clients.s3()
+    s3.put_object(
+        Bucket="small-lake-inventory",
+        Key=newer.replace("manifest.json", "manifest.checksum"),
+        Body=b"0123456789abcdef0123456789abcdef",
+    )
+    (bucket,) = only_nvx(lake).buckets
+    assert bucket.status == "rejected"
+    assert bucket.error == (
+        f"s3://small-lake-inventory/{newer}: manifest.checksum says "
+        "0123456789abcdef0123456789abcdef but the manifest's MD5 is "
+        + hashlib.md5(
+            s3.get_object(Bucket="small-lake-inventory", Key=newer)["Body"].read()
+        ).hexdigest()
+        + "; the report is rejected"
+    )
+    with catalogue(lake, tmp_path) as db:
+        assert db.execute("SELECT count(*) FROM objects").fetchone() == (6,)
+
+
+def test_a_data_file_whose_md5_does_not_match_is_rejected_by_name(lake):
+    manifest_key = publish(lake, OBJECTS, datetime.now(UTC))
+    s3 = lake.clients.s3()
+    manifest = json.loads(
+        s3.get_object(Bucket="small-lake-inventory", Key=manifest_key)["Body"].read()
+    )
+    data_key = manifest["files"][0]["key"]
+    s3.put_object(Bucket="small-lake-inventory", Key=data_key, Body=gzip.compress(b'"x","y"\n'))
+    (bucket,) = only_nvx(lake).buckets
+    assert bucket.status == "rejected"
+    assert f"data file {data_key} has MD5" in bucket.error
+    assert bucket.error.startswith(f"s3://small-lake-inventory/{manifest_key}: ")
+
+
+def test_a_report_with_no_checksum_yet_is_skipped_for_the_newest_complete_one(lake, tmp_path):
+    publish(lake, OBJECTS, datetime.now(UTC) - timedelta(days=1))
+    arriving = publish(lake, OBJECTS[:1], datetime.now(UTC))
+    lake.clients.s3().delete_object(
+        Bucket="small-lake-inventory", Key=arriving.replace("manifest.json", "manifest.checksum")
+    )
+    (bucket,) = only_nvx(lake).buckets
+    assert bucket.status == "catalogued"
+    assert bucket.still_arriving == (arriving,)
+    assert bucket.summary.objects == 6
+
+
+def test_audits_name_unencrypted_and_unlocked_objects(lake):
+    rows = [
+        *OBJECTS,
+        row(f"{RUN}/plain.txt", 1, EncryptionStatus="NOT-SSE"),
+        row(f"{RUN}/governed.txt", 1, ObjectLockMode="GOVERNANCE"),
+        row(f"{RUN}/short.txt", 1, ObjectLockRetainUntilDate=UPLOADED + timedelta(days=30)),
+    ]
+    publish(lake, rows, datetime.now(UTC))
+    (bucket,) = only_nvx(lake).buckets
+    assert bucket.unencrypted.count == 1
+    assert bucket.unencrypted.sample == (f"{RUN}/plain.txt",)
+    assert bucket.not_locked.count == 2
+    assert bucket.not_locked.sample == (f"{RUN}/governed.txt", f"{RUN}/short.txt")
+
+
+def _record_run(lake, paths: list[str]) -> None:
+    ledger = lake.ledger()
+    run_key = f"NVX-MAD-01/{RUN}"
+    ledger.start_run(
+        NewRun(
+            run_key=run_key,
+            run_folder=RUN,
+            sequencer_id="NVX-MAD-01",
+            platform="novaseq-x",
+            site="madison",
+            lab="madison",
+            timezone="America/Chicago",
+            bucket=BUCKET,
+            share_arn="arn:aws:storagegateway:us-east-1:123456789012:share/share-0",
+            started_at=UPLOADED,
+        )
+    )
+    ledger.write_batch([RunFile(run_key, p, 10, UPLOADED, f"e-{p}", UPLOADED) for p in paths], [])
+
+
+def test_the_asset_fails_its_reconciliation_check_naming_a_missing_object(lake):
+    _record_run(lake, ["RunInfo.xml", "Data/Intensities/BaseCalls/L001/C1.1/L001_2.cbcl"])
+    publish(lake, OBJECTS, datetime.now(UTC))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [inventory_catalog], instance=instance, resources=resources_for(lake)
+        )
+        assert result.success
+        checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    missing = checks["ledger_files_in_inventory"]
+    assert not missing.passed
+    assert missing.description == (
+        f"1 objects in 1 buckets: {BUCKET}: 1 "
+        f"({RUN}/Data/Intensities/BaseCalls/L001/C1.1/L001_2.cbcl)"
+    )
+    assert checks["every_object_encrypted"].passed
+    assert checks["every_object_locked"].passed
+    # The two other sequencers of the small lake have no report at all.
+    assert not checks["report_fresh"].passed
+    assert "small-lake-mis-mad-01" in checks["report_fresh"].metadata["stale"].data
+
+
+def test_the_reconciliation_check_passes_when_every_recorded_file_is_listed(lake):
+    _record_run(lake, ["RunInfo.xml", "Sample Sheets/échantillon 1.csv"])
+    publish(lake, OBJECTS, datetime.now(UTC))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [inventory_catalog], instance=instance, resources=resources_for(lake)
+        )
+        checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["ledger_files_in_inventory"].passed
+
+
+def test_a_rejected_report_fails_the_run_with_an_error_naming_it(lake):
+    newer = publish(lake, OBJECTS, datetime.now(UTC))
+    lake.clients.s3().put_object(
+        Bucket="small-lake-inventory",
+        Key=newer.replace("manifest.json", "manifest.checksum"),
+        Body=b"ffffffffffffffffffffffffffffffff",
+    )
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [inventory_catalog],
+            instance=instance,
+            resources=resources_for(lake),
+            raise_on_error=False,
+        )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert f"s3://small-lake-inventory/{newer}" in failure.event_specific_data.error.message
+
+
+def test_the_local_producer_and_catalog_query_from_real_objects(lake):
+    s3 = lake.clients.s3()
+    for key, body in ((f"{RUN}/RunInfo.xml", b"<RunInfo/>"), ("loose file.txt", b"abc")):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body, ChecksumAlgorithm="SHA256")
+    produced = lake.cli("local", "inventory")
+    assert produced.returncode == 0, produced.stderr
+    assert "3 inventory reports written" in produced.stdout
+    refresh = refresh_catalogue(lake.clients, lake.config)
+    nvx = next(b for b in refresh.buckets if b.source.sequencer_id == "NVX-MAD-01")
+    assert (nvx.summary.objects, nvx.summary.bytes, nvx.summary.runs) == (2, 13, 1)
+    assert nvx.unencrypted.ok and nvx.not_locked.ok  # bucket defaults: SSE-KMS, COMPLIANCE
+    answer = lake.cli(
+        "catalog",
+        "query",
+        "SELECT sequencer_id, sum(objects) AS objects, sum(bytes) AS bytes "
+        "FROM sequencers GROUP BY ALL ORDER BY 1",
+        "--format",
+        "json",
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout) == [
+        {"sequencer_id": "MIS-MAD-01", "objects": 0, "bytes": 0},
+        {"sequencer_id": "NVX-MAD-01", "objects": 2, "bytes": 13},
+        {"sequencer_id": "PRM-MAD-01", "objects": 0, "bytes": 0},
+    ]
+    bad = lake.cli("catalog", "query", "SELECT nope FROM runs")
+    assert bad.returncode == 1
+    assert "query failed" in bad.stderr and "nope" in bad.stderr
+
+
+def test_duckdb_reads_the_catalogue_partitions_directly(lake, tmp_path):
+    publish(lake, OBJECTS, datetime.now(UTC))
+    only_nvx(lake)
+    mirror = mirror_catalogue(lake.clients.s3(), "small-lake-catalog", tmp_path / "m")
+    pattern = str(mirror / "catalog" / "objects" / "**" / "*.parquet")
+    assert duckdb.sql(
+        f"SELECT site, sequencer_id, count(*) FROM read_parquet('{pattern}', "
+        "hive_partitioning = true) GROUP BY ALL"
+    ).fetchall() == [("madison", "NVX-MAD-01", 6)]
