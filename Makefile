@@ -31,12 +31,7 @@ test: install lint
 	$(BIN)/pytest
 
 bench: install
-	$(BIN)/python bench/provision.py
-	$(BIN)/python bench/simulate.py
-	$(BIN)/python bench/gateway_upload.py
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/latency.py
-	$(BIN)/python bench/inventory.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .ngs-lake .pytest_cache .ruff_cache

@@ -12,6 +12,8 @@ setup(
         "dagster-aws>=0.29",
         "dagster-webserver>=1.13,<1.14",
         "dagster-graphql>=1.13,<1.14",
+        # deploy/dagster.yaml: Postgres storage when Dagster runs past one machine.
+        "dagster-postgres>=0.29,<0.30",
         "boto3>=1.35",
         "pandas>=2.2",
         "pydantic>=2.7,<3",

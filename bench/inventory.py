@@ -213,15 +213,14 @@ def main() -> None:
             f"peak {m_ours:.0f} MiB (goal <= {GOAL_PEAK_MIB} MiB)"
         )
         print(
-            "SUMMARY "
-            + json.dumps(
+            json.dumps(
                 {
-                    "benchmark": "inventory",
-                    "figure": f"{t_ours:.2f} s, {m_ours:.0f} MiB",
-                    "baseline": f"duckdb {t_base:.2f} s, {m_base:.0f} MiB",
-                    "ratio": round(ratio, 2),
-                    "goal": f"<= {GOAL_TIME_RATIO}x time, <= {GOAL_PEAK_MIB} MiB",
-                    "met": ratio <= GOAL_TIME_RATIO and m_ours <= GOAL_PEAK_MIB,
+                    "bench": "inventory",
+                    "ngs_lake_s": t_ours,
+                    "duckdb_s": t_base,
+                    "ratio": ratio,
+                    "ngs_lake_peak_mib": m_ours,
+                    "duckdb_peak_mib": m_base,
                 }
             )
         )

@@ -393,6 +393,27 @@ def runs_abort(config_path: Path, run_key: str, reason: str) -> None:
     click.echo(f"{run_key}: ABORTED ({reason})")
 
 
+@main.command("status")
+@config_option
+@click.option("--watch", type=float, metavar="SECONDS", help="Refresh every SECONDS until Ctrl-C.")
+def status_command(config_path: Path, watch: float | None) -> None:
+    """Queues, dead letters, gateway backlog, runs by state, stalled runs, latest notifications."""
+    import time
+
+    from ngs_lake.status import collect_status, render_status
+
+    config = _load(config_path)
+    clients = AwsClients(AwsTarget.from_environment(config.lake.region))
+    while True:
+        text = render_status(collect_status(clients, config))
+        if watch is None:
+            click.echo(text)
+            return
+        click.clear()
+        click.echo(text)
+        time.sleep(watch)
+
+
 @main.group("catalog")
 def catalog_group() -> None:
     """The inventory catalogue (objects, runs, sequencers) in the catalogue bucket."""

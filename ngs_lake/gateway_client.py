@@ -61,9 +61,12 @@ def cache_backlog(client: Any, software_gateway_url: str | None = None) -> list[
     ages: dict[str, float | None] = {}
     if software_gateway_url:
         url = software_gateway_url.rstrip("/") + "/v1/cache"
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            for g in json.load(answer)["gateways"]:
-                ages[g["gateway_arn"]] = g["oldest_dirty_age_seconds"]
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                for g in json.load(answer)["gateways"]:
+                    ages[g["gateway_arn"]] = g["oldest_dirty_age_seconds"]
+        except (OSError, ValueError, KeyError):  # not our software gateway: no ages, as on AWS
+            ages = {}
     out = []
     for page in client.get_paginator("list_gateways").paginate():
         for gateway in page["Gateways"]:

@@ -58,6 +58,7 @@ class Lake:
         env = {
             **CREDENTIALS,
             "NGS_LAKE_AWS_ENDPOINT_URL": self.moto.endpoint,
+            "NGS_LAKE_STORAGEGATEWAY_ENDPOINT_URL": self.gateway.endpoint,
             "NGS_LAKE_TARGET": "local",
             "AWS_REGION": "us-east-1",
             "PATH": "/usr/bin:/bin",

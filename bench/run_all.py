@@ -1,0 +1,147 @@
+"""`make bench`: run every benchmark in bench/, each against its baseline, then print one table of
+figure, baseline, ratio and goal.
+
+Each benchmark prints its own report and, last, one JSON line naming itself (`"bench"`); this
+script reads that line. A benchmark that fails shows as failed in the table, and the exit code is
+non-zero.
+
+    .venv/bin/python bench/run_all.py [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ORDER = ("provision", "simulate", "gateway_upload", "ingest", "latency", "inventory")
+
+Row = tuple[str, str, str, str, bool | None]  # figure, baseline, ratio, goal, met (None: no goal)
+
+
+def provision(r: dict) -> Row:
+    return (
+        f"plan+apply {r['ngs_lake_s']:.2f} s",
+        f"raw boto3 {r['raw_s']:.2f} s",
+        f"{r['ratio']:.2f} (time)",
+        "none set; lower is better",
+        None,
+    )
+
+
+def simulate(r: dict) -> Row:
+    return (
+        f"{r['simulator_mb_s']:.0f} MB/s",
+        f"plain loop {r['plain_mb_s']:.0f} MB/s",
+        f"{r['ratio']:.2f} (throughput)",
+        "none set; higher is better",
+        None,
+    )
+
+
+def gateway_upload(r: dict) -> Row:
+    return (
+        f"{r['gateway_mb_s']:.1f} MB/s, RSS {r['peak_rss_mib']:.0f} MiB",
+        f"awscli {r['awscli_mb_s']:.1f} MB/s",
+        f"{r['ratio']:.2f} (throughput)",
+        ">= 0.9",
+        r["ratio"] >= 0.9,
+    )
+
+
+def ingest(r: dict) -> Row:
+    return (
+        f"{r['sensor_events_s']:.0f} events/s, {r['writes_per_event']:.3f} writes/event",
+        f"receive+delete {r['floor_events_s']:.0f} events/s",
+        f"{r['ratio']:.2f} (throughput)",
+        ">= 0.7, <= 0.1 writes/event",
+        r["ratio"] >= 0.7 and r["writes_per_event"] <= 0.1,
+    )
+
+
+def latency(r: dict) -> Row:
+    return (
+        f"S3 -> completed p50 {r['s3_to_completed_p50']:.1f} s, "
+        f"p95 {r['s3_to_completed_p95']:.1f} s",
+        "-",
+        "-",
+        "p50 <= 20 s",
+        r["s3_to_completed_p50"] <= 20,
+    )
+
+
+def inventory(r: dict) -> Row:
+    return (
+        f"{r['ngs_lake_s']:.2f} s, peak {r['ngs_lake_peak_mib']:.0f} MiB",
+        f"DuckDB {r['duckdb_s']:.2f} s, {r['duckdb_peak_mib']:.0f} MiB",
+        f"{r['ratio']:.2f} (time)",
+        "<= 1.2x time, <= 512 MiB",
+        r["ratio"] <= 1.2 and r["ngs_lake_peak_mib"] <= 512,
+    )
+
+
+FORMATS: dict[str, Callable[[dict], Row]] = {
+    "provision": provision,
+    "simulate": simulate,
+    "gateway_upload": gateway_upload,
+    "ingest": ingest,
+    "latency": latency,
+    "inventory": inventory,
+}
+
+
+def run(name: str) -> dict | None:
+    """Run one benchmark, echoing its output; return its JSON line, or None if it failed."""
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / f"{name}.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=HERE.parent,
+    )
+    result = None
+    assert process.stdout is not None
+    for line in process.stdout:
+        sys.stdout.write(line)
+        if line.startswith("{"):
+            try:
+                parsed = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if parsed.get("bench") == name:
+                result = parsed
+    return result if process.wait() == 0 else None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run every benchmark and summarise.")
+    parser.add_argument("--only", nargs="*", choices=ORDER)
+    args = parser.parse_args()
+    names = args.only or list(ORDER)
+    rows: list[tuple[str, Row | None]] = []
+    for name in names:
+        print(f"\n===== {name} =====", flush=True)
+        result = run(name)
+        rows.append((name, FORMATS[name](result) if result else None))
+    header = ("benchmark", "figure", "baseline", "ratio", "goal", "met")
+    table = [header] + [
+        (name, *row[:4], {True: "yes", False: "NO", None: "-"}[row[4]])
+        if row
+        else (name, "FAILED", "", "", "", "")
+        for name, row in rows
+    ]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    print("\nSummary")
+    for index, line in enumerate(table):
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+        if index == 0:
+            print("  ".join("-" * w for w in widths))
+    return 0 if all(row for _, row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

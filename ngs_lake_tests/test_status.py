@@ -1,0 +1,48 @@
+"""`ngs-lake status` against a provisioned lake on moto with its gateway running."""
+
+from datetime import UTC, datetime, timedelta
+
+from ngs_lake.ledger import NewRun
+from ngs_lake.lifecycle import RunState
+
+
+def _start(lake, run_key: str, started: datetime) -> None:
+    sequencer, folder = run_key.split("/", 1)
+    lake.ledger().start_run(
+        NewRun(
+            run_key=run_key,
+            run_folder=folder,
+            sequencer_id=sequencer,
+            platform="novaseq-x",
+            site="madison",
+            lab="madison",
+            timezone="America/Chicago",
+            bucket=f"small-lake-{sequencer.lower()}",
+            share_arn="arn:aws:storagegateway:us-east-1:123456789012:share/share-0",
+            started_at=started,
+        )
+    )
+
+
+def test_status_shows_queues_backlog_runs_and_stalled_runs(lake):
+    lake.send_raw(['{"not": "an event"}'] * 3)
+    sqs = lake.moto.client("sqs")
+    sqs.send_message(QueueUrl=lake.queue_url(lake.names.dead_letter_queue), MessageBody="poison")
+    now = datetime.now(UTC)
+    _start(lake, "NVX-MAD-01/20261129_LH00123_0001_A22STATLT3", now)
+    stalled = "NVX-MAD-01/20261129_LH00123_0002_A22STALLT3"
+    _start(lake, stalled, now - timedelta(hours=3))
+    lake.ledger().transition(stalled, [RunState.STARTED], RunState.STALLED, 1, {})
+
+    result = lake.cli("status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # moto keeps no CloudWatch SQS metrics, so the oldest message's age is not reported.
+    assert "events queue   3 waiting, 0 in flight, oldest n/a" in lines
+    assert "dead letters   1  <- inspect with `ngs-lake dlq list`" in lines
+    assert "runs           STARTED 1  STALLED 1" in lines
+    assert f"  {stalled}  last activity 3h ago" in lines
+    gateway_lines = [line for line in lines if line.startswith("  gw-")]
+    assert [line.split()[0] for line in gateway_lines] == ["gw-a", "gw-b"]
+    assert all("dirty       0 B" in line and "nothing waiting" in line for line in gateway_lines)
+    assert "  none yet" in lines  # no notification published yet
