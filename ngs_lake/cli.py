@@ -15,6 +15,7 @@ from ngs_lake.aws import AwsClients, AwsTarget
 from ngs_lake.config import LakeConfig, LakeConfigError, load_lake_config
 from ngs_lake.lifecycle import RunState
 from ngs_lake.platforms import PLATFORM_IDS
+from ngs_lake.simulator.lab import DEFAULT_MIX
 from ngs_lake.simulator.plan import SCENARIOS
 from ngs_lake.units import UnitError, format_size, parse_duration, parse_size
 
@@ -463,6 +464,29 @@ def catalog_query(config_path: Path, state_dir: Path, sql: str, output: str) -> 
         click.echo(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))
 
 
+@main.command("demo")
+@config_option
+@click.option("--runs", "run_count", default=5, show_default=True, type=click.IntRange(1, 50))
+@click.option(
+    "--settling",
+    default=5,
+    show_default=True,
+    type=click.IntRange(0, 3600),
+    help="Settling time for the demo's shares, in seconds.",
+)
+@click.option("--timeout", default=900.0, show_default=True, help="Seconds to wait for the runs.")
+def demo_command(config_path: Path, run_count: int, settling: int, timeout: float) -> None:
+    """The whole local stack, headless, with N simulated runs; exit 0 only if every run completed
+    and every consumer received each message_id once."""
+    from ngs_lake.demo import render_outcome, run_demo
+
+    _load(config_path)  # a bad document fails here, with its problems listed
+    outcome = run_demo(config_path.resolve(), run_count, settling, timeout, echo=click.echo)
+    click.echo("")
+    click.echo(render_outcome(outcome))
+    sys.exit(0 if outcome.passed else 1)
+
+
 @main.group("local")
 def local_group() -> None:
     """The embedded default: the whole lake on this machine."""
@@ -494,6 +518,22 @@ def local_inventory(config_path: Path) -> None:
 @click.option("--gateway-port", default=4570, show_default=True, type=int)
 @click.option("--dagster-port", default=3000, show_default=True, type=int)
 @click.option("--no-dagster", is_flag=True, help="Start AWS, the gateway and provisioning only.")
+@click.option(
+    "--simulate/--no-simulate",
+    default=True,
+    show_default=True,
+    help="Run simulated sequencers once Dagster is up.",
+)
+@click.option(
+    "--mix",
+    default=",".join(DEFAULT_MIX),
+    show_default=True,
+    help="Platforms the simulated runs cycle through (comma-separated).",
+)
+@click.option("--runs", "run_count", default=5, show_default=True, type=click.IntRange(1, 50))
+@click.option(
+    "--run-duration", default="90s", show_default=True, help="How long each simulated run writes."
+)
 def local_up(
     config_path: Path,
     state_dir: Path,
@@ -501,15 +541,36 @@ def local_up(
     gateway_port: int,
     dagster_port: int,
     no_dagster: bool,
+    simulate: bool,
+    mix: str,
+    run_count: int,
+    run_duration: str,
 ) -> None:
-    """Reset the local state, then start moto, the gateway, provisioning and Dagster."""
+    """Reset the local state, then start moto, the gateway, provisioning, Dagster and the
+    simulated sequencers, and show a live status every 30 s."""
     from ngs_lake.local_stack import LocalStack, LocalStackPorts
+    from ngs_lake.simulator.lab import LabSettings
 
+    lab = None
+    if simulate:
+        platforms = tuple(p.strip() for p in mix.split(",") if p.strip())
+        unknown = [p for p in platforms if p not in PLATFORM_IDS]
+        if unknown:
+            raise click.BadParameter(
+                f"unknown platform(s) {', '.join(unknown)}; one of: {', '.join(PLATFORM_IDS)}",
+                param_hint="--mix",
+            )
+        try:
+            duration = parse_duration(run_duration)
+        except UnitError as exc:
+            raise click.BadParameter(str(exc), param_hint="--run-duration") from None
+        lab = LabSettings(platforms=platforms, runs=run_count, duration_seconds=duration)
     stack = LocalStack(
         config_path=config_path.resolve(),
         state_dir=state_dir.resolve(),
         ports=LocalStackPorts(moto=moto_port, gateway=gateway_port, dagster=dagster_port),
         echo=click.echo,
+        lab=lab,
     )
     stack.run_until_interrupted(with_dagster=not no_dagster)
 

@@ -36,6 +36,8 @@ from ngs_lake.processes import (
     moto_server_argv,
     port_open,
 )
+from ngs_lake.simulator.lab import LabSettings, SimulatedLab, plan_lab
+from ngs_lake.units import format_size
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 INVENTORY_INTERVAL_SECONDS = 86400  # S3 delivers daily reports; so does the stand-in
@@ -59,6 +61,9 @@ class LocalStack:
     echo: Callable[[str], None] = print
     processes: list[ManagedProcess] = field(default_factory=list)
     last_inventory: float = 0.0
+    lab: LabSettings | None = None  # simulated sequencers to start once Dagster is up
+    status_every_seconds: float = 30.0
+    simulated: SimulatedLab | None = None
 
     @property
     def config(self) -> LakeConfig:
@@ -91,9 +96,10 @@ class LocalStack:
         # `dagster dev` reads $DAGSTER_HOME/dagster.yaml: link the repo's, so it is the one in use.
         (self.dagster_home / "dagster.yaml").symlink_to(self.project_dir / "dagster.yaml")
 
-    def start(self, with_dagster: bool = True) -> None:
+    def start(self, with_dagster: bool = True, headless: bool = False) -> None:
+        """Start everything; `headless` runs the Dagster daemon alone, without the UI."""
         for port in (self.ports.moto, self.ports.gateway) + (
-            (self.ports.dagster,) if with_dagster else ()
+            (self.ports.dagster,) if with_dagster and not headless else ()
         ):
             if port_open("127.0.0.1", port):
                 raise ProcessFailed(
@@ -125,7 +131,21 @@ class LocalStack:
         self.provision(env)
         self.write_inventory()
 
-        if with_dagster:
+        if with_dagster and headless:
+            self._spawn(
+                "dagster-daemon",
+                [
+                    str(bin_dir / "dagster-daemon"),
+                    "run",
+                    "-w",
+                    str(self.project_dir / "workspace.yaml"),
+                ],
+                env,
+                logs,
+                cwd=self.project_dir,
+            )
+            self.echo("Dagster daemon         running (no UI)")
+        elif with_dagster:
             dagster = self._spawn(
                 "dagster",
                 [
@@ -148,6 +168,11 @@ class LocalStack:
             self.echo(f"Dagster UI             http://127.0.0.1:{self.ports.dagster}")
             self.launch_startup_jobs()
         self._print_guide(logs)
+        if self.lab is not None:
+            runs = plan_lab(self.config, share_root(self.state_dir), self.lab)
+            self.simulated = SimulatedLab(runs, echo=self.echo).start()
+            platforms = sorted({r.run.platform for r in runs})
+            self.echo(f"simulating {len(runs)} runs ({', '.join(platforms)})")
 
     def provision(self, env: dict[str, str]) -> None:
         from ngs_lake.provisioning import apply_plan, plan_lake
@@ -160,6 +185,30 @@ class LocalStack:
             f"provisioned            {len(applied)} changes in {time.monotonic() - started:.1f} s "
             f"({len(self.config.sequencers)} sequencers)"
         )
+
+    def echo_status(self) -> None:
+        """One compact status block: runs by state, upload backlog, latest notifications."""
+        from ngs_lake.status import collect_status
+
+        try:
+            status = collect_status(
+                AwsClients(AwsTarget.from_environment(self.config.lake.region)), self.config, 3
+            )
+        except Exception as exc:  # a status line must never stop the lake
+            self.echo(f"[status] unavailable: {exc}")
+            return
+        states = "  ".join(f"{s} {n}" for s, n in status.runs_by_state.items() if n) or "none"
+        dirty = sum(g.dirty_bytes for g in status.gateways or [])
+        ages = [g.oldest_dirty_age_seconds for g in status.gateways or []]
+        oldest = max((a for a in ages if a is not None), default=None)
+        self.echo(
+            f"[{status.taken_at:%H:%M:%S}] runs: {states} | upload backlog "
+            f"{format_size(dirty)}"
+            + (f", oldest {oldest:.0f} s" if oldest is not None else "")
+            + f" | events waiting {status.queue.visible}, DLQ {status.dead_letters.visible}"
+        )
+        for n in status.latest:
+            self.echo(f"    {n.message_id}" + ("" if n.published_at else " (not yet published)"))
 
     def write_inventory(self) -> None:
         """Deliver today's S3 Inventory reports, as S3 would (moto never does)."""
@@ -204,9 +253,13 @@ class LocalStack:
         try:
             self.start(with_dagster)
             self.echo("running; press Ctrl-C to stop everything")
+            last_status = time.monotonic()
             while True:
                 if time.monotonic() - self.last_inventory >= INVENTORY_INTERVAL_SECONDS:
                     self.write_inventory()
+                if time.monotonic() - last_status >= self.status_every_seconds:
+                    self.echo_status()
+                    last_status = time.monotonic()
                 for process in self.processes:
                     if process.exit_code() is not None:
                         raise ProcessFailed(

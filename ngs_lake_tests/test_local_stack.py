@@ -55,6 +55,7 @@ def test_local_up_provisions_serves_dagster_and_stops_on_ctrl_c(tmp_path):
                 str(ports["gateway"]),
                 "--dagster-port",
                 str(ports["dagster"]),
+                "--no-simulate",  # the demo and the system test drive runs through the stack
             ],
             cwd=REPO,
             stdout=log,
