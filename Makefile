@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench clean
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: install browser run test lint format bench demo clean
 
 install: $(STAMP)
 
@@ -27,8 +29,18 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install lint
+# The browser check drives Debian's chromium through Playwright; no browser is downloaded.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser check"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test: install lint browser
 	$(BIN)/pytest
+
+demo: install
+	$(BIN)/ngs-lake demo --runs 5
 
 bench: install
 	$(BIN)/python bench/run_all.py

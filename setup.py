@@ -36,6 +36,8 @@ setup(
             "ruff>=0.6",
             "hypothesis>=6.100",
             "awscli>=1.32",
+            # The browser check; it drives Debian's chromium, so no browser is downloaded.
+            "playwright>=1.40",
             "boto3-stubs[s3,sqs,sns,dynamodb,events,kms,sts,storagegateway]>=1.35",
         ],
     },

@@ -31,22 +31,12 @@ GOAL_PEAK_MIB = 512
 
 def generate(directory: Path, objects: int) -> Path:
     """Write the report's data files and manifest.json (NovaSeq X keys, some with spaces)."""
+    from ngs_lake.config import DEFAULT_INVENTORY_FIELDS
     from ngs_lake.inventory.producer import encode_csv_gz, report_columns
     from ngs_lake.inventory.report import manifest_document
 
     rng = random.Random(7)
-    columns = report_columns(
-        (
-            "Size",
-            "LastModifiedDate",
-            "ETag",
-            "StorageClass",
-            "EncryptionStatus",
-            "ObjectLockMode",
-            "ObjectLockRetainUntilDate",
-            "ChecksumAlgorithm",
-        )
-    )
+    columns = report_columns(DEFAULT_INVENTORY_FIELDS)
     start = datetime(2026, 6, 1, tzinfo=UTC)
     files_per_run = 5000
     rows = []

@@ -139,21 +139,24 @@ InventoryField = Literal[
 ]
 
 
+DEFAULT_INVENTORY_FIELDS: tuple[InventoryField, ...] = (
+    "Size",
+    "LastModifiedDate",
+    "ETag",
+    "StorageClass",
+    "EncryptionStatus",
+    "ObjectLockMode",
+    "ObjectLockRetainUntilDate",
+    "ChecksumAlgorithm",
+)
+
+
 class InventorySettings(_Strict):
     bucket: BucketName
     prefix: str = "inventory"
     frequency: Literal["Daily", "Weekly"] = "Daily"
     format: Literal["CSV", "ORC", "Parquet"] = "CSV"
-    fields: tuple[InventoryField, ...] = (
-        "Size",
-        "LastModifiedDate",
-        "ETag",
-        "StorageClass",
-        "EncryptionStatus",
-        "ObjectLockMode",
-        "ObjectLockRetainUntilDate",
-        "ChecksumAlgorithm",
-    )
+    fields: tuple[InventoryField, ...] = DEFAULT_INVENTORY_FIELDS
 
 
 class ReplicationSettings(_Strict):
@@ -180,6 +183,9 @@ class LakeSettings(_Strict):
     cache_buffer_days: float = Field(default=21, gt=0)
     max_sequencers_per_gateway: int = Field(default=10, gt=0)
     settling_time_seconds: int = Field(default=60, ge=0, le=3600)
+    # How long a received event stays hidden from other consumers; it must outlast a sensor
+    # tick (60 s), and bounds how soon an event a crashed tick held is delivered again.
+    events_visibility_timeout_seconds: int = Field(default=180, gt=60, le=43200)
     abort_after_stall_windows: int = Field(default=4, gt=0)
 
 

@@ -8,13 +8,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from ngs_lake.aws import AwsClients
 from ngs_lake.config import LakeConfig, load_lake_config
-from ngs_lake.ledger import RunLedger
+from ngs_lake.ledger import NewRun, RunLedger
 from ngs_lake.lifecycle import EVENT_TYPES
 from ngs_lake.naming import LakeNames
 from ngs_lake.provisioning import apply_plan, plan_lake
@@ -42,6 +43,25 @@ class Lake:
 
     def ledger(self) -> RunLedger:
         return RunLedger(self.clients, self.names)
+
+    def start_run(self, run_key: str, started_at: datetime) -> None:
+        """Record a run as STARTED in the ledger, as the sensor would on its first file."""
+        sequencer_id, run_folder = run_key.split("/", 1)
+        sequencer = self.config.sequencer(sequencer_id)
+        self.ledger().start_run(
+            NewRun(
+                run_key=run_key,
+                run_folder=run_folder,
+                sequencer_id=sequencer_id,
+                platform=sequencer.platform,
+                site=self.config.site_of(sequencer).id,
+                lab=self.config.site_of(sequencer).id,
+                timezone=self.config.site_of(sequencer).timezone,
+                bucket=self.config.bucket_name(sequencer_id),
+                share_arn=f"arn:aws:storagegateway:us-east-1:123456789012:share/{sequencer_id}",
+                started_at=started_at,
+            )
+        )
 
     def share(self, sequencer_id: str) -> dict:
         item = self.moto.client("dynamodb").get_item(
@@ -87,27 +107,31 @@ class Lake:
             )
 
     def consumer_messages(self, consumer: str, wait_rounds: int = 2) -> list[dict]:
-        sqs = self.moto.client("sqs")
         url = self.queue_url(self.names.consumer_queue(consumer))
-        out, idle = [], 0
-        while idle < wait_rounds:
-            batch = sqs.receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=10,
-                WaitTimeSeconds=1,
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            if not batch:
-                idle += 1
-                continue
-            out += batch
-            sqs.delete_message_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
-                ],
-            )
-        return out
+        return drain_queue(self.moto.client("sqs"), url, wait_rounds)
+
+
+def drain_queue(sqs: Any, url: str, wait_rounds: int = 2) -> list[dict]:
+    """Receive and delete until `wait_rounds` long polls in a row come back empty."""
+    out, idle = [], 0
+    while idle < wait_rounds:
+        batch = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not batch:
+            idle += 1
+            continue
+        out += batch
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+            ],
+        )
+    return out
 
 
 def upload_event(

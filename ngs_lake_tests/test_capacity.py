@@ -13,7 +13,7 @@ from ngs_lake.capacity.assets import capacity_report
 from ngs_lake.capacity.figures import gateway_capacity, recommendations
 from ngs_lake.capacity.observed import ObservedRate, observed_rate
 from ngs_lake.config import load_lake_config
-from ngs_lake.ledger import NewRun, RunFile
+from ngs_lake.ledger import RunFile
 from ngs_lake_tests.conftest import SHIPPED_CONFIG, SMALL_CONFIG, edited_config
 from ngs_lake_tests.lake_fixtures import Lake
 from ngs_lake_tests.test_ingest import resources_for
@@ -159,20 +159,7 @@ def _record_fast_promethion(lake: Lake) -> None:
     now = datetime.now(UTC)
     ledger = lake.ledger()
     run_key = "PRM-MAD-01/exp/sample/20261129_0100_1A_PAQ12345_0a1b2c3d"
-    ledger.start_run(
-        NewRun(
-            run_key=run_key,
-            run_folder="exp/sample/20261129_0100_1A_PAQ12345_0a1b2c3d",
-            sequencer_id="PRM-MAD-01",
-            platform="promethion",
-            site="madison",
-            lab="madison",
-            timezone="America/Chicago",
-            bucket="small-lake-prm-mad-01",
-            share_arn="arn:aws:storagegateway:us-east-1:123456789012:share/share-1",
-            started_at=now - timedelta(hours=1),
-        )
-    )
+    lake.start_run(run_key, now - timedelta(hours=1))
     ledger.touch({run_key: now})
     ledger.write_batch(
         [

@@ -18,27 +18,19 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from ngs_lake.config import DEFAULT_INVENTORY_FIELDS
 from ngs_lake.inventory.assets import inventory_catalog
 from ngs_lake.inventory.producer import publish_report, report_columns
 from ngs_lake.inventory.query import mirror_catalogue, open_catalogue
 from ngs_lake.inventory.refresh import partition_key, refresh_catalogue
 from ngs_lake.inventory.report import report_root
-from ngs_lake.ledger import NewRun, RunFile
+from ngs_lake.ledger import RunFile
 from ngs_lake_tests.test_ingest import resources_for
 
 RUN = "20261128_LH00123_0042_A22KJ3LT3"
 BUCKET = "small-lake-nvx-mad-01"
 ROOT = report_root("inventory", BUCKET, "small-lake-inventory")
-FIELDS = (
-    "Size",
-    "LastModifiedDate",
-    "ETag",
-    "StorageClass",
-    "EncryptionStatus",
-    "ObjectLockMode",
-    "ObjectLockRetainUntilDate",
-    "ChecksumAlgorithm",
-)
+FIELDS = DEFAULT_INVENTORY_FIELDS  # what provisioning asks S3 Inventory for
 UPLOADED = datetime(2026, 11, 28, 21, 0, tzinfo=UTC)
 
 
@@ -251,23 +243,10 @@ def test_audits_name_unencrypted_and_unlocked_objects(lake):
 
 
 def _record_run(lake, paths: list[str]) -> None:
-    ledger = lake.ledger()
     run_key = f"NVX-MAD-01/{RUN}"
-    ledger.start_run(
-        NewRun(
-            run_key=run_key,
-            run_folder=RUN,
-            sequencer_id="NVX-MAD-01",
-            platform="novaseq-x",
-            site="madison",
-            lab="madison",
-            timezone="America/Chicago",
-            bucket=BUCKET,
-            share_arn="arn:aws:storagegateway:us-east-1:123456789012:share/share-0",
-            started_at=UPLOADED,
-        )
-    )
-    ledger.write_batch([RunFile(run_key, p, 10, UPLOADED, f"e-{p}", UPLOADED) for p in paths], [])
+    lake.start_run(run_key, UPLOADED)
+    files = [RunFile(run_key, p, 10, UPLOADED, f"e-{p}", UPLOADED) for p in paths]
+    lake.ledger().write_batch(files, [])
 
 
 def test_the_asset_fails_its_reconciliation_check_naming_a_missing_object(lake):

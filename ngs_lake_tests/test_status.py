@@ -2,26 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from ngs_lake.ledger import NewRun
 from ngs_lake.lifecycle import RunState
-
-
-def _start(lake, run_key: str, started: datetime) -> None:
-    sequencer, folder = run_key.split("/", 1)
-    lake.ledger().start_run(
-        NewRun(
-            run_key=run_key,
-            run_folder=folder,
-            sequencer_id=sequencer,
-            platform="novaseq-x",
-            site="madison",
-            lab="madison",
-            timezone="America/Chicago",
-            bucket=f"small-lake-{sequencer.lower()}",
-            share_arn="arn:aws:storagegateway:us-east-1:123456789012:share/share-0",
-            started_at=started,
-        )
-    )
 
 
 def test_status_shows_queues_backlog_runs_and_stalled_runs(lake):
@@ -29,9 +10,9 @@ def test_status_shows_queues_backlog_runs_and_stalled_runs(lake):
     sqs = lake.moto.client("sqs")
     sqs.send_message(QueueUrl=lake.queue_url(lake.names.dead_letter_queue), MessageBody="poison")
     now = datetime.now(UTC)
-    _start(lake, "NVX-MAD-01/20261129_LH00123_0001_A22STATLT3", now)
+    lake.start_run("NVX-MAD-01/20261129_LH00123_0001_A22STATLT3", now)
     stalled = "NVX-MAD-01/20261129_LH00123_0002_A22STALLT3"
-    _start(lake, stalled, now - timedelta(hours=3))
+    lake.start_run(stalled, now - timedelta(hours=3))
     lake.ledger().transition(stalled, [RunState.STARTED], RunState.STALLED, 1, {})
 
     result = lake.cli("status")

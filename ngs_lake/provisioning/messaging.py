@@ -27,7 +27,6 @@ GATEWAY_DETAIL_TYPES = (
     "Storage Gateway File Upload Event",
     "Storage Gateway Refresh Cache Event",
 )
-EVENTS_QUEUE_VISIBILITY_SECONDS = 180
 MAX_RETENTION_SECONDS = 14 * 24 * 3600
 MAX_RECEIVE_COUNT = 5
 RULE_TARGET_ID = "gateway-events-queue"
@@ -91,7 +90,7 @@ def plan_event_queues(ctx: ProvisioningContext) -> list[Change]:
         ctx,
         names.events_queue,
         {
-            "VisibilityTimeout": str(EVENTS_QUEUE_VISIBILITY_SECONDS),
+            "VisibilityTimeout": str(ctx.config.lake.events_visibility_timeout_seconds),
             "MessageRetentionPeriod": str(MAX_RETENTION_SECONDS),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
