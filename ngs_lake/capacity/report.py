@@ -7,11 +7,6 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
-import matplotlib
-
-matplotlib.use("Agg")  # no screen: render to memory only
-import matplotlib.pyplot as plt
-
 from ngs_lake.capacity.figures import HOURS_PER_DAY, GatewayCapacity
 from ngs_lake.capacity.observed import ObservedRate
 from ngs_lake.gateway_client import CacheBacklog
@@ -65,7 +60,16 @@ def rate_cells(rate: ObservedRate) -> dict[str, str | int]:
 
 
 def buffer_chart(gateways: list[GatewayCapacity], target_days: float) -> bytes:
-    """Buffer days per gateway as bars against the target line; bars short of it in red."""
+    """Buffer days per gateway as bars against the target line; bars short of it in red.
+
+    matplotlib is imported here, not with the module: every Dagster run of this code location
+    loads the definitions, and only this asset draws.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no screen: render to memory only
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
     names = [g.gateway_id for g in gateways]
     days = [g.worst_buffer_days for g in gateways]

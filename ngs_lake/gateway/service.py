@@ -61,6 +61,9 @@ class GatewayTuning:
     poll_seconds: float = 0.2
 
 
+RECOVERY_GRACE_SECONDS = 2.0
+
+
 class GatewayService:
     def __init__(
         self,
@@ -136,27 +139,38 @@ class GatewayService:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def recover_in_flight(self) -> None:
-        """Uploads cut short by a crash: keep the ones S3 did store, so none is sent twice."""
+        """Uploads cut short by a crash: keep the ones S3 did store, so none is sent twice.
+
+        A PUT whose sender died may still be landing when the gateway is back (the server
+        finishes a request whose body it has), so what S3 lacks is looked for once more after
+        a short grace before it is uploaded again.
+        """
         shares = {s.arn: s for s in self.shares()}
-        s3 = self.clients.s3()
-        for record in self.state.in_flight():
-            share = shares.get(record.share_arn)
-            path = share.root / record.path if share else None
-            try:
-                if share is None or path is None or record.is_dir or not path.is_file():
-                    raise LookupError
-                head = s3.head_object(
-                    Bucket=share.bucket, Key=share.prefix + record.path, ChecksumMode="ENABLED"
-                )
-                if head["ContentLength"] == record.size and head.get(
-                    "ChecksumSHA256"
-                ) == sha256_base64(path):
-                    self.state.mark_uploaded(record, head.get("VersionId"), head["ChecksumSHA256"])
-                    log.info("recovered %s: already in S3", record.path)
-                    continue
-            except (LookupError, ClientError, BotoCoreError, OSError):
-                pass
+        pending = self.state.in_flight()
+        for attempt in range(2):
+            if attempt and pending:
+                time.sleep(RECOVERY_GRACE_SECONDS)
+            pending = [r for r in pending if not self._already_in_s3(shares.get(r.share_arn), r)]
+        for record in pending:
             self.state.clear_in_flight(record)
+
+    def _already_in_s3(self, share: Share | None, record: FileRecord) -> bool:
+        path = share.root / record.path if share else None
+        try:
+            if share is None or path is None or record.is_dir or not path.is_file():
+                return False
+            head = self.clients.s3().head_object(
+                Bucket=share.bucket, Key=share.prefix + record.path, ChecksumMode="ENABLED"
+            )
+        except (ClientError, BotoCoreError, OSError):
+            return False
+        if head["ContentLength"] != record.size or head.get("ChecksumSHA256") != sha256_base64(
+            path
+        ):
+            return False
+        self.state.mark_uploaded(record, head.get("VersionId"), head["ChecksumSHA256"])
+        log.info("recovered %s: already in S3", record.path)
+        return True
 
     # Scanning
 
@@ -233,7 +247,8 @@ class GatewayService:
         try:
             s3 = self.clients.s3()
             if record.is_dir:
-                self.state.mark_in_flight(record)
+                if not self.state.mark_in_flight(record):
+                    return  # uploaded meanwhile by a listing taken a moment earlier
                 uploaded = upload_folder(s3, share.bucket, key)
             else:
                 before = stat_entry(share.root, record.path)
@@ -243,7 +258,8 @@ class GatewayService:
                 if (before[2], before[3]) != (record.size, record.mtime_ns):
                     self.state.observe(share.arn, [before])
                     return
-                self.state.mark_in_flight(record)
+                if not self.state.mark_in_flight(record):
+                    return  # uploaded meanwhile by a listing taken a moment earlier
                 uploaded = upload_file(s3, share.root / record.path, share.bucket, key)
                 after = stat_entry(share.root, record.path)
                 if after != before:  # it changed while uploading: upload it again once settled

@@ -208,13 +208,20 @@ class UploadState:
                 (now + retry_in, record.share_arn, record.path, record.seq),
             )
 
-    def mark_in_flight(self, record: FileRecord) -> None:
-        """Remembered so that, after a crash, an upload that did finish is not sent twice."""
+    def mark_in_flight(self, record: FileRecord) -> bool:
+        """Claim a due file for upload; False if it is no longer what was due.
+
+        The claim is the one atomic check that the file is still dirty at this version: a
+        `due` listing taken just before another worker marked it uploaded would otherwise send
+        it twice. Remembered, too, so that after a crash an upload that did finish is kept.
+        """
         with self._transaction() as db:
-            db.execute(
-                "UPDATE files SET in_flight = 1 WHERE share_arn = ? AND path = ? AND seq = ?",
+            cursor = db.execute(
+                "UPDATE files SET in_flight = 1 WHERE share_arn = ? AND path = ? AND seq = ? "
+                "AND state = 'dirty'",
                 (record.share_arn, record.path, record.seq),
             )
+            return cursor.rowcount == 1
 
     def in_flight(self) -> list[FileRecord]:
         rows = self._db.execute(

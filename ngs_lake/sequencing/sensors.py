@@ -54,6 +54,9 @@ IN_FLIGHT = {
 }
 
 
+COMPLETION_PRIORITY = "10"
+
+
 def announcement_request(
     context: SensorEvaluationContext, run_key: str, event_type: RunEventType, occurrence: int = 1
 ) -> RunRequest | None:
@@ -86,7 +89,13 @@ def verification_request(context: SensorEvaluationContext, run: dict) -> RunRequ
         run_key=tag if not runs else f"{tag}.{len(runs) + 1}",
         job_name=complete_run.name,
         partition_key=run["run_key"],
-        tags={"ngs_lake/verify": tag, "ngs_lake/run_key": run["run_key"]},
+        # Completion is what consumers wait for: the queue starts it before announcements and
+        # manifests that were queued earlier.
+        tags={
+            "ngs_lake/verify": tag,
+            "ngs_lake/run_key": run["run_key"],
+            "dagster/priority": COMPLETION_PRIORITY,
+        },
     )
 
 
