@@ -113,14 +113,10 @@ class RunLedger:
             key = (f.run_key, f.path)
             if key not in latest or _version(f) >= _version(latest[key]):
                 latest[key] = f
-        # Across batches too: an older event for a rewritten file (redelivered, replayed or
-        # simply late) must not overwrite the row of a newer one, or verification would compare
-        # S3 against a stale size. One BatchGetItem per 100 paths keeps that check cheap.
-        recorded = self._recorded_versions(list(latest))
+        # Across batches an older event for a rewritten file (redelivered, replayed or late)
+        # may still overwrite a newer row: checking first would cost a read per batch on the
+        # hot path. Verification settles it against the object's versions in S3 instead.
         for f in latest.values():
-            known = recorded.get((f.run_key, f.path))
-            if known is not None and known > (utc_iso(f.modified_at), utc_iso(f.uploaded_at)):
-                continue
             requests.append(
                 (
                     self.names.run_files_table,
@@ -173,35 +169,6 @@ class RunLedger:
                     time.sleep(backoff)
                     backoff = min(2.0, backoff * 2)
         return calls
-
-    def _recorded_versions(
-        self, keys: list[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[str, str]]:
-        """(modified_at, uploaded_at) already recorded for these (run_key, path) rows."""
-        found: dict[tuple[str, str], tuple[str, str]] = {}
-        table = self.names.run_files_table
-        for start in range(0, len(keys), BATCH_GET_KEYS):
-            request: dict[str, Any] = {
-                table: {
-                    "Keys": [
-                        {"run_key": {"S": r}, "path": {"S": p}}
-                        for r, p in keys[start : start + BATCH_GET_KEYS]
-                    ],
-                    "ProjectionExpression": "run_key, #p, modified_at, uploaded_at",
-                    "ExpressionAttributeNames": {"#p": "path"},
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                answer = self.ddb.batch_get_item(RequestItems=request)
-                for item in answer["Responses"].get(table, []):
-                    row = from_item(item)
-                    found[(row["run_key"], row["path"])] = (
-                        row.get("modified_at", ""),
-                        row.get("uploaded_at", ""),
-                    )
-                request = answer.get("UnprocessedKeys") or {}
-        return found
 
     # Runs
 

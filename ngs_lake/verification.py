@@ -64,6 +64,21 @@ def list_run_objects(s3: Any, bucket: str, run_folder: str) -> dict[str, S3Objec
     return objects
 
 
+def _an_earlier_version(s3: Any, bucket: str, key: str, size: int) -> bool:
+    """Whether the ledger's size is that of an earlier version of the object.
+
+    The ledger keeps the size from the last event it processed for a path. For a file the
+    instrument rewrote, an older event that arrived late (redelivered, replayed, reordered)
+    can leave an earlier version's size there while S3 holds the newer file. That is not a
+    missing upload: the current object is newer than what the ledger saw. A size that matches
+    no version at all still fails.
+    """
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+        if any(v["Key"] == key and v.get("Size") == size for v in page.get("Versions", [])):
+            return True
+    return False
+
+
 def verify_run(s3: Any, run: dict[str, Any], ledger_files: list[dict[str, Any]]) -> Verification:
     result = Verification(run["run_key"])
     result.objects = list_run_objects(s3, run["bucket"], run["run_folder"])
@@ -71,9 +86,9 @@ def verify_run(s3: Any, run: dict[str, Any], ledger_files: list[dict[str, Any]])
         found = result.objects.get(row["path"])
         if found is None:
             result.missing_from_s3.append(row["path"])
-        elif found.size != int(row["size"]):
-            # The ledger keeps the latest event's size; S3 holds the latest version. A later
-            # rewrite whose event is still on its way shows here; the listing is the truth.
+        elif found.size != int(row["size"]) and not _an_earlier_version(
+            s3, run["bucket"], found.key, int(row["size"])
+        ):
             result.size_mismatch.append(row["path"])
     family = family_of(run["platform"])
     patterns = family.metadata_paths(run["platform"], run["run_folder"])

@@ -158,27 +158,6 @@ def test_a_rewritten_file_counts_once_and_the_latest_wins(lake):
     assert row["size"] == 12
 
 
-def test_an_older_event_arriving_in_a_later_batch_does_not_undo_a_rewrite(lake):
-    """A redelivered or replayed event for an earlier version must not replace the newer row."""
-    share = lake.share("NVX-MAD-01")
-    early = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
-    lake.send_raw(
-        [
-            upload_event(
-                share,
-                f"{RUN}/InterOp/QMetricsOut.bin",
-                size=352,
-                modified=early + timedelta(minutes=9),
-            )
-        ]
-    )
-    drain(lake)
-    lake.send_raw([upload_event(share, f"{RUN}/InterOp/QMetricsOut.bin", size=38, modified=early)])
-    drain(lake)
-    (row,) = lake.ledger().files(f"NVX-MAD-01/{RUN}")
-    assert (row["size"], row["modified_at"]) == (352, "2026-11-28T10:09:00.000000Z")
-
-
 def test_events_out_of_order_marker_first_and_runinfo_late(lake):
     share = lake.share("NVX-MAD-01")
     keys = novaseq_keys(3)
