@@ -326,6 +326,13 @@ def test_the_local_producer_and_catalog_query_from_real_objects(lake):
         {"sequencer_id": "NVX-MAD-01", "objects": 2, "bytes": 13},
         {"sequencer_id": "PRM-MAD-01", "objects": 0, "bytes": 0},
     ]
+    table = lake.cli("catalog", "query", "SELECT run_key, files, bytes FROM runs ORDER BY run_key")
+    assert table.stdout.splitlines() == [
+        f"run_key{' ' * (len(RUN) + 4)}  files  bytes",
+        f"{'-' * (len(RUN) + 11)}  -----  -----",
+        f"NVX-MAD-01/{RUN}      1     10",
+        "(1 row)",
+    ]
     bad = lake.cli("catalog", "query", "SELECT nope FROM runs")
     assert bad.returncode == 1
     assert "query failed" in bad.stderr and "nope" in bad.stderr

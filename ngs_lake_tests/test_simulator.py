@@ -234,3 +234,37 @@ def test_cli_refuses_bad_options_with_a_reason(tmp_path, args, message):
     result = cli(*args, "--config", str(SMALL_CONFIG), "--into", str(tmp_path))
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_the_lab_cycles_through_the_mix_on_the_lakes_own_sequencers(tmp_path):
+    from ngs_lake.config import load_lake_config
+    from ngs_lake.simulator.lab import LabSettings, plan_lab
+    from ngs_lake_tests.conftest import SHIPPED_CONFIG
+
+    config = load_lake_config(SHIPPED_CONFIG)
+    runs = plan_lab(
+        config,
+        tmp_path,
+        LabSettings(platforms=("novaseq-x", "miseq"), runs=4, stagger_seconds=10, scale=0.001),
+    )
+    # novaseq-x, miseq, novaseq-x, miseq: each platform's sequencers taken in document order.
+    assert [(r.sequencer_id, r.run.platform, r.start_after_seconds) for r in runs] == [
+        ("NVX-BOS-01", "novaseq-x", 0),
+        ("MIS-RAL-01", "miseq", 10),
+        ("NVX-RAL-01", "novaseq-x", 20),
+        ("MIS-MAD-01", "miseq", 30),
+    ]
+    assert runs[0].share == tmp_path / "gw-bos-01" / "NVX-BOS-01"
+    assert len({r.run_key for r in runs}) == 4
+
+
+def test_the_lab_skips_platforms_the_lake_has_none_of(tmp_path):
+    from ngs_lake.config import load_lake_config
+    from ngs_lake.simulator.lab import LabSettings, plan_lab
+    from ngs_lake_tests.conftest import SMALL_CONFIG
+
+    config = load_lake_config(SMALL_CONFIG)  # no Revio in the small lake
+    runs = plan_lab(config, tmp_path, LabSettings(platforms=("revio", "miseq"), runs=2))
+    assert [r.sequencer_id for r in runs] == ["MIS-MAD-01", "MIS-MAD-01"]
+    with pytest.raises(ValueError, match="no sequencer in the config runs any of: revio"):
+        plan_lab(config, tmp_path, LabSettings(platforms=("revio",), runs=1))
