@@ -12,11 +12,15 @@ from ngs_lake.units import format_size
 def ago(text: str | None, now: datetime | None = None) -> str:
     if not text:
         return "-"
-    seconds = ((now or datetime.now(UTC)) - parse_iso(text)).total_seconds()
+    return elapsed(((now or datetime.now(UTC)) - parse_iso(text)).total_seconds()) + " ago"
+
+
+def elapsed(seconds: float) -> str:
+    """A duration in its largest whole unit: `45s`, `12m`, `3h`, `2d`."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
-            return f"{seconds / size:.0f}{unit} ago"
-    return f"{seconds:.0f}s ago"
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
 
 
 def runs_table(runs: list[dict[str, Any]], file_counts: dict[str, int]) -> str:

@@ -18,7 +18,7 @@ from ngs_lake.gateway_client import CacheBacklog, cache_backlog
 from ngs_lake.ledger import from_item
 from ngs_lake.lifecycle import RunState
 from ngs_lake.naming import LakeNames
-from ngs_lake.operator_views import ago
+from ngs_lake.operator_views import ago, elapsed
 from ngs_lake.units import format_size
 
 
@@ -134,7 +134,7 @@ def _all_runs(clients: AwsClients, names: LakeNames) -> list[dict[str, Any]]:
 def _age(seconds: float | None) -> str:
     if seconds is None:
         return "n/a"
-    return ago((datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()).removesuffix(" ago")
+    return elapsed(seconds)
 
 
 def render_status(status: LakeStatus) -> str:

@@ -22,7 +22,14 @@ from ngs_lake.aws import AwsClients
 from ngs_lake.completion import parse_iso
 from ngs_lake.config import LakeConfig
 from ngs_lake.inventory.audit import Finding, missing_from_inventory, not_locked, unencrypted
-from ngs_lake.inventory.catalog import CatalogueSummary, SourceBucket, catalogue_bucket
+from ngs_lake.inventory.catalog import (
+    OBJECTS_FILE,
+    RUNS_FILE,
+    SEQUENCER_FILE,
+    CatalogueSummary,
+    SourceBucket,
+    catalogue_bucket,
+)
 from ngs_lake.inventory.report import (
     InventoryReportError,
     download_verified,
@@ -33,12 +40,13 @@ from ngs_lake.ledger import RunLedger
 from ngs_lake.naming import LakeNames
 
 CATALOG_PREFIX = "catalog"
-TABLES = ("objects", "runs", "sequencers")
+# Catalogue table -> the file `catalogue_bucket` writes for it, in the order it returns them.
+FILES = {"objects": OBJECTS_FILE, "runs": RUNS_FILE, "sequencers": SEQUENCER_FILE}
+TABLES = tuple(FILES)
 
 
 def partition_key(table: str, site: str, sequencer_id: str) -> str:
-    name = "sequencer" if table == "sequencers" else table
-    return f"{CATALOG_PREFIX}/{table}/site={site}/sequencer_id={sequencer_id}/{name}.parquet"
+    return f"{CATALOG_PREFIX}/{table}/site={site}/sequencer_id={sequencer_id}/{FILES[table]}"
 
 
 @dataclass
