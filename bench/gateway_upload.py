@@ -57,6 +57,12 @@ def write_run_folder(root: Path, seed: int) -> tuple[int, int]:
     return len(sizes), total
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of a process so far, from /proc (moto is the shared bottleneck)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -105,12 +111,15 @@ def main() -> None:
         # moto's SQS slows down sharply as a queue gets deep.
         drainer = EventDrainer(moto_url, "small-lake-gateway-events")
         drainer.start()
+        cpu0 = (cpu_seconds(moto.pid), cpu_seconds(gateway.pid))
         started = time.perf_counter()
         shutil.copytree(staging, share / staging.name)
         wait_until(gateway_url, files, announced=False)
         stored_seconds = time.perf_counter() - started
         wait_until(gateway_url, files, announced=True)
         announced_seconds = time.perf_counter() - started
+        cpu1 = (cpu_seconds(moto.pid), cpu_seconds(gateway.pid))
+        moto_cpu_gateway, gateway_cpu = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
         rss = peak_rss_mib(gateway.pid)
         drainer.stop()
 
@@ -134,6 +143,7 @@ def main() -> None:
             check=True,
         )
         cli_seconds = time.perf_counter() - started
+        moto_cpu_cli = cpu_seconds(moto.pid) - cpu1[0]
         event_ms = moto_ms_per_event(moto_url)
         uploaded = count_objects(moto_url, "small-lake-nvx-mad-01")
     finally:
@@ -154,6 +164,10 @@ def main() -> None:
     print(f"  ratio, all in S3        {cli_seconds / stored_seconds:6.2f}  (goal >= 0.9)")
     print(f"  ratio, all announced    {cli_seconds / announced_seconds:6.2f}")
     print(
+        f"  moto CPU                gateway phase {moto_cpu_gateway:.1f} s, awscli phase "
+        f"{moto_cpu_cli:.1f} s (gateway process {gateway_cpu:.1f} s)"
+    )
+    print(
         f"  moto per event          {event_ms:6.1f} ms  (x {files} events = "
         f"{event_ms * files / 1000:.1f} s of moto time that awscli does not spend)"
     )
@@ -167,6 +181,8 @@ def main() -> None:
                 "ratio": cli_seconds / stored_seconds,
                 "peak_rss_mib": rss,
                 "moto_ms_per_event": event_ms,
+                "moto_cpu_gateway_s": moto_cpu_gateway,
+                "moto_cpu_awscli_s": moto_cpu_cli,
             }
         )
     )

@@ -21,7 +21,7 @@ from pathlib import Path
 
 def moto_server_argv(port: int) -> list[str]:
     """The local AWS stand-in: one moto server over HTTP on loopback."""
-    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    return [sys.executable, "-m", "ngs_lake.local_aws_server", "-H", "127.0.0.1", "-p", str(port)]
 
 
 def gateway_argv(config_path: Path, state_dir: Path, port: int) -> list[str]:
