@@ -32,8 +32,21 @@ def parse_iso(text: str) -> datetime:
 
 @dataclass
 class RunProgress:
+    """`sequencers`: the runs this sensor looks after (its queue's sites); None for every run.
+
+    With per-site queues each site's sensor retries and watches only its own runs, so two
+    sensors never ask the gateway twice for the same run.
+    """
+
     ledger: RunLedger
     shares: StorageGatewayShares
+    sequencers: frozenset[str] | None = None
+
+    def _runs_in_state(self, state: RunState) -> list[dict[str, Any]]:
+        runs = self.ledger.runs_in_state(state)
+        if self.sequencers is None:
+            return runs
+        return [r for r in runs if r.get("sequencer_id") in self.sequencers]
 
     def on_markers(self, markers: list[MarkerSeen]) -> list[str]:
         """STARTED (or STALLED) -> MARKER_SEEN, after asking the gateway to confirm the upload."""
@@ -133,7 +146,7 @@ class RunProgress:
             (RunState.STARTED, 1, RunState.STALLED),
             (RunState.STALLED, abort_after, RunState.ABORTED),
         ):
-            for run in self.ledger.runs_in_state(state):
+            for run in self._runs_in_state(state):
                 window = window_of(run["sequencer_id"]) * limit_windows
                 silent = (now - parse_iso(run["last_activity_at"])).total_seconds()
                 if silent < window:
@@ -152,7 +165,7 @@ class RunProgress:
         """INCOMPLETE runs whose backoff has passed ask the gateway again (new notification)."""
         now = now or datetime.now(UTC)
         retried = []
-        for run in self.ledger.runs_in_state(RunState.INCOMPLETE):
+        for run in self._runs_in_state(RunState.INCOMPLETE):
             attempts = int(run.get("verify_attempts", 0))
             retry_after = run.get("retry_after")
             if (

@@ -24,6 +24,7 @@ from ngs_lake.platforms import PLATFORM_IDS, family_of
 from ngs_lake.units import format_size, parse_duration, parse_rate, parse_size
 
 SUPPORTED_VERSION = 1
+MAX_RULE_NAME = 64  # EventBridge's limit
 SECTIONS = ("version", "lake", "sites", "gateways", "sequencers", "consumers")
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$")
@@ -186,6 +187,10 @@ class LakeSettings(_Strict):
     # How long a received event stays hidden from other consumers; it must outlast a sensor
     # tick (60 s), and bounds how soon an event a crashed tick held is delivered again.
     events_visibility_timeout_seconds: int = Field(default=180, gt=60, le=43200)
+    # "one": every gateway's events share one queue and one sensor. "per-site": each site gets
+    # its own queue, dead-letter queue, rule and sensor, so sites drain in parallel and a
+    # backlog or poison message at one site never delays another (README, scaling out).
+    event_queues: Literal["one", "per-site"] = "one"
     abort_after_stall_windows: int = Field(default=4, gt=0)
 
 
@@ -457,6 +462,15 @@ def _cross_reference_problems(
             problems.append(
                 f"sequencers[{s.id}].id: bucket name {bucket!r} would exceed 63 characters"
             )
+    if lake.event_queues == "per-site":
+        for site_id in dict.fromkeys(sites.declared):
+            rule = f"{lake.prefix}-{site_id}-gateway-events"
+            if len(rule) > MAX_RULE_NAME:  # its queues' names, at most 68, fit SQS's 80
+                problems.append(
+                    f"sites[{site_id}].id: with lake.event_queues per-site, its rule name "
+                    f"{rule!r} would exceed EventBridge's {MAX_RULE_NAME} characters; "
+                    "use a shorter site id or lake prefix"
+                )
     for g in gateways.parsed:
         attached = [s for s in sequencers.parsed if s.gateway == g.id]
         if len(attached) > lake.max_sequencers_per_gateway:

@@ -19,6 +19,7 @@ from ngs_lake.inventory.assets import (
     inventory_catalog_job,
     inventory_catalog_schedule,
 )
+from ngs_lake.naming import event_shards
 from ngs_lake.onboarding.jobs import provision_lake
 from ngs_lake.onboarding.sensors import lake_config_changed
 from ngs_lake.resources import AwsConnection, LakeConfigResource
@@ -33,6 +34,14 @@ from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
 
 # Sensor intervals are part of a definition, so this one setting is read when definitions load.
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("NGS_LAKE_SENSOR_INTERVAL_SECONDS", "5"))
+
+# One events sensor per event queue of the document: the lake-wide queue, or one per site with
+# `lake.event_queues: per-site`. Queues are read from the document as definitions load, so a
+# new site's sensor appears when the code location is reloaded (its events wait in its queue).
+EVENT_SENSORS = [
+    build_storage_gateway_events_sensor(SENSOR_INTERVAL_SECONDS, shard=shard)
+    for shard in event_shards(LakeConfigResource().load())
+]
 
 # Declarative automation (run_manifest is eager on sequencing_run) evaluated by a sensor that is
 # on from the start, so a completed run's manifest follows without anyone switching it on.
@@ -57,7 +66,7 @@ defs = Definitions(
     schedules=[inventory_catalog_schedule, capacity_report_schedule],
     sensors=[
         lake_config_changed,
-        build_storage_gateway_events_sensor(SENSOR_INTERVAL_SECONDS),
+        *EVENT_SENSORS,
         lake_automation,
     ],
     resources={"aws": AwsConnection(), "lake": LakeConfigResource()},

@@ -28,7 +28,7 @@ from ngs_lake.events import (
     parse_gateway_message,
 )
 from ngs_lake.ledger import EventRecord, NewRun, RunFile, RunLedger
-from ngs_lake.naming import LakeNames
+from ngs_lake.naming import EventShard, LakeNames
 
 log = logging.getLogger(__name__)
 _DESERIALIZE = TypeDeserializer().deserialize
@@ -131,7 +131,10 @@ class GatewayEventIngest:
         settings: IngestSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
         progress: RunProgressHandler | None = None,
+        shard: EventShard | None = None,
     ) -> None:
+        """`shard`: the queue to drain and its DLQ; the lake-wide queue unless given."""
+        shard = shard or names.lake_wide_events()
         self.sqs = clients.sqs()
         self.names = names
         self.ledger = ledger
@@ -139,8 +142,8 @@ class GatewayEventIngest:
         self.clock = clock
         self.progress = progress
         self.catalogue = ShareCatalogue(clients, names)
-        self.queue_url = self.sqs.get_queue_url(QueueName=names.events_queue)["QueueUrl"]
-        self.dlq_url = self.sqs.get_queue_url(QueueName=names.dead_letter_queue)["QueueUrl"]
+        self.queue_url = self.sqs.get_queue_url(QueueName=shard.queue)["QueueUrl"]
+        self.dlq_url = self.sqs.get_queue_url(QueueName=shard.dead_letter_queue)["QueueUrl"]
 
     def drain(self) -> TickReport:
         """One tick: drain within the time budget and message cap, flushing as it goes."""

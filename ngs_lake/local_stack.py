@@ -205,7 +205,7 @@ class LocalStack:
             f"[{status.taken_at:%H:%M:%S}] runs: {states} | upload backlog "
             f"{format_size(dirty)}"
             + (f", oldest {oldest:.0f} s" if oldest is not None else "")
-            + f" | events waiting {status.queue.visible}, DLQ {status.dead_letters.visible}"
+            + f" | events waiting {status.events_waiting}, DLQ {status.dead_letter_count}"
         )
         for n in status.latest:
             self.echo(f"    {n.message_id}" + ("" if n.published_at else " (not yet published)"))

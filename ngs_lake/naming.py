@@ -35,6 +35,9 @@ class LakeNames:
     def events_rule(self) -> str:
         return f"{self.prefix}-gateway-events"
 
+    def lake_wide_events(self, sites: tuple[str, ...] = ()) -> EventShard:
+        return EventShard(None, sites, self.events_queue, self.dead_letter_queue, self.events_rule)
+
     @property
     def run_events_topic(self) -> str:
         return f"{self.prefix}-run-events.fifo"
@@ -65,6 +68,46 @@ class LakeNames:
     @property
     def lifecycle_rule_id(self) -> str:
         return f"{self.prefix}-tiering"
+
+
+@dataclass(frozen=True)
+class EventShard:
+    """One gateway-events queue with its dead-letter queue and the rule that feeds it, and the
+    sites whose gateways' events it carries (`site` None: the lake-wide queue, every site)."""
+
+    site: str | None
+    sites: tuple[str, ...]
+    queue: str
+    dead_letter_queue: str
+    rule: str
+
+    @property
+    def sensor_name(self) -> str:
+        """Dagster names allow letters, digits and underscores only."""
+        if self.site is None:
+            return "storage_gateway_events"
+        return "storage_gateway_events_" + re.sub(r"[^A-Za-z0-9]", "_", self.site)
+
+    def sequencer_ids(self, config: LakeConfig) -> frozenset[str]:
+        return frozenset(s.id for s in config.sequencers if config.site_of(s).id in self.sites)
+
+
+def event_shards(config: LakeConfig) -> tuple[EventShard, ...]:
+    """The lake's event queues: one for the whole lake, or one per site (`lake.event_queues`)."""
+    names = LakeNames.of(config)
+    every_site = tuple(s.id for s in config.sites)
+    if config.lake.event_queues == "one":
+        return (names.lake_wide_events(every_site),)
+    return tuple(
+        EventShard(
+            site,
+            (site,),
+            f"{names.prefix}-{site}-gateway-events",
+            f"{names.prefix}-{site}-gateway-events-dlq",
+            f"{names.prefix}-{site}-gateway-events",
+        )
+        for site in every_site
+    )
 
 
 def statement_id(*parts: str) -> str:

@@ -17,7 +17,7 @@ from ngs_lake.config import LakeConfig
 from ngs_lake.gateway_client import CacheBacklog, cache_backlog
 from ngs_lake.ledger import from_item
 from ngs_lake.lifecycle import RunState
-from ngs_lake.naming import LakeNames
+from ngs_lake.naming import LakeNames, event_shards
 from ngs_lake.operator_views import ago, elapsed
 from ngs_lake.units import format_size
 
@@ -37,16 +37,32 @@ class Notification:
     recorded_at: str
 
 
+@dataclass(frozen=True)
+class EventQueueFigures:
+    """One event queue and its DLQ; `site` None for the lake-wide queue."""
+
+    site: str | None
+    queue: QueueFigures
+    dead_letters: QueueFigures
+
+
 @dataclass
 class LakeStatus:
     taken_at: datetime
-    queue: QueueFigures
-    dead_letters: QueueFigures
+    event_queues: list[EventQueueFigures]
     gateways: list[CacheBacklog] | None  # None: the gateway API did not answer
     gateway_error: str | None
     runs_by_state: dict[str, int]
     stalled: list[dict[str, Any]] = field(default_factory=list)
     latest: list[Notification] = field(default_factory=list)
+
+    @property
+    def events_waiting(self) -> int:
+        return sum(q.queue.visible for q in self.event_queues)
+
+    @property
+    def dead_letter_count(self) -> int:
+        return sum(q.dead_letters.visible + q.dead_letters.in_flight for q in self.event_queues)
 
 
 def queue_figures(clients: AwsClients, name: str) -> QueueFigures:
@@ -105,8 +121,14 @@ def collect_status(clients: AwsClients, config: LakeConfig, latest: int = 5) -> 
     notifications.sort(key=lambda n: n.published_at or n.recorded_at, reverse=True)
     return LakeStatus(
         taken_at=datetime.now(UTC),
-        queue=queue_figures(clients, names.events_queue),
-        dead_letters=queue_figures(clients, names.dead_letter_queue),
+        event_queues=[
+            EventQueueFigures(
+                shard.site,
+                queue_figures(clients, shard.queue),
+                queue_figures(clients, shard.dead_letter_queue),
+            )
+            for shard in event_shards(config)
+        ],
         gateways=gateways,
         gateway_error=gateway_error,
         runs_by_state=by_state,
@@ -138,17 +160,17 @@ def _age(seconds: float | None) -> str:
 
 
 def render_status(status: LakeStatus) -> str:
-    q, d = status.queue, status.dead_letters
-    lines = [
-        f"ngs_lake status at {status.taken_at:%Y-%m-%d %H:%M:%S} UTC",
-        "",
-        f"events queue   {q.visible} waiting, {q.in_flight} in flight, "
-        f"oldest {_age(q.oldest_age_seconds)}",
-        f"dead letters   {d.visible + d.in_flight}"
-        + ("  <- inspect with `ngs-lake dlq list`" if d.visible + d.in_flight else ""),
-        "",
-        "gateway backlog",
-    ]
+    lines = [f"ngs_lake status at {status.taken_at:%Y-%m-%d %H:%M:%S} UTC", ""]
+    for figures in status.event_queues:
+        q, d = figures.queue, figures.dead_letters
+        label = "events queue" if figures.site is None else f"events {figures.site}"
+        lines.append(
+            f"{label:<14} {q.visible} waiting, {q.in_flight} in flight, "
+            f"oldest {_age(q.oldest_age_seconds)}, dead letters {d.visible + d.in_flight}"
+        )
+    if status.dead_letter_count:
+        lines.append(f"dead letters   {status.dead_letter_count}  <- inspect: `ngs-lake dlq list`")
+    lines += ["", "gateway backlog"]
     if status.gateways is None:
         lines.append(f"  unavailable: {status.gateway_error}")
     else:

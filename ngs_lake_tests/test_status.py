@@ -19,8 +19,8 @@ def test_status_shows_queues_backlog_runs_and_stalled_runs(lake):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     # moto keeps no CloudWatch SQS metrics, so the oldest message's age is not reported.
-    assert "events queue   3 waiting, 0 in flight, oldest n/a" in lines
-    assert "dead letters   1  <- inspect with `ngs-lake dlq list`" in lines
+    assert "events queue   3 waiting, 0 in flight, oldest n/a, dead letters 1" in lines
+    assert "dead letters   1  <- inspect: `ngs-lake dlq list`" in lines
     assert "runs           STARTED 1  STALLED 1" in lines
     assert f"  {stalled}  last activity 3h ago" in lines
     gateway_lines = [line for line in lines if line.startswith("  gw-")]

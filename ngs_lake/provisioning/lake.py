@@ -50,7 +50,7 @@ def plan_lake(config: LakeConfig, clients: AwsClients) -> Plan:
                             (lambda spec=spec: plan_table(ctx, spec))
                             for spec in table_specs(ctx.names, config.lake.events_ttl_days)
                         ),
-                        lambda: plan_event_queues(ctx),
+                        lambda: plan_event_queues(ctx, gateway_arns),
                         lambda: plan_topic(ctx),
                     ],
                 ),

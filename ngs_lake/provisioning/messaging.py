@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ngs_lake.config import Consumer
+from ngs_lake.naming import EventShard, event_shards
 from ngs_lake.provisioning.context import ProvisioningContext
 from ngs_lake.provisioning.plan import Action, Change, setting_change
 from ngs_lake.provisioning.policies import (
@@ -30,6 +31,7 @@ GATEWAY_DETAIL_TYPES = (
 MAX_RETENTION_SECONDS = 14 * 24 * 3600
 MAX_RECEIVE_COUNT = 5
 RULE_TARGET_ID = "gateway-events-queue"
+LAKE_TAG = "ngs-lake:lake"  # on rules, so retiring one never touches another lake's
 
 
 # moto's default delivery to SQS drops the envelope's `account` field (moto 5.x events/utils.py),
@@ -74,31 +76,48 @@ def topic_arn(ctx: ProvisioningContext) -> str:
     return f"arn:aws:sns:{ctx.region}:{ctx.account}:{ctx.names.run_events_topic}"
 
 
-def rule_arn(ctx: ProvisioningContext) -> str:
-    return f"arn:aws:events:{ctx.region}:{ctx.account}:rule/{ctx.names.events_rule}"
+def rule_arn(ctx: ProvisioningContext, shard: EventShard) -> str:
+    return f"arn:aws:events:{ctx.region}:{ctx.account}:rule/{shard.rule}"
 
 
-def plan_event_queues(ctx: ProvisioningContext) -> list[Change]:
-    """DLQ, then the queue that redrives into it, then the rule that feeds the queue."""
-    names = ctx.names
-    dlq_arn = queue_arn(ctx, names.dead_letter_queue)
-    main_arn = queue_arn(ctx, names.events_queue)
-    changes = _plan_queue(
-        ctx, names.dead_letter_queue, {"MessageRetentionPeriod": str(MAX_RETENTION_SECONDS)}
-    )
-    changes += _plan_queue(
-        ctx,
-        names.events_queue,
-        {
-            "VisibilityTimeout": str(ctx.config.lake.events_visibility_timeout_seconds),
-            "MessageRetentionPeriod": str(MAX_RETENTION_SECONDS),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
-            ),
-            "Policy": json.dumps(events_queue_policy(main_arn, rule_arn(ctx))),
-        },
-    )
-    return changes + _plan_rule(ctx, main_arn)
+def plan_event_queues(ctx: ProvisioningContext, gateway_arns: dict[str, str]) -> list[Change]:
+    """Per event queue: DLQ, then the queue that redrives into it, then the rule that feeds it;
+    then the removal of rules no queue of the document uses any more (a change of
+    `lake.event_queues`), so no event is routed to a queue that no sensor drains."""
+    shards = event_shards(ctx.config)
+    changes = []
+    for shard in shards:
+        dlq_arn = queue_arn(ctx, shard.dead_letter_queue)
+        main_arn = queue_arn(ctx, shard.queue)
+        changes += _plan_queue(
+            ctx, shard.dead_letter_queue, {"MessageRetentionPeriod": str(MAX_RETENTION_SECONDS)}
+        )
+        changes += _plan_queue(
+            ctx,
+            shard.queue,
+            {
+                "VisibilityTimeout": str(ctx.config.lake.events_visibility_timeout_seconds),
+                "MessageRetentionPeriod": str(MAX_RETENTION_SECONDS),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
+                ),
+                "Policy": json.dumps(events_queue_policy(main_arn, rule_arn(ctx, shard))),
+            },
+        )
+        changes += _plan_rule(ctx, shard, main_arn, shard_event_pattern(ctx, shard, gateway_arns))
+    return changes + _plan_retired_rules(ctx, {s.rule for s in shards})
+
+
+def shard_event_pattern(
+    ctx: ProvisioningContext, shard: EventShard, gateway_arns: dict[str, str]
+) -> dict[str, list[str]]:
+    """A site's rule matches events whose resources name one of the site's gateways."""
+    pattern = gateway_event_pattern()
+    if shard.site is not None:
+        pattern["resources"] = sorted(
+            gateway_arns[g.id] for g in ctx.config.gateways if g.site in shard.sites
+        )
+    return pattern
 
 
 def plan_topic(ctx: ProvisioningContext) -> list[Change]:
@@ -194,23 +213,26 @@ def _comparable(attributes: dict[str, str | None]) -> dict[str, Any]:
     }
 
 
-def _plan_rule(ctx: ProvisioningContext, target_arn: str) -> list[Change]:
+def _plan_rule(
+    ctx: ProvisioningContext, shard: EventShard, target_arn: str, pattern: dict[str, list[str]]
+) -> list[Change]:
     events = ctx.clients.events
-    name = ctx.names.events_rule
-    pattern = gateway_event_pattern()
+    name = shard.rule
     try:
         rule = events().describe_rule(Name=name)
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
         rule = None
+    scope = "every site" if shard.site is None else f"site {shard.site}"
 
     def put_rule() -> None:
         events().put_rule(
             Name=name,
             EventPattern=json.dumps(pattern),
             State="ENABLED",
-            Description="Storage Gateway upload and notification events into the lake's queue",
+            Description=f"Storage Gateway upload and notification events of {scope} to its queue",
+            Tags=[{"Key": LAKE_TAG, "Value": ctx.names.prefix}],
         )
 
     target = rule_target(ctx, target_arn)
@@ -244,6 +266,45 @@ def _plan_rule(ctx: ProvisioningContext, target_arn: str) -> list[Change]:
             notes,
         ),
     ]
+
+
+def _plan_retired_rules(ctx: ProvisioningContext, current: set[str]) -> list[Change]:
+    """Gateway-event rules of this lake that no queue uses now: the lake-wide rule by its name,
+    per-site rules by the lake tag they were created with (never another lake's rules)."""
+    events = ctx.clients.events
+    lake_wide = ctx.names.events_rule
+    changes = []
+    paginator = events().get_paginator("list_rules")
+    for page in paginator.paginate(NamePrefix=f"{ctx.names.prefix}-"):
+        for rule in page["Rules"]:
+            name = rule["Name"]
+            if name in current or not name.endswith("-gateway-events"):
+                continue
+            if name != lake_wide and not _tagged_for_lake(ctx, rule["Arn"]):
+                continue
+
+            def remove(name: str = name) -> None:
+                ids = [t["Id"] for t in events().list_targets_by_rule(Rule=name)["Targets"]]
+                if ids:
+                    events().remove_targets(Rule=name, Ids=ids)
+                events().delete_rule(Name=name)
+
+            changes.append(
+                Change(
+                    "events-rule",
+                    name,
+                    Action.REMOVE,
+                    f"lake.event_queues is {ctx.config.lake.event_queues!r}; no queue of the "
+                    "document is fed by this rule (its queue is kept: drain it before removal)",
+                    run=remove,
+                )
+            )
+    return changes
+
+
+def _tagged_for_lake(ctx: ProvisioningContext, arn: str) -> bool:
+    tags = ctx.clients.events().list_tags_for_resource(ResourceARN=arn)["Tags"]
+    return {"Key": LAKE_TAG, "Value": ctx.names.prefix} in tags
 
 
 def _plan_subscription(ctx: ProvisioningContext, consumer: Consumer, endpoint: str) -> Change:

@@ -27,9 +27,10 @@ class Action(StrEnum):
     NOOP = "no-op"
     RETAINED = "retained"
     MOVE = "move"
+    REMOVE = "remove"
 
 
-MUTATING = frozenset({Action.CREATE, Action.UPDATE, Action.MOVE})
+MUTATING = frozenset({Action.CREATE, Action.UPDATE, Action.MOVE, Action.REMOVE})
 
 
 class ProvisioningRefused(Exception):

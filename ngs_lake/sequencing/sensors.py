@@ -26,7 +26,7 @@ from ngs_lake.gateway_client import StorageGatewayShares
 from ngs_lake.ingest import GatewayEventIngest, IngestSettings, TickReport
 from ngs_lake.ledger import RunLedger
 from ngs_lake.lifecycle import RunEventType, RunState
-from ngs_lake.naming import LakeNames
+from ngs_lake.naming import EventShard, LakeNames
 from ngs_lake.notifications import message_id
 from ngs_lake.resources import AwsConnection, LakeConfigResource
 from ngs_lake.sequencing.jobs import (
@@ -100,13 +100,19 @@ def verification_request(context: SensorEvaluationContext, run: dict) -> RunRequ
 
 
 def reconcile(
-    context: SensorEvaluationContext, ledger: RunLedger, report: TickReport
+    context: SensorEvaluationContext,
+    ledger: RunLedger,
+    report: TickReport,
+    sequencers: frozenset[str] | None = None,
 ) -> tuple[list[RunRequest], list[str]]:
+    """`sequencers`: only their runs (a per-site sensor's); None for every run."""
     requests: list[RunRequest] = []
     recent = (datetime.now(UTC) - RECENTLY_COMPLETED).strftime("%Y-%m-%dT%H:%M:%S")
     active = [run for state in ACTIVE_STATES for run in ledger.runs_in_state(state)]
     active += ledger.runs_in_state(RunState.COMPLETED, active_since=recent)
     active += ledger.runs_in_state(RunState.ABORTED, active_since=recent)
+    if sequencers is not None:
+        active = [run for run in active if run.get("sequencer_id") in sequencers]
     for run in active:
         outbox = run.get("outbox", {})
         unpublished = [
@@ -141,14 +147,20 @@ def reconcile(
 
 
 def build_storage_gateway_events_sensor(
-    minimum_interval_seconds: int = 5, settings: IngestSettings | None = None
+    minimum_interval_seconds: int = 5,
+    settings: IngestSettings | None = None,
+    shard: EventShard | None = None,
 ) -> SensorDefinition:
+    """The sensor for one event queue: the lake-wide one, or one site's (`shard`)."""
+    site = shard.site if shard else None
+
     @sensor(
-        name="storage_gateway_events",
+        name=shard.sensor_name if shard else "storage_gateway_events",
         jobs=[announce_run, complete_run, refresh_manifest],
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Drains gateway events into the run ledger and starts lifecycle runs.",
+        description="Drains gateway events into the run ledger and starts lifecycle runs"
+        + (f" for site {site}." if site else "."),
     )
     def storage_gateway_events(
         context: SensorEvaluationContext, aws: AwsConnection, lake: LakeConfigResource
@@ -156,14 +168,17 @@ def build_storage_gateway_events_sensor(
         document = lake.load()
         clients = aws.clients(document.lake.region)
         names = LakeNames.of(document)
+        sequencers = shard.sequencer_ids(document) if shard and shard.site else None
         ledger = RunLedger(clients, names, document.lake.events_ttl_days)
-        progress = RunProgress(ledger, StorageGatewayShares(clients.storagegateway()))
-        report = GatewayEventIngest(clients, names, ledger, settings, progress=progress).drain()
+        progress = RunProgress(ledger, StorageGatewayShares(clients.storagegateway()), sequencers)
+        report = GatewayEventIngest(
+            clients, names, ledger, settings, progress=progress, shard=shard
+        ).drain()
         progress.retry_incomplete()
         progress.detect_stalls(
             document.stall_window_seconds, document.lake.abort_after_stall_windows
         )
-        requests, partitions = reconcile(context, ledger, report)
+        requests, partitions = reconcile(context, ledger, report, sequencers)
         context.log.info(
             f"received {report.received}, recorded {report.recorded}, rejected {report.rejected}, "
             f"new runs {len(report.new_runs)}, requests {len(requests)}, "
