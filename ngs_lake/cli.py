@@ -131,6 +131,11 @@ def gateway_group() -> None:
     help="Serve only these gateway ids from the document (default: all).",
 )
 @click.option("--account", help="AWS account id for ARNs (default: ask STS).")
+@click.option(
+    "--upload-workers",
+    type=click.IntRange(1, 64),
+    help="Concurrent uploads (default: 8 to AWS, 4 to the local stand-in).",
+)
 def gateway_run(
     config_path: Path,
     state_dir: Path,
@@ -138,9 +143,11 @@ def gateway_run(
     port: int,
     gateway_ids: tuple[str, ...],
     account: str | None,
+    upload_workers: int | None,
 ) -> None:
     """Serve the Storage Gateway API for the document's gateways on loopback."""
     from ngs_lake.gateway.server import run_gateway
+    from ngs_lake.gateway.service import GatewayTuning
 
     config = _load(config_path)
     unknown = set(gateway_ids) - {g.id for g in config.gateways}
@@ -150,7 +157,9 @@ def gateway_run(
         )
     if account is None:
         account = AwsClients(AwsTarget.from_environment(config.lake.region)).account_id()
-    run_gateway(config, state_dir, account, host, port, set(gateway_ids) or None)
+    target = AwsTarget.from_environment(config.lake.region)
+    tuning = GatewayTuning.for_target(target.is_local, upload_workers)
+    run_gateway(config, state_dir, account, host, port, set(gateway_ids) or None, tuning=tuning)
 
 
 @main.command("simulate")

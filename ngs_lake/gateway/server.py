@@ -135,7 +135,11 @@ def run_gateway(
         AwsTarget.from_environment(config.lake.region), botocore_config=GATEWAY_BOTOCORE_CONFIG
     )
     service = GatewayService(
-        registry, state, clients, share_root(state_dir), tuning or GatewayTuning()
+        registry,
+        state,
+        clients,
+        share_root(state_dir),
+        tuning or GatewayTuning.for_target(clients.target.is_local),
     )
     api = StorageGatewayApi(registry, config.lake.region, account, share_root(state_dir), service)
     server = build_server(api, host, port)

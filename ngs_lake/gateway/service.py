@@ -60,6 +60,16 @@ class GatewayTuning:
     rescan_seconds: float = 2.0
     poll_seconds: float = 0.2
 
+    @classmethod
+    def for_target(cls, is_local: bool, upload_workers: int | None = None) -> GatewayTuning:
+        """S3 takes many uploads at once; the local stand-in is one Python process, where more
+        than 4 concurrent uploads add lock contention, not throughput (bench/gateway_upload.py:
+        moto spent 5.8 to 6.2 s of CPU on the run with 4, 7.5 to 10.8 s with 8)."""
+        return cls(upload_workers=upload_workers or (LOCAL_UPLOAD_WORKERS if is_local else 8))
+
+
+LOCAL_UPLOAD_WORKERS = 4
+
 
 RECOVERY_GRACE_SECONDS = 2.0
 
