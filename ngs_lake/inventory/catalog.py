@@ -69,7 +69,7 @@ def catalogue_bucket(
     source: SourceBucket,
     report_time: datetime,
     workdir: Path,
-    memory_limit: str = "256MB",
+    memory_limit: str = "384MB",
 ) -> CatalogueSummary:
     """Catalogue one source bucket's report files into three Parquet files under `workdir`.
 
