@@ -2,25 +2,39 @@
 site, derived from the document; each site's events reach only its own queue and sensor."""
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
 
-from ngs_lake.config import LakeConfigError, load_lake_config, parse_lake_document
+from ngs_lake.aws import AwsClients
+from ngs_lake.config import LakeConfig, LakeConfigError, load_lake_config, parse_lake_document
 from ngs_lake.ingest import IngestSettings
 from ngs_lake.ledger import RunLedger
 from ngs_lake.naming import LakeNames, event_shards
+from ngs_lake.processes import ManagedProcess
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.provisioning.plan import Action
 from ngs_lake.resources import AwsConnection, LakeConfigResource
 from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 from ngs_lake.status import collect_status, render_status
-from ngs_lake_tests.conftest import CREDENTIALS, REPO, SMALL_CONFIG, edited_config, lake_clients
+from ngs_lake_tests.conftest import (
+    CREDENTIALS,
+    REPO,
+    SMALL_CONFIG,
+    Gateway,
+    edited_config,
+    lake_clients,
+)
+from ngs_lake_tests.lake_fixtures import drain_queue
 from ngs_lake_tests.test_gateway_uploads import wait_for
 
 FAST = IngestSettings(wait_seconds=0, budget_seconds=10)
@@ -121,12 +135,40 @@ def test_the_code_location_has_one_events_sensor_per_site(tmp_path):
     )
 
 
-def test_each_site_drains_only_its_own_gateways_events(moto, start_gateway, tmp_path):
+@dataclass
+class TwoSiteLake:
+    path: Path
+    config: LakeConfig
+    gateway: Gateway
+    clients: AwsClients
+
+    def simulate_miseq_runs(self) -> dict[str, str]:
+        """A tiny MiSeq run written into MIS-MAD-01's share and one into MIS-BOS-01's."""
+        runs = {}
+        for sequencer_id, seed in (("MIS-MAD-01", 1), ("MIS-BOS-01", 2)):
+            (run,) = plan_simulation(
+                RunSpec(platform="miseq", scenario="tiny", duration_seconds=1, seed=seed)
+            )
+            gateway_id = self.config.sequencer(sequencer_id).gateway
+            folder = self.gateway.state_dir / "gateways" / gateway_id / sequencer_id
+            simulate([run], folder, seed=seed)
+            runs[sequencer_id] = f"{sequencer_id}/{run.run_folder}"
+        return runs
+
+
+@pytest.fixture
+def two_site_lake(moto, start_gateway, tmp_path) -> TwoSiteLake:
     path = edited_config(tmp_path, SMALL_CONFIG, two_sites, "lake.yaml")
     gateway = start_gateway(path)
     clients = lake_clients(moto, gateway)
     config = load_lake_config(path)
     apply_plan(plan_lake(config, clients))
+    return TwoSiteLake(path, config, gateway, clients)
+
+
+def test_each_site_drains_only_its_own_gateways_events(moto, two_site_lake):
+    path, config = two_site_lake.path, two_site_lake.config
+    gateway, clients = two_site_lake.gateway, two_site_lake.clients
     madison, boston = event_shards(config)
 
     events = moto.client("events")
@@ -142,16 +184,7 @@ def test_each_site_drains_only_its_own_gateways_events(moto, start_gateway, tmp_
         queues
     )
 
-    runs = {}
-    for sequencer_id, seed in (("MIS-MAD-01", 1), ("MIS-BOS-01", 2)):
-        (run,) = plan_simulation(
-            RunSpec(platform="miseq", scenario="tiny", duration_seconds=1, seed=seed)
-        )
-        gateway_id = config.sequencer(sequencer_id).gateway
-        folder = gateway.state_dir / "gateways" / gateway_id / sequencer_id
-        simulate([run], folder, seed=seed)
-        runs[sequencer_id] = f"{sequencer_id}/{run.run_folder}"
-
+    runs = two_site_lake.simulate_miseq_runs()
     ledger = RunLedger(clients, LakeNames.of(config))
     resources = {
         "aws": AwsConnection(
@@ -265,3 +298,46 @@ def test_switching_to_per_site_retires_the_lake_wide_rule_and_no_other_lakes(lak
     apply_plan(back)
     names = {r["Name"] for r in events.list_rules(NamePrefix="small-lake")["Rules"]}
     assert names == {"small-lake-gateway-events", "small-lake-two-gateway-events"}
+
+
+@pytest.mark.slow
+def test_a_real_daemon_runs_one_sensor_per_site(moto, two_site_lake, tmp_path):
+    """From workspace.yaml, as `make run` loads it: both sites' runs are announced, although
+    each site's events reach only its own queue."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        **CREDENTIALS,
+        "DAGSTER_HOME": str(home),
+        "AWS_REGION": "us-east-1",
+        "NGS_LAKE_AWS_ENDPOINT_URL": moto.endpoint,
+        "NGS_LAKE_STORAGEGATEWAY_ENDPOINT_URL": two_site_lake.gateway.endpoint,
+        "NGS_LAKE_TARGET": "local",
+        "NGS_LAKE_CONFIG": str(two_site_lake.path),
+        "NGS_LAKE_SENSOR_INTERVAL_SECONDS": "2",
+    }
+    daemon = ManagedProcess(
+        "dagster-daemon",
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        env,
+        tmp_path / "daemon.log",
+        cwd=REPO,
+    ).start()
+    runs = two_site_lake.simulate_miseq_runs()
+    sqs = moto.client("sqs")
+    lims = sqs.get_queue_url(QueueName="small-lake-lims.fifo")["QueueUrl"]
+    announced: list[str] = []
+
+    def both_started() -> bool:
+        announced.extend(
+            json.loads(m["Body"])["message_id"] for m in drain_queue(sqs, lims, wait_rounds=1)
+        )
+        return len(announced) >= 2
+
+    try:
+        wait_for(both_started, timeout=240, interval=1, what="run.started for both sites' runs")
+    finally:
+        daemon.stop()
+    assert sorted(announced) == sorted(f"{key}#run.started" for key in runs.values())
