@@ -147,7 +147,6 @@ def gateway_run(
 ) -> None:
     """Serve the Storage Gateway API for the document's gateways on loopback."""
     from ngs_lake.gateway.server import run_gateway
-    from ngs_lake.gateway.service import GatewayTuning
 
     config = _load(config_path)
     unknown = set(gateway_ids) - {g.id for g in config.gateways}
@@ -157,9 +156,8 @@ def gateway_run(
         )
     if account is None:
         account = AwsClients(AwsTarget.from_environment(config.lake.region)).account_id()
-    target = AwsTarget.from_environment(config.lake.region)
-    tuning = GatewayTuning.for_target(target.is_local, upload_workers)
-    run_gateway(config, state_dir, account, host, port, set(gateway_ids) or None, tuning=tuning)
+    only = set(gateway_ids) or None
+    run_gateway(config, state_dir, account, host, port, only, upload_workers=upload_workers)
 
 
 @main.command("simulate")

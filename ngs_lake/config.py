@@ -463,8 +463,10 @@ def _cross_reference_problems(
                 f"sequencers[{s.id}].id: bucket name {bucket!r} would exceed 63 characters"
             )
     if lake.event_queues == "per-site":
+        from ngs_lake.naming import LakeNames  # naming imports this module
+
         for site_id in dict.fromkeys(sites.declared):
-            rule = f"{lake.prefix}-{site_id}-gateway-events"
+            rule = LakeNames(lake.prefix).site_events(site_id).rule
             if len(rule) > MAX_RULE_NAME:  # its queues' names, at most 68, fit SQS's 80
                 problems.append(
                     f"sites[{site_id}].id: with lake.event_queues per-site, its rule name "

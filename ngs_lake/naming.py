@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from ngs_lake.config import LakeConfig
 
+LAKE_WIDE_SENSOR = "storage_gateway_events"
+
 
 @dataclass(frozen=True)
 class LakeNames:
@@ -37,6 +39,11 @@ class LakeNames:
 
     def lake_wide_events(self, sites: tuple[str, ...] = ()) -> EventShard:
         return EventShard(None, sites, self.events_queue, self.dead_letter_queue, self.events_rule)
+
+    def site_events(self, site: str) -> EventShard:
+        """A site's own queue, DLQ and rule (`lake.event_queues: per-site`)."""
+        queue = f"{self.prefix}-{site}-gateway-events"
+        return EventShard(site, (site,), queue, f"{queue}-dlq", queue)
 
     @property
     def run_events_topic(self) -> str:
@@ -85,8 +92,8 @@ class EventShard:
     def sensor_name(self) -> str:
         """Dagster names allow letters, digits and underscores only."""
         if self.site is None:
-            return "storage_gateway_events"
-        return "storage_gateway_events_" + re.sub(r"[^A-Za-z0-9]", "_", self.site)
+            return LAKE_WIDE_SENSOR
+        return f"{LAKE_WIDE_SENSOR}_" + re.sub(r"[^A-Za-z0-9]", "_", self.site)
 
     def sequencer_ids(self, config: LakeConfig) -> frozenset[str]:
         return frozenset(s.id for s in config.sequencers if config.site_of(s).id in self.sites)
@@ -98,16 +105,7 @@ def event_shards(config: LakeConfig) -> tuple[EventShard, ...]:
     every_site = tuple(s.id for s in config.sites)
     if config.lake.event_queues == "one":
         return (names.lake_wide_events(every_site),)
-    return tuple(
-        EventShard(
-            site,
-            (site,),
-            f"{names.prefix}-{site}-gateway-events",
-            f"{names.prefix}-{site}-gateway-events-dlq",
-            f"{names.prefix}-{site}-gateway-events",
-        )
-        for site in every_site
-    )
+    return tuple(names.site_events(site) for site in every_site)
 
 
 def statement_id(*parts: str) -> str:

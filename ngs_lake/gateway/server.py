@@ -125,7 +125,7 @@ def run_gateway(
     port: int = 4570,
     only: set[str] | None = None,
     clients: AwsClients | None = None,
-    tuning: GatewayTuning | None = None,
+    upload_workers: int | None = None,
 ) -> None:
     """Serve and upload until SIGTERM or Ctrl-C; every change is committed, so stopping is safe."""
     registry = ShareRegistry(registry_path(state_dir))
@@ -139,7 +139,7 @@ def run_gateway(
         state,
         clients,
         share_root(state_dir),
-        tuning or GatewayTuning.for_target(clients.target.is_local),
+        GatewayTuning.for_target(clients.target.is_local, upload_workers),
     )
     api = StorageGatewayApi(registry, config.lake.region, account, share_root(state_dir), service)
     server = build_server(api, host, port)

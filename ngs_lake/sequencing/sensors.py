@@ -26,7 +26,7 @@ from ngs_lake.gateway_client import StorageGatewayShares
 from ngs_lake.ingest import GatewayEventIngest, IngestSettings, TickReport
 from ngs_lake.ledger import RunLedger
 from ngs_lake.lifecycle import RunEventType, RunState
-from ngs_lake.naming import EventShard, LakeNames
+from ngs_lake.naming import LAKE_WIDE_SENSOR, EventShard, LakeNames
 from ngs_lake.notifications import message_id
 from ngs_lake.resources import AwsConnection, LakeConfigResource
 from ngs_lake.sequencing.jobs import (
@@ -155,7 +155,7 @@ def build_storage_gateway_events_sensor(
     site = shard.site if shard else None
 
     @sensor(
-        name=shard.sensor_name if shard else "storage_gateway_events",
+        name=shard.sensor_name if shard else LAKE_WIDE_SENSOR,
         jobs=[announce_run, complete_run, refresh_manifest],
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
