@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -19,6 +22,7 @@ import yaml
 
 from ngs_lake.aws import AwsClients, AwsTarget
 from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
+from ngs_lake.resources import AwsConnection, LakeConfigResource
 
 pytest_plugins = ["ngs_lake_tests.lake_fixtures"]
 
@@ -163,3 +167,67 @@ def copy_config(tmp_path: Path, source: Path) -> Path:
     path = tmp_path / source.name
     shutil.copy(source, path)
     return path
+
+
+def local_environment(aws_endpoint: str, gateway_endpoint: str) -> dict[str, str]:
+    """What a child process needs to reach these servers as the `local` target."""
+    return {
+        **CREDENTIALS,
+        "AWS_REGION": "us-east-1",
+        "NGS_LAKE_AWS_ENDPOINT_URL": aws_endpoint,
+        "NGS_LAKE_STORAGEGATEWAY_ENDPOINT_URL": gateway_endpoint,
+        "NGS_LAKE_TARGET": "local",
+    }
+
+
+def dagster_resources(
+    aws_endpoint: str, gateway_endpoint: str, config_path: Path
+) -> dict[str, Any]:
+    """The resources a Dagster run or sensor of this lake gets, pointed at these servers."""
+    return {
+        "aws": AwsConnection(
+            region_name="us-east-1",
+            endpoint_url=aws_endpoint,
+            storagegateway_endpoint_url=gateway_endpoint,
+            target="local",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ),
+        "lake": LakeConfigResource(path=str(config_path)),
+    }
+
+
+def run_cli(
+    aws_endpoint: str, gateway_endpoint: str, config_path: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`ngs-lake <args> --config <config_path>` in a child process pointed at these servers."""
+    return subprocess.run(
+        [sys.executable, "-m", "ngs_lake.cli", *args, "--config", str(config_path)],
+        capture_output=True,
+        text=True,
+        env={**local_environment(aws_endpoint, gateway_endpoint), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+
+
+def start_daemon(
+    work: Path, aws_endpoint: str, gateway_endpoint: str, config_path: Path
+) -> ManagedProcess:
+    """A real `dagster-daemon` on the repo's workspace.yaml and dagster.yaml, sensors every 2 s."""
+    home = work / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        **local_environment(aws_endpoint, gateway_endpoint),
+        "DAGSTER_HOME": str(home),
+        "NGS_LAKE_CONFIG": str(config_path),
+        "NGS_LAKE_SENSOR_INTERVAL_SECONDS": "2",
+    }
+    return ManagedProcess(
+        "dagster-daemon",
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        env,
+        work / "daemon.log",
+        cwd=REPO,
+    ).start()

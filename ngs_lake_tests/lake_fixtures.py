@@ -3,7 +3,6 @@ feed its events queue the AWS-shaped events a gateway would send."""
 
 import json
 import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,12 +19,12 @@ from ngs_lake.lifecycle import EVENT_TYPES
 from ngs_lake.naming import LakeNames
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake_tests.conftest import (
-    CREDENTIALS,
     SMALL_CONFIG,
     Gateway,
     MotoServer,
     edited_config,
     lake_clients,
+    run_cli,
 )
 
 
@@ -75,21 +74,7 @@ class Lake:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`ngs-lake <args> --config <this lake>` in a child process pointed at this moto server."""
-        env = {
-            **CREDENTIALS,
-            "NGS_LAKE_AWS_ENDPOINT_URL": self.moto.endpoint,
-            "NGS_LAKE_STORAGEGATEWAY_ENDPOINT_URL": self.gateway.endpoint,
-            "NGS_LAKE_TARGET": "local",
-            "AWS_REGION": "us-east-1",
-            "PATH": "/usr/bin:/bin",
-        }
-        return subprocess.run(
-            [sys.executable, "-m", "ngs_lake.cli", *args, "--config", str(self.config_path)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
+        return run_cli(self.moto.endpoint, self.gateway.endpoint, self.config_path, *args)
 
     def queue_url(self, name: str) -> str:
         return self.moto.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]

@@ -8,8 +8,8 @@ import dagster as dg
 from ngs_lake.definitions import defs
 from ngs_lake.onboarding.jobs import provision_lake
 from ngs_lake.onboarding.sensors import lake_config_changed
-from ngs_lake.resources import AwsConnection, LakeConfigResource
-from ngs_lake_tests.conftest import REPO, SMALL_CONFIG, edited_config
+from ngs_lake.resources import LakeConfigResource
+from ngs_lake_tests.conftest import REPO, SMALL_CONFIG, dagster_resources, edited_config
 
 
 def test_dagster_definitions_validate():
@@ -38,17 +38,7 @@ def test_one_definitions_object_holds_the_jobs_sensors_and_schedules():
 
 def test_provision_lake_job_provisions_then_finds_nothing_to_do(moto, start_gateway):
     gateway = start_gateway(SMALL_CONFIG)
-    resources = {
-        "lake": LakeConfigResource(path=str(SMALL_CONFIG)),
-        "aws": AwsConnection(
-            region_name="us-east-1",
-            endpoint_url=moto.endpoint,
-            storagegateway_endpoint_url=gateway.endpoint,
-            target="local",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        ),
-    }
+    resources = dagster_resources(moto.endpoint, gateway.endpoint, SMALL_CONFIG)
     instance = dg.DagsterInstance.ephemeral()
     first = provision_lake.execute_in_process(resources=resources, instance=instance)
     assert first.success

@@ -2,9 +2,7 @@
 site, derived from the document; each site's events reach only its own queue and sensor."""
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -19,20 +17,20 @@ from ngs_lake.config import LakeConfig, LakeConfigError, load_lake_config, parse
 from ngs_lake.ingest import IngestSettings
 from ngs_lake.ledger import RunLedger
 from ngs_lake.naming import LakeNames, event_shards
-from ngs_lake.processes import ManagedProcess
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.provisioning.plan import Action
-from ngs_lake.resources import AwsConnection, LakeConfigResource
 from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 from ngs_lake.status import collect_status, render_status
 from ngs_lake_tests.conftest import (
-    CREDENTIALS,
     REPO,
     SMALL_CONFIG,
     Gateway,
+    dagster_resources,
     edited_config,
     lake_clients,
+    run_cli,
+    start_daemon,
 )
 from ngs_lake_tests.lake_fixtures import drain_queue
 from ngs_lake_tests.test_gateway_uploads import wait_for
@@ -186,17 +184,7 @@ def test_each_site_drains_only_its_own_gateways_events(moto, two_site_lake):
 
     runs = two_site_lake.simulate_miseq_runs()
     ledger = RunLedger(clients, LakeNames.of(config))
-    resources = {
-        "aws": AwsConnection(
-            region_name="us-east-1",
-            endpoint_url=moto.endpoint,
-            storagegateway_endpoint_url=gateway.endpoint,
-            target="local",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        ),
-        "lake": LakeConfigResource(path=str(path)),
-    }
+    resources = dagster_resources(moto.endpoint, gateway.endpoint, path)
     with dg.instance_for_test() as instance:
         boston_sensor = build_storage_gateway_events_sensor(5, FAST, boston)
         partitions: set[str] = set()
@@ -234,31 +222,13 @@ def test_each_site_drains_only_its_own_gateways_events(moto, two_site_lake):
         QueueUrl=sqs.get_queue_url(QueueName=boston.dead_letter_queue)["QueueUrl"],
         MessageBody="poison",
     )
-    listed = cli(moto, gateway, path, "dlq", "list")
+    listed = run_cli(moto.endpoint, gateway.endpoint, path, "dlq", "list")
     shown = listed.stdout.splitlines()
     assert shown[0] == "madison: 0 parked message(s)", listed.stdout
     assert shown[1] == "boston: 1 parked message(s)", listed.stdout
-    unknown = cli(moto, gateway, path, "dlq", "list", "--site", "chicago")
+    unknown = run_cli(moto.endpoint, gateway.endpoint, path, "dlq", "list", "--site", "chicago")
     assert unknown.returncode == 2
     assert "--site chicago: no event queue of its own; sites: boston, madison" in unknown.stderr
-
-
-def cli(moto, gateway, path, *args):
-    env = {
-        **CREDENTIALS,
-        "NGS_LAKE_AWS_ENDPOINT_URL": moto.endpoint,
-        "NGS_LAKE_STORAGEGATEWAY_ENDPOINT_URL": gateway.endpoint,
-        "NGS_LAKE_TARGET": "local",
-        "AWS_REGION": "us-east-1",
-        "PATH": "/usr/bin:/bin",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "ngs_lake.cli", *args, "--config", str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
 
 
 def gateway_list(clients):
@@ -304,27 +274,9 @@ def test_switching_to_per_site_retires_the_lake_wide_rule_and_no_other_lakes(lak
 def test_a_real_daemon_runs_one_sensor_per_site(moto, two_site_lake, tmp_path):
     """From workspace.yaml, as `make run` loads it: both sites' runs are announced, although
     each site's events reach only its own queue."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    env = {
-        **os.environ,
-        **CREDENTIALS,
-        "DAGSTER_HOME": str(home),
-        "AWS_REGION": "us-east-1",
-        "NGS_LAKE_AWS_ENDPOINT_URL": moto.endpoint,
-        "NGS_LAKE_STORAGEGATEWAY_ENDPOINT_URL": two_site_lake.gateway.endpoint,
-        "NGS_LAKE_TARGET": "local",
-        "NGS_LAKE_CONFIG": str(two_site_lake.path),
-        "NGS_LAKE_SENSOR_INTERVAL_SECONDS": "2",
-    }
-    daemon = ManagedProcess(
-        "dagster-daemon",
-        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-        env,
-        tmp_path / "daemon.log",
-        cwd=REPO,
-    ).start()
+    daemon = start_daemon(
+        tmp_path, moto.endpoint, two_site_lake.gateway.endpoint, two_site_lake.path
+    )
     runs = two_site_lake.simulate_miseq_runs()
     sqs = moto.client("sqs")
     lims = sqs.get_queue_url(QueueName="small-lake-lims.fifo")["QueueUrl"]

@@ -13,10 +13,10 @@ import pytest
 from ngs_lake.ingest import GatewayEventIngest, IngestSettings
 from ngs_lake.lifecycle import RunEventType, RunState
 from ngs_lake.notifications import RunAnnouncer, validate_message
-from ngs_lake.resources import AwsConnection, LakeConfigResource
 from ngs_lake.sequencing.jobs import announce_run
 from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
+from ngs_lake_tests.conftest import dagster_resources
 from ngs_lake_tests.fault_proxy import FaultProxy
 from ngs_lake_tests.lake_fixtures import upload_event
 from ngs_lake_tests.test_gateway_uploads import wait_for
@@ -26,17 +26,9 @@ FAST = IngestSettings(budget_seconds=20, wait_seconds=0, flush_every=50)
 
 
 def resources_for(lake, endpoint=None):
-    return {
-        "aws": AwsConnection(
-            region_name="us-east-1",
-            endpoint_url=endpoint or lake.moto.endpoint,
-            storagegateway_endpoint_url=lake.gateway.endpoint,
-            target="local",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        ),
-        "lake": LakeConfigResource(path=str(lake.config_path)),
-    }
+    return dagster_resources(
+        endpoint or lake.moto.endpoint, lake.gateway.endpoint, lake.config_path
+    )
 
 
 def tick(lake, instance):
