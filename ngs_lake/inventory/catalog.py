@@ -162,7 +162,11 @@ def _objects_query(
             "timestampformat = '%Y-%m-%dT%H:%M:%S.%gZ')"
         )
         column = {c: f'"{c}"' for c in csv_columns}
-        key = "url_decode(replace(\"Key\", '+', '%20'))"  # CSV keys are form-URL-encoded
+        # CSV keys are form-URL-encoded; most have nothing to decode, so skip the decode there.
+        key = (
+            "CASE WHEN contains(\"Key\", '%') OR contains(\"Key\", '+') "
+            "THEN url_decode(replace(\"Key\", '+', '%20')) ELSE \"Key\" END"
+        )
     elif file_format == "Parquet":
         described = db.execute(f"DESCRIBE SELECT * FROM read_parquet({listed})")
         names = {row[0] for row in described.fetchall()}
