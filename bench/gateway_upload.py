@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -113,7 +114,7 @@ def main() -> None:
         drainer.start()
         cpu0 = (cpu_seconds(moto.pid), cpu_seconds(gateway.pid))
         started = time.perf_counter()
-        shutil.copytree(staging, share / staging.name)
+        staging.rename(share / staging.name)  # as a sequencer's finished run folder moved in
         wait_until(gateway_url, files, announced=False)
         stored_seconds = time.perf_counter() - started
         wait_until(gateway_url, files, announced=True)
@@ -123,6 +124,7 @@ def main() -> None:
         rss = peak_rss_mib(gateway.pid)
         drainer.stop()
 
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         aws = str(Path(sys.executable).parent / "aws")
         subprocess.run(
@@ -136,7 +138,7 @@ def main() -> None:
                 "s3",
                 "cp",
                 "--recursive",
-                str(staging),
+                str(share / staging.name),
                 f"s3://small-lake-mis-mad-01/{staging.name}/",
             ],
             env=env,
@@ -144,6 +146,8 @@ def main() -> None:
         )
         cli_seconds = time.perf_counter() - started
         moto_cpu_cli = cpu_seconds(moto.pid) - cpu1[0]
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        awscli_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
         event_ms = moto_ms_per_event(moto_url)
         uploaded = count_objects(moto_url, "small-lake-nvx-mad-01")
     finally:
@@ -165,7 +169,7 @@ def main() -> None:
     print(f"  ratio, all announced    {cli_seconds / announced_seconds:6.2f}")
     print(
         f"  moto CPU                gateway phase {moto_cpu_gateway:.1f} s, awscli phase "
-        f"{moto_cpu_cli:.1f} s (gateway process {gateway_cpu:.1f} s)"
+        f"{moto_cpu_cli:.1f} s (gateway process {gateway_cpu:.1f} s, awscli {awscli_cpu:.1f} s)"
     )
     print(
         f"  moto per event          {event_ms:6.1f} ms  (x {files} events = "
@@ -183,6 +187,8 @@ def main() -> None:
                 "moto_ms_per_event": event_ms,
                 "moto_cpu_gateway_s": moto_cpu_gateway,
                 "moto_cpu_awscli_s": moto_cpu_cli,
+                "gateway_cpu_s": gateway_cpu,
+                "awscli_cpu_s": awscli_cpu,
             }
         )
     )
