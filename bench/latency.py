@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -30,7 +29,14 @@ from ngs_lake.aws import AwsClients, AwsTarget
 from ngs_lake.config import load_lake_config
 from ngs_lake.local_stack import LOCAL_CREDENTIALS
 from ngs_lake.platforms import family_of
-from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
+from ngs_lake.processes import (
+    ManagedProcess,
+    dagster_daemon_argv,
+    free_port,
+    gateway_argv,
+    http_ok,
+    moto_server_argv,
+)
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 
@@ -75,7 +81,6 @@ def main() -> None:
         "DAGSTER_HOME": str(home),
         "NGS_LAKE_SENSOR_INTERVAL_SECONDS": "5",
     }
-    bin_dir = Path(sys.executable).parent
     moto = ManagedProcess(
         "moto",
         moto_server_argv(moto_port),
@@ -90,7 +95,7 @@ def main() -> None:
     )
     daemon = ManagedProcess(
         "daemon",
-        [str(bin_dir / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
+        dagster_daemon_argv(REPO / "workspace.yaml"),
         env,
         work / "daemon.log",
         cwd=REPO,

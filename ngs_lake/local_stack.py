@@ -30,6 +30,7 @@ from ngs_lake.gateway.server import share_root
 from ngs_lake.processes import (
     ManagedProcess,
     ProcessFailed,
+    dagster_daemon_argv,
     gateway_argv,
     http_ok,
     interrupt_on_signal,
@@ -134,12 +135,7 @@ class LocalStack:
         if with_dagster and headless:
             self._spawn(
                 "dagster-daemon",
-                [
-                    str(bin_dir / "dagster-daemon"),
-                    "run",
-                    "-w",
-                    str(self.project_dir / "workspace.yaml"),
-                ],
+                dagster_daemon_argv(self.project_dir / "workspace.yaml"),
                 env,
                 logs,
                 cwd=self.project_dir,

@@ -41,6 +41,11 @@ def gateway_argv(config_path: Path, state_dir: Path, port: int) -> list[str]:
     ]
 
 
+def dagster_daemon_argv(workspace: Path) -> list[str]:
+    """A `dagster-daemon` (sensors, schedules, run queue) loading `workspace`, from this venv."""
+    return [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(workspace)]
+
+
 class ProcessFailed(RuntimeError):
     """A child exited or never became ready; the message points at its log."""
 

@@ -21,7 +21,14 @@ import pytest
 import yaml
 
 from ngs_lake.aws import AwsClients, AwsTarget
-from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
+from ngs_lake.processes import (
+    ManagedProcess,
+    dagster_daemon_argv,
+    free_port,
+    gateway_argv,
+    http_ok,
+    moto_server_argv,
+)
 from ngs_lake.resources import AwsConnection, LakeConfigResource
 
 pytest_plugins = ["ngs_lake_tests.lake_fixtures"]
@@ -226,7 +233,7 @@ def start_daemon(
     }
     return ManagedProcess(
         "dagster-daemon",
-        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        dagster_daemon_argv(REPO / "workspace.yaml"),
         env,
         work / "daemon.log",
         cwd=REPO,

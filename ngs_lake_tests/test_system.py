@@ -39,7 +39,14 @@ from ngs_lake.config import load_lake_config
 from ngs_lake.ledger import RunLedger
 from ngs_lake.lifecycle import RunState
 from ngs_lake.naming import LakeNames
-from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
+from ngs_lake.processes import (
+    ManagedProcess,
+    dagster_daemon_argv,
+    free_port,
+    gateway_argv,
+    http_ok,
+    moto_server_argv,
+)
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 from ngs_lake_tests.conftest import CREDENTIALS, REPO, SMALL_CONFIG
@@ -204,7 +211,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     )
     daemon = ManagedProcess(
         "dagster-daemon",
-        [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
+        dagster_daemon_argv(workspace),
         env,
         work / "daemon.log",
         cwd=REPO,
