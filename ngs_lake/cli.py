@@ -56,7 +56,9 @@ def main(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("botocore").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # Their INFO lines (each AWS call; the Dagster instance's SQLite migrations) bury ours.
+    for noisy in ("botocore", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @main.group("config")
