@@ -38,7 +38,9 @@ _DESERIALIZE = TypeDeserializer().deserialize
 class IngestSettings:
     budget_seconds: float = 25.0  # well under Dagster's 60 s sensor timeout
     max_messages: int = 5000
-    flush_every: int = 100
+    # 50 messages make 100 ledger items, four full BatchWriteItem calls; more only keeps more
+    # messages in flight, and SQS (moto's above all) receives slower the more it holds.
+    flush_every: int = 50
     wait_seconds: int = 1
 
 
