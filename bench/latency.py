@@ -32,6 +32,7 @@ from ngs_lake.platforms import family_of
 from ngs_lake.processes import (
     ManagedProcess,
     dagster_daemon_argv,
+    dagster_environment,
     free_port,
     gateway_argv,
     http_ok,
@@ -70,16 +71,11 @@ def main() -> None:
     document["lake"]["settling_time_seconds"] = args.settling
     config_path = work / "lake.yaml"
     config_path.write_text(yaml.safe_dump(document))
-    home = work / "dagster"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     env = {
         **os.environ,
         **LOCAL_CREDENTIALS,
         **AwsTarget("us-east-1", moto_url, gateway_url, name="local").environment(),
-        "NGS_LAKE_CONFIG": str(config_path),
-        "DAGSTER_HOME": str(home),
-        "NGS_LAKE_SENSOR_INTERVAL_SECONDS": "5",
+        **dagster_environment(work / "dagster", REPO, config_path, sensor_interval_seconds=5),
     }
     moto = ManagedProcess(
         "moto",

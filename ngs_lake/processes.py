@@ -46,6 +46,21 @@ def dagster_daemon_argv(workspace: Path) -> list[str]:
     return [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(workspace)]
 
 
+def dagster_environment(
+    home: Path, project_dir: Path, config_path: Path, sensor_interval_seconds: int
+) -> dict[str, str]:
+    """Make `home` a Dagster home whose instance config is the project's `dagster.yaml` (linked,
+    so the file in the repo is the one in effect), and return what a Dagster process of the lake
+    reads besides its AWS endpoints: the home, the config document and the sensors' interval."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").symlink_to(project_dir / "dagster.yaml")
+    return {
+        "DAGSTER_HOME": str(home),
+        "NGS_LAKE_CONFIG": str(config_path),
+        "NGS_LAKE_SENSOR_INTERVAL_SECONDS": str(sensor_interval_seconds),
+    }
+
+
 class ProcessFailed(RuntimeError):
     """A child exited or never became ready; the message points at its log."""
 

@@ -24,6 +24,7 @@ from ngs_lake.aws import AwsClients, AwsTarget
 from ngs_lake.processes import (
     ManagedProcess,
     dagster_daemon_argv,
+    dagster_environment,
     free_port,
     gateway_argv,
     http_ok,
@@ -221,15 +222,10 @@ def start_daemon(
     work: Path, aws_endpoint: str, gateway_endpoint: str, config_path: Path
 ) -> ManagedProcess:
     """A real `dagster-daemon` on the repo's workspace.yaml and dagster.yaml, sensors every 2 s."""
-    home = work / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     env = {
         **os.environ,
         **local_environment(aws_endpoint, gateway_endpoint),
-        "DAGSTER_HOME": str(home),
-        "NGS_LAKE_CONFIG": str(config_path),
-        "NGS_LAKE_SENSOR_INTERVAL_SECONDS": "2",
+        **dagster_environment(work / "dagster_home", REPO, config_path, sensor_interval_seconds=2),
     }
     return ManagedProcess(
         "dagster-daemon",

@@ -42,6 +42,7 @@ from ngs_lake.naming import LakeNames
 from ngs_lake.processes import (
     ManagedProcess,
     dagster_daemon_argv,
+    dagster_environment,
     free_port,
     gateway_argv,
     http_ok,
@@ -164,14 +165,10 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
     # The Dagster side reaches AWS through the proxy, so its calls can be made to fail.
     home = work / "dagster"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     env = {
         **base_env,
         **AwsTarget("us-east-1", proxy.endpoint, gateway_url, name="local").environment(),
-        "NGS_LAKE_CONFIG": str(config_path),
-        "DAGSTER_HOME": str(home),
-        "NGS_LAKE_SENSOR_INTERVAL_SECONDS": "3",
+        **dagster_environment(home, REPO, config_path, sensor_interval_seconds=3),
     }
     bin_dir = Path(sys.executable).parent
     code_server = ManagedProcess(
