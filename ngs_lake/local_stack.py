@@ -34,6 +34,7 @@ from ngs_lake.processes import (
     gateway_argv,
     http_ok,
     interrupt_on_signal,
+    link_dagster_home,
     moto_server_argv,
     port_open,
 )
@@ -93,9 +94,8 @@ class LocalStack:
     def reset_state(self) -> None:
         if self.state_dir.exists():
             shutil.rmtree(self.state_dir)
-        self.dagster_home.mkdir(parents=True)
-        # `dagster dev` reads $DAGSTER_HOME/dagster.yaml: link the repo's, so it is the one in use.
-        (self.dagster_home / "dagster.yaml").symlink_to(self.project_dir / "dagster.yaml")
+        # `dagster dev` reads $DAGSTER_HOME/dagster.yaml: the repo's is linked there.
+        link_dagster_home(self.dagster_home, self.project_dir)
 
     def start(self, with_dagster: bool = True, headless: bool = False) -> None:
         """Start everything; `headless` runs the Dagster daemon alone, without the UI."""

@@ -46,14 +46,19 @@ def dagster_daemon_argv(workspace: Path) -> list[str]:
     return [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(workspace)]
 
 
+def link_dagster_home(home: Path, project_dir: Path) -> None:
+    """Make `home` a Dagster home whose instance config is the project's `dagster.yaml`, linked so
+    that the file in the repo is the one in effect."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").symlink_to(project_dir / "dagster.yaml")
+
+
 def dagster_environment(
     home: Path, project_dir: Path, config_path: Path, sensor_interval_seconds: int
 ) -> dict[str, str]:
-    """Make `home` a Dagster home whose instance config is the project's `dagster.yaml` (linked,
-    so the file in the repo is the one in effect), and return what a Dagster process of the lake
-    reads besides its AWS endpoints: the home, the config document and the sensors' interval."""
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").symlink_to(project_dir / "dagster.yaml")
+    """Link `home` (`link_dagster_home`) and return what a Dagster process of the lake reads
+    besides its AWS endpoints: the home, the config document and the sensors' interval."""
+    link_dagster_home(home, project_dir)
     return {
         "DAGSTER_HOME": str(home),
         "NGS_LAKE_CONFIG": str(config_path),
