@@ -3,6 +3,10 @@ splits large reports), catalogued by ngs_lake (MD5 check of every data file, key
 run mapping through the platform module, objects/runs/sequencer Parquet) against DuckDB reading
 the same files and aggregating bytes and objects per run folder.
 
+A third side shows what writing every object costs by itself: DuckDB's bare copy of the same
+files to one Parquet file, every column as text, with nothing decoded, mapped or checked. No
+catalogue that keeps a row per object can take less time than that copy.
+
 Each side runs in its own subprocess, so peak RSS (ru_maxrss, imports included) is measured
 separately; wall time is measured inside each, after imports.
 
@@ -109,6 +113,33 @@ def side_duckdb(manifest_path: Path) -> dict:
     return {"seconds": elapsed, "runs": len(rows), "objects": sum(r[1] for r in rows)}
 
 
+def side_duckdb_copy(manifest_path: Path) -> dict:
+    import duckdb
+
+    from ngs_lake.inventory.report import parse_manifest
+
+    manifest = parse_manifest(manifest_path.read_bytes(), str(manifest_path))
+    files = [str(manifest_path.parent / f.key) for f in manifest.files]
+    types = {c: "BIGINT" if c == "Size" else "VARCHAR" for c in manifest.columns}
+    work = Path(tempfile.mkdtemp(prefix="ngs-lake-copy-"))
+    try:
+        db = duckdb.connect()
+        db.execute("SET preserve_insertion_order = false")  # as the catalogue sets it
+        started = time.perf_counter()
+        db.execute(
+            f"COPY (SELECT * FROM read_csv({files!r}, columns = {types!r}, header = false, "
+            f"auto_detect = false)) TO '{work / 'objects.parquet'}' (FORMAT parquet)"
+        )
+        elapsed = time.perf_counter() - started
+        objects = db.execute(f"SELECT count(*) FROM '{work / 'objects.parquet'}'").fetchone()[0]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"seconds": elapsed, "runs": 0, "objects": objects}
+
+
+SIDES = {"duckdb": side_duckdb, "duckdb_copy": side_duckdb_copy}
+
+
 def side_ngs_lake(manifest_path: Path) -> dict:
     from ngs_lake.inventory.catalog import SourceBucket, catalogue_bucket
     from ngs_lake.inventory.report import copy_verified, parse_manifest
@@ -160,11 +191,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--objects", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--side", choices=("duckdb", "ngs_lake"))
+    parser.add_argument("--side", choices=("duckdb", "duckdb_copy", "ngs_lake"))
     parser.add_argument("--manifest", type=Path)
     args = parser.parse_args()
     if args.side:
-        result = (side_duckdb if args.side == "duckdb" else side_ngs_lake)(args.manifest)
+        result = SIDES.get(args.side, side_ngs_lake)(args.manifest)
         result["peak_mib"] = peak_rss_mib()
         print(json.dumps(result))
         return
@@ -178,24 +209,29 @@ def main() -> None:
             f"generated {args.objects:,} objects in {FILES} CSV.gz files "
             f"({size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s"
         )
-        results: dict[str, list[dict]] = {"duckdb": [], "ngs_lake": []}
+        results: dict[str, list[dict]] = {"duckdb": [], "duckdb_copy": [], "ngs_lake": []}
         for _ in range(args.repeat):
             for side in results:  # alternate, so drift in machine load hits both
                 results[side].append(run_side(side, manifest))
+        for side, runs in results.items():
+            if {r["objects"] for r in runs} != {args.objects}:
+                raise SystemExit(f"{side} counted {[r['objects'] for r in runs]} objects")
         ours, base = results["ngs_lake"], results["duckdb"]
-        if {r["objects"] for r in ours} != {args.objects} or {r["objects"] for r in base} != {
-            args.objects
-        }:
-            raise SystemExit(f"object counts disagree: ngs_lake {ours}, duckdb {base}")
         t_ours = statistics.median(r["seconds"] for r in ours)
         t_base = statistics.median(r["seconds"] for r in base)
+        t_copy = statistics.median(r["seconds"] for r in results["duckdb_copy"])
         m_ours = max(r["peak_mib"] for r in ours)
         m_base = max(r["peak_mib"] for r in base)
         print(
             f"duckdb read+aggregate   : {t_base:6.2f} s   peak {m_base:6.0f} MiB  (median of {args.repeat})"
         )
         print(
-            f"ngs_lake catalogue      : {t_ours:6.2f} s   peak {m_ours:6.0f} MiB  ({ours[0]['runs']} runs)"
+            f"duckdb copy to Parquet  : {t_copy:6.2f} s   ({t_copy / t_base:.2f}x the read+aggregate: "
+            "the least a row per object can cost)"
+        )
+        print(
+            f"ngs_lake catalogue      : {t_ours:6.2f} s   peak {m_ours:6.0f} MiB  ({ours[0]['runs']} runs, "
+            f"{t_ours / t_copy:.2f}x the bare copy)"
         )
         ratio = t_ours / t_base
         print(
@@ -209,6 +245,8 @@ def main() -> None:
                     "ngs_lake_s": t_ours,
                     "duckdb_s": t_base,
                     "ratio": ratio,
+                    "duckdb_copy_s": t_copy,
+                    "copy_ratio": t_copy / t_base,
                     "ngs_lake_peak_mib": m_ours,
                     "duckdb_peak_mib": m_base,
                 }
