@@ -24,6 +24,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import boto3
 import yaml
@@ -196,18 +197,22 @@ def main() -> None:
     )
 
 
+def moto_client(service: str, moto_url: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 class EventDrainer(threading.Thread):
     """Receive and delete from the events queue, as the sensor does, counting what arrives."""
 
     def __init__(self, moto_url: str, queue: str) -> None:
         super().__init__(daemon=True)
-        self.sqs = boto3.client(
-            "sqs",
-            endpoint_url=moto_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        self.sqs = moto_client("sqs", moto_url)
         self.url = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
         self.received = 0
         self.first_event: dict = {}
@@ -240,13 +245,7 @@ class EventReplay(threading.Thread):
 
     def __init__(self, moto_url: str, template: dict, folder: Path, seconds: float) -> None:
         super().__init__(daemon=True)
-        self.events = boto3.client(
-            "events",
-            endpoint_url=moto_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        self.events = moto_client("events", moto_url)
         self.entries = [
             {
                 "Source": template["source"],
@@ -316,13 +315,7 @@ def wait_until(gateway_url: str, files: int, announced: bool) -> None:
 
 def moto_ms_per_event(moto_url: str) -> float:
     """What moto itself spends on one event (rule matching, SQS delivery), timed here."""
-    events = boto3.client(
-        "events",
-        endpoint_url=moto_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    events = moto_client("events", moto_url)
     entry = {
         "Source": "aws.storagegateway",
         "DetailType": "Storage Gateway Object Upload Event",
@@ -336,13 +329,7 @@ def moto_ms_per_event(moto_url: str) -> float:
 
 
 def count_objects(moto_url: str, bucket: str) -> int:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = moto_client("s3", moto_url)
     return sum(
         1
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
