@@ -4,10 +4,12 @@ import re
 import string
 from datetime import date
 
+import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ngs_lake.inventory.catalog import run_folder
 from ngs_lake.platforms import PLATFORM_IDS, family_of
 from ngs_lake.platforms.base import PlatformFileError, RunLocation
 from ngs_lake.platforms.illumina import RUN_FOLDER as ILLUMINA_RUN
@@ -19,59 +21,69 @@ PACBIO = family_of("revio")
 ELEMENT = family_of("aviti")
 
 
-@pytest.mark.parametrize(
-    ("family", "key", "expected"),
-    [
-        (
-            ILLUMINA,
-            "20231116_LH00123_0042_A22F7KLT4/RunInfo.xml",
-            RunLocation("20231116_LH00123_0042_A22F7KLT4", "RunInfo.xml"),
+KEYS = [
+    (
+        ILLUMINA,
+        "20231116_LH00123_0042_A22F7KLT4/RunInfo.xml",
+        RunLocation("20231116_LH00123_0042_A22F7KLT4", "RunInfo.xml"),
+    ),
+    (
+        ILLUMINA,
+        "200722_VH00123_5_AAAFWVYM5/Data/Intensities/BaseCalls/L001/C1.1/L001_1.cbcl",
+        RunLocation(
+            "200722_VH00123_5_AAAFWVYM5", "Data/Intensities/BaseCalls/L001/C1.1/L001_1.cbcl"
         ),
-        (
-            ILLUMINA,
-            "200722_VH00123_5_AAAFWVYM5/Data/Intensities/BaseCalls/L001/C1.1/L001_1.cbcl",
-            RunLocation(
-                "200722_VH00123_5_AAAFWVYM5", "Data/Intensities/BaseCalls/L001/C1.1/L001_1.cbcl"
-            ),
+    ),
+    (
+        ILLUMINA,
+        "200316_NDX550421_RUO_0003_AHJK57BGXF/RTAComplete.txt",
+        RunLocation("200316_NDX550421_RUO_0003_AHJK57BGXF", "RTAComplete.txt"),
+    ),
+    (
+        ILLUMINA,
+        "20231116_LH00123_0042_A22F7KLT4/",
+        RunLocation("20231116_LH00123_0042_A22F7KLT4", ""),
+    ),
+    (ILLUMINA, "notes.txt", None),
+    (ILLUMINA, "Scratch/RunInfo.xml", None),
+    (
+        ONT,
+        "exp1/sampleA/20231116_1503_1A_PAQ12345_3f2a1b9c/pod5/PAQ12345_3f2a1b9c_1.pod5",
+        RunLocation(
+            "exp1/sampleA/20231116_1503_1A_PAQ12345_3f2a1b9c", "pod5/PAQ12345_3f2a1b9c_1.pod5"
         ),
-        (
-            ILLUMINA,
-            "200316_NDX550421_RUO_0003_AHJK57BGXF/RTAComplete.txt",
-            RunLocation("200316_NDX550421_RUO_0003_AHJK57BGXF", "RTAComplete.txt"),
+    ),
+    (ONT, "exp1/sampleA/", None),
+    (ONT, "exp1/sampleA/not-a-run/x.pod5", None),
+    (
+        PACBIO,
+        "r84046_20231116_153000/1_A01/metadata/m84046_231116_153611_s1.transferdone",
+        RunLocation(
+            "r84046_20231116_153000/1_A01", "metadata/m84046_231116_153611_s1.transferdone"
         ),
-        (
-            ILLUMINA,
-            "20231116_LH00123_0042_A22F7KLT4/",
-            RunLocation("20231116_LH00123_0042_A22F7KLT4", ""),
-        ),
-        (ILLUMINA, "notes.txt", None),
-        (ILLUMINA, "Scratch/RunInfo.xml", None),
-        (
-            ONT,
-            "exp1/sampleA/20231116_1503_1A_PAQ12345_3f2a1b9c/pod5/PAQ12345_3f2a1b9c_1.pod5",
-            RunLocation(
-                "exp1/sampleA/20231116_1503_1A_PAQ12345_3f2a1b9c", "pod5/PAQ12345_3f2a1b9c_1.pod5"
-            ),
-        ),
-        (ONT, "exp1/sampleA/", None),
-        (ONT, "exp1/sampleA/not-a-run/x.pod5", None),
-        (
-            PACBIO,
-            "r84046_20231116_153000/1_A01/metadata/m84046_231116_153611_s1.transferdone",
-            RunLocation(
-                "r84046_20231116_153000/1_A01", "metadata/m84046_231116_153611_s1.transferdone"
-            ),
-        ),
-        (PACBIO, "r84046_20231116_153000/run.log", None),
-        (
-            ELEMENT,
-            "20231116_AV224503_Sim-1/RunUploaded.json",
-            RunLocation("20231116_AV224503_Sim-1", "RunUploaded.json"),
-        ),
-    ],
-)
+    ),
+    (PACBIO, "r84046_20231116_153000/run.log", None),
+    (
+        ELEMENT,
+        "20231116_AV224503_Sim-1/RunUploaded.json",
+        RunLocation("20231116_AV224503_Sim-1", "RunUploaded.json"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("family", "key", "expected"), KEYS)
 def test_keys_map_to_their_run(family, key, expected):
     assert family.locate(key) == expected
+
+
+@pytest.mark.parametrize(("family", "key", "expected"), KEYS)
+def test_the_catalogue_maps_keys_to_the_same_runs(family, key, expected):
+    """The catalogue maps millions of inventory keys at once, in polars, with the family's
+    run-folder pattern; each key must land in the run `locate` gives it."""
+    mapped = pl.DataFrame({"key": [key]}).select(
+        run_folder(pl.col("key"), family.run_depth, family.run_path_pattern)
+    )
+    assert mapped.item() == (expected.run_folder if expected else None)
 
 
 @pytest.mark.parametrize(

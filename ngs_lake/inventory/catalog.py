@@ -1,49 +1,49 @@
 """Turn one bucket's verified inventory files into catalogue Parquet: objects, runs, sequencer.
 
-DuckDB does the heavy lifting in one pass over the report, in a disk-backed database with a
-memory limit, so an inventory of many millions of objects catalogues with bounded memory. Keys
-are mapped to runs through the platform modules, but only once per distinct candidate run
-folder (the key's first `run_depth` components), never once per object.
+Polars' streaming engine does the heavy lifting in one pass over the report: it inflates, parses
+and writes in batches on every core, with bounded memory (431 MiB peak for 16 million objects in
+64 data files, 351 MiB for one million). A million-object CSV.gz report takes 0.55 s here; DuckDB,
+which this module used before, took 0.9 s, and its bare copy of the same files to Parquet alone
+takes 0.7 s (bench/inventory.py). Keys are mapped to runs with the platform module's own
+run-folder pattern, in Rust's regex engine.
 
 Pure of AWS and Dagster: files in, files out.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote
 
-import duckdb
+import polars as pl
 
-from ngs_lake.inventory.report import PARQUET_COLUMN
+from ngs_lake.inventory.report import PARQUET_COLUMN, InventoryReportError
 from ngs_lake.platforms import family_of
 
-# Columns the catalogue keeps, by CSV name -> (catalogue name, DuckDB type).
-_KEPT: dict[str, tuple[str, str]] = {
-    "Size": ("size", "BIGINT"),
-    "LastModifiedDate": ("last_modified", "TIMESTAMP"),
-    "ETag": ("etag", "VARCHAR"),
-    "StorageClass": ("storage_class", "VARCHAR"),
-    "EncryptionStatus": ("encryption_status", "VARCHAR"),
-    "ObjectLockMode": ("object_lock_mode", "VARCHAR"),
-    "ObjectLockRetainUntilDate": ("retain_until", "TIMESTAMP"),
-    "ChecksumAlgorithm": ("checksum_algorithm", "VARCHAR"),
-    "VersionId": ("version_id", "VARCHAR"),
+# Columns the catalogue keeps, by the report's CSV name -> catalogue name, in catalogue order.
+_KEPT: dict[str, str] = {
+    "Size": "size",
+    "LastModifiedDate": "last_modified",
+    "ETag": "etag",
+    "StorageClass": "storage_class",
+    "EncryptionStatus": "encryption_status",
+    "ObjectLockMode": "object_lock_mode",
+    "ObjectLockRetainUntilDate": "retain_until",
+    "ChecksumAlgorithm": "checksum_algorithm",
+    "VersionId": "version_id",
 }
-_CSV_TYPES = {
-    "Size": "BIGINT",
-    "LastModifiedDate": "TIMESTAMP",
-    "ObjectLockRetainUntilDate": "TIMESTAMP",
+TIMESTAMP = pl.Datetime("us")  # naive UTC, as DuckDB's TIMESTAMP reads it back
+_TYPES: dict[str, pl.DataType] = {
+    "size": pl.Int64(),
+    "last_modified": TIMESTAMP,
+    "retain_until": TIMESTAMP,
 }
 OBJECTS_FILE = "objects.parquet"
 RUNS_FILE = "runs.parquet"
 SEQUENCER_FILE = "sequencer.parquet"
-# zstd at level 1 writes the objects file as fast as DuckDB's default snappy and half the size
-# (32 against 59 MB for a million objects), for the catalogue bucket and every later query.
-OBJECTS_PARQUET = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1"
 
 
 @dataclass(frozen=True)
@@ -72,123 +72,164 @@ def catalogue_bucket(
     source: SourceBucket,
     report_time: datetime,
     workdir: Path,
-    memory_limit: str = "384MB",
 ) -> CatalogueSummary:
     """Catalogue one source bucket's report files into three Parquet files under `workdir`.
 
     One streaming pass writes the objects file; the run and sequencer aggregates are then read
-    back from it (a few columns of columnar data), so the report is parsed exactly once.
+    back from it (three columns of columnar data), so the report is parsed exactly once.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     objects_path = workdir / OBJECTS_FILE
     runs_path = workdir / RUNS_FILE
     sequencer_path = workdir / SEQUENCER_FILE
-    db = duckdb.connect()
+    family = family_of(source.platform)
+    objects = _report_objects(files, file_format, csv_columns).select(
+        "key",
+        run_folder(pl.col("key"), family.run_depth, family.run_path_pattern),
+        *_KEPT.values(),
+    )
     try:
-        db.execute(f"SET memory_limit = '{memory_limit}'")
-        db.execute(f"SET temp_directory = '{workdir / 'spill'}'")
-        db.execute("SET preserve_insertion_order = false")  # lets the write stream in parallel
-        report_at = report_time.astimezone(UTC).replace(tzinfo=None)
-        family = family_of(source.platform)
-        db.execute(
-            f"COPY ({_objects_query(db, files, file_format, csv_columns, family.run_depth)}) "
-            f"TO '{objects_path}' ({OBJECTS_PARQUET})",
-            # RE2 matches fastest with no capture groups to fill in.
-            {"run_path": re.sub(r"\(\?P<\w+>", "(?:", family.run_path_pattern)},
+        # LZ4 (LZ4_RAW) writes and reads fastest of Parquet's codecs here: 55 MB per million
+        # objects, against 32 for zstd at level 1, which writes 7% and reads 17% slower.
+        objects.sink_parquet(objects_path, compression="lz4")
+    except pl.exceptions.PolarsError as exc:
+        names = ", ".join(p.name for p in files)
+        raise InventoryReportError(
+            f"inventory data files {names}: not readable as an S3 Inventory {file_format} "
+            f"report ({exc})"
+        ) from exc
+    report_at = report_time.astimezone(UTC).replace(tzinfo=None)
+    by_run = (
+        pl.scan_parquet(objects_path)
+        .group_by("run_folder")
+        .agg(
+            objects=pl.len().cast(pl.Int64),
+            files=(~pl.col("key").str.ends_with("/")).sum().cast(pl.Int64),
+            bytes=pl.col("size").sum().cast(pl.Int64),
+            first_modified=pl.col("last_modified").min(),
+            last_modified=pl.col("last_modified").max(),
         )
-        objects = f"read_parquet('{objects_path}')"
-        db.execute(
-            "COPY (SELECT $sequencer || '/' || run_folder AS run_key, run_folder, "
-            "$platform AS platform, count(*) FILTER (WHERE NOT ends_with(key, '/')) AS files, "
-            "sum(size)::BIGINT AS bytes, min(last_modified) AS first_modified, "
-            "max(last_modified) AS last_modified, $report_time AS report_time "
-            f"FROM {objects} WHERE run_folder IS NOT NULL "
-            f"GROUP BY run_folder ORDER BY run_folder) TO '{runs_path}' (FORMAT parquet)",
-            {
-                "sequencer": source.sequencer_id,
-                "platform": source.platform,
-                "report_time": report_at,
-            },
-        )
-        totals = db.execute(
-            "SELECT count(*), coalesce(sum(size), 0)::BIGINT, count(DISTINCT run_folder), "
-            f"count(*) FILTER (WHERE run_folder IS NULL), max(last_modified) FROM {objects}"
-        ).fetchone()
-        assert totals is not None
-        count, total_bytes, runs, stray, last_modified = totals
-        db.execute(
-            "COPY (SELECT $platform AS platform, $bucket AS bucket, $runs::BIGINT AS runs, "
-            "$objects::BIGINT AS objects, $bytes::BIGINT AS bytes, "
-            "$stray::BIGINT AS stray_objects, $last_modified::TIMESTAMP AS last_modified, "
-            f"$report_time AS report_time) TO '{sequencer_path}' (FORMAT parquet)",
-            {
-                "platform": source.platform,
-                "bucket": source.bucket,
-                "runs": runs,
-                "objects": count,
-                "bytes": total_bytes,
-                "stray": stray,
-                "last_modified": last_modified,
-                "report_time": report_at,
-            },
-        )
-    finally:
-        db.close()
+        .collect()
+    )
+    runs = by_run.filter(pl.col("run_folder").is_not_null()).sort("run_folder")
+    runs.select(
+        run_key=pl.lit(f"{source.sequencer_id}/") + pl.col("run_folder"),
+        run_folder="run_folder",
+        platform=pl.lit(source.platform),
+        files="files",
+        bytes="bytes",
+        first_modified="first_modified",
+        last_modified="last_modified",
+        report_time=pl.lit(report_at, TIMESTAMP),
+    ).write_parquet(runs_path)
+    count = int(by_run["objects"].sum())
+    total_bytes = int(by_run["bytes"].sum())
+    stray = int(by_run.filter(pl.col("run_folder").is_null())["objects"].sum())
+    pl.DataFrame(
+        {
+            "platform": [source.platform],
+            "bucket": [source.bucket],
+            "runs": [runs.height],
+            "objects": [count],
+            "bytes": [total_bytes],
+            "stray_objects": [stray],
+            "last_modified": [by_run["last_modified"].max()],
+            "report_time": [report_at],
+        },
+        schema={
+            "platform": pl.String,
+            "bucket": pl.String,
+            "runs": pl.Int64,
+            "objects": pl.Int64,
+            "bytes": pl.Int64,
+            "stray_objects": pl.Int64,
+            "last_modified": TIMESTAMP,
+            "report_time": TIMESTAMP,
+        },
+    ).write_parquet(sequencer_path)
     return CatalogueSummary(
-        int(count),
-        int(total_bytes),
-        int(runs),
-        int(stray),
-        (objects_path, runs_path, sequencer_path),
+        count, total_bytes, runs.height, stray, (objects_path, runs_path, sequencer_path)
     )
 
 
-def _objects_query(
-    db: duckdb.DuckDBPyConnection,
-    files: Sequence[Path],
-    file_format: str,
-    csv_columns: Sequence[str],
-    run_depth: int,
-) -> str:
-    """SELECT of the catalogue's object rows from the report files; `$run_path` is the family's
-    run-folder regex, tried once per key against the key's first `run_depth` components."""
-    listed = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
+def run_folder(key: pl.Expr, run_depth: int, run_path_pattern: str) -> pl.Expr:
+    """The key's first `run_depth` components when they fully match the family's run-folder
+    pattern, else null: the rule `PlatformFamily.locate` applies, one key at a time."""
+    if run_depth == 1:
+        candidate = key.str.split_exact("/", 1).struct.field("field_0")
+    else:
+        candidate = key.str.extract(rf"^((?:[^/]*/){{0,{run_depth - 1}}}[^/]*)", 1)
+    return (
+        pl.when(candidate.str.contains(rf"^(?:{run_path_pattern})$"))
+        .then(candidate)
+        .alias("run_folder")
+    )
+
+
+def _report_objects(
+    files: Sequence[Path], file_format: str, csv_columns: Sequence[str]
+) -> pl.LazyFrame:
+    """The report's rows as `key` plus the kept columns, typed, in catalogue names."""
     if not files:  # an empty bucket's report lists no data files
-        source = "(SELECT NULL AS k LIMIT 0)"
-        column: dict[str, str] = {}
-        key = "k"
-    elif file_format == "CSV":
-        types = ", ".join(f"'{c}': '{_CSV_TYPES.get(c, 'VARCHAR')}'" for c in csv_columns)
-        source = (
-            f"read_csv({listed}, columns = {{{types}}}, header = false, quote = '\"', "
-            "escape = '\"', compression = 'gzip', auto_detect = false, "
-            "timestampformat = '%Y-%m-%dT%H:%M:%S.%gZ')"
+        return pl.LazyFrame(schema={"key": pl.String} | {n: _type(n) for n in _KEPT.values()})
+    if file_format == "CSV":
+        report = pl.scan_csv(
+            list(files),
+            has_header=False,
+            schema={c: pl.Int64 if c == "Size" else pl.String for c in csv_columns},
         )
-        column = {c: f'"{c}"' for c in csv_columns}
-        # CSV keys are form-URL-encoded; most have nothing to decode, so skip the decode there.
+        present = set(csv_columns)
+        column = {c: _csv_value(c) for c in _KEPT if c in present}
+        # CSV keys are form-URL-encoded: "+" is a space, and only keys holding a "%" reach
+        # Python's percent-decoding; polars calls it for those rows alone.
+        plus_decoded = pl.col("Key").str.replace_all("+", " ", literal=True)
         key = (
-            "CASE WHEN contains(\"Key\", '%') OR contains(\"Key\", '+') "
-            "THEN url_decode(replace(\"Key\", '+', '%20')) ELSE \"Key\" END"
+            pl.when(plus_decoded.str.contains("%", literal=True))
+            .then(plus_decoded.map_elements(unquote, return_dtype=pl.String))
+            .otherwise(plus_decoded)
         )
     elif file_format == "Parquet":
-        described = db.execute(f"DESCRIBE SELECT * FROM read_parquet({listed})")
-        names = {row[0] for row in described.fetchall()}
-        source = f"read_parquet({listed})"
-        column = {c: snake for c, snake in PARQUET_COLUMN.items() if snake in names}
-        key = "key"
+        report = pl.scan_parquet(list(files))
+        schema = report.collect_schema()
+        column = {
+            c: _parquet_value(PARQUET_COLUMN[c], schema[PARQUET_COLUMN[c]])
+            for c in _KEPT
+            if PARQUET_COLUMN[c] in schema
+        }
+        key = pl.col("key")
     else:
-        raise ValueError(f"inventory format {file_format!r} is not read; use CSV or Parquet")
-    kept = ", ".join(
-        f"CAST({column.get(csv_name, 'NULL')} AS {kind}) AS {name}"
-        for csv_name, (name, kind) in _KEPT.items()
+        raise InventoryReportError(
+            f"inventory format {file_format!r} is not read; use CSV or Parquet"
+        )
+    return report.select(
+        key.alias("key"),
+        *(
+            column.get(name, pl.lit(None)).cast(_type(kept)).alias(kept)
+            for name, kept in _KEPT.items()
+        ),
     )
-    decoded = f"SELECT {key} AS key, {kept} FROM {source}"
-    candidate = (
-        "split_part(key, '/', 1)"
-        if run_depth == 1
-        else f"array_to_string(string_split(key, '/')[1:{run_depth}], '/')"
+
+
+def _type(name: str) -> pl.DataType:
+    return _TYPES.get(name, pl.String())
+
+
+def _csv_value(name: str) -> pl.Expr:
+    if name not in ("LastModifiedDate", "ObjectLockRetainUntilDate"):
+        return pl.col(name)
+    # AWS writes "2026-11-28T21:00:00.000Z". Parsing seconds and milliseconds apart takes a
+    # fifth of the time a format with fractional seconds does, and is as strict.
+    text = pl.col(name)
+    seconds = text.str.slice(0, 19).str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S", time_unit="us", cache=False
     )
-    return (
-        f"SELECT key, CASE WHEN regexp_full_match({candidate}, $run_path) THEN {candidate} END "
-        f"AS run_folder, * EXCLUDE (key) FROM ({decoded})"
-    )
+    return seconds + pl.duration(milliseconds=text.str.slice(20, 3).str.to_integer())
+
+
+def _parquet_value(name: str, kind: pl.DataType) -> pl.Expr:
+    """Parquet reports hold typed values; AWS's timestamps are UTC-aware, the catalogue's are
+    naive UTC."""
+    value = pl.col(name)
+    if isinstance(kind, pl.Datetime) and kind.time_zone is not None:
+        return value.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return value

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,18 +190,40 @@ def parse_manifest(body: bytes, name: str) -> InventoryManifest:
 
 def download_verified(s3: Any, bucket: str, report: LocatedReport, into: Path) -> list[Path]:
     """Stream each data file to disk, checking size and MD5 against the manifest as it goes."""
-    paths: list[Path] = []
-    for index, entry in enumerate(report.manifest.files):
-        target = into / f"{index:05d}-{Path(entry.key).name}"
+    name = f"s3://{bucket}/{report.manifest_key}"
+
+    def open_data_file(entry: ManifestFile) -> Any:
         try:
-            body = s3.get_object(Bucket=bucket, Key=entry.key)["Body"]
+            return s3.get_object(Bucket=bucket, Key=entry.key)["Body"]
         except s3.exceptions.NoSuchKey as exc:
-            raise InventoryReportError(
-                f"s3://{bucket}/{report.manifest_key}: data file {entry.key} is missing"
-            ) from exc
-        copy_verified(body, target, entry, f"s3://{bucket}/{report.manifest_key}")
-        paths.append(target)
-    return paths
+            raise InventoryReportError(f"{name}: data file {entry.key} is missing") from exc
+
+    return fetch_verified(report.manifest.files, open_data_file, into, name)
+
+
+def fetch_verified(
+    entries: Sequence[ManifestFile],
+    open_data_file: Callable[[ManifestFile], Any],
+    into: Path,
+    manifest_name: str,
+) -> list[Path]:
+    """Copy every data file to `into`, four at a time, each checked as `copy_verified` does.
+
+    Large reports come in several data files; fetching them side by side keeps S3's per-request
+    latency and the MD5 off the critical path. Paths are returned in the manifest's order.
+    """
+
+    def fetch(index: int, entry: ManifestFile) -> Path:
+        target = into / f"{index:05d}-{Path(entry.key).name}"
+        stream = open_data_file(entry)
+        try:
+            copy_verified(stream, target, entry, manifest_name)
+        finally:
+            stream.close()
+        return target
+
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="inventory-fetch") as pool:
+        return list(pool.map(fetch, range(len(entries)), entries))
 
 
 def copy_verified(stream: Any, target: Path, entry: ManifestFile, manifest_name: str) -> None:

@@ -78,8 +78,8 @@ class PlatformFamily(ABC):
         return RunLocation("/".join(parts[: self.run_depth]), "/".join(parts[self.run_depth :]))
 
     # The run folder's path (its `run_depth` components joined by "/") as one unanchored regex,
-    # in the syntax Python's `re` and DuckDB's RE2 share, so the catalogue can map millions of
-    # inventory keys to runs in SQL with the very rule recognition uses here.
+    # in the syntax Python's `re` and Rust's `regex` (polars) share, so the catalogue can map
+    # millions of inventory keys to runs at once with the very rule recognition uses here.
     run_path_pattern: str
 
     @cached_property
