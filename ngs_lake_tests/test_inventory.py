@@ -215,6 +215,23 @@ def test_a_data_file_whose_md5_does_not_match_is_rejected_by_name(lake):
     assert bucket.error.startswith(f"s3://small-lake-inventory/{manifest_key}: ")
 
 
+def test_a_verified_report_that_is_not_inventory_csv_is_rejected_by_name(lake, tmp_path):
+    publish(lake, OBJECTS, datetime.now(UTC) - timedelta(days=1))
+    assert only_nvx(lake).buckets[0].status == "catalogued"
+    # MD5s match (the producer computes them), but one date is not AWS's timestamp format.
+    bad = publish(
+        lake, [*OBJECTS, row(f"{RUN}/late.txt", 5, LastModifiedDate="yesterday")], datetime.now(UTC)
+    )
+    (bucket,) = only_nvx(lake).buckets
+    assert bucket.status == "rejected"
+    assert bucket.error.startswith(
+        f"s3://small-lake-inventory/{bad}: its data files are not an S3 Inventory CSV report: "
+    )
+    assert "'LastModifiedDate'" in bucket.error and '"yesterday"' in bucket.error
+    with catalogue(lake, tmp_path) as db:
+        assert db.execute("SELECT count(*) FROM objects").fetchone() == (6,)
+
+
 def test_a_report_with_no_checksum_yet_is_skipped_for_the_newest_complete_one(lake, tmp_path):
     publish(lake, OBJECTS, datetime.now(UTC) - timedelta(days=1))
     arriving = publish(lake, OBJECTS[:1], datetime.now(UTC))

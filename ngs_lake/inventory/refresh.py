@@ -113,14 +113,19 @@ def refresh_catalogue(
             except InventoryReportError as exc:
                 outcome.status, outcome.error = "rejected", str(exc)
                 continue
-            summary = catalogue_bucket(
-                files,
-                report.manifest.file_format,
-                report.manifest.columns,
-                source,
-                report.manifest.created_at,
-                folder / "catalogue",
-            )
+            try:
+                summary = catalogue_bucket(
+                    files,
+                    report.manifest.file_format,
+                    report.manifest.columns,
+                    source,
+                    report.manifest.created_at,
+                    folder / "catalogue",
+                )
+            except InventoryReportError as exc:  # verified, but not what S3 Inventory writes
+                outcome.status = "rejected"
+                outcome.error = f"s3://{inventory.bucket}/{report.manifest_key}: {exc}"
+                continue
             objects_file = summary.files[0]
             outcome.unencrypted = unencrypted(objects_file)
             outcome.not_locked = not_locked(objects_file, config.lake.object_lock.retention_days)
