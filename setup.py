@@ -26,8 +26,7 @@ setup(
         "jsonschema>=4.20",
         "pyarrow>=15",
         "duckdb>=1.1",
-        # The inventory catalogue's streaming CSV/Parquet pass (the 2.x API: sink_parquet,
-        # str.to_datetime, map_batches(is_elementwise=...)).
+        # The inventory catalogue's streaming pass over CSV.gz and Parquet reports.
         "polars>=1.30,<3",
         "matplotlib>=3.8",
         "watchdog>=4.0",
