@@ -94,20 +94,26 @@ def generate(directory: Path, objects: int) -> Path:
     return manifest
 
 
-def side_duckdb(manifest_path: Path) -> dict:
-    import duckdb
-
+def duckdb_report(manifest_path: Path) -> str:
+    """The report's data files as DuckDB's `read_csv`, every column text but Size: what both
+    DuckDB sides read, the same way."""
     from ngs_lake.inventory.report import parse_manifest
 
     manifest = parse_manifest(manifest_path.read_bytes(), str(manifest_path))
     files = [str(manifest_path.parent / f.key) for f in manifest.files]
     types = {c: "BIGINT" if c == "Size" else "VARCHAR" for c in manifest.columns}
+    return f"read_csv({files!r}, columns = {types!r}, header = false, auto_detect = false)"
+
+
+def side_duckdb(manifest_path: Path) -> dict:
+    import duckdb
+
+    report = duckdb_report(manifest_path)
     started = time.perf_counter()
     rows = duckdb.sql(
         "SELECT split_part(url_decode(replace(\"Key\", '+', '%20')), '/', 1) AS run, "
         'count(*) AS objects, sum("Size") AS bytes '
-        f"FROM read_csv({files!r}, columns = {types!r}, header = false, auto_detect = false) "
-        "GROUP BY ALL"
+        f"FROM {report} GROUP BY ALL"
     ).fetchall()
     elapsed = time.perf_counter() - started
     return {"seconds": elapsed, "runs": len(rows), "objects": sum(r[1] for r in rows)}
@@ -116,19 +122,14 @@ def side_duckdb(manifest_path: Path) -> dict:
 def side_duckdb_copy(manifest_path: Path) -> dict:
     import duckdb
 
-    from ngs_lake.inventory.report import parse_manifest
-
-    manifest = parse_manifest(manifest_path.read_bytes(), str(manifest_path))
-    files = [str(manifest_path.parent / f.key) for f in manifest.files]
-    types = {c: "BIGINT" if c == "Size" else "VARCHAR" for c in manifest.columns}
+    report = duckdb_report(manifest_path)
     work = Path(tempfile.mkdtemp(prefix="ngs-lake-copy-"))
     try:
         db = duckdb.connect()
         db.execute("SET preserve_insertion_order = false")  # lets DuckDB write in parallel
         started = time.perf_counter()
         db.execute(
-            f"COPY (SELECT * FROM read_csv({files!r}, columns = {types!r}, header = false, "
-            f"auto_detect = false)) TO '{work / 'objects.parquet'}' (FORMAT parquet)"
+            f"COPY (SELECT * FROM {report}) TO '{work / 'objects.parquet'}' (FORMAT parquet)"
         )
         elapsed = time.perf_counter() - started
         objects = db.execute(f"SELECT count(*) FROM '{work / 'objects.parquet'}'").fetchone()[0]
