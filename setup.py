@@ -36,6 +36,8 @@ setup(
             "pytest>=8",
             "pytest-timeout>=2.3",
             "ruff>=0.6",
+            # The dependency rules of .importlinter, checked by `make test`.
+            "import-linter>=2.16,<3",
             "hypothesis>=6.100",
             "awscli>=1.32",
             # The browser check; it drives Debian's chromium, so no browser is downloaded.

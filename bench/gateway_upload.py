@@ -35,10 +35,16 @@ from typing import Any
 import boto3
 import yaml
 
-from ngs_lake.aws import AwsClients, AwsTarget
-from ngs_lake.config import load_lake_config
-from ngs_lake.local_stack import LOCAL_CREDENTIALS
-from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
+from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.config.document import load_lake_config
+from ngs_lake.local.processes import (
+    ManagedProcess,
+    free_port,
+    gateway_argv,
+    http_ok,
+    moto_server_argv,
+)
+from ngs_lake.local.stack import LOCAL_CREDENTIALS
 from ngs_lake.provisioning import apply_plan, plan_lake
 
 REPO = Path(__file__).resolve().parent.parent

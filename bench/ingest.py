@@ -24,14 +24,20 @@ from pathlib import Path
 
 import boto3
 
-from ngs_lake.aws import AwsClients, AwsTarget
-from ngs_lake.config import load_lake_config
-from ngs_lake.ingest import GatewayEventIngest, IngestSettings
-from ngs_lake.ledger import RunLedger
-from ngs_lake.local_stack import LOCAL_CREDENTIALS
-from ngs_lake.naming import LakeNames
-from ngs_lake.processes import ManagedProcess, free_port, gateway_argv, http_ok, moto_server_argv
+from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.config.document import load_lake_config
+from ngs_lake.config.names import LakeNames
+from ngs_lake.local.processes import (
+    ManagedProcess,
+    free_port,
+    gateway_argv,
+    http_ok,
+    moto_server_argv,
+)
+from ngs_lake.local.stack import LOCAL_CREDENTIALS
 from ngs_lake.provisioning import apply_plan, plan_lake
+from ngs_lake.runs.ingest import GatewayEventIngest, IngestSettings
+from ngs_lake.runs.ledger import RunLedger
 
 REPO = Path(__file__).resolve().parent.parent
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}

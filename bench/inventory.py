@@ -35,9 +35,9 @@ GOAL_PEAK_MIB = 512
 
 def generate(directory: Path, objects: int) -> Path:
     """Write the report's data files and manifest.json (NovaSeq X keys, some with spaces)."""
-    from ngs_lake.config import DEFAULT_INVENTORY_FIELDS
-    from ngs_lake.inventory.producer import encode_csv_gz, report_columns
+    from ngs_lake.config.model import DEFAULT_INVENTORY_FIELDS
     from ngs_lake.inventory.report import manifest_document
+    from ngs_lake.local.inventory_writer import encode_csv_gz, report_columns
 
     rng = random.Random(7)
     columns = report_columns(DEFAULT_INVENTORY_FIELDS)

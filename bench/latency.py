@@ -25,11 +25,9 @@ from pathlib import Path
 import boto3
 import yaml
 
-from ngs_lake.aws import AwsClients, AwsTarget
-from ngs_lake.config import load_lake_config
-from ngs_lake.local_stack import LOCAL_CREDENTIALS
-from ngs_lake.platforms import family_of
-from ngs_lake.processes import (
+from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.config.document import load_lake_config
+from ngs_lake.local.processes import (
     ManagedProcess,
     dagster_daemon_argv,
     dagster_environment,
@@ -38,6 +36,8 @@ from ngs_lake.processes import (
     http_ok,
     moto_server_argv,
 )
+from ngs_lake.local.stack import LOCAL_CREDENTIALS
+from ngs_lake.platforms import family_of
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 

@@ -1,4 +1,11 @@
-"""The one Definitions object: every job, sensor and resource of ngs_lake meets here."""
+"""The one Definitions object: every job, sensor and resource of ngs_lake meets here.
+
+Built lazily (`@definitions`): nothing is read when the module is imported. The config document
+is read once, when the code location loads, to build one events sensor per event queue. A
+document that fails validation still loads the location, with `provision_lake` (the job that
+would fix the lake) and the lake-wide events sensor, whose every tick reports the document's
+problems until it is fixed.
+"""
 
 import os
 
@@ -7,67 +14,87 @@ from dagster import (
     AutomationConditionSensorDefinition,
     DefaultSensorStatus,
     Definitions,
+    definitions,
 )
 
-from ngs_lake.capacity.assets import (
+from ngs_lake.config.model import LakeConfigError
+from ngs_lake.config.names import event_shards
+from ngs_lake.orchestration.capacity.assets import (
     capacity_report,
     capacity_report_job,
     capacity_report_schedule,
 )
-from ngs_lake.inventory.assets import (
+from ngs_lake.orchestration.inventory.assets import (
     inventory_catalog,
     inventory_catalog_job,
     inventory_catalog_schedule,
 )
-from ngs_lake.naming import event_shards
-from ngs_lake.onboarding.jobs import provision_lake
-from ngs_lake.onboarding.sensors import lake_config_changed
-from ngs_lake.resources import AwsConnection, LakeConfigResource
-from ngs_lake.sequencing.assets import (
+from ngs_lake.orchestration.onboarding.jobs import provision_lake
+from ngs_lake.orchestration.onboarding.sensors import lake_config_changed
+from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
+from ngs_lake.orchestration.sequencing.assets import (
     file_count_matches_geometry,
     no_object_missing,
     run_manifest,
     sequencing_run,
 )
-from ngs_lake.sequencing.jobs import announce_run, complete_run, refresh_manifest
-from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
+from ngs_lake.orchestration.sequencing.jobs import announce_run, complete_run, refresh_manifest
+from ngs_lake.orchestration.sequencing.sensors import build_storage_gateway_events_sensor
 
-# Sensor intervals are part of a definition, so this one setting is read when definitions load.
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("NGS_LAKE_SENSOR_INTERVAL_SECONDS", "5"))
 
-# One events sensor per event queue of the document: the lake-wide queue, or one per site with
-# `lake.event_queues: per-site`. Queues are read from the document as definitions load, so a
-# new site's sensor appears when the code location is reloaded (its events wait in its queue).
-EVENT_SENSORS = [
-    build_storage_gateway_events_sensor(SENSOR_INTERVAL_SECONDS, shard=shard)
-    for shard in event_shards(LakeConfigResource().load())
-]
+def _sensor_interval_seconds() -> int:
+    """Sensor intervals are part of a definition, so this one setting is read as they load."""
+    return int(os.environ.get("NGS_LAKE_SENSOR_INTERVAL_SECONDS", "5"))
 
-# Declarative automation (run_manifest is eager on sequencing_run) evaluated by a sensor that is
-# on from the start, so a completed run's manifest follows without anyone switching it on.
-lake_automation = AutomationConditionSensorDefinition(
-    "lake_automation",
-    target=AssetSelection.all(),
-    default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=15,
-)
 
-defs = Definitions(
-    assets=[sequencing_run, run_manifest, inventory_catalog, capacity_report],
-    asset_checks=[file_count_matches_geometry, no_object_missing],
-    jobs=[
-        provision_lake,
-        announce_run,
-        complete_run,
-        refresh_manifest,
-        inventory_catalog_job,
-        capacity_report_job,
-    ],
-    schedules=[inventory_catalog_schedule, capacity_report_schedule],
-    sensors=[
-        lake_config_changed,
-        *EVENT_SENSORS,
-        lake_automation,
-    ],
-    resources={"aws": AwsConnection(), "lake": LakeConfigResource()},
-)
+def _resources() -> dict:
+    return {"aws": AwsConnection(), "lake": LakeConfigResource()}
+
+
+def _degraded_definitions(interval: int) -> Definitions:
+    """What loads when the document is invalid: the job that provisions, and the lake-wide
+    events sensor, whose ticks fail with the document's problems (each naming its entry)."""
+    return Definitions(
+        jobs=[provision_lake],
+        sensors=[build_storage_gateway_events_sensor(interval)],
+        resources=_resources(),
+    )
+
+
+@definitions
+def defs() -> Definitions:
+    interval = _sensor_interval_seconds()
+    try:
+        document = LakeConfigResource().load()
+    except LakeConfigError:
+        return _degraded_definitions(interval)
+    # One events sensor per event queue of the document: the lake-wide queue, or one per site
+    # with `lake.event_queues: per-site`. A new site's sensor appears when the code location is
+    # reloaded; its events wait in its queue until then.
+    event_sensors = [
+        build_storage_gateway_events_sensor(interval, shard=shard)
+        for shard in event_shards(document)
+    ]
+    # Declarative automation (run_manifest is eager on sequencing_run), evaluated by a sensor
+    # that is on from the start, so a completed run's manifest follows unprompted.
+    lake_automation = AutomationConditionSensorDefinition(
+        "lake_automation",
+        target=AssetSelection.all(),
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=15,
+    )
+    return Definitions(
+        assets=[sequencing_run, run_manifest, inventory_catalog, capacity_report],
+        asset_checks=[file_count_matches_geometry, no_object_missing],
+        jobs=[
+            provision_lake,
+            announce_run,
+            complete_run,
+            refresh_manifest,
+            inventory_catalog_job,
+            capacity_report_job,
+        ],
+        schedules=[inventory_catalog_schedule, capacity_report_schedule],
+        sensors=[lake_config_changed, *event_sensors, lake_automation],
+        resources=_resources(),
+    )

@@ -20,8 +20,8 @@ import boto3
 import pytest
 import yaml
 
-from ngs_lake.aws import AwsClients, AwsTarget
-from ngs_lake.processes import (
+from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.local.processes import (
     ManagedProcess,
     dagster_daemon_argv,
     dagster_environment,
@@ -30,7 +30,7 @@ from ngs_lake.processes import (
     http_ok,
     moto_server_argv,
 )
-from ngs_lake.resources import AwsConnection, LakeConfigResource
+from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 
 pytest_plugins = ["ngs_lake_tests.lake_fixtures"]
 

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
-from ngs_lake.aws import AwsClients
-from ngs_lake.config import LakeConfig, load_lake_config
-from ngs_lake.ledger import NewRun, RunLedger
-from ngs_lake.lifecycle import EVENT_TYPES
-from ngs_lake.naming import LakeNames
+from ngs_lake.aws.clients import AwsClients
+from ngs_lake.config.document import load_lake_config
+from ngs_lake.config.model import LakeConfig
+from ngs_lake.config.names import LakeNames
 from ngs_lake.provisioning import apply_plan, plan_lake
+from ngs_lake.runs.ledger import NewRun, RunLedger
+from ngs_lake.runs.model import EVENT_TYPES
 from ngs_lake_tests.conftest import (
     SMALL_CONFIG,
     Gateway,

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from ngs_lake.capacity.assets import capacity_report
 from ngs_lake.capacity.figures import gateway_capacity, recommendations
 from ngs_lake.capacity.observed import ObservedRate, observed_rate
-from ngs_lake.config import load_lake_config
-from ngs_lake.ledger import RunFile
+from ngs_lake.config.document import load_lake_config
+from ngs_lake.orchestration.capacity.assets import capacity_report
+from ngs_lake.runs.ledger import RunFile
 from ngs_lake_tests.conftest import SHIPPED_CONFIG, SMALL_CONFIG, edited_config
 from ngs_lake_tests.lake_fixtures import Lake
 from ngs_lake_tests.test_ingest import resources_for

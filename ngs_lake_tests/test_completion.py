@@ -6,17 +6,17 @@ import json
 import dagster as dg
 import pyarrow.parquet as pq
 
-from ngs_lake.ingest import IngestSettings
-from ngs_lake.lifecycle import RunState
-from ngs_lake.processes import http_ok
-from ngs_lake.sequencing.assets import (
+from ngs_lake.local.processes import http_ok
+from ngs_lake.orchestration.sequencing.assets import (
     file_count_matches_geometry,
     no_object_missing,
     run_manifest,
     sequencing_run,
 )
-from ngs_lake.sequencing.jobs import announce_run, complete_run, refresh_manifest
-from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
+from ngs_lake.orchestration.sequencing.jobs import announce_run, complete_run, refresh_manifest
+from ngs_lake.orchestration.sequencing.sensors import build_storage_gateway_events_sensor
+from ngs_lake.runs.ingest import IngestSettings
+from ngs_lake.runs.model import RunState
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 from ngs_lake_tests.fault_proxy import FaultProxy
 from ngs_lake_tests.test_gateway_uploads import wait_for

@@ -8,8 +8,9 @@ from collections.abc import Callable
 import pytest
 import yaml
 
-from ngs_lake.config import LakeConfigError, load_lake_config, parse_lake_document
-from ngs_lake.units import UnitError, parse_rate, parse_size
+from ngs_lake.config.document import load_lake_config, parse_lake_document
+from ngs_lake.config.model import LakeConfigError
+from ngs_lake.config.units import UnitError, parse_rate, parse_size
 from ngs_lake_tests.conftest import SHIPPED_CONFIG, SMALL_CONFIG
 
 SMALL = yaml.safe_load(SMALL_CONFIG.read_text())

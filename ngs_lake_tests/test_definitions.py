@@ -1,14 +1,17 @@
-"""The Dagster code location loads; its provisioning job and sensor work on a real instance."""
+"""The Dagster code location loads, also with a broken document; its provisioning job and sensor
+work on a real instance."""
 
 import subprocess
 import sys
 
 import dagster as dg
+import pytest
 
+from ngs_lake.config.model import LakeConfigError
 from ngs_lake.definitions import defs
-from ngs_lake.onboarding.jobs import provision_lake
-from ngs_lake.onboarding.sensors import lake_config_changed
-from ngs_lake.resources import LakeConfigResource
+from ngs_lake.orchestration.onboarding.jobs import provision_lake
+from ngs_lake.orchestration.onboarding.sensors import lake_config_changed
+from ngs_lake.orchestration.resources import LakeConfigResource
 from ngs_lake_tests.conftest import REPO, SMALL_CONFIG, dagster_resources, edited_config
 
 
@@ -25,6 +28,7 @@ def test_dagster_definitions_validate():
 
 
 def test_one_definitions_object_holds_the_jobs_sensors_and_schedules():
+    defs = _definitions()
     assert defs.resolve_job_def("provision_lake").name == "provision_lake"
     sensor = defs.resolve_sensor_def("lake_config_changed")
     assert sorted(t.job_name for t in sensor.targets) == ["capacity_report_job", "provision_lake"]
@@ -58,23 +62,53 @@ def _output_metadata(result):
     return {k: v.value for k, v in event.event_specific_data.metadata.items()}
 
 
-def test_config_change_sensor_requests_one_run_per_content(tmp_path):
+def _definitions() -> dg.Definitions:
+    return defs()
+
+
+def test_an_invalid_document_still_loads_provision_lake_and_reports_its_problems(
+    tmp_path, monkeypatch
+):
+    def unknown_platform(document):
+        document["sequencers"][0]["platform"] = "hiseq-2500"
+
+    path = edited_config(tmp_path, SMALL_CONFIG, unknown_platform, "lake.yaml")
+    monkeypatch.setenv("NGS_LAKE_CONFIG", str(path))
+    loaded = defs()
+    assert loaded.resolve_job_def("provision_lake").name == "provision_lake"
+    repository = loaded.get_repository_def()
+    assert [s.name for s in repository.sensor_defs] == ["storage_gateway_events"]
+    sensor = loaded.resolve_sensor_def("storage_gateway_events")
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, resources={"lake": LakeConfigResource(path=str(path)), "aws": {}}
+        )
+        with pytest.raises(LakeConfigError) as error:
+            sensor(context)
+    assert "sequencers[NVX-MAD-01].platform" in str(error.value), str(error.value)
+
+
+def _evaluate(instance, lake, cursor):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lake": lake})
+    return context, lake_config_changed(context)
+
+
+def test_config_change_sensor_requests_provisioning_for_every_change_reverts_included(tmp_path):
     path = edited_config(tmp_path, SMALL_CONFIG, lambda d: None, "lake.yaml")
     lake = LakeConfigResource(path=str(path))
+    a = path.read_text()
+    b = a.replace("settling_time_seconds: 5", "settling_time_seconds: 9")
+    assert a != b
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources={"lake": lake})
-        first, capacity = lake_config_changed(context)
+        context, result = _evaluate(instance, lake, None)
+        first, capacity = result
         assert (first.job_name, capacity.job_name) == ("provision_lake", "capacity_report_job")
-        context = dg.build_sensor_context(
-            instance=instance, cursor=context.cursor, resources={"lake": lake}
-        )
-        assert isinstance(lake_config_changed(context), dg.SkipReason)
-        path.write_text(
-            path.read_text().replace("settling_time_seconds: 5", "settling_time_seconds: 9")
-        )
-        context = dg.build_sensor_context(
-            instance=instance, cursor=context.cursor, resources={"lake": lake}
-        )
-        changed, _ = lake_config_changed(context)
-        assert changed.job_name == "provision_lake"
-        assert changed.run_key != first.run_key
+        context, result = _evaluate(instance, lake, context.cursor)
+        assert isinstance(result, dg.SkipReason)
+        for content in (b, a):  # A -> B -> back to A: each change provisions
+            path.write_text(content)
+            context, result = _evaluate(instance, lake, context.cursor)
+            provision, _ = result
+            assert provision.job_name == "provision_lake"
+            # No run key: Dagster would skip a key it has seen, and so the revert to A.
+            assert provision.run_key is None

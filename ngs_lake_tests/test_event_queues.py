@@ -12,16 +12,17 @@ import dagster as dg
 import pytest
 import yaml
 
-from ngs_lake.aws import AwsClients
-from ngs_lake.config import LakeConfig, LakeConfigError, load_lake_config, parse_lake_document
-from ngs_lake.ingest import IngestSettings
-from ngs_lake.ledger import RunLedger
-from ngs_lake.naming import LakeNames, event_shards
+from ngs_lake.aws.clients import AwsClients
+from ngs_lake.config.document import load_lake_config, parse_lake_document
+from ngs_lake.config.model import LakeConfig, LakeConfigError
+from ngs_lake.config.names import LakeNames, event_shards
+from ngs_lake.operations.status import collect_status, render_status
+from ngs_lake.orchestration.sequencing.sensors import build_storage_gateway_events_sensor
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.provisioning.plan import Action
-from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
+from ngs_lake.runs.ingest import IngestSettings
+from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
-from ngs_lake.status import collect_status, render_status
 from ngs_lake_tests.conftest import (
     REPO,
     SMALL_CONFIG,
@@ -115,7 +116,7 @@ def test_the_code_location_has_one_events_sensor_per_site(tmp_path):
             sys.executable,
             "-c",
             "from ngs_lake.definitions import defs; "
-            "print(sorted(s.name for s in defs.get_repository_def().sensor_defs))",
+            "print(sorted(s.name for s in defs().get_repository_def().sensor_defs))",
         ],
         capture_output=True,
         text=True,

@@ -7,9 +7,9 @@ import signal
 import pytest
 from botocore.stub import Stubber
 
-from ngs_lake.aws import AwsClients, AwsTarget
-from ngs_lake.config import load_lake_config
-from ngs_lake.naming import LakeNames
+from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.config.document import load_lake_config
+from ngs_lake.config.names import LakeNames
 from ngs_lake.provisioning.context import ProvisioningContext
 from ngs_lake.provisioning.shares import client_token, existing_shares, plan_sequencer_share
 from ngs_lake_tests.conftest import SMALL_CONFIG

@@ -15,8 +15,8 @@ from datetime import datetime
 import pytest
 from botocore.stub import Stubber
 
-from ngs_lake.config import load_lake_config
-from ngs_lake.gateway_client import StorageGatewayShares
+from ngs_lake.aws.storage_gateway import StorageGatewayShares
+from ngs_lake.config.document import load_lake_config
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 from ngs_lake_tests.conftest import SMALL_CONFIG, edited_config, lake_clients

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from ngs_lake.ingest import GatewayEventIngest, IngestSettings
-from ngs_lake.lifecycle import RunEventType, RunState
-from ngs_lake.notifications import RunAnnouncer, validate_message
-from ngs_lake.sequencing.jobs import announce_run
-from ngs_lake.sequencing.sensors import build_storage_gateway_events_sensor
+from ngs_lake.orchestration.sequencing.jobs import announce_run
+from ngs_lake.orchestration.sequencing.sensors import build_storage_gateway_events_sensor
+from ngs_lake.runs.announcements import RunAnnouncer, validate_message
+from ngs_lake.runs.ingest import GatewayEventIngest, IngestSettings
+from ngs_lake.runs.model import RunEventType, RunState
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 from ngs_lake_tests.conftest import dagster_resources
 from ngs_lake_tests.fault_proxy import FaultProxy
@@ -297,11 +297,11 @@ def test_sigkill_between_ledger_write_and_delete_loses_and_duplicates_nothing(la
     script = tmp_path / "drain.py"
     script.write_text(
         "import sys\n"
-        "from ngs_lake.aws import AwsClients, AwsTarget\n"
-        "from ngs_lake.config import load_lake_config\n"
-        "from ngs_lake.ingest import GatewayEventIngest, IngestSettings\n"
-        "from ngs_lake.ledger import RunLedger\n"
-        "from ngs_lake.naming import LakeNames\n"
+        "from ngs_lake.aws.clients import AwsClients, AwsTarget\n"
+        "from ngs_lake.config.document import load_lake_config\n"
+        "from ngs_lake.runs.ingest import GatewayEventIngest, IngestSettings\n"
+        "from ngs_lake.runs.ledger import RunLedger\n"
+        "from ngs_lake.config.names import LakeNames\n"
         "config = load_lake_config(sys.argv[1])\n"
         "clients = AwsClients(AwsTarget('us-east-1', sys.argv[2], name='local'),\n"
         "                     {'aws_access_key_id': 'testing', 'aws_secret_access_key': 'testing'})\n"

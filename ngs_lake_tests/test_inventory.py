@@ -18,13 +18,13 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from ngs_lake.config import DEFAULT_INVENTORY_FIELDS
-from ngs_lake.inventory.assets import inventory_catalog
-from ngs_lake.inventory.producer import publish_report, report_columns
+from ngs_lake.config.model import DEFAULT_INVENTORY_FIELDS
 from ngs_lake.inventory.query import mirror_catalogue, open_catalogue
 from ngs_lake.inventory.refresh import partition_key, refresh_catalogue
 from ngs_lake.inventory.report import report_root
-from ngs_lake.ledger import RunFile
+from ngs_lake.local.inventory_writer import publish_report, report_columns
+from ngs_lake.orchestration.inventory.assets import inventory_catalog
+from ngs_lake.runs.ledger import RunFile
 from ngs_lake_tests.test_ingest import resources_for
 
 RUN = "20261128_LH00123_0042_A22KJ3LT3"

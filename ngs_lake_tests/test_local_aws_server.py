@@ -6,7 +6,7 @@ import jsonpath_ng.ext
 import moto.backends
 import moto.core.utils
 
-from ngs_lake.local_aws_server import memoize_moto_parsers
+from ngs_lake.local.aws_server import memoize_moto_parsers
 
 EVENT = {"detail-type": "Storage Gateway Object Upload Event", "resources": ["a", "b"]}
 

@@ -11,7 +11,7 @@ import pytest
 from dagster import DagsterRunStatus
 from dagster_graphql import DagsterGraphQLClient
 
-from ngs_lake.processes import free_port, http_ok, port_open
+from ngs_lake.local.processes import free_port, http_ok, port_open
 from ngs_lake_tests.conftest import REPO, SHIPPED_CONFIG
 from ngs_lake_tests.test_gateway_uploads import wait_for
 

@@ -2,7 +2,7 @@
 
 import json
 
-from ngs_lake.config import load_lake_config
+from ngs_lake.config.document import load_lake_config
 from ngs_lake.provisioning.policies import (
     consumer_iam_policy,
     gateway_role_iam_policy,

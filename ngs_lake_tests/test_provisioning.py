@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from ngs_lake.config import load_lake_config
+from ngs_lake.config.document import load_lake_config
 from ngs_lake.provisioning import Action, ProvisioningRefused, apply_plan, plan_lake
 from ngs_lake_tests.conftest import ACCOUNT, SMALL_CONFIG, edited_config, lake_clients
 

@@ -237,7 +237,7 @@ def test_cli_refuses_bad_options_with_a_reason(tmp_path, args, message):
 
 
 def test_the_lab_cycles_through_the_mix_on_the_lakes_own_sequencers(tmp_path):
-    from ngs_lake.config import load_lake_config
+    from ngs_lake.config.document import load_lake_config
     from ngs_lake.simulator.lab import LabSettings, plan_lab
     from ngs_lake_tests.conftest import SHIPPED_CONFIG
 
@@ -259,7 +259,7 @@ def test_the_lab_cycles_through_the_mix_on_the_lakes_own_sequencers(tmp_path):
 
 
 def test_the_lab_skips_platforms_the_lake_has_none_of(tmp_path):
-    from ngs_lake.config import load_lake_config
+    from ngs_lake.config.document import load_lake_config
     from ngs_lake.simulator.lab import LabSettings, plan_lab
     from ngs_lake_tests.conftest import SMALL_CONFIG
 

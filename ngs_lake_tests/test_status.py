@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from ngs_lake.lifecycle import RunState
+from ngs_lake.runs.model import RunState
 
 
 def test_status_shows_queues_backlog_runs_and_stalled_runs(lake):

@@ -34,12 +34,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ngs_lake.aws import AwsClients, AwsTarget
-from ngs_lake.config import load_lake_config
-from ngs_lake.ledger import RunLedger
-from ngs_lake.lifecycle import RunState
-from ngs_lake.naming import LakeNames
-from ngs_lake.processes import (
+from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.config.document import load_lake_config
+from ngs_lake.config.names import LakeNames
+from ngs_lake.local.processes import (
     ManagedProcess,
     dagster_daemon_argv,
     dagster_environment,
@@ -49,6 +47,8 @@ from ngs_lake.processes import (
     moto_server_argv,
 )
 from ngs_lake.provisioning import apply_plan, plan_lake
+from ngs_lake.runs.ledger import RunLedger
+from ngs_lake.runs.model import RunState
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 from ngs_lake_tests.conftest import CREDENTIALS, REPO, SMALL_CONFIG
 from ngs_lake_tests.fault_proxy import FaultProxy

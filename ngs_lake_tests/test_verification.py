@@ -1,6 +1,6 @@
 """Per-run verification against a versioned bucket on the moto server."""
 
-from ngs_lake.verification import verify_run
+from ngs_lake.runs.verification import verify_run
 
 RUN = "20261129_LH00123_0007_A22VERILT3"
 KEY = f"{RUN}/InterOp/QMetricsOut.bin"

@@ -1,1 +1,1 @@
-"""Capacity planning: the sizing rule, observed rates, gateway backlog and the report."""
+"""Capacity planning: the sizing rule, observed rates and the report. No Dagster."""

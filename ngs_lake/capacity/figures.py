@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ngs_lake.config import LakeConfig, buffer_days
+from ngs_lake.config.model import LakeConfig, buffer_days
 from ngs_lake.platforms import PLATFORM_IDS, PLATFORMS
 
 HOURS_PER_DAY = 24

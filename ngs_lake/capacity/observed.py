@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ngs_lake.completion import parse_iso
-from ngs_lake.config import LakeConfig
-from ngs_lake.ledger import RunLedger, utc_iso
+from ngs_lake.config.model import LakeConfig
+from ngs_lake.runs.ledger import RunLedger, utc_iso
+from ngs_lake.runs.lifecycle import parse_iso
 
 WINDOW = timedelta(days=7)
 TOLERANCE = 0.20  # flagged when more than 20% off the configured rate

@@ -7,10 +7,10 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
+from ngs_lake.aws.storage_gateway import CacheBacklog
 from ngs_lake.capacity.figures import HOURS_PER_DAY, GatewayCapacity
 from ngs_lake.capacity.observed import ObservedRate
-from ngs_lake.gateway_client import CacheBacklog
-from ngs_lake.units import format_size
+from ngs_lake.config.units import format_size
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +94,25 @@ def _symlink_refusal(root: Path, link: Path) -> str | None:
     if target != root and root not in target.parents:
         return f"symlink points outside the share, to {target}"
     return None
+
+
+class TouchedPaths(FileSystemEventHandler):
+    """Watchdog events only point the scanner at a path (`touch(share_arn, relative)`); the file
+    system stays the truth."""
+
+    def __init__(self, share_arn: str, root: Path, touch: Callable[[str, str], None]) -> None:
+        self.share_arn = share_arn
+        self.root = root
+        self.touch = touch
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        for raw in (event.src_path, getattr(event, "dest_path", "")):
+            if not raw:
+                continue
+            path = Path(raw if isinstance(raw, str) else raw.decode(errors="surrogateescape"))
+            try:
+                relative = path.relative_to(self.root).as_posix()
+            except ValueError:
+                continue
+            if relative and relative != ".":
+                self.touch(self.share_arn, relative + ("/" if event.is_directory else ""))

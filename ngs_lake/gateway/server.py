@@ -11,14 +11,13 @@ from typing import Any
 
 from botocore.config import Config
 
-from ngs_lake.aws import AwsClients, AwsTarget
-from ngs_lake.config import LakeConfig
+from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.config.model import LakeConfig
 from ngs_lake.gateway.api import GatewayApiError, StorageGatewayApi
 from ngs_lake.gateway.arns import gateway_arn
 from ngs_lake.gateway.registry import GatewayRecord, ShareRegistry
 from ngs_lake.gateway.service import GatewayService, GatewayTuning
 from ngs_lake.gateway.state import UploadState
-from ngs_lake.processes import interrupt_on_signal
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +142,7 @@ def run_gateway(
     )
     api = StorageGatewayApi(registry, config.lake.region, account, share_root(state_dir), service)
     server = build_server(api, host, port)
-    signal.signal(signal.SIGTERM, interrupt_on_signal)
+    signal.signal(signal.SIGTERM, _interrupt)
     service.start()
     log.info(
         "gateway API on http://%s:%d serving %s",
@@ -160,3 +159,8 @@ def run_gateway(
         service.stop()
         state.close()
         registry.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so the service's `finally` stops its loops cleanly."""
+    raise KeyboardInterrupt

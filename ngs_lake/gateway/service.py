@@ -20,21 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from ngs_lake.aws import AwsClients
+from ngs_lake.aws.clients import AwsClients
 from ngs_lake.gateway.arns import bucket_of_location
 from ngs_lake.gateway.registry import ShareRegistry
-from ngs_lake.gateway.scanner import scan_share, stat_entry
+from ngs_lake.gateway.scanner import TouchedPaths, scan_share, stat_entry
 from ngs_lake.gateway.state import FileRecord, UploadState
-from ngs_lake.gateway.upload_events import (
+from ngs_lake.gateway.uploader import sha256_base64, upload_file, upload_folder
+from ngs_lake.runs.events import (
     event_source,
     object_upload_entry,
     refresh_cache_entry,
     upload_notification_entry,
 )
-from ngs_lake.gateway.uploader import sha256_base64, upload_file, upload_folder
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +208,7 @@ class GatewayService:
         for share in shares:
             if share.arn in self._watched or not share.root.is_dir():
                 continue
-            handler = _Touched(self, share.arn, share.root)
+            handler = TouchedPaths(share.arn, share.root, self.touch)
             self._observer.schedule(handler, str(share.root), recursive=True)
             self._watched.add(share.arn)
 
@@ -431,24 +430,3 @@ class GatewayService:
                     age, gateway["oldest_dirty_age_seconds"] or 0.0
                 )
         return {"gateways": list(gateways.values())}
-
-
-class _Touched(FileSystemEventHandler):
-    """Watchdog events only point the scanner at a path; the file system stays the truth."""
-
-    def __init__(self, service: GatewayService, share_arn: str, root: Path) -> None:
-        self.service = service
-        self.share_arn = share_arn
-        self.root = root
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        for raw in (event.src_path, getattr(event, "dest_path", "")):
-            if not raw:
-                continue
-            path = Path(raw if isinstance(raw, str) else raw.decode(errors="surrogateescape"))
-            try:
-                relative = path.relative_to(self.root).as_posix()
-            except ValueError:
-                continue
-            if relative and relative != ".":
-                self.service.touch(self.share_arn, relative + ("/" if event.is_directory else ""))

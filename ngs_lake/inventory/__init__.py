@@ -1,1 +1,1 @@
-"""S3 Inventory: the local report producer, the report reader and the catalogue."""
+"""S3 Inventory: the report reader, the catalogue, its audits and queries. No Dagster."""

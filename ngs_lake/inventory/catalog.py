@@ -21,7 +21,7 @@ from urllib.parse import unquote
 import polars as pl
 
 from ngs_lake.inventory.report import PARQUET_COLUMN, InventoryReportError
-from ngs_lake.platforms import family_of
+from ngs_lake.platforms import PlatformFamily, family_of
 
 # Columns the catalogue keeps, by the report's CSV name -> catalogue name, in catalogue order.
 _KEPT: dict[str, str] = {
@@ -82,21 +82,7 @@ def catalogue_bucket(
     objects_path = workdir / OBJECTS_FILE
     runs_path = workdir / RUNS_FILE
     sequencer_path = workdir / SEQUENCER_FILE
-    family = family_of(source.platform)
-    objects = _report_objects(files, file_format, csv_columns).select(
-        "key",
-        run_folder(pl.col("key"), family.run_depth, family.run_path_pattern),
-        *_KEPT.values(),
-    )
-    try:
-        # LZ4 (LZ4_RAW) writes and reads fastest of Parquet's codecs here: 55 MB per million
-        # objects, against 32 for zstd at level 1, which writes 7% and reads 17% slower.
-        objects.sink_parquet(objects_path, compression="lz4")
-    except pl.exceptions.PolarsError as exc:
-        reason = str(exc).splitlines()[0]  # polars appends hints on how to debug it
-        raise InventoryReportError(
-            f"its data files are not an S3 Inventory {file_format} report: {reason}"
-        ) from exc
+    _write_objects(files, file_format, csv_columns, family_of(source.platform), objects_path)
     report_at = report_time.astimezone(UTC).replace(tzinfo=None)
     by_run = (
         pl.scan_parquet(objects_path)
@@ -149,6 +135,30 @@ def catalogue_bucket(
     return CatalogueSummary(
         count, total_bytes, runs.height, stray, (objects_path, runs_path, sequencer_path)
     )
+
+
+def _write_objects(
+    files: Sequence[Path],
+    file_format: str,
+    csv_columns: Sequence[str],
+    family: PlatformFamily,
+    objects_path: Path,
+) -> None:
+    """The one streaming pass: parse the report, map each key to its run folder, write Parquet."""
+    objects = _report_objects(files, file_format, csv_columns).select(
+        "key",
+        run_folder(pl.col("key"), family.run_depth, family.run_path_pattern),
+        *_KEPT.values(),
+    )
+    try:
+        # LZ4 (LZ4_RAW) writes and reads fastest of Parquet's codecs here: 55 MB per million
+        # objects, against 32 for zstd at level 1, which writes 7% and reads 17% slower.
+        objects.sink_parquet(objects_path, compression="lz4")
+    except pl.exceptions.PolarsError as exc:
+        reason = str(exc).splitlines()[0]  # polars appends hints on how to debug it
+        raise InventoryReportError(
+            f"its data files are not an S3 Inventory {file_format} report: {reason}"
+        ) from exc
 
 
 def run_folder(key: pl.Expr, run_depth: int, run_path_pattern: str) -> pl.Expr:

@@ -18,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from ngs_lake.aws import AwsClients
-from ngs_lake.completion import parse_iso
-from ngs_lake.config import LakeConfig
+from ngs_lake.aws.clients import AwsClients
+from ngs_lake.config.model import LakeConfig
+from ngs_lake.config.names import LakeNames
 from ngs_lake.inventory.audit import Finding, missing_from_inventory, not_locked, unencrypted
 from ngs_lake.inventory.catalog import (
     OBJECTS_FILE,
@@ -36,8 +36,8 @@ from ngs_lake.inventory.report import (
     find_latest_report,
     report_root,
 )
-from ngs_lake.ledger import RunLedger
-from ngs_lake.naming import LakeNames
+from ngs_lake.runs.ledger import RunLedger
+from ngs_lake.runs.lifecycle import parse_iso
 
 CATALOG_PREFIX = "catalog"
 # Catalogue table -> the file `catalogue_bucket` writes for it, in the order it returns them.

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ngs_lake.config import LakeConfig, Sequencer
-from ngs_lake.naming import LakeNames
+from ngs_lake.config.model import LakeConfig, Sequencer
+from ngs_lake.config.names import LakeNames
 from ngs_lake.provisioning.buckets import BucketSpec
 from ngs_lake.provisioning.policies import (
     access_log_bucket_policy,

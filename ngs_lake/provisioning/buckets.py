@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ngs_lake.config import ObjectLockPolicy
+from ngs_lake.config.model import ObjectLockPolicy
 from ngs_lake.provisioning.context import ProvisioningContext, read_or_none
 from ngs_lake.provisioning.plan import Action, Change, ProvisioningRefused, setting_change
 from ngs_lake.provisioning.policies import Document, split_for_target
@@ -123,10 +123,15 @@ Setting = tuple[str, Callable[[Any], Any], Any, Callable[[], None], tuple[str, .
 
 def _settings(ctx: ProvisioningContext, spec: BucketSpec) -> list[Setting]:
     """(kind, read, desired, put, notes) for each managed setting, in the order they apply."""
-    b = spec.name
-    s3 = ctx.clients.s3
-    out: list[Setting] = []
+    return [
+        *_worm_settings(ctx, spec),
+        *_protection_settings(ctx, spec),
+        *_data_settings(ctx, spec),
+        *_policy_settings(ctx, spec),
+    ]
 
+
+def _collector(out: list[Setting]) -> Callable[..., None]:
     def add(
         kind: str,
         read: Callable[[Any], Any],
@@ -136,6 +141,15 @@ def _settings(ctx: ProvisioningContext, spec: BucketSpec) -> list[Setting]:
     ) -> None:
         out.append((kind, read, desired, put, notes))
 
+    return add
+
+
+def _worm_settings(ctx: ProvisioningContext, spec: BucketSpec) -> list[Setting]:
+    """Versioning and Object Lock: what makes the bucket WORM."""
+    b = spec.name
+    s3 = ctx.clients.s3
+    out: list[Setting] = []
+    add = _collector(out)
     if spec.versioned:
         add(
             "s3-versioning",
@@ -161,6 +175,16 @@ def _settings(ctx: ProvisioningContext, spec: BucketSpec) -> list[Setting]:
             lock,
             lambda: s3().put_object_lock_configuration(Bucket=b, ObjectLockConfiguration=lock),
         )
+
+    return out
+
+
+def _protection_settings(ctx: ProvisioningContext, spec: BucketSpec) -> list[Setting]:
+    """Encryption, public access, ownership and tags."""
+    b = spec.name
+    s3 = ctx.clients.s3
+    out: list[Setting] = []
+    add = _collector(out)
 
     def encryption(key_arn: str | None) -> dict[str, Any]:
         if spec.kms_encrypted:
@@ -231,6 +255,15 @@ def _settings(ctx: ProvisioningContext, spec: BucketSpec) -> list[Setting]:
         tag_set,
         lambda: s3().put_bucket_tagging(Bucket=b, Tagging={"TagSet": tag_set}),
     )
+    return out
+
+
+def _data_settings(ctx: ProvisioningContext, spec: BucketSpec) -> list[Setting]:
+    """Lifecycle, inventory, access logging and replication."""
+    b = spec.name
+    s3 = ctx.clients.s3
+    out: list[Setting] = []
+    add = _collector(out)
     if spec.lifecycle_rules is not None:
         rules = spec.lifecycle_rules
         add(
@@ -291,6 +324,15 @@ def _settings(ctx: ProvisioningContext, spec: BucketSpec) -> list[Setting]:
             lambda: s3().put_bucket_replication(Bucket=b, ReplicationConfiguration=replication),
             _unstored_note(ctx, "s3-replication"),
         )
+    return out
+
+
+def _policy_settings(ctx: ProvisioningContext, spec: BucketSpec) -> list[Setting]:
+    """The bucket policy, with its AWS-only statements noted on the local target."""
+    b = spec.name
+    s3 = ctx.clients.s3
+    out: list[Setting] = []
+    add = _collector(out)
     if spec.policy is not None:
         policy_of = spec.policy
         shown, aws_only = split_for_target(policy_of(ctx.key_arn_or_placeholder()), ctx.is_local)

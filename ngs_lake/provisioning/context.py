@@ -8,9 +8,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ngs_lake.aws import AwsClients
-from ngs_lake.config import LakeConfig
-from ngs_lake.naming import LakeNames
+from ngs_lake.aws.clients import AwsClients
+from ngs_lake.config.model import LakeConfig
+from ngs_lake.config.names import LakeNames
 
 
 @dataclass

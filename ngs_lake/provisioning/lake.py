@@ -4,8 +4,8 @@ buckets, then shares and their catalogue entries.
 
 from __future__ import annotations
 
-from ngs_lake.aws import AwsClients
-from ngs_lake.config import LakeConfig
+from ngs_lake.aws.clients import AwsClients
+from ngs_lake.config.model import LakeConfig
 from ngs_lake.provisioning.bucket_specs import lake_bucket_specs, sequencer_bucket_spec
 from ngs_lake.provisioning.buckets import plan_bucket
 from ngs_lake.provisioning.context import ProvisioningContext

@@ -12,8 +12,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ngs_lake.config import Consumer
-from ngs_lake.naming import EventShard, event_shards
+from ngs_lake.config.model import Consumer
+from ngs_lake.config.names import EventShard, event_shards
 from ngs_lake.provisioning.context import ProvisioningContext
 from ngs_lake.provisioning.plan import Action, Change, setting_change
 from ngs_lake.provisioning.policies import (

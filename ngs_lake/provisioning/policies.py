@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ngs_lake.config import Consumer, LakeConfig
-from ngs_lake.naming import LakeNames, statement_id
+from ngs_lake.config.model import Consumer, LakeConfig
+from ngs_lake.config.names import LakeNames, statement_id
 
 Document = dict[str, Any]
 Statement = dict[str, Any]

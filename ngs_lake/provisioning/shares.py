@@ -16,7 +16,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from ngs_lake.config import Sequencer
+from ngs_lake.config.model import Sequencer
 from ngs_lake.provisioning.bucket_specs import sequencer_tags
 from ngs_lake.provisioning.context import ProvisioningContext
 from ngs_lake.provisioning.plan import Action, Change, ProvisioningRefused, setting_change
@@ -193,6 +193,26 @@ def plan_sequencer_share(
                 run=retire_old,
             )
 
+    catalogue_change = _catalogue_change(ctx, sequencer, target_arn, tags, created, catalogued)
+    return [share_change, catalogue_change]
+
+
+def _catalogue_change(
+    ctx: ProvisioningContext,
+    sequencer: Sequencer,
+    target_arn: str,
+    tags: dict[str, str],
+    created: dict[str, str],
+    catalogued: dict[str, Any] | None,
+) -> Change:
+    """The `shares` catalogue entry: what the pipeline reads to map a share to its sequencer.
+
+    `created` holds the share's ARN once the share change has run (or at once, for a share that
+    exists), so the entry is written with the real ARN.
+    """
+    gateway = ctx.config.gateway(sequencer.gateway)
+    bucket = ctx.names.bucket(sequencer.id)
+
     def desired_item(share_arn: str) -> dict[str, Any]:
         site = ctx.config.site(gateway.site)
         return {
@@ -216,7 +236,7 @@ def plan_sequencer_share(
             TableName=ctx.names.shares_table, Item={k: _SERIALIZE(v) for k, v in item.items()}
         )
 
-    catalogue_change = setting_change(
+    return setting_change(
         "catalogue-entry",
         sequencer.id,
         catalogued,
@@ -224,7 +244,6 @@ def plan_sequencer_share(
         put_item,
         missing_reason="not catalogued",
     )
-    return [share_change, catalogue_change]
 
 
 def _plan_share_update(

@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from ngs_lake.naming import LakeNames
+from ngs_lake.config.names import LakeNames
 from ngs_lake.provisioning.context import ProvisioningContext, read_or_none
 from ngs_lake.provisioning.plan import Action, Change, ProvisioningRefused
 
@@ -55,51 +56,22 @@ def plan_table(ctx: ProvisioningContext, spec: TableSpec) -> list[Change]:
     table = (
         read_or_none(ddb().describe_table, {"ResourceNotFoundException"}, TableName=spec.name) or {}
     ).get("Table")
-
-    def create() -> None:
-        attributes = {spec.hash_key, *([spec.range_key] if spec.range_key else [])}
-        for _, hash_key, range_key in spec.indexes:
-            attributes |= {hash_key, range_key}
-        kwargs = {
-            "TableName": spec.name,
-            "BillingMode": "PAY_PER_REQUEST",
-            "KeySchema": spec.key_schema(),
-            "AttributeDefinitions": [
-                {"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)
-            ],
-            "Tags": [{"Key": "managed-by", "Value": "ngs-lake"}],
-        }
-        if spec.indexes:
-            kwargs["GlobalSecondaryIndexes"] = [
-                {
-                    "IndexName": name,
-                    "KeySchema": [
-                        {"AttributeName": h, "KeyType": "HASH"},
-                        {"AttributeName": r, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-                for name, h, r in spec.indexes
-            ]
-        ddb().create_table(**kwargs)
-        ddb().get_waiter("table_exists").wait(TableName=spec.name, WaiterConfig={"Delay": 1})
-
-    def enable_pitr() -> None:
-        ddb().update_continuous_backups(
-            TableName=spec.name,
-            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-        )
-
-    def set_ttl(enabled: bool, attribute: str) -> None:
-        ddb().update_time_to_live(
-            TableName=spec.name,
-            TimeToLiveSpecification={"Enabled": enabled, "AttributeName": attribute},
-        )
-
     if table is None:
         changes = [
-            Change("dynamodb-table", spec.name, Action.CREATE, "table not found", run=create),
-            Change("dynamodb-pitr", spec.name, Action.CREATE, "new table", run=enable_pitr),
+            Change(
+                "dynamodb-table",
+                spec.name,
+                Action.CREATE,
+                "table not found",
+                run=lambda: _create_table(ctx, spec),
+            ),
+            Change(
+                "dynamodb-pitr",
+                spec.name,
+                Action.CREATE,
+                "new table",
+                run=lambda: _enable_pitr(ctx, spec),
+            ),
         ]
         if spec.ttl_attribute:
             attribute = spec.ttl_attribute
@@ -109,11 +81,10 @@ def plan_table(ctx: ProvisioningContext, spec: TableSpec) -> list[Change]:
                     spec.name,
                     Action.CREATE,
                     "new table",
-                    run=lambda: set_ttl(True, attribute),
+                    run=lambda: _set_ttl(ctx, spec, True, attribute),
                 )
             )
         return changes
-
     if table["KeySchema"] != spec.key_schema():
         raise ProvisioningRefused(
             [
@@ -139,35 +110,91 @@ def plan_table(ctx: ProvisioningContext, spec: TableSpec) -> list[Change]:
     changes.append(
         Change("dynamodb-pitr", spec.name, Action.NOOP, "enabled")
         if enabled == "ENABLED"
-        else Change("dynamodb-pitr", spec.name, Action.UPDATE, "disabled", run=enable_pitr)
+        else Change(
+            "dynamodb-pitr",
+            spec.name,
+            Action.UPDATE,
+            "disabled",
+            run=lambda: _enable_pitr(ctx, spec),
+        )
     )
-    ttl = ddb().describe_time_to_live(TableName=spec.name)["TimeToLiveDescription"]
-    ttl_on = ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
+    return changes + _ttl_changes(ctx, spec)
+
+
+def _ttl_changes(ctx: ProvisioningContext, spec: TableSpec) -> list[Change]:
+    """TTL on an existing table: on when the config sets one, off when it sets none."""
+    ttl = ctx.clients.dynamodb().describe_time_to_live(TableName=spec.name)
+    description = ttl["TimeToLiveDescription"]
+    ttl_on = description.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
     if spec.ttl_attribute and not ttl_on:
         attribute = spec.ttl_attribute
-        changes.append(
+        return [
             Change(
                 "dynamodb-ttl",
                 spec.name,
                 Action.UPDATE,
                 "TTL is off; the config sets one",
-                run=lambda: set_ttl(True, attribute),
+                run=lambda: _set_ttl(ctx, spec, True, attribute),
             )
-        )
-    elif not spec.ttl_attribute and ttl_on:
-        attribute = ttl.get("AttributeName", EVENTS_TTL_ATTRIBUTE)
-        changes.append(
+        ]
+    if not spec.ttl_attribute and ttl_on:
+        attribute = description.get("AttributeName", EVENTS_TTL_ATTRIBUTE)
+        return [
             Change(
                 "dynamodb-ttl",
                 spec.name,
                 Action.UPDATE,
                 "TTL is on; the config sets none",
-                run=lambda: set_ttl(False, attribute),
+                run=lambda: _set_ttl(ctx, spec, False, attribute),
             )
-        )
-    elif spec.ttl_attribute:
-        changes.append(Change("dynamodb-ttl", spec.name, Action.NOOP, "enabled"))
-    return changes
+        ]
+    if spec.ttl_attribute:
+        return [Change("dynamodb-ttl", spec.name, Action.NOOP, "enabled")]
+    return []
+
+
+def _create_table(ctx: ProvisioningContext, spec: TableSpec) -> None:
+    ddb = ctx.clients.dynamodb()
+    attributes = {spec.hash_key, *([spec.range_key] if spec.range_key else [])}
+    for _, hash_key, range_key in spec.indexes:
+        attributes |= {hash_key, range_key}
+    kwargs: dict[str, Any] = {
+        "TableName": spec.name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": spec.key_schema(),
+        "AttributeDefinitions": [
+            {"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)
+        ],
+        "Tags": [{"Key": "managed-by", "Value": "ngs-lake"}],
+    }
+    if spec.indexes:
+        kwargs["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": name,
+                "KeySchema": [
+                    {"AttributeName": h, "KeyType": "HASH"},
+                    {"AttributeName": r, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for name, h, r in spec.indexes
+        ]
+    ddb.create_table(**kwargs)
+    ddb.get_waiter("table_exists").wait(TableName=spec.name, WaiterConfig={"Delay": 1})
+
+
+def _enable_pitr(ctx: ProvisioningContext, spec: TableSpec) -> None:
+    ctx.clients.dynamodb().update_continuous_backups(
+        TableName=spec.name,
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+    )
+
+
+def _set_ttl(ctx: ProvisioningContext, spec: TableSpec, enabled: bool, attribute: str) -> None:
+    ctx.clients.dynamodb().update_time_to_live(
+        TableName=spec.name,
+        TimeToLiveSpecification={"Enabled": enabled, "AttributeName": attribute},
+    )
 
 
 def _add_indexes(ctx: ProvisioningContext, spec: TableSpec, missing: list[str]) -> None:

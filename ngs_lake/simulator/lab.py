@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ngs_lake.config import LakeConfig
+from ngs_lake.config.model import LakeConfig
 from ngs_lake.simulator import PlannedRun, RunSpec, plan_simulation, simulate
 
 DEFAULT_MIX = ("novaseq-x", "miseq", "promethion", "aviti", "nextseq-2000")

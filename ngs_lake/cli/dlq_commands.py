@@ -1,0 +1,78 @@
+"""`ngs-lake dlq list | redrive`: inspect and replay the parked gateway events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.cli.options import (
+    config_option,
+    load_document,
+    site_option,
+)
+
+
+@click.group("dlq")
+def dlq_group() -> None:
+    """The dead-letter queue: rejected gateway events, each with its reason."""
+
+
+def _event_queues(config_path: Path, site: str | None) -> tuple[object, list[tuple[str, str, str]]]:
+    """The SQS client and, per event queue (one site's with `site`): label, DLQ and queue URLs."""
+    from ngs_lake.config.names import event_shards
+
+    config = load_document(config_path)
+    shards = event_shards(config)
+    if site is not None:
+        shards = tuple(s for s in shards if s.site == site)
+        if not shards:
+            per_site = sorted(x.site for x in event_shards(config) if x.site)
+            raise click.UsageError(
+                f"--site {site}: no event queue of its own; "
+                + (f"sites: {', '.join(per_site)}" if per_site else "lake.event_queues is 'one'")
+            )
+    sqs = AwsClients(AwsTarget.from_environment(config.lake.region)).sqs()
+    return sqs, [
+        (
+            shard.site or "lake",
+            sqs.get_queue_url(QueueName=shard.dead_letter_queue)["QueueUrl"],
+            sqs.get_queue_url(QueueName=shard.queue)["QueueUrl"],
+        )
+        for shard in shards
+    ]
+
+
+@dlq_group.command("list")
+@config_option
+@site_option
+@click.option("--body", "show_body", is_flag=True, help="Print each message body too.")
+def dlq_list(config_path: Path, site: str | None, show_body: bool) -> None:
+    """Show each parked message with its reason; nothing is consumed."""
+    from ngs_lake.runs.dlq import list_parked
+
+    sqs, queues = _event_queues(config_path, site)
+    for label, dlq_url, _ in queues:
+        parked = list_parked(sqs, dlq_url)
+        prefix = "" if len(queues) == 1 else f"{label}: "
+        click.echo(f"{prefix}{len(parked)} parked message(s)")
+        for message in parked:
+            click.echo(
+                f"- {message.message_id}  {message.rejected_at or '-'}\n  reason: {message.reason}"
+            )
+            if show_body:
+                click.echo(f"  body: {message.body[:2000]}")
+
+
+@dlq_group.command("redrive")
+@config_option
+@site_option
+@click.option("--reason", help="Only messages whose reason contains this text.")
+def dlq_redrive(config_path: Path, site: str | None, reason: str | None) -> None:
+    """Send parked messages back to their event queue, after the cause is fixed."""
+    from ngs_lake.runs.dlq import redrive
+
+    sqs, queues = _event_queues(config_path, site)
+    moved = sum(redrive(sqs, dlq_url, queue_url, reason) for _, dlq_url, queue_url in queues)
+    click.echo(f"redrove {moved} message(s)")

@@ -1,0 +1,60 @@
+"""`ngs-lake gateway run`: the software file gateway as a process of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.cli.options import (
+    config_option,
+    load_document,
+    state_option,
+)
+
+
+@click.group("gateway")
+def gateway_group() -> None:
+    """The software file gateway."""
+
+
+@gateway_group.command("run")
+@config_option
+@state_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=4570, show_default=True, type=int)
+@click.option(
+    "--gateway",
+    "gateway_ids",
+    multiple=True,
+    help="Serve only these gateway ids from the document (default: all).",
+)
+@click.option("--account", help="AWS account id for ARNs (default: ask STS).")
+@click.option(
+    "--upload-workers",
+    type=click.IntRange(1, 64),
+    help="Concurrent uploads (default: 8 to AWS, 4 to the local stand-in).",
+)
+def gateway_run(
+    config_path: Path,
+    state_dir: Path,
+    host: str,
+    port: int,
+    gateway_ids: tuple[str, ...],
+    account: str | None,
+    upload_workers: int | None,
+) -> None:
+    """Serve the Storage Gateway API for the document's gateways on loopback."""
+    from ngs_lake.gateway.server import run_gateway
+
+    config = load_document(config_path)
+    unknown = set(gateway_ids) - {g.id for g in config.gateways}
+    if unknown:
+        raise click.BadParameter(
+            f"not in the document: {', '.join(sorted(unknown))}", param_hint="--gateway"
+        )
+    if account is None:
+        account = AwsClients(AwsTarget.from_environment(config.lake.region)).account_id()
+    only = set(gateway_ids) or None
+    run_gateway(config, state_dir, account, host, port, only, upload_workers=upload_workers)

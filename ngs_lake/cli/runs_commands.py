@@ -1,0 +1,126 @@
+"""`ngs-lake runs list | show | reverify | abort`: the run ledger for operators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.cli.options import (
+    config_option,
+    load_document,
+)
+from ngs_lake.runs.model import RunState
+
+
+@click.group("runs")
+def runs_group() -> None:
+    """Sequencing runs in the ledger."""
+
+
+def _ledger(config_path: Path):  # noqa: ANN202 - (config, clients, ledger)
+    from ngs_lake.config.names import LakeNames
+    from ngs_lake.runs.ledger import RunLedger
+
+    config = load_document(config_path)
+    clients = AwsClients(AwsTarget.from_environment(config.lake.region))
+    return config, clients, RunLedger(clients, LakeNames.of(config))
+
+
+@runs_group.command("list")
+@config_option
+@click.option("--state", type=click.Choice([s.value for s in RunState]), help="Only this state.")
+@click.option("--site", help="Only runs at this site.")
+def runs_list(config_path: Path, state: str | None, site: str | None) -> None:
+    """Runs, newest activity first, with their state and file count."""
+    from ngs_lake.operations.run_views import runs_table
+
+    _, _, ledger = _ledger(config_path)
+    if state:
+        runs = ledger.runs_in_state(RunState(state))
+    elif site:
+        runs = ledger.runs_at_site(site)
+    else:
+        runs = [r for s in RunState for r in ledger.runs_in_state(s)]
+    if site:
+        runs = [r for r in runs if r["site"] == site]
+    click.echo(runs_table(runs, {r["run_key"]: ledger.file_count(r["run_key"]) for r in runs}))
+
+
+@runs_group.command("show")
+@config_option
+@click.argument("run_key")
+def runs_show(config_path: Path, run_key: str) -> None:
+    """State, progress, each step's time and the notifications sent, for one run."""
+    from ngs_lake.operations.run_views import run_report
+
+    _, _, ledger = _ledger(config_path)
+    run = ledger.get_run(run_key)
+    if run is None:
+        raise click.ClickException(f"no run {run_key!r} in the ledger (see `ngs-lake runs list`)")
+    click.echo(run_report(run, ledger.files(run_key)))
+
+
+@runs_group.command("reverify")
+@config_option
+@click.argument("run_key")
+def runs_reverify(config_path: Path, run_key: str) -> None:
+    """Ask the gateway again and verify once it confirms (also for a final INCOMPLETE run)."""
+    from ngs_lake.aws.storage_gateway import StorageGatewayShares
+    from ngs_lake.runs.ledger import TransitionConflict, utc_iso
+
+    _, clients, ledger = _ledger(config_path)
+    run = ledger.get_run(run_key)
+    if run is None:
+        raise click.ClickException(f"no run {run_key!r} in the ledger")
+    allowed = [RunState.INCOMPLETE, RunState.UPLOAD_CONFIRMED, RunState.MARKER_SEEN]
+    if run["state"] not in allowed:
+        raise click.ClickException(
+            f"{run_key} is {run['state']}; only runs past their marker can be re-verified"
+        )
+    notification_id = StorageGatewayShares(clients.storagegateway()).notify_when_uploaded(
+        run["share_arn"]
+    )
+    try:
+        ledger.transition(
+            run_key,
+            allowed,
+            RunState.MARKER_SEEN,
+            int(run["version"]),
+            {
+                "notification_id": notification_id,
+                "notification_requested_at": utc_iso(),
+                "final": False,
+            },
+        )
+    except TransitionConflict as exc:
+        raise click.ClickException(f"{exc}; try again") from None
+    click.echo(f"{run_key}: asked the gateway again (notification {notification_id})")
+
+
+@runs_group.command("abort")
+@config_option
+@click.argument("run_key")
+@click.option("--reason", default="aborted by an operator", show_default=True)
+def runs_abort(config_path: Path, run_key: str, reason: str) -> None:
+    """Mark a run ABORTED; `run.aborted` follows on the next sensor tick."""
+    from ngs_lake.runs.ledger import TransitionConflict
+
+    _, _, ledger = _ledger(config_path)
+    run = ledger.get_run(run_key)
+    if run is None:
+        raise click.ClickException(f"no run {run_key!r} in the ledger")
+    if run["state"] in (RunState.COMPLETED, RunState.ABORTED):
+        raise click.ClickException(f"{run_key} is already {run['state']}")
+    try:
+        ledger.transition(
+            run_key,
+            [RunState(run["state"])],
+            RunState.ABORTED,
+            int(run["version"]),
+            {"abort_reason": reason},
+        )
+    except TransitionConflict as exc:
+        raise click.ClickException(f"{exc}; try again") from None
+    click.echo(f"{run_key}: ABORTED ({reason})")

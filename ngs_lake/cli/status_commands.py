@@ -1,0 +1,86 @@
+"""`ngs-lake status` and `ngs-lake catalog query`: what operators read."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.cli.options import (
+    config_option,
+    load_document,
+    state_option,
+)
+
+
+@click.command("status")
+@config_option
+@click.option("--watch", type=float, metavar="SECONDS", help="Refresh every SECONDS until Ctrl-C.")
+def status_command(config_path: Path, watch: float | None) -> None:
+    """Queues, dead letters, gateway backlog, runs by state, stalled runs, latest notifications."""
+    import time
+
+    from ngs_lake.operations.status import collect_status, render_status
+
+    config = load_document(config_path)
+    clients = AwsClients(AwsTarget.from_environment(config.lake.region))
+    while True:
+        text = render_status(collect_status(clients, config))
+        if watch is None:
+            click.echo(text)
+            return
+        click.clear()
+        click.echo(text)
+        time.sleep(watch)
+
+
+@click.group("catalog")
+def catalog_group() -> None:
+    """The inventory catalogue (objects, runs, sequencers) in the catalogue bucket."""
+
+
+@catalog_group.command("query")
+@config_option
+@state_option
+@click.argument("sql")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+def catalog_query(config_path: Path, state_dir: Path, sql: str, output: str) -> None:
+    """Run SQL (DuckDB) over the views `objects`, `runs` and `sequencers`.
+
+    \b
+    Examples:
+      ngs-lake catalog query "SELECT site, strftime(first_modified, '%Y-%m') AS month,
+                                     count(*) AS runs FROM runs GROUP BY ALL ORDER BY ALL"
+      ngs-lake catalog query "SELECT platform, sum(bytes) FROM sequencers GROUP BY ALL"
+    """
+    import csv
+
+    import duckdb
+
+    from ngs_lake.inventory.query import format_table, mirror_catalogue, open_catalogue, run_query
+
+    config = load_document(config_path)
+    clients = AwsClients(AwsTarget.from_environment(config.lake.region))
+    mirror = mirror_catalogue(clients.s3(), config.lake.catalog_bucket, state_dir / "catalog")
+    with open_catalogue(mirror) as db:
+        try:
+            columns, rows = run_query(db, sql)
+        except duckdb.Error as exc:
+            raise click.ClickException(f"query failed: {exc}") from None
+    if output == "table":
+        click.echo(format_table(columns, rows))
+    elif output == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        click.echo(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))

@@ -1,0 +1,259 @@
+"""The lake config document (`config/lake.yaml`): one place that says which sequencers exist.
+
+Each list entry is validated on its own, so one broken entry never hides the problems of another,
+and cross-references and capacity rules run over every entry that parsed. Every problem names its
+entry by id and its field, so a lab admin can fix the whole document in one pass.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ngs_lake.config.model import (
+    MAX_RULE_NAME,
+    SECTIONS,
+    SUPPORTED_VERSION,
+    Consumer,
+    Gateway,
+    LakeConfig,
+    LakeConfigError,
+    LakeSettings,
+    Sequencer,
+    Site,
+    StrictEntry,
+    buffer_days,
+)
+from ngs_lake.config.names import LakeNames
+from ngs_lake.config.units import format_size
+
+
+def load_lake_config(path: str | Path) -> LakeConfig:
+    """Read and validate a config document, raising `LakeConfigError` with every problem."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LakeConfigError([f"cannot read {path}: {exc.strerror}"], str(path)) from None
+    except yaml.YAMLError as exc:
+        raise LakeConfigError([f"{path} is not valid YAML: {exc}"], str(path)) from None
+    return parse_lake_document(document, source=str(path))
+
+
+def parse_lake_document(document: object, source: str = "the lake config") -> LakeConfig:
+    """Validate a parsed document; see the module docstring for how problems are gathered."""
+    if not isinstance(document, Mapping):
+        raise LakeConfigError(
+            [f"the document must be a mapping with the keys {', '.join(SECTIONS)}"], source
+        )
+    problems: list[str] = []
+    for key in document:
+        if key not in SECTIONS:
+            problems.append(f"{key}: unknown field; expected one of: {', '.join(SECTIONS)}")
+    for key in ("version", "lake", "sites", "gateways", "sequencers"):
+        if key not in document:
+            problems.append(f"{key}: required field is missing")
+    if "version" in document and document["version"] != SUPPORTED_VERSION:
+        problems.append(
+            f"version: unsupported version {document['version']!r}; "
+            f"this ngs_lake reads version {SUPPORTED_VERSION}"
+        )
+
+    lake = _parse_entry(LakeSettings, document.get("lake"), "lake", problems)
+    sections = {
+        name: _parse_section(model, document.get(name), name, problems)
+        for name, model in (
+            ("sites", Site),
+            ("gateways", Gateway),
+            ("sequencers", Sequencer),
+            ("consumers", Consumer),
+        )
+    }
+    problems.extend(_cross_reference_problems(lake, **sections))
+    if problems:
+        raise LakeConfigError(problems, source)
+    return LakeConfig(
+        version=SUPPORTED_VERSION,
+        lake=lake,
+        sites=sections["sites"].parsed,
+        gateways=sections["gateways"].parsed,
+        sequencers=sections["sequencers"].parsed,
+        consumers=sections["consumers"].parsed,
+    )
+
+
+@dataclass
+class _Section:
+    """One list of the document: the ids every entry declares, and the entries that parsed.
+
+    Duplicate and reference checks use the declared ids, so an entry with a bad field still counts
+    as existing; capacity checks use only entries that parsed.
+    """
+
+    declared: list[str]
+    parsed: tuple[Any, ...]
+
+
+def _parse_section(
+    model: type[StrictEntry], raw: object, section: str, problems: list[str]
+) -> _Section:
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        problems.append(f"{section}: must be a list of entries")
+        return _Section([], ())
+    key = "name" if section == "consumers" else "id"
+    declared, parsed = [], []
+    for index, item in enumerate(raw):
+        item_id = item.get(key) if isinstance(item, Mapping) else None
+        label = f"{section}[{item_id}]" if isinstance(item_id, str) and item_id else None
+        if label:
+            declared.append(item_id)
+        entry = _parse_entry(model, item, label or f"{section}[{index}]", problems)
+        if entry is not None:
+            parsed.append(entry)
+    return _Section(declared, tuple(parsed))
+
+
+def _parse_entry(model: type[StrictEntry], item: object, label: str, problems: list[str]) -> Any:
+    if not isinstance(item, Mapping):
+        problems.append(f"{label}: must be a mapping of fields")
+        return None
+    try:
+        return model.model_validate(item)
+    except ValidationError as exc:
+        problems.extend(_describe(error, label, model) for error in exc.errors())
+        return None
+
+
+def _describe(error: Any, label: str, model: type[StrictEntry]) -> str:
+    """One pydantic error as `<entry>.<field>: <what is wrong>`, in words a config author reads."""
+    loc = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
+    where = f"{label}{loc}"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent: Any = model
+        for part in error["loc"][:-1]:
+            if isinstance(part, str):
+                parent = parent.model_fields[part].annotation
+        allowed = ", ".join(getattr(parent, "model_fields", {}))
+        return f"{where}: unknown field; expected one of: {allowed}"
+    if kind == "missing":
+        return f"{where}: required field is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+def _cross_reference_problems(
+    lake: LakeSettings | None,
+    sites: _Section,
+    gateways: _Section,
+    sequencers: _Section,
+    consumers: _Section,
+) -> list[str]:
+    problems = _duplicate_problems(sites, gateways, sequencers, consumers)
+    problems += _reference_problems(sites, gateways, sequencers, consumers)
+    if lake is not None:
+        problems += _lake_rule_problems(lake, sites, gateways, sequencers)
+    return problems
+
+
+def _duplicate_problems(
+    sites: _Section, gateways: _Section, sequencers: _Section, consumers: _Section
+) -> list[str]:
+    problems: list[str] = []
+    for section, entries, key in (
+        ("sites", sites, "id"),
+        ("gateways", gateways, "id"),
+        ("sequencers", sequencers, "id"),
+        ("consumers", consumers, "name"),
+    ):
+        counts = Counter(entries.declared)
+        problems.extend(
+            f"{section}[{value}].{key}: duplicate {key}; {n} entries use {value!r}"
+            for value, n in counts.items()
+            if n > 1
+        )
+    # Sequencer ids become bucket names, which are lower-case, so case-only twins would collide.
+    by_lower: dict[str, list[str]] = {}
+    for sequencer_id in dict.fromkeys(sequencers.declared):
+        by_lower.setdefault(sequencer_id.lower(), []).append(sequencer_id)
+    problems.extend(
+        f"sequencers[{', '.join(twins)}].id: ids differ only in case; bucket names are "
+        "lower-case, so they would share a bucket"
+        for twins in by_lower.values()
+        if len(twins) > 1
+    )
+    return problems
+
+
+def _reference_problems(
+    sites: _Section, gateways: _Section, sequencers: _Section, consumers: _Section
+) -> list[str]:
+    problems: list[str] = []
+    site_ids, gateway_ids = set(sites.declared), set(gateways.declared)
+    for g in gateways.parsed:
+        if g.site not in site_ids:
+            problems.append(
+                f"gateways[{g.id}].site: unknown site {g.site!r}; known sites: "
+                f"{', '.join(sorted(site_ids))}"
+            )
+    for s in sequencers.parsed:
+        if s.gateway not in gateway_ids:
+            problems.append(
+                f"sequencers[{s.id}].gateway: unknown gateway {s.gateway!r}; known gateways: "
+                f"{', '.join(sorted(gateway_ids))}"
+            )
+    for c in consumers.parsed:
+        problems.extend(
+            f"consumers[{c.name}].sites: unknown site {site!r}; known sites: "
+            f"{', '.join(sorted(site_ids))}"
+            for site in c.sites
+            if site not in site_ids
+        )
+    return problems
+
+
+def _lake_rule_problems(
+    lake: LakeSettings, sites: _Section, gateways: _Section, sequencers: _Section
+) -> list[str]:
+    """Rules that depend on the lake's settings: name lengths and each gateway's capacity."""
+    problems: list[str] = []
+    for s in sequencers.parsed:
+        bucket = f"{lake.prefix}-{s.id.lower()}"
+        if len(bucket) > 63:
+            problems.append(
+                f"sequencers[{s.id}].id: bucket name {bucket!r} would exceed 63 characters"
+            )
+    if lake.event_queues == "per-site":
+        for site_id in dict.fromkeys(sites.declared):
+            rule = LakeNames(lake.prefix).site_events(site_id).rule
+            if len(rule) > MAX_RULE_NAME:  # its queues' names, at most 68, fit SQS's 80
+                problems.append(
+                    f"sites[{site_id}].id: with lake.event_queues per-site, its rule name "
+                    f"{rule!r} would exceed EventBridge's {MAX_RULE_NAME} characters; "
+                    "use a shorter site id or lake prefix"
+                )
+    for g in gateways.parsed:
+        attached = [s for s in sequencers.parsed if s.gateway == g.id]
+        if len(attached) > lake.max_sequencers_per_gateway:
+            problems.append(
+                f"gateways[{g.id}]: {len(attached)} sequencers attached, more than the maximum of "
+                f"{lake.max_sequencers_per_gateway} (lake.max_sequencers_per_gateway)"
+            )
+        days = buffer_days(g.cache, (s.data_rate for s in attached))
+        if days < lake.cache_buffer_days:
+            per_day = sum(s.data_rate for s in attached) * 24
+            problems.append(
+                f"gateways[{g.id}].cache: {format_size(g.cache, iec=True)} holds {days:.1f} days "
+                f"of its sequencers' full-time output ({format_size(per_day)}/day), below the "
+                f"{lake.cache_buffer_days:g}-day target (lake.cache_buffer_days); enlarge the "
+                "cache or move a sequencer to another gateway"
+            )
+    return problems

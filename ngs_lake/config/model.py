@@ -1,0 +1,291 @@
+"""The lake config document's model: one pydantic model per entry, with the field rules each
+entry must meet on its own. Cross-entry rules and loading live in `document`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from ngs_lake.config.units import parse_duration, parse_rate, parse_size
+from ngs_lake.platforms import PLATFORM_IDS, family_of
+
+SUPPORTED_VERSION = 1
+MAX_RULE_NAME = 64  # EventBridge's limit
+SECTIONS = ("version", "lake", "sites", "gateways", "sequencers", "consumers")
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$")
+_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$")
+
+
+# Consumers filter on the event types the published message schema names: the schema is the
+# contract with them, so the document reads it rather than the run core's enum (a test keeps the
+# two equal).
+_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "run-event-v1.json"
+EVENT_TYPES: tuple[str, ...] = tuple(
+    json.loads(_SCHEMA.read_text())["properties"]["event_type"]["enum"]
+)
+
+
+class LakeConfigError(ValueError):
+    """The document is invalid; ``problems`` lists every problem, each naming entry and field."""
+
+    def __init__(self, problems: list[str], source: str = "the lake config") -> None:
+        self.problems = problems
+        super().__init__(f"{source} has {len(problems)} problem(s):\n" + "\n".join(problems))
+
+
+def _valid_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid id; use letters, digits and hyphens, at most 40 characters"
+        )
+    return value
+
+
+def _valid_prefix(value: str) -> str:
+    if not _PREFIX.match(value):
+        raise ValueError(
+            f"{value!r} must be lower-case letters, digits and hyphens, at most 24 characters "
+            "(it starts every bucket, table and queue name)"
+        )
+    return value
+
+
+def _valid_platform(value: str) -> str:
+    if value not in PLATFORM_IDS:
+        raise ValueError(f"unknown platform {value!r}; expected one of: {', '.join(PLATFORM_IDS)}")
+    return value
+
+
+def _valid_event_type(value: str) -> str:
+    if value not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {value!r}; expected one of: {', '.join(EVENT_TYPES)}")
+    return value
+
+
+def _valid_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r}, such as 'Europe/Berlin'") from None
+    return value
+
+
+def _valid_arn(value: str) -> str:
+    if not _ARN.match(value):
+        raise ValueError(f"{value!r} is not an ARN such as 'arn:aws:iam::123456789012:role/name'")
+    return value
+
+
+def _valid_bucket(value: str) -> str:
+    if not _BUCKET.match(value) or ".." in value:
+        raise ValueError(f"{value!r} is not a valid S3 bucket name")
+    return value
+
+
+def _valid_ipv4(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+    return value
+
+
+Id = Annotated[str, AfterValidator(_valid_id)]
+PlatformId = Annotated[str, AfterValidator(_valid_platform)]
+EventType = Annotated[str, AfterValidator(_valid_event_type)]
+TimeZone = Annotated[str, AfterValidator(_valid_timezone)]
+Arn = Annotated[str, AfterValidator(_valid_arn)]
+BucketName = Annotated[str, AfterValidator(_valid_bucket)]
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+BytesPerHour = Annotated[float, BeforeValidator(parse_rate)]
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class StrictEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ObjectLockPolicy(StrictEntry):
+    mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
+    retention_days: int = Field(gt=0)
+
+
+class LifecycleTransition(StrictEntry):
+    days: int = Field(ge=0)
+    storage_class: Literal[
+        "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"
+    ]
+
+
+InventoryField = Literal[
+    "Size",
+    "LastModifiedDate",
+    "StorageClass",
+    "ETag",
+    "IsMultipartUploaded",
+    "ReplicationStatus",
+    "EncryptionStatus",
+    "ObjectLockRetainUntilDate",
+    "ObjectLockMode",
+    "ObjectLockLegalHoldStatus",
+    "ChecksumAlgorithm",
+]
+
+
+DEFAULT_INVENTORY_FIELDS: tuple[InventoryField, ...] = (
+    "Size",
+    "LastModifiedDate",
+    "ETag",
+    "StorageClass",
+    "EncryptionStatus",
+    "ObjectLockMode",
+    "ObjectLockRetainUntilDate",
+    "ChecksumAlgorithm",
+)
+
+
+class InventorySettings(StrictEntry):
+    bucket: BucketName
+    prefix: str = "inventory"
+    frequency: Literal["Daily", "Weekly"] = "Daily"
+    format: Literal["CSV", "ORC", "Parquet"] = "CSV"
+    fields: tuple[InventoryField, ...] = DEFAULT_INVENTORY_FIELDS
+
+
+class ReplicationSettings(StrictEntry):
+    destination_bucket: BucketName
+    region: str
+    role_arn: Arn
+    replica_kms_key_arn: Arn
+
+
+class LakeSettings(StrictEntry):
+    region: str = "us-east-1"
+    prefix: Annotated[str, AfterValidator(_valid_prefix)]
+    object_lock: ObjectLockPolicy
+    kms_key_alias: str = Field(pattern=r"^alias/[A-Za-z0-9/_-]+$")
+    lifecycle: tuple[LifecycleTransition, ...] = ()
+    abort_incomplete_multipart_days: int = Field(default=7, gt=0)
+    inventory: InventorySettings
+    access_log_bucket: BucketName
+    catalog_bucket: BucketName
+    replication: ReplicationSettings | None = None
+    gateway_role_arn: Arn
+    break_glass_role_arn: Arn
+    events_ttl_days: int | None = Field(default=None, gt=0)
+    cache_buffer_days: float = Field(default=21, gt=0)
+    max_sequencers_per_gateway: int = Field(default=10, gt=0)
+    settling_time_seconds: int = Field(default=60, ge=0, le=3600)
+    # How long a received event stays hidden from other consumers; it must outlast a sensor
+    # tick (60 s), and bounds how soon an event a crashed tick held is delivered again.
+    events_visibility_timeout_seconds: int = Field(default=180, gt=60, le=43200)
+    # "one": every gateway's events share one queue and one sensor. "per-site": each site gets
+    # its own queue, dead-letter queue, rule and sensor, so sites drain in parallel and a
+    # backlog or poison message at one site never delays another (README, scaling out).
+    event_queues: Literal["one", "per-site"] = "one"
+    abort_after_stall_windows: int = Field(default=4, gt=0)
+
+
+class Site(StrictEntry):
+    id: Id
+    name: str
+    timezone: TimeZone
+
+
+class SmbAuthentication(StrictEntry):
+    authentication: Literal["ActiveDirectory", "GuestAccess"]
+    domain: str | None = None
+
+
+class Gateway(StrictEntry):
+    id: Id
+    site: str
+    ip: Annotated[str, AfterValidator(_valid_ipv4)]
+    cache: ByteSize
+    smb: SmbAuthentication
+    arn: Arn | None = None
+
+
+class Sequencer(StrictEntry):
+    id: Id
+    gateway: str
+    platform: PlatformId
+    data_rate: BytesPerHour
+    stall_window: Seconds | None = None  # default: the platform family's
+
+
+class Consumer(StrictEntry):
+    name: Id
+    principal: Arn
+    event_types: tuple[EventType, ...] = Field(min_length=1)
+    platforms: tuple[PlatformId, ...] = ()
+    sites: tuple[str, ...] = ()
+    read_prefixes: tuple[str, ...] = Field(min_length=1)
+
+
+class LakeConfig(StrictEntry):
+    """A validated document. Build it with `load_lake_config` or `parse_lake_document`."""
+
+    version: Literal[1]
+    lake: LakeSettings
+    sites: tuple[Site, ...]
+    gateways: tuple[Gateway, ...]
+    sequencers: tuple[Sequencer, ...]
+    consumers: tuple[Consumer, ...] = ()
+
+    def site(self, site_id: str) -> Site:
+        return next(s for s in self.sites if s.id == site_id)
+
+    def gateway(self, gateway_id: str) -> Gateway:
+        return next(g for g in self.gateways if g.id == gateway_id)
+
+    def sequencer(self, sequencer_id: str) -> Sequencer:
+        return next(s for s in self.sequencers if s.id == sequencer_id)
+
+    def sequencers_on(self, gateway_id: str) -> list[Sequencer]:
+        return [s for s in self.sequencers if s.gateway == gateway_id]
+
+    def stall_window_seconds(self, sequencer_id: str) -> float:
+        """How long a run may be silent before it counts as stalled."""
+        sequencer = self.sequencer(sequencer_id)
+        if sequencer.stall_window is not None:
+            return sequencer.stall_window
+        return family_of(sequencer.platform).default_stall_window.total_seconds()
+
+    def site_of(self, sequencer: Sequencer) -> Site:
+        return self.site(self.gateway(sequencer.gateway).site)
+
+    def bucket_name(self, sequencer_id: str) -> str:
+        return f"{self.lake.prefix}-{sequencer_id.lower()}"
+
+    def buffer_days(self, gateway_id: str) -> float:
+        """Days of full-time output from every attached sequencer that the gateway's cache holds."""
+        return buffer_days(
+            self.gateway(gateway_id).cache, [s.data_rate for s in self.sequencers_on(gateway_id)]
+        )
+
+    def consumer_sequencers(self, consumer: Consumer) -> list[Sequencer]:
+        """The sequencers whose data and events a consumer's site and platform filters admit."""
+        return [
+            s
+            for s in self.sequencers
+            if (not consumer.platforms or s.platform in consumer.platforms)
+            and (not consumer.sites or self.site_of(s).id in consumer.sites)
+        ]
+
+
+def buffer_days(cache_bytes: float, rates_per_hour: Iterable[float]) -> float:
+    """The capacity rule: a cache must hold N days of its sequencers running full time."""
+    per_day = sum(rates_per_hour) * 24
+    return float("inf") if per_day == 0 else cache_bytes / per_day

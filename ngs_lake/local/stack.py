@@ -1,0 +1,298 @@
+"""The embedded default: the whole lake on one machine, as the deployment target named `local`.
+
+Starts, in order: a moto server (the AWS stand-in), the software gateway, provisioning from the
+config document (through the gateway's Storage Gateway API, as on AWS), and `dagster dev` with the
+repo's instance config. moto keeps its state in memory, so every start resets the local state
+folder: a gateway database or Dagster history that outlived its AWS would describe resources that
+are gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ngs_lake.aws.clients import (
+    ENDPOINT_ENV,
+    STORAGEGATEWAY_ENDPOINT_ENV,
+    TARGET_ENV,
+    AwsClients,
+    AwsTarget,
+)
+from ngs_lake.config.document import load_lake_config
+from ngs_lake.config.model import LakeConfig
+from ngs_lake.config.units import format_size
+from ngs_lake.gateway.server import share_root
+from ngs_lake.local.processes import (
+    ManagedProcess,
+    ProcessFailed,
+    dagster_daemon_argv,
+    gateway_argv,
+    http_ok,
+    interrupt_on_signal,
+    link_dagster_home,
+    moto_server_argv,
+    port_open,
+)
+from ngs_lake.orchestration.control import submit_job_once_loaded
+from ngs_lake.simulator.lab import LabSettings, SimulatedLab, plan_lab
+
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+INVENTORY_INTERVAL_SECONDS = 86400  # S3 delivers daily reports; so does the stand-in
+# Materialised once at start-up so the UI shows them at once; their schedules take over after.
+STARTUP_JOBS = ("inventory_catalog_job", "capacity_report_job")
+
+
+@dataclass(frozen=True)
+class LocalStackPorts:
+    moto: int = 4566
+    gateway: int = 4570
+    dagster: int = 3000
+
+
+@dataclass
+class LocalStack:
+    config_path: Path
+    state_dir: Path
+    ports: LocalStackPorts = LocalStackPorts()
+    project_dir: Path = field(default_factory=Path.cwd)
+    echo: Callable[[str], None] = print
+    processes: list[ManagedProcess] = field(default_factory=list)
+    last_inventory: float = 0.0
+    lab: LabSettings | None = None  # simulated sequencers to start once Dagster is up
+    status_every_seconds: float = 30.0
+    simulated: SimulatedLab | None = None
+
+    @property
+    def config(self) -> LakeConfig:
+        return load_lake_config(self.config_path)
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.state_dir / "dagster"
+
+    def environment(self) -> dict[str, str]:
+        """What any process needs to reach this stack: endpoints, target, test credentials."""
+        target = AwsTarget(
+            region=self.config.lake.region,
+            endpoint_url=f"http://127.0.0.1:{self.ports.moto}",
+            storagegateway_endpoint_url=f"http://127.0.0.1:{self.ports.gateway}",
+            name="local",
+        )
+        return {
+            **target.environment(),
+            **LOCAL_CREDENTIALS,
+            "NGS_LAKE_CONFIG": str(self.config_path),
+            "NGS_LAKE_STATE_DIR": str(self.state_dir),
+            "DAGSTER_HOME": str(self.dagster_home),
+        }
+
+    def reset_state(self) -> None:
+        if self.state_dir.exists():
+            shutil.rmtree(self.state_dir)
+        # `dagster dev` reads $DAGSTER_HOME/dagster.yaml: the repo's is linked there.
+        link_dagster_home(self.dagster_home, self.project_dir)
+
+    def start(self, with_dagster: bool = True, headless: bool = False) -> None:
+        """Start everything; `headless` runs the Dagster daemon alone, without the UI."""
+        for port in (self.ports.moto, self.ports.gateway) + (
+            (self.ports.dagster,) if with_dagster and not headless else ()
+        ):
+            if port_open("127.0.0.1", port):
+                raise ProcessFailed(
+                    f"port {port} is already in use; stop what holds it or choose another port"
+                )
+        self.reset_state()
+        env = {**os.environ, **self.environment()}
+        logs = self.state_dir / "logs"
+        bin_dir = Path(sys.executable).parent
+
+        moto = self._spawn(
+            "moto",
+            moto_server_argv(self.ports.moto),
+            env,
+            logs,
+        )
+        moto.wait_ready(lambda: http_ok(f"http://127.0.0.1:{self.ports.moto}/moto-api/"))
+        self.echo(f"moto (local AWS)       http://127.0.0.1:{self.ports.moto}")
+
+        gateway = self._spawn(
+            "gateway",
+            gateway_argv(self.config_path, self.state_dir, self.ports.gateway),
+            env,
+            logs,
+        )
+        gateway.wait_ready(lambda: http_ok(f"http://127.0.0.1:{self.ports.gateway}/health"))
+        self.echo(f"gateway API            http://127.0.0.1:{self.ports.gateway}")
+
+        self.provision(env)
+        self.write_inventory()
+
+        if with_dagster and headless:
+            self._spawn(
+                "dagster-daemon",
+                dagster_daemon_argv(self.project_dir / "workspace.yaml"),
+                env,
+                logs,
+                cwd=self.project_dir,
+            )
+            self.echo("Dagster daemon         running (no UI)")
+        elif with_dagster:
+            dagster = self._spawn(
+                "dagster",
+                [
+                    str(bin_dir / "dagster"),
+                    "dev",
+                    "-w",
+                    str(self.project_dir / "workspace.yaml"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.ports.dagster),
+                ],
+                env,
+                logs,
+                cwd=self.project_dir,
+            )
+            dagster.wait_ready(
+                lambda: http_ok(f"http://127.0.0.1:{self.ports.dagster}/server_info"), timeout=180
+            )
+            self.echo(f"Dagster UI             http://127.0.0.1:{self.ports.dagster}")
+            self.launch_startup_jobs()
+        self._print_guide(logs)
+        if self.lab is not None:
+            runs = plan_lab(self.config, share_root(self.state_dir), self.lab)
+            self.simulated = SimulatedLab(runs, echo=self.echo).start()
+            platforms = sorted({r.run.platform for r in runs})
+            self.echo(f"simulating {len(runs)} runs ({', '.join(platforms)})")
+
+    def provision(self, env: dict[str, str]) -> None:
+        from ngs_lake.provisioning import apply_plan, plan_lake
+
+        os.environ.update({k: env[k] for k in self.environment()})
+        clients = AwsClients(AwsTarget.from_environment(self.config.lake.region))
+        started = time.monotonic()
+        applied = apply_plan(plan_lake(self.config, clients))
+        self.echo(
+            f"provisioned            {len(applied)} changes in {time.monotonic() - started:.1f} s "
+            f"({len(self.config.sequencers)} sequencers)"
+        )
+
+    def echo_status(self) -> None:
+        """One compact status block: runs by state, upload backlog, latest notifications."""
+        from ngs_lake.operations.status import collect_status
+
+        try:
+            status = collect_status(
+                AwsClients(AwsTarget.from_environment(self.config.lake.region)), self.config, 3
+            )
+        except Exception as exc:  # a status line must never stop the lake
+            self.echo(f"[status] unavailable: {exc}")
+            return
+        states = "  ".join(f"{s} {n}" for s, n in status.runs_by_state.items() if n) or "none"
+        dirty = sum(g.dirty_bytes for g in status.gateways or [])
+        ages = [g.oldest_dirty_age_seconds for g in status.gateways or []]
+        oldest = max((a for a in ages if a is not None), default=None)
+        self.echo(
+            f"[{status.taken_at:%H:%M:%S}] runs: {states} | upload backlog "
+            f"{format_size(dirty)}"
+            + (f", oldest {oldest:.0f} s" if oldest is not None else "")
+            + f" | events waiting {status.events_waiting}, DLQ {status.dead_letter_count}"
+        )
+        for n in status.latest:
+            self.echo(f"    {n.message_id}" + ("" if n.published_at else " (not yet published)"))
+
+    def write_inventory(self) -> None:
+        """Deliver today's S3 Inventory reports, as S3 would (moto never does)."""
+        from ngs_lake.local.inventory_writer import produce_lake_inventory
+
+        clients = AwsClients(AwsTarget.from_environment(self.config.lake.region))
+        started = time.monotonic()
+        written = produce_lake_inventory(clients, self.config)
+        self.last_inventory = time.monotonic()
+        self.echo(
+            f"inventory reports      {len(written)} written in "
+            f"{self.last_inventory - started:.1f} s"
+        )
+
+    def launch_startup_jobs(self, timeout: float = 120) -> None:
+        """Submit the catalogue and capacity jobs once the code location has loaded."""
+        for job in STARTUP_JOBS:
+            run_id, error = submit_job_once_loaded(
+                self.ports.dagster, job, {"ngs_lake/trigger": "startup"}, timeout
+            )
+            if run_id is not None:
+                self.echo(f"launched               {job} (run {run_id})")
+            else:
+                self.echo(f"could not launch {job}: {error}")
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+
+    def run_until_interrupted(self, with_dagster: bool = True) -> None:
+        """`make run`: start everything, then wait; Ctrl-C or SIGTERM stops every child."""
+        signal.signal(signal.SIGTERM, interrupt_on_signal)
+        failed = False
+        try:
+            self.start(with_dagster)
+            self.echo("running; press Ctrl-C to stop everything")
+            last_status = time.monotonic()
+            while True:
+                if time.monotonic() - self.last_inventory >= INVENTORY_INTERVAL_SECONDS:
+                    self.write_inventory()
+                if time.monotonic() - last_status >= self.status_every_seconds:
+                    self.echo_status()
+                    last_status = time.monotonic()
+                for process in self.processes:
+                    if process.exit_code() is not None:
+                        raise ProcessFailed(
+                            f"{process.name} exited with code {process.exit_code()}; "
+                            f"see {process.log_path}"
+                        )
+                time.sleep(1)
+        except KeyboardInterrupt:
+            self.echo("stopping")
+        except ProcessFailed as exc:
+            self.echo(f"error: {exc}")
+            failed = True
+        finally:
+            # A second Ctrl-C while children shut down must not orphan them.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            self.stop()
+        if failed:
+            sys.exit(1)
+
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str], logs: Path, cwd: Path | None = None
+    ) -> ManagedProcess:
+        process = ManagedProcess(name, argv, env, logs / f"{name}.log", cwd=cwd).start()
+        self.processes.append(process)
+        return process
+
+    def _print_guide(self, logs: Path) -> None:
+        config = self.config
+        self.echo("\nshare folders (write run folders here; the gateway uploads them):")
+        for s in config.sequencers:
+            self.echo(f"  {s.id:<12} {share_root(self.state_dir) / s.gateway / s.id}")
+        self.echo(f"\nlogs: {logs}")
+        self.echo("\nto reach this lake from another shell:")
+        for key in (
+            ENDPOINT_ENV,
+            STORAGEGATEWAY_ENDPOINT_ENV,
+            TARGET_ENV,
+            "AWS_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "NGS_LAKE_CONFIG",
+        ):
+            self.echo(f"  export {key}={self.environment()[key]}")
+        self.echo("")

@@ -1,0 +1,1 @@
+"""The capacity report in Dagster: its asset, job and schedule."""

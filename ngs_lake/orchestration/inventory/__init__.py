@@ -1,0 +1,1 @@
+"""The inventory catalogue in Dagster: its asset, checks, job and schedule."""

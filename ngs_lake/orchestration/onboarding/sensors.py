@@ -1,0 +1,44 @@
+"""Run `provision_lake`, and refresh the capacity report, whenever the config document's
+content changes.
+
+The cursor alone detects a change (the last content's SHA-256). The requests carry no run key:
+Dagster never runs a key twice, so a digest key would ignore a revert from B back to A, and A
+would never be provisioned again.
+"""
+
+import hashlib
+from pathlib import Path
+
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
+
+from ngs_lake.orchestration.capacity.assets import capacity_report_job
+from ngs_lake.orchestration.onboarding.jobs import provision_lake
+from ngs_lake.orchestration.resources import LakeConfigResource
+
+
+@sensor(
+    jobs=[provision_lake, capacity_report_job],
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Provisions the lake and refreshes the capacity report when config/lake.yaml "
+    "changes (its SHA-256 differs from the last one seen).",
+)
+def lake_config_changed(context: SensorEvaluationContext, lake: LakeConfigResource):  # noqa: ANN201
+    path = Path(lake.resolved_path())
+    if not path.is_file():
+        return SkipReason(f"config document {path} not found")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest == context.cursor:
+        return SkipReason("config document unchanged")
+    context.update_cursor(digest)
+    tags = {"ngs_lake/config_sha256": digest}
+    return [
+        RunRequest(job_name=provision_lake.name, tags=tags),
+        RunRequest(job_name=capacity_report_job.name, tags=tags),
+    ]

@@ -1,0 +1,191 @@
+"""`sequencing_run` (one partition per run: verified complete in S3) and `run_manifest` (every
+object of the run, as Parquet in the catalogue bucket), downstream of it.
+
+A verification that fails is not a failed Dagster run: the run is recorded INCOMPLETE,
+`run.incomplete#n` names what is missing, and the sensor asks the gateway again after a backoff.
+"""
+
+import io
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetExecutionContext,
+    AutomationCondition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+
+from ngs_lake.config.names import LakeNames
+from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
+from ngs_lake.orchestration.sequencing.partitions import sequencing_runs
+from ngs_lake.runs.announcements import RunAnnouncer
+from ngs_lake.runs.ledger import RunLedger, TransitionConflict, utc_iso
+from ngs_lake.runs.lifecycle import completion_facts, incomplete_fields
+from ngs_lake.runs.model import RunState
+from ngs_lake.runs.verification import Verification, verify_run
+
+
+@asset(
+    partitions_def=sequencing_runs,
+    output_required=False,
+    description="A sequencing run, verified complete in S3 against the ledger and its geometry.",
+    group_name="sequencing",
+)
+def sequencing_run(
+    context: AssetExecutionContext, aws: AwsConnection, lake: LakeConfigResource
+) -> Iterator[MaterializeResult]:
+    document = lake.load()
+    clients = aws.clients(document.lake.region)
+    names = LakeNames.of(document)
+    ledger = RunLedger(clients, names, document.lake.events_ttl_days)
+    run_key = context.partition_key
+    run = ledger.get_run(run_key)
+    if run is None:
+        raise LookupError(f"{run_key} is not in the ledger")
+    announcer = RunAnnouncer(clients, names, ledger)
+    if run["state"] == RunState.COMPLETED:
+        context.log.info(f"{run_key} is already complete; re-announcing if needed")
+        announcer.catch_up(run_key)
+        return
+    if run["state"] != RunState.UPLOAD_CONFIRMED:
+        context.log.info(f"{run_key} is {run['state']}, not waiting for verification")
+        return
+    verification = verify_run(clients.s3(), run, ledger.files(run_key))
+    if not verification.passed:
+        fields = incomplete_fields(run, verification)
+        ledger.transition(
+            run_key, [RunState.UPLOAD_CONFIRMED], RunState.INCOMPLETE, int(run["version"]), fields
+        )
+        announcer.catch_up(run_key)  # earlier steps first, then run.incomplete#n
+        context.log.warning(
+            f"{run_key} incomplete (attempt {fields['verify_attempts']}): "
+            f"{len(verification.missing)} missing, first {verification.missing[:5]}"
+        )
+        return
+    facts = completion_facts(run, verification)
+    try:
+        ledger.transition(
+            run_key,
+            [RunState.UPLOAD_CONFIRMED],
+            RunState.COMPLETED,
+            int(run["version"]),
+            {
+                "completed_at": utc_iso(),
+                "completion": {k: v for k, v in facts.items() if v is not None},
+            },
+        )
+    except TransitionConflict:
+        context.log.info(f"{run_key} moved on meanwhile; leaving it")
+        return
+    prefix = f"s3://{run['bucket']}/{run['run_folder']}/"
+    yield MaterializeResult(
+        metadata={
+            "files": facts["files"],
+            "bytes": facts["bytes"],
+            "platform": run["platform"],
+            "site": run["site"],
+            "flowcell": str((run.get("metadata") or {}).get("flowcell") or ""),
+            "s3_prefix": MetadataValue.url(prefix),
+            "sequencing_seconds": facts["sequencing_seconds"] or 0.0,
+            "upload_lag_seconds": facts["upload_lag_seconds"] or 0.0,
+            "marker_to_completion_seconds": facts["marker_to_completion_seconds"] or 0.0,
+            "expected_files": verification.expected_count,
+        }
+    )
+    announcer.catch_up(run_key)  # run.started and run.copy_complete first, if still due
+
+
+def _verification_of(
+    context: AssetCheckExecutionContext, aws: AwsConnection, lake: LakeConfigResource
+) -> Verification:
+    document = lake.load()
+    clients = aws.clients(document.lake.region)
+    ledger = RunLedger(clients, LakeNames.of(document))
+    run_key = context.op_execution_context.partition_key
+    run = ledger.get_run(run_key)
+    if run is None:
+        raise LookupError(f"{run_key} is not in the ledger")
+    return verify_run(clients.s3(), run, ledger.files(run_key))
+
+
+@asset_check(
+    asset=sequencing_run,
+    partitions_def=sequencing_runs,
+    description="The files in S3 match the run's own geometry (every expected file is there).",
+)
+def file_count_matches_geometry(
+    context: AssetCheckExecutionContext, aws: AwsConnection, lake: LakeConfigResource
+) -> AssetCheckResult:
+    verification = _verification_of(context, aws, lake)
+    return AssetCheckResult(
+        passed=not verification.missing_expected,
+        metadata={
+            "expected_files": verification.expected_count,
+            "files_in_s3": verification.files,
+            "missing": len(verification.missing_expected),
+        },
+    )
+
+
+@asset_check(
+    asset=sequencing_run,
+    partitions_def=sequencing_runs,
+    description="Every file the ledger recorded is in S3 with its size.",
+)
+def no_object_missing(
+    context: AssetCheckExecutionContext, aws: AwsConnection, lake: LakeConfigResource
+) -> AssetCheckResult:
+    verification = _verification_of(context, aws, lake)
+    problems = verification.missing_from_s3 + verification.size_mismatch
+    return AssetCheckResult(
+        passed=not problems,
+        metadata={"missing_or_mismatched": len(problems), "first": ", ".join(problems[:10])},
+    )
+
+
+@asset(
+    partitions_def=sequencing_runs,
+    deps=[sequencing_run],
+    automation_condition=AutomationCondition.eager(),
+    description="Every object of the run (key, size, checksum, version id) as Parquet.",
+    group_name="sequencing",
+)
+def run_manifest(
+    context: AssetExecutionContext, aws: AwsConnection, lake: LakeConfigResource
+) -> MaterializeResult:
+    document = lake.load()
+    clients = aws.clients(document.lake.region)
+    names = LakeNames.of(document)
+    run = RunLedger(clients, names).get_run(context.partition_key)
+    if run is None:
+        raise LookupError(f"{context.partition_key} is not in the ledger")
+    s3 = clients.s3()
+    rows = {"key": [], "size": [], "etag": [], "version_id": [], "last_modified": []}
+    for page in s3.get_paginator("list_object_versions").paginate(
+        Bucket=run["bucket"], Prefix=f"{run['run_folder']}/"
+    ):
+        for version in page.get("Versions", []):
+            if not version.get("IsLatest"):
+                continue
+            rows["key"].append(version["Key"])
+            rows["size"].append(version["Size"])
+            rows["etag"].append(version.get("ETag", "").strip('"'))
+            rows["version_id"].append(version.get("VersionId"))
+            rows["last_modified"].append(version["LastModified"].isoformat())
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(rows), buffer)
+    key = f"manifests/{context.partition_key}.parquet"
+    s3.put_object(Bucket=document.lake.catalog_bucket, Key=key, Body=buffer.getvalue())
+    return MaterializeResult(
+        metadata={
+            "objects": len(rows["key"]),
+            "bytes": sum(rows["size"]),
+            "manifest": MetadataValue.url(f"s3://{document.lake.catalog_bucket}/{key}"),
+        }
+    )

@@ -1,0 +1,267 @@
+"""Run lifecycle messages: built from the ledger, validated against the shipped JSON Schema,
+recorded in the ledger, published to the FIFO topic, then marked published.
+
+A crash between recording and marking republishes the very same body under the same
+`message_id`, which the FIFO topic drops within its deduplication window (ARCHITECTURE §7);
+consumers can dedupe on `message_id` beyond it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jsonschema
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field
+
+from ngs_lake.aws.clients import AwsClients
+from ngs_lake.aws.storage_gateway import StorageGatewayShares
+from ngs_lake.config.names import LakeNames
+from ngs_lake.platforms import family_of
+from ngs_lake.runs.ledger import RunLedger, TransitionConflict
+from ngs_lake.runs.model import RunEventType
+
+log = logging.getLogger(__name__)
+
+SCHEMA_ID = "ngs-lake/run-event/v1"
+REPEATABLE = frozenset(
+    {RunEventType.INCOMPLETE, RunEventType.STALLED, RunEventType.RESUMED, RunEventType.AMENDED}
+)
+
+
+class OccurredAt(BaseModel):
+    utc: str
+    local: str
+    timezone: str
+
+
+class RunBlock(BaseModel):
+    run_key: str
+    run_id: str
+    sequencer_id: str
+    platform: str
+    site: str
+    lab: str
+    bucket: str
+    prefix: str
+    s3_uri: str
+    flowcell: str | None = None
+    metadata: dict[str, Any] = {}
+
+
+class UploadBlock(BaseModel):
+    files: int
+    bytes: int
+    first_upload_at: str | None = None
+    last_upload_at: str | None = None
+    marker_seen_at: str | None = None
+    confirmed_at: str | None = None
+
+
+class RunEventMessage(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    schema_id: str = Field(default=SCHEMA_ID, alias="schema")
+    message_id: str
+    event_type: RunEventType
+    sequence: int
+    occurred_at: OccurredAt
+    run: RunBlock
+    upload: UploadBlock
+    details: dict[str, Any] = {}
+
+    def body(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+
+@cache
+def run_event_schema() -> dict[str, Any]:
+    text = resources.files("ngs_lake").joinpath("schemas/run-event-v1.json").read_text()
+    return json.loads(text)
+
+
+def validate_message(body: str) -> None:
+    """Raise jsonschema.ValidationError unless the body matches the shipped schema."""
+    jsonschema.validate(json.loads(body), run_event_schema())
+
+
+def message_id(run_key: str, event_type: RunEventType, occurrence: int = 1) -> str:
+    base = f"{run_key}#{event_type.value}"
+    return f"{base}#{occurrence}" if event_type in REPEATABLE else base
+
+
+def occurred_at(moment: datetime, timezone: str) -> OccurredAt:
+    moment = moment.astimezone(UTC)
+    local = moment.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
+    return OccurredAt(
+        utc=moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        local=local.isoformat(timespec="seconds"),
+        timezone=timezone,
+    )
+
+
+@dataclass(frozen=True)
+class Announced:
+    message_id: str
+    sequence: int
+    published_now: bool
+
+
+class RunAnnouncer:
+    """Builds, records and publishes one lifecycle message for one run."""
+
+    def __init__(self, clients: AwsClients, names: LakeNames, ledger: RunLedger) -> None:
+        self.clients = clients
+        self.names = names
+        self.ledger = ledger
+        self.shares = StorageGatewayShares(clients.storagegateway())
+
+    @property
+    def topic_arn(self) -> str:
+        return (
+            f"arn:aws:sns:{self.clients.target.region}:{self.clients.account_id()}:"
+            f"{self.names.run_events_topic}"
+        )
+
+    def announce(
+        self,
+        run_key: str,
+        event_type: RunEventType,
+        occurrence: int = 1,
+        details: dict[str, Any] | None = None,
+    ) -> Announced:
+        mid = message_id(run_key, event_type, occurrence)
+        for _ in range(5):  # optimistic locking: another writer may bump the version meanwhile
+            run = self.ledger.get_run(run_key)
+            if run is None:
+                raise LookupError(f"run {run_key} is not in the ledger")
+            entry = run.get("outbox", {}).get(mid)
+            if entry is not None:
+                if entry.get("published_at"):
+                    return Announced(mid, int(entry["sequence"]), published_now=False)
+                body, sequence = entry["body"], int(entry["sequence"])
+                break
+            sequence = int(run.get("sequence", 0)) + 1
+            if details is None and event_type == RunEventType.INCOMPLETE:
+                details = dict(run.get("verification") or {}) | {"final": bool(run.get("final"))}
+            if details is None and event_type == RunEventType.AMENDED:
+                details = {"late_files": list(run.get(f"amended_{occurrence}") or [])}
+            if details is None and event_type in (RunEventType.STALLED, RunEventType.ABORTED):
+                details = {"silent_seconds": float(run.get("silent_seconds") or 0)}
+            body = self.build(run, event_type, mid, sequence, details or {}).body()
+            validate_message(body)
+            try:
+                self.ledger.record_notification(run_key, mid, body, sequence, int(run["version"]))
+                break
+            except TransitionConflict:
+                continue
+        else:
+            raise TransitionConflict(f"{run_key}: could not record {mid} after 5 attempts")
+        self.publish(run, mid, body, event_type)
+        self.ledger.mark_published(run_key, mid)
+        return Announced(mid, sequence, published_now=True)
+
+    def catch_up(self, run_key: str) -> list[Announced]:
+        """Publish, oldest first, every message the ledger says is due and not yet published.
+
+        Whoever gets here first publishes; a second publisher re-sends the same bodies under
+        the same ids, which the FIFO topic drops, so each run's messages stay in order.
+        """
+        from ngs_lake.runs.lifecycle import expected_announcements
+
+        run = self.ledger.get_run(run_key)
+        if run is None:
+            raise LookupError(f"run {run_key} is not in the ledger")
+        done = []
+        for event_type, occurrence in expected_announcements(run):
+            entry = run.get("outbox", {}).get(message_id(run_key, event_type, occurrence), {})
+            if not entry.get("published_at"):
+                done.append(self.announce(run_key, event_type, occurrence))
+        return done
+
+    def publish(self, run: dict[str, Any], mid: str, body: str, event_type: RunEventType) -> None:
+        attributes = {
+            "event_type": event_type.value,
+            "platform": run["platform"],
+            "site": run["site"],
+            "sequencer_id": run["sequencer_id"],
+        }
+        self.clients.sns().publish(
+            TopicArn=self.topic_arn,
+            Message=body,
+            MessageGroupId=run["run_key"][:128],
+            MessageDeduplicationId=mid[:128],
+            MessageAttributes={
+                k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+            },
+        )
+
+    def build(
+        self,
+        run: dict[str, Any],
+        event_type: RunEventType,
+        mid: str,
+        sequence: int,
+        details: dict[str, Any],
+    ) -> RunEventMessage:
+        tags = self.shares.tags(run["share_arn"])
+        files = self.ledger.files(run["run_key"])
+        metadata = self.run_metadata(run, {f["path"] for f in files})
+        uploads = sorted(f["uploaded_at"] for f in files)
+        prefix = f"{run['run_folder']}/"
+        steps = run.get("steps", {})
+        return RunEventMessage(
+            message_id=mid,
+            event_type=event_type,
+            sequence=sequence,
+            occurred_at=occurred_at(datetime.now(UTC), run.get("timezone") or "UTC"),
+            run=RunBlock(
+                run_key=run["run_key"],
+                run_id=str(metadata.get("run_id") or run["run_folder"].rsplit("/", 1)[-1]),
+                sequencer_id=tags.get("sequencer", run["sequencer_id"]),
+                platform=tags.get("platform", run["platform"]),
+                site=tags.get("site", run["site"]),
+                lab=tags.get("lab", run.get("lab", "")),
+                bucket=run["bucket"],
+                prefix=prefix,
+                s3_uri=f"s3://{run['bucket']}/{prefix}",
+                flowcell=metadata.get("flowcell"),
+                metadata=metadata,
+            ),
+            upload=UploadBlock(
+                files=len(files),
+                bytes=sum(int(f["size"]) for f in files),
+                first_upload_at=uploads[0] if uploads else None,
+                last_upload_at=uploads[-1] if uploads else None,
+                marker_seen_at=steps.get("MARKER_SEEN"),
+                confirmed_at=steps.get("UPLOAD_CONFIRMED"),
+            ),
+            details=details,
+        )
+
+    def run_metadata(self, run: dict[str, Any], present: set[str]) -> dict[str, Any]:
+        """The run's instrument metadata, read from S3 once its files have arrived."""
+        family = family_of(run["platform"])
+        patterns = family.metadata_paths(run["platform"], run["run_folder"])
+        wanted = [p for p in present if any(fnmatch.fnmatch(p, pattern) for pattern in patterns)]
+        contents = {}
+        s3 = self.clients.s3()
+        for path in wanted:
+            key = f"{run['run_folder']}/{path}"
+            try:
+                contents[path] = s3.get_object(Bucket=run["bucket"], Key=key)["Body"].read()
+            except ClientError as exc:  # recorded but not readable: announce without it
+                log.warning("cannot read s3://%s/%s: %s", run["bucket"], key, exc)
+        try:
+            return family.parse_metadata(run["platform"], contents)
+        except ValueError as exc:  # unreadable instrument files do not stop the announcement
+            log.warning("metadata of %s unreadable: %s", run["run_key"], exc)
+            return {"metadata_error": str(exc)}

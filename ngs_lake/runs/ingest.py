@@ -1,0 +1,333 @@
+"""Draining the gateway-events queue into the run ledger: receive, parse, classify, write, delete.
+
+A message is deleted only after its effect is durable (ledger rows written, or the message parked
+in the DLQ with its reason), so a crash at any point leads to redelivery, and redelivery
+overwrites itself. Work is flushed every `flush_every` messages; runs' last activity is written
+once per tick. Nothing here knows Dagster: the sensor wraps `GatewayEventIngest.drain`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from ngs_lake.aws.clients import AwsClients
+from ngs_lake.config.names import EventShard, LakeNames
+from ngs_lake.runs.classification import ObjectKind, ShareEntry, classify_upload_event
+from ngs_lake.runs.events import (
+    EventRejected,
+    ObjectUpload,
+    RefreshComplete,
+    UploadNotification,
+    parse_gateway_message,
+)
+from ngs_lake.runs.ledger import EventRecord, NewRun, RunFile, RunLedger
+
+log = logging.getLogger(__name__)
+_DESERIALIZE = TypeDeserializer().deserialize
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    budget_seconds: float = 25.0  # well under Dagster's 60 s sensor timeout
+    max_messages: int = 5000
+    # 50 messages make 100 ledger items, four full BatchWriteItem calls; more only keeps more
+    # messages in flight, and SQS (moto's above all) receives slower the more it holds.
+    flush_every: int = 50
+    wait_seconds: int = 1
+
+
+@dataclass(frozen=True)
+class MarkerSeen:
+    run_key: str
+    share_arn: str
+    key: str
+    event_id: str
+    at: datetime
+
+
+@dataclass
+class TickReport:
+    received: int = 0
+    recorded: int = 0
+    rejected: int = 0
+    new_runs: list[str] = field(default_factory=list)
+    markers: list[MarkerSeen] = field(default_factory=list)
+    notifications: list[UploadNotification] = field(default_factory=list)
+    ledger_write_calls: int = 0
+    activity: dict[str, datetime] = field(default_factory=dict)
+    marker_seen: list[str] = field(default_factory=list)  # runs moved to MARKER_SEEN
+    confirmed: list[str] = field(default_factory=list)  # runs moved to UPLOAD_CONFIRMED
+
+
+class RunProgressHandler(Protocol):
+    """Lifecycle steps triggered by markers and upload notifications (see lifecycle.py)."""
+
+    def on_markers(self, markers: list[MarkerSeen]) -> list[str]: ...
+
+    def on_notifications(self, notifications: list[UploadNotification]) -> list[str]: ...
+
+    def on_activity(self, runs: list[dict[str, Any]], late: dict[str, list[str]]) -> None: ...
+
+
+class ShareCatalogue:
+    """The `shares` table, read once per tick and again when an unknown share shows up."""
+
+    def __init__(self, clients: AwsClients, names: LakeNames) -> None:
+        self.ddb = clients.dynamodb()
+        self.table = names.shares_table
+        self.by_arn: dict[str, ShareEntry] = {}
+        self._loaded = False
+
+    def load(self) -> None:
+        entries = {}
+        for page in self.ddb.get_paginator("scan").paginate(TableName=self.table):
+            for raw in page["Items"]:
+                item = {k: _DESERIALIZE(v) for k, v in raw.items()}
+                entries[item["share_arn"]] = ShareEntry(
+                    sequencer_id=item["sequencer_id"],
+                    share_arn=item["share_arn"],
+                    bucket=item["bucket"],
+                    platform=item["platform"],
+                    site=item["site"],
+                    lab=item.get("lab", ""),
+                    timezone=item.get("timezone", "UTC"),
+                    gateway_id=item.get("gateway_id", ""),
+                )
+        self.by_arn = entries
+        self._loaded = True
+
+    def share(self, share_arn: str) -> ShareEntry | None:
+        if not self._loaded or share_arn not in self.by_arn:
+            self.load()  # a share provisioned since the last read
+        return self.by_arn.get(share_arn)
+
+
+@dataclass
+class _Pending:
+    handles: list[dict[str, str]] = field(default_factory=list)
+    files: list[RunFile] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+    runs: dict[str, NewRun] = field(default_factory=dict)
+    parked: list[dict[str, Any]] = field(default_factory=list)  # DLQ entries
+    markers: list[MarkerSeen] = field(default_factory=list)
+    notifications: list[UploadNotification] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.handles)
+
+
+class GatewayEventIngest:
+    def __init__(
+        self,
+        clients: AwsClients,
+        names: LakeNames,
+        ledger: RunLedger,
+        settings: IngestSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        progress: RunProgressHandler | None = None,
+        shard: EventShard | None = None,
+    ) -> None:
+        """`shard`: the queue to drain and its DLQ; the lake-wide queue unless given."""
+        shard = shard or names.lake_wide_events()
+        self.sqs = clients.sqs()
+        self.names = names
+        self.ledger = ledger
+        self.settings = settings or IngestSettings()
+        self.clock = clock
+        self.progress = progress
+        self.catalogue = ShareCatalogue(clients, names)
+        self.queue_url = self.sqs.get_queue_url(QueueName=shard.queue)["QueueUrl"]
+        self.dlq_url = self.sqs.get_queue_url(QueueName=shard.dead_letter_queue)["QueueUrl"]
+
+    def drain(self) -> TickReport:
+        """One tick: drain within the time budget and message cap, flushing as it goes."""
+        report = TickReport()
+        deadline = self.clock() + self.settings.budget_seconds
+        pending = _Pending()
+        while self.clock() < deadline and report.received < self.settings.max_messages:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=self.settings.wait_seconds,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                break
+            report.received += len(messages)
+            for message in messages:
+                self._take(message, pending, report)
+            # Markers and upload notifications are acted on at once; files wait for a full batch.
+            urgent = pending.markers or pending.notifications
+            if len(pending) >= self.settings.flush_every or urgent:
+                self._flush(pending, report)
+                pending = _Pending()
+                if self._lifecycle_moved(report):
+                    break  # hand the new run or step to Dagster now; the backlog can wait 5 s
+        if pending:
+            self._flush(pending, report)
+        if report.activity:
+            self.ledger.touch(report.activity)
+            report.ledger_write_calls += len(report.activity)
+        return report
+
+    @staticmethod
+    def _lifecycle_moved(report: TickReport) -> bool:
+        return bool(report.new_runs or report.marker_seen or report.confirmed)
+
+    def _take(self, message: dict[str, Any], pending: _Pending, report: TickReport) -> None:
+        pending.handles.append(
+            {"Id": str(len(pending.handles)), "ReceiptHandle": message["ReceiptHandle"]}
+        )
+        now = datetime.now(UTC)
+        body = message.get("Body", "")
+        try:
+            event = parse_gateway_message(body)
+            self._record(event, pending, report, now)
+        except EventRejected as rejection:
+            event_id = _event_id(body) or message["MessageId"]
+            report.rejected += 1
+            log.warning("rejected message %s: %s", message["MessageId"], rejection.reason)
+            pending.parked.append(
+                {
+                    "Id": str(len(pending.parked)),
+                    "MessageBody": body or "(empty)",
+                    "MessageAttributes": {
+                        "reason": {"DataType": "String", "StringValue": rejection.reason[:1000]},
+                        "source_message_id": {
+                            "DataType": "String",
+                            "StringValue": message["MessageId"],
+                        },
+                        "rejected_at": {"DataType": "String", "StringValue": now.isoformat()},
+                    },
+                }
+            )
+            pending.events.append(EventRecord(event_id, "rejected", now, reason=rejection.reason))
+
+    def _record(self, event: Any, pending: _Pending, report: TickReport, now: datetime) -> None:
+        if isinstance(event, UploadNotification):
+            report.notifications.append(event)
+            pending.notifications.append(event)
+            pending.events.append(
+                EventRecord(event.event_id, "notification", now, share_arn=event.share_arn)
+            )
+            return
+        if isinstance(event, RefreshComplete):
+            pending.events.append(
+                EventRecord(event.event_id, "refresh", now, share_arn=event.share_arn)
+            )
+            return
+        if not isinstance(event, ObjectUpload):
+            raise EventRejected(f"unhandled event type {type(event).__name__}")
+        share = self.catalogue.share(event.share_arn)
+        if share is None:
+            raise EventRejected(f"unknown share {event.share_arn}: not in the shares catalogue")
+        if share.bucket != event.bucket:
+            raise EventRejected(
+                f"bucket {event.bucket!r} is not the bucket of share {event.share_arn} "
+                f"({share.bucket!r})"
+            )
+        classified = classify_upload_event(event, share)
+        pending.events.append(
+            EventRecord(
+                event.event_id,
+                classified.kind.value,
+                now,
+                run_key=classified.run_key,
+                key=event.key,
+                share_arn=event.share_arn,
+            )
+        )
+        report.recorded += 1
+        if classified.run_key is None:
+            return
+        run_key = classified.run_key
+        if run_key not in pending.runs:
+            pending.runs[run_key] = NewRun(
+                run_key=run_key,
+                run_folder=classified.run_folder or "",
+                sequencer_id=share.sequencer_id,
+                platform=share.platform,
+                site=share.site,
+                lab=share.lab,
+                timezone=share.timezone,
+                bucket=share.bucket,
+                share_arn=share.share_arn,
+                started_at=event.time,
+            )
+        elif event.time < pending.runs[run_key].started_at:
+            run = pending.runs[run_key]
+            pending.runs[run_key] = NewRun(**{**run.__dict__, "started_at": event.time})
+        previous = report.activity.get(run_key)
+        report.activity[run_key] = max(previous, event.time) if previous else event.time
+        if classified.kind == ObjectKind.DIRECTORY:
+            return
+        pending.files.append(
+            RunFile(
+                run_key,
+                classified.relative_path,
+                event.size,
+                event.modified_at,
+                event.event_id,
+                event.time,
+            )
+        )
+        if classified.kind == ObjectKind.MARKER:
+            marker = MarkerSeen(
+                run_key, event.share_arn, classified.relative_path, event.event_id, event.time
+            )
+            report.markers.append(marker)
+            pending.markers.append(marker)
+
+    def _flush(self, pending: _Pending, report: TickReport) -> None:
+        """Make the pending effects durable, then (only then) delete their messages."""
+        known: dict[str, dict[str, Any]] = {}
+        if pending.runs:
+            known = self.ledger.get_runs(pending.runs)
+            for run_key, run in pending.runs.items():
+                if run_key not in known and self.ledger.start_run(run):
+                    report.new_runs.append(run_key)
+                    report.ledger_write_calls += 1
+        for start in range(0, len(pending.parked), 10):
+            batch = [
+                {**entry, "Id": str(index)}
+                for index, entry in enumerate(pending.parked[start : start + 10])
+            ]
+            answer = self.sqs.send_message_batch(QueueUrl=self.dlq_url, Entries=batch)
+            if answer.get("Failed"):  # keep the originals: they are redelivered and parked again
+                raise RuntimeError(
+                    f"could not park rejected messages in the DLQ: {answer['Failed']}"
+                )
+        report.ledger_write_calls += self.ledger.write_batch(pending.files, pending.events)
+        if self.progress is not None:  # lifecycle steps, still before the deletes
+            late: dict[str, list[str]] = {}
+            for row in pending.files:
+                late.setdefault(row.run_key, []).append(row.path)
+            self.progress.on_activity(list(known.values()), late)
+            report.marker_seen += self.progress.on_markers(pending.markers)
+            report.confirmed += self.progress.on_notifications(pending.notifications)
+        for start in range(0, len(pending.handles), 10):
+            answer = self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url, Entries=pending.handles[start : start + 10]
+            )
+            if answer.get("Failed"):  # they come back; their effects overwrite themselves
+                log.warning(
+                    "%d deletes failed; those messages will be redelivered", len(answer["Failed"])
+                )
+
+
+def _event_id(body: str) -> str | None:
+    """The envelope id of a body that fails validation but is JSON, for the events table."""
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, TypeError):
+        return None
+    value = document.get("id") if isinstance(document, dict) else None
+    return value if isinstance(value, str) and value else None
