@@ -17,8 +17,8 @@ from ngs_lake.config.document import load_lake_config
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames
 from ngs_lake.provisioning import apply_plan, plan_lake
-from ngs_lake.runs.ledger import NewRun, RunLedger
-from ngs_lake.runs.model import EVENT_TYPES
+from ngs_lake.runs.ledger import RunLedger
+from ngs_lake.runs.model import EVENT_TYPES, NewRun
 from ngs_lake_tests.conftest import (
     SMALL_CONFIG,
     Gateway,

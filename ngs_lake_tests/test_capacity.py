@@ -13,7 +13,7 @@ from ngs_lake.capacity.figures import gateway_capacity, recommendations
 from ngs_lake.capacity.observed import ObservedRate, observed_rate
 from ngs_lake.config.document import load_lake_config
 from ngs_lake.orchestration.capacity.assets import capacity_report
-from ngs_lake.runs.ledger import RunFile
+from ngs_lake.runs.model import RunFile
 from ngs_lake_tests.conftest import SHIPPED_CONFIG, SMALL_CONFIG, edited_config
 from ngs_lake_tests.lake_fixtures import Lake
 from ngs_lake_tests.test_ingest import resources_for

@@ -7,12 +7,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from ngs_lake.local.processes import http_ok
-from ngs_lake.orchestration.sequencing.assets import (
-    file_count_matches_geometry,
-    no_object_missing,
-    run_manifest,
-    sequencing_run,
-)
+from ngs_lake.orchestration.sequencing.assets import run_manifest, sequencing_run
 from ngs_lake.orchestration.sequencing.jobs import announce_run, complete_run, refresh_manifest
 from ngs_lake.orchestration.sequencing.sensors import build_storage_gateway_events_sensor
 from ngs_lake.runs.ingest import IngestSettings
@@ -34,7 +29,6 @@ class Driver:
         self.sensor = build_storage_gateway_events_sensor(5, SETTINGS)
         self.defs = dg.Definitions(
             assets=[sequencing_run, run_manifest],
-            asset_checks=[file_count_matches_geometry, no_object_missing],
             jobs=[announce_run, complete_run, refresh_manifest],
             resources=resources_for(lake),
         )
@@ -78,7 +72,7 @@ def test_a_novaseq_x_run_goes_from_started_to_completed(lake):
     with dg.instance_for_test() as instance:
         driver = Driver(lake, instance)
         driver.until(
-            lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.COMPLETED,
+            lambda: (r := lake.ledger().get_run(run_key)) and r.state == RunState.COMPLETED,
             what="COMPLETED",
         )
         driver.tick()  # publishes anything still pending
@@ -115,7 +109,8 @@ def test_a_novaseq_x_run_goes_from_started_to_completed(lake):
     assert completed["upload"]["files"] == len(run.files)
     assert completed["run"]["flowcell"] == run.metadata["flowcell"]
     ledger_run = lake.ledger().get_run(run_key)
-    assert ledger_run["completion"]["files"] == len(run.files)
+    assert ledger_run.completion["files"] == len(run.files)
+    assert ledger_run.flowcell == run.metadata["flowcell"]
     s3 = lake.moto.client("s3")
     manifest = s3.get_object(Bucket="small-lake-catalog", Key=f"manifests/{run_key}.parquet")
     table = pq.read_table(io.BytesIO(manifest["Body"].read())).to_pylist()
@@ -142,7 +137,7 @@ def test_two_concurrent_runs_on_one_share_each_complete_once(lake):
         driver = Driver(lake, instance)
         driver.until(
             lambda: all(
-                (r := lake.ledger().get_run(k)) and r["state"] == RunState.COMPLETED for k in keys
+                (r := lake.ledger().get_run(k)) and r.state == RunState.COMPLETED for k in keys
             ),
             what="both runs COMPLETED",
         )
@@ -168,7 +163,7 @@ def test_marker_race_completes_only_after_the_late_files(lake):
     run_key = f"NVX-MAD-01/{run.run_folder}"
     with dg.instance_for_test() as instance:
         Driver(lake, instance).until(
-            lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.COMPLETED,
+            lambda: (r := lake.ledger().get_run(run_key)) and r.state == RunState.COMPLETED,
             what="COMPLETED",
         )
     completed = [json.loads(m["Body"]) for m in lake.consumer_messages("lims")][-1]
@@ -200,7 +195,7 @@ def test_an_aborted_run_stalls_then_is_aborted_and_never_completes(lake):
     with dg.instance_for_test() as instance:
         driver = Driver(lake, instance)
         driver.until(
-            lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.ABORTED,
+            lambda: (r := lake.ledger().get_run(run_key)) and r.state == RunState.ABORTED,
             what="ABORTED",
         )
         driver.tick()
@@ -230,7 +225,7 @@ def test_a_stalled_run_resumes_and_completes(lake):
         )
         writer.start()
         driver.until(
-            lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.COMPLETED,
+            lambda: (r := lake.ledger().get_run(run_key)) and r.state == RunState.COMPLETED,
             what="COMPLETED after resuming",
         )
         writer.join()
@@ -254,7 +249,7 @@ def test_a_file_after_completion_amends_the_run_and_its_manifest(lake):
     with dg.instance_for_test() as instance:
         driver = Driver(lake, instance)
         driver.until(
-            lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.COMPLETED,
+            lambda: (r := lake.ledger().get_run(run_key)) and r.state == RunState.COMPLETED,
             what="COMPLETED",
         )
         (share / run.run_folder / "Reports").mkdir()
@@ -262,20 +257,15 @@ def test_a_file_after_completion_amends_the_run_and_its_manifest(lake):
         driver.until(
             lambda: (
                 (r := lake.ledger().get_run(run_key))
-                and int(r.get("amended_count", 0)) == 1
-                and "amended_1" in r
+                and r.amended_count == 1
+                and lake.ledger().amendment(run_key, 1) == ["Reports/late_qc.html"]
             ),
             what="amended",
         )
         driver.until(
             lambda: (
-                "run.amended#1"
-                in [
-                    k
-                    for k, v in lake.ledger().get_run(run_key)["outbox"].items()
-                    if v.get("published_at")
-                    for k in [k.removeprefix(f"{run_key}#")]
-                ]
+                f"{run_key}#run.amended#1"
+                in [e.message_id for e in lake.ledger().outbox(run_key) if e.published_at]
             ),
             what="run.amended#1 published",
         )
@@ -319,16 +309,16 @@ def test_an_object_withheld_from_s3_gives_incomplete_then_completes(lake):
         with dg.instance_for_test() as instance:
             driver = Driver(lake, instance)
             driver.until(
-                lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.INCOMPLETE,
+                lambda: (r := lake.ledger().get_run(run_key)) and r.state == RunState.INCOMPLETE,
                 what="INCOMPLETE",
             )
             run_row = lake.ledger().get_run(run_key)
-            assert run_row["verification"]["first_missing"] == [withheld.split("/", 1)[1]]
+            assert run_row.verification.first_missing == [withheld.split("/", 1)[1]]
             # The object arrives: the proxy lets it through and the file is written again.
             proxy.faults.set(f"PUT /small-lake-mis-mad-01/{withheld}", None)
             (lake.share_folder("MIS-MAD-01") / withheld).write_bytes(b"late but whole")
             driver.until(
-                lambda: (r := lake.ledger().get_run(run_key)) and r["state"] == RunState.COMPLETED,
+                lambda: (r := lake.ledger().get_run(run_key)) and r.state == RunState.COMPLETED,
                 what="COMPLETED after the retry",
                 timeout=180,
             )

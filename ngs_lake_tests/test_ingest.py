@@ -14,7 +14,7 @@ from ngs_lake.orchestration.sequencing.jobs import announce_run
 from ngs_lake.orchestration.sequencing.sensors import build_storage_gateway_events_sensor
 from ngs_lake.runs.announcements import RunAnnouncer, validate_message
 from ngs_lake.runs.ingest import GatewayEventIngest, IngestSettings
-from ngs_lake.runs.model import RunEventType, RunState
+from ngs_lake.runs.model import RunState
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 from ngs_lake_tests.conftest import dagster_resources
 from ngs_lake_tests.fault_proxy import FaultProxy
@@ -71,8 +71,8 @@ def test_a_simulated_run_yields_exactly_one_enriched_run_started(lake):
 
         wait_for(ingested_everything, what="every file in the ledger")
         assert run_key in partitions
-        assert f"{run_key}#run.started#1" in requests
-        request = requests[f"{run_key}#run.started#1"]
+        assert f"{run_key}#announce#1#1" in requests
+        request = requests[f"{run_key}#announce#1#1"]
         assert request.job_name == "announce_run"
         result = announce_run.execute_in_process(
             run_config=request.run_config,
@@ -83,9 +83,7 @@ def test_a_simulated_run_yields_exactly_one_enriched_run_started(lake):
         assert result.success
         # The next tick does not ask for run.started again: it is published.
         later = tick(lake, instance).run_requests
-        assert not [
-            r for r in later if r.tags.get("ngs_lake/message_id", "").endswith("run.started")
-        ]
+        assert not [r for r in later if r.job_name == "announce_run"]
 
     messages = [
         m
@@ -114,8 +112,10 @@ def test_a_simulated_run_yields_exactly_one_enriched_run_started(lake):
         "sequencer_id": "MIS-MAD-01",
     }
     ledger_run = lake.ledger().get_run(run_key)
-    assert ledger_run["steps"]["STARTED"]
-    assert ledger_run["outbox"][f"{run_key}#run.started"]["published_at"]
+    assert ledger_run.steps["STARTED"]
+    entry = lake.ledger().outbox(run_key)[0]
+    assert (entry.message_id, entry.sequence) == (f"{run_key}#run.started", 1)
+    assert entry.published_at is not None
 
 
 def test_file_counts_survive_duplicates_and_shuffling(lake):
@@ -146,8 +146,8 @@ def test_a_rewritten_file_counts_once_and_the_latest_wins(lake):
     )
     drain(lake)
     (row,) = lake.ledger().files(f"NVX-MAD-01/{RUN}")
-    assert row["path"] == "SampleSheet.csv"
-    assert row["size"] == 12
+    assert row.path == "SampleSheet.csv"
+    assert row.size == 12
 
 
 def test_events_out_of_order_marker_first_and_runinfo_late(lake):
@@ -258,19 +258,21 @@ def test_an_announcement_whose_publish_fails_is_retried_not_lost(lake):
         dg.instance_for_test() as instance,
     ):
         proxy.faults.set("Publish", "fail")
+        (request,) = tick(lake, instance).run_requests
         failed = announce_run.execute_in_process(
-            run_config=tick(lake, instance).run_requests[0].run_config,
+            run_config=request.run_config,
             resources=resources_for(lake, proxy.endpoint),
             instance=instance,
-            tags={"ngs_lake/message_id": f"{run_key}#run.started"},
+            tags=request.tags,
             raise_on_error=False,
         )
         assert not failed.success
         assert proxy.faults.seen["Publish"] >= 1
-        run = lake.ledger().get_run(run_key)
-        assert "published_at" not in run["outbox"][f"{run_key}#run.started"]  # recorded, not sent
+        (entry,) = lake.ledger().outbox(run_key)
+        assert entry.published_at is None  # recorded, not sent
+        assert lake.ledger().get_run(run_key).published_sequence == 0
         (retry,) = tick(lake, instance).run_requests
-        assert retry.run_key == f"{run_key}#run.started#2"  # the next attempt, not the spent key
+        assert retry.run_key == f"{run_key}#announce#1#2"  # the next attempt, not the spent key
         assert announce_run.execute_in_process(
             run_config=retry.run_config, resources=resources_for(lake), instance=instance
         ).success
@@ -283,11 +285,27 @@ def test_republishing_a_recorded_message_sends_the_same_body(lake):
     lake.send_raw([upload_event(share, k) for k in novaseq_keys(1)])
     (run_key,) = drain(lake).new_runs
     announcer = RunAnnouncer(lake.clients, lake.names, lake.ledger())
-    first = announcer.announce(run_key, RunEventType.STARTED)
-    again = announcer.announce(run_key, RunEventType.STARTED)
-    assert first.published_now and not again.published_now
-    assert first.sequence == again.sequence == 1
-    assert len(lake.consumer_messages("lims")) == 1
+    (first,) = announcer.publish_pending(run_key)
+    assert announcer.publish_pending(run_key) == []  # nothing left to publish
+    (entry,) = lake.ledger().outbox(run_key)
+    # A crash after the publish and before the mark: the ledger says "not yet published".
+    ddb = lake.moto.client("dynamodb")
+    ddb.update_item(
+        TableName=lake.names.run_log_table,
+        Key={"run_key": {"S": run_key}, "entry": {"S": "outbox#00000001"}},
+        UpdateExpression="REMOVE published_at",
+    )
+    ddb.update_item(
+        TableName=lake.names.runs_table,
+        Key={"run_key": {"S": run_key}},
+        UpdateExpression="SET published_sequence = :zero",
+        ExpressionAttributeValues={":zero": {"N": "0"}},
+    )
+    (again,) = announcer.publish_pending(run_key)
+    assert (first.message_id, first.sequence) == (again.message_id, again.sequence)
+    (republished,) = lake.ledger().outbox(run_key)
+    assert republished.body == entry.body  # the very same bytes, under the same id
+    assert len(lake.consumer_messages("lims")) == 1  # the FIFO topic dropped the repeat
 
 
 def test_sigkill_between_ledger_write_and_delete_loses_and_duplicates_nothing(lake, tmp_path):
@@ -328,7 +346,7 @@ def test_sigkill_between_ledger_write_and_delete_loses_and_duplicates_nothing(la
     assert report.received >= 10  # the killed drain's messages came back
     assert report.new_runs == []  # the run was created before the kill, exactly once
     assert lake.ledger().file_count(f"NVX-MAD-01/{RUN}") == len(keys)
-    assert lake.ledger().get_run(f"NVX-MAD-01/{RUN}")["state"] == RunState.STARTED
+    assert lake.ledger().get_run(f"NVX-MAD-01/{RUN}").state == RunState.STARTED
 
 
 def test_operator_commands_list_show_and_abort(lake):
@@ -348,12 +366,15 @@ def test_operator_commands_list_show_and_abort(lake):
     assert shown.returncode == 0, shown.stderr
     assert "state     STARTED" in shown.stdout
     assert "progress  6 files, 12.0 kB" in shown.stdout
-    assert "none yet" in shown.stdout
+    assert "1. run.started" in shown.stdout
+    assert "RECORDED, NOT YET PUBLISHED" in shown.stdout
     assert cli("show", "NVX-MAD-01/nope").returncode == 1
     aborted = cli("abort", run_key, "--reason", "flow cell cracked")
     assert aborted.returncode == 0, aborted.stderr
-    assert lake.ledger().get_run(run_key)["state"] == RunState.ABORTED
+    assert lake.ledger().get_run(run_key).state == RunState.ABORTED
+    outbox = [e.message_id for e in lake.ledger().outbox(run_key)]
+    assert outbox == [f"{run_key}#run.started", f"{run_key}#run.aborted"]  # in that order
     with dg.instance_for_test() as instance:
-        announcements = [r.tags["ngs_lake/message_id"] for r in tick(lake, instance).run_requests]
-    assert announcements == [f"{run_key}#run.started"]  # in order: run.aborted comes after it
+        (request,) = tick(lake, instance).run_requests  # one announce_run publishes both
+    assert request.tags["ngs_lake/announce"] == f"{run_key}#announce#2"
     assert cli("abort", run_key).returncode == 1  # already aborted, said plainly

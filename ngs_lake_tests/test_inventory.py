@@ -24,7 +24,7 @@ from ngs_lake.inventory.refresh import partition_key, refresh_catalogue
 from ngs_lake.inventory.report import report_root
 from ngs_lake.local.inventory_writer import publish_report, report_columns
 from ngs_lake.orchestration.inventory.assets import inventory_catalog
-from ngs_lake.runs.ledger import RunFile
+from ngs_lake.runs.model import RunFile
 from ngs_lake_tests.test_ingest import resources_for
 
 RUN = "20261128_LH00123_0042_A22KJ3LT3"

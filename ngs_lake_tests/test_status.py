@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from ngs_lake.runs.model import RunState
+from ngs_lake.runs.model import Trigger
 
 
 def test_status_shows_queues_backlog_runs_and_stalled_runs(lake):
@@ -13,7 +13,7 @@ def test_status_shows_queues_backlog_runs_and_stalled_runs(lake):
     lake.start_run("NVX-MAD-01/20261129_LH00123_0001_A22STATLT3", now)
     stalled = "NVX-MAD-01/20261129_LH00123_0002_A22STALLT3"
     lake.start_run(stalled, now - timedelta(hours=3))
-    lake.ledger().transition(stalled, [RunState.STARTED], RunState.STALLED, 1, {})
+    lake.ledger().apply(lake.ledger().require_run(stalled), Trigger.SILENCE)
 
     result = lake.cli("status")
     assert result.returncode == 0, result.stderr
@@ -26,4 +26,6 @@ def test_status_shows_queues_backlog_runs_and_stalled_runs(lake):
     gateway_lines = [line for line in lines if line.startswith("  gw-")]
     assert [line.split()[0] for line in gateway_lines] == ["gw-a", "gw-b"]
     assert all("dirty       0 B" in line and "nothing waiting" in line for line in gateway_lines)
-    assert "  none yet" in lines  # no notification published yet
+    # Recorded with their transitions, not yet published (no sensor has run).
+    assert f"  {stalled}#run.stalled#1  NOT YET PUBLISHED" in lines
+    assert f"  {stalled}#run.started  NOT YET PUBLISHED" in lines

@@ -320,7 +320,7 @@ def _drive(system: System, clients: AwsClients, names: LakeNames) -> None:
     try:
         wait_for(
             lambda: all(
-                (run := ledger.get_run(key)) and run["state"] == RunState.COMPLETED
+                (run := ledger.get_run(key)) and run.state == RunState.COMPLETED
                 for key in system.run_keys
             ),
             timeout=420,
@@ -328,7 +328,7 @@ def _drive(system: System, clients: AwsClients, names: LakeNames) -> None:
             what="all three runs COMPLETED",
         )
     except AssertionError as exc:
-        states = {k: (ledger.get_run(k) or {}).get("state") for k in system.run_keys}
+        states = {k: getattr(ledger.get_run(k), "state", None) for k in system.run_keys}
         raise AssertionError(f"{exc}: {states}; logs in {system.work}") from None
 
 
@@ -346,8 +346,7 @@ def test_every_run_completes_once_and_in_order_under_faults(system):
     ledger = RunLedger(clients, names)
     wait_for(
         lambda: all(
-            all(e.get("published_at") for e in (ledger.get_run(k) or {}).get("outbox", {}).values())
-            for k in system.run_keys
+            (run := ledger.get_run(k)) is not None and not run.unpublished for k in system.run_keys
         ),
         timeout=180,
         interval=3,

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ngs_lake.config.model import LakeConfig
-from ngs_lake.runs.ledger import RunLedger, utc_iso
-from ngs_lake.runs.lifecycle import parse_iso
+from ngs_lake.runs.ledger import RunLedger
+from ngs_lake.runs.model import Run, RunFile
 
 WINDOW = timedelta(days=7)
 TOLERANCE = 0.20  # flagged when more than 20% off the configured rate
@@ -41,23 +41,22 @@ class ObservedRate:
 
 
 def observed_rate(
-    runs: list[dict], files_of: dict[str, list[dict]], since: datetime, until: datetime
+    runs: list[Run], files_of: dict[str, list[RunFile]], since: datetime, until: datetime
 ) -> tuple[int, float, int]:
     """(bytes uploaded in the window, active hours in it, runs active in it)."""
     total = 0
     hours = 0.0
     active = 0
     for run in runs:
-        start = max(parse_iso(run["started_at"]), since)
-        end = min(parse_iso(run.get("last_activity_at") or run["started_at"]), until)
+        start = max(run.started_at, since)
+        end = min(run.last_activity_at, until)
         if end < since or start > until:
             continue
         active += 1
         hours += max(0.0, (end - start).total_seconds() / 3600)
-        for row in files_of.get(run["run_key"], []):
-            uploaded = row.get("uploaded_at")
-            if uploaded and since <= parse_iso(uploaded) <= until:
-                total += int(row["size"])
+        for row in files_of.get(run.run_key, []):
+            if since <= row.uploaded_at <= until:
+                total += row.size
     return total, hours, active
 
 
@@ -68,9 +67,9 @@ def observed_rates(config: LakeConfig, ledger: RunLedger, now: datetime) -> list
         runs = [
             r
             for r in ledger.runs_of_sequencer(sequencer.id)
-            if (r.get("last_activity_at") or r["started_at"]) >= utc_iso(since)
+            if r.last_activity_at >= since
         ]
-        files = {r["run_key"]: ledger.files(r["run_key"]) for r in runs}
+        files = {r.run_key: ledger.files(r.run_key) for r in runs}
         total, hours, active = observed_rate(runs, files, since, now)
         out.append(ObservedRate(sequencer.id, sequencer.data_rate, total, hours, active))
     return out

@@ -44,8 +44,8 @@ def runs_list(config_path: Path, state: str | None, site: str | None) -> None:
     else:
         runs = [r for s in RunState for r in ledger.runs_in_state(s)]
     if site:
-        runs = [r for r in runs if r["site"] == site]
-    click.echo(runs_table(runs, {r["run_key"]: ledger.file_count(r["run_key"]) for r in runs}))
+        runs = [r for r in runs if r.site == site]
+    click.echo(runs_table(runs, {r.run_key: ledger.file_count(r.run_key) for r in runs}))
 
 
 @runs_group.command("show")
@@ -59,7 +59,7 @@ def runs_show(config_path: Path, run_key: str) -> None:
     run = ledger.get_run(run_key)
     if run is None:
         raise click.ClickException(f"no run {run_key!r} in the ledger (see `ngs-lake runs list`)")
-    click.echo(run_report(run, ledger.files(run_key)))
+    click.echo(run_report(run, ledger.files(run_key), ledger.outbox(run_key)))
 
 
 @runs_group.command("reverify")
@@ -68,32 +68,26 @@ def runs_show(config_path: Path, run_key: str) -> None:
 def runs_reverify(config_path: Path, run_key: str) -> None:
     """Ask the gateway again and verify once it confirms (also for a final INCOMPLETE run)."""
     from ngs_lake.aws.storage_gateway import StorageGatewayShares
-    from ngs_lake.runs.ledger import TransitionConflict, utc_iso
+    from ngs_lake.runs.ledger import TransitionConflict
+    from ngs_lake.runs.model import TransitionNotAllowed, Trigger, transition_for, utc_iso
 
     _, clients, ledger = _ledger(config_path)
-    run = ledger.get_run(run_key)
-    if run is None:
-        raise click.ClickException(f"no run {run_key!r} in the ledger")
-    allowed = [RunState.INCOMPLETE, RunState.UPLOAD_CONFIRMED, RunState.MARKER_SEEN]
-    if run["state"] not in allowed:
-        raise click.ClickException(
-            f"{run_key} is {run['state']}; only runs past their marker can be re-verified"
-        )
-    notification_id = StorageGatewayShares(clients.storagegateway()).notify_when_uploaded(
-        run["share_arn"]
-    )
+    run = _run(ledger, run_key)
     try:
-        ledger.transition(
-            run_key,
-            allowed,
-            RunState.MARKER_SEEN,
-            int(run["version"]),
-            {
-                "notification_id": notification_id,
-                "notification_requested_at": utc_iso(),
-                "final": False,
-            },
-        )
+        transition_for(run.state, Trigger.OPERATOR_REVERIFY)
+    except TransitionNotAllowed:
+        raise click.ClickException(
+            f"{run_key} is {run.state}; only runs past their marker can be re-verified"
+        ) from None
+    shares = StorageGatewayShares(clients.storagegateway())
+    notification_id = shares.notify_when_uploaded(run.share_arn)
+    fields = {
+        "notification_id": notification_id,
+        "notification_requested_at": utc_iso(),
+        "final": False,
+    }
+    try:
+        ledger.apply(run, Trigger.OPERATOR_REVERIFY, fields=fields)
     except TransitionConflict as exc:
         raise click.ClickException(f"{exc}; try again") from None
     click.echo(f"{run_key}: asked the gateway again (notification {notification_id})")
@@ -106,21 +100,26 @@ def runs_reverify(config_path: Path, run_key: str) -> None:
 def runs_abort(config_path: Path, run_key: str, reason: str) -> None:
     """Mark a run ABORTED; `run.aborted` follows on the next sensor tick."""
     from ngs_lake.runs.ledger import TransitionConflict
+    from ngs_lake.runs.model import TransitionNotAllowed, Trigger
 
     _, _, ledger = _ledger(config_path)
-    run = ledger.get_run(run_key)
-    if run is None:
-        raise click.ClickException(f"no run {run_key!r} in the ledger")
-    if run["state"] in (RunState.COMPLETED, RunState.ABORTED):
-        raise click.ClickException(f"{run_key} is already {run['state']}")
+    run = _run(ledger, run_key)
     try:
-        ledger.transition(
-            run_key,
-            [RunState(run["state"])],
-            RunState.ABORTED,
-            int(run["version"]),
-            {"abort_reason": reason},
+        ledger.apply(
+            run,
+            Trigger.OPERATOR_ABORT,
+            fields={"abort_reason": reason},
+            details={"reason": reason},
         )
+    except TransitionNotAllowed:
+        raise click.ClickException(f"{run_key} is already {run.state}") from None
     except TransitionConflict as exc:
         raise click.ClickException(f"{exc}; try again") from None
     click.echo(f"{run_key}: ABORTED ({reason})")
+
+
+def _run(ledger, run_key: str):  # noqa: ANN001, ANN202 - (RunLedger) -> Run
+    run = ledger.get_run(run_key)
+    if run is None:
+        raise click.ClickException(f"no run {run_key!r} in the ledger")
+    return run

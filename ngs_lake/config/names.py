@@ -61,6 +61,10 @@ class LakeNames:
         return f"{self.prefix}-run-files"
 
     @property
+    def run_log_table(self) -> str:
+        return f"{self.prefix}-run-log"
+
+    @property
     def events_table(self) -> str:
         return f"{self.prefix}-events"
 

@@ -37,7 +37,6 @@ from ngs_lake.inventory.report import (
     report_root,
 )
 from ngs_lake.runs.ledger import RunLedger
-from ngs_lake.runs.lifecycle import parse_iso
 
 CATALOG_PREFIX = "catalog"
 # Catalogue table -> the file `catalogue_bucket` writes for it, in the order it returns them.
@@ -149,8 +148,7 @@ def ledger_keys(ledger: RunLedger, sequencer_id: str, until: datetime) -> list[s
     """S3 keys of the files the ledger saw uploaded by `until` (later ones postdate the report)."""
     keys: list[str] = []
     for run in ledger.runs_of_sequencer(sequencer_id):
-        for row in ledger.files(run["run_key"]):
-            uploaded = row.get("uploaded_at")
-            if uploaded and parse_iso(uploaded) <= until:
-                keys.append(f"{run['run_folder']}/{row['path']}")
+        for row in ledger.files(run.run_key):
+            if row.uploaded_at <= until:
+                keys.append(f"{run.run_folder}/{row.path}")
     return keys

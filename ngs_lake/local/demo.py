@@ -28,8 +28,7 @@ from ngs_lake.local.processes import free_port
 from ngs_lake.local.stack import LocalStack, LocalStackPorts
 from ngs_lake.orchestration.control import materialized_partitions
 from ngs_lake.runs.ledger import RunLedger
-from ngs_lake.runs.lifecycle import parse_iso
-from ngs_lake.runs.model import RunState
+from ngs_lake.runs.model import RunState, parse_iso
 from ngs_lake.simulator.lab import LabRun, LabSettings, SimulatedLab, plan_lab
 
 FINAL = {RunState.COMPLETED.value, RunState.ABORTED.value}
@@ -101,7 +100,8 @@ def _await(
     deadline = time.monotonic() + timeout_seconds
     last_line = ""
     while True:
-        found = ledger.get_runs(keys)
+        # The outcome table reads plain data: each run as its JSON form.
+        found = {k: run.model_dump(mode="json") for k, run in ledger.get_runs(keys).items()}
         states = Counter(found.get(k, {}).get("state", "NOT SEEN") for k in keys)
         line = ", ".join(f"{s} {n}" for s, n in sorted(states.items()))
         if line != last_line:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from ngs_lake.config.units import format_size
-from ngs_lake.runs.lifecycle import parse_iso
+from ngs_lake.runs.model import OutboxEntry, Run, RunFile, parse_iso
 
 
-def ago(text: str | None, now: datetime | None = None) -> str:
-    if not text:
+def ago(moment: str | datetime | None, now: datetime | None = None) -> str:
+    if not moment:
         return "-"
-    return elapsed(((now or datetime.now(UTC)) - parse_iso(text)).total_seconds()) + " ago"
+    when = parse_iso(moment) if isinstance(moment, str) else moment
+    return elapsed(((now or datetime.now(UTC)) - when).total_seconds()) + " ago"
 
 
 def elapsed(seconds: float) -> str:
@@ -23,49 +23,50 @@ def elapsed(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def runs_table(runs: list[dict[str, Any]], file_counts: dict[str, int]) -> str:
+def runs_table(runs: list[Run], file_counts: dict[str, int]) -> str:
     if not runs:
         return "no runs"
-    width = max(len(r["run_key"]) for r in runs)
+    width = max(len(r.run_key) for r in runs)
     lines = [
         f"{'run':<{width}}  {'state':<16} {'platform':<13} {'site':<10} {'files':>6}  last activity"
     ]
-    for run in sorted(runs, key=lambda r: r.get("last_activity_at", ""), reverse=True):
+    for run in sorted(runs, key=lambda r: r.last_activity_at, reverse=True):
         lines.append(
-            f"{run['run_key']:<{width}}  {run['state']:<16} {run['platform']:<13} "
-            f"{run['site']:<10} {file_counts.get(run['run_key'], 0):>6}  "
-            f"{ago(run.get('last_activity_at'))}"
+            f"{run.run_key:<{width}}  {run.state:<16} {run.platform:<13} "
+            f"{run.site:<10} {file_counts.get(run.run_key, 0):>6}  "
+            f"{ago(run.last_activity_at)}"
         )
     return "\n".join(lines)
 
 
-def run_report(run: dict[str, Any], files: list[dict[str, Any]]) -> str:
-    total = sum(int(f["size"]) for f in files)
+def run_report(run: Run, files: list[RunFile], outbox: list[OutboxEntry]) -> str:
+    total = sum(f.size for f in files)
     lines = [
-        f"run       {run['run_key']}",
-        f"state     {run['state']}" + ("  (final)" if run.get("final") else ""),
-        f"where     s3://{run['bucket']}/{run['run_folder']}/  ({run['platform']}, {run['site']})",
+        f"run       {run.run_key}",
+        f"state     {run.state}" + ("  (final)" if run.final else ""),
+        f"where     s3://{run.bucket}/{run.run_folder}/  ({run.platform}, {run.site})",
         f"progress  {len(files)} files, {format_size(total)}; last activity "
-        f"{ago(run.get('last_activity_at'))} ({run.get('last_activity_at', '-')})",
-        "steps",
+        f"{ago(run.last_activity_at)} ({run.last_activity_at:%Y-%m-%dT%H:%M:%SZ})",
     ]
-    steps = run.get("steps", {})
-    for name, at in sorted(steps.items(), key=lambda item: item[1]):
-        lines.append(f"  {name:<17} {at}  ({ago(at)})")
-    if run.get("verification"):
-        v = run["verification"]
+    if run.flowcell:
+        lines.append(f"flowcell  {run.flowcell}")
+    lines.append("steps")
+    for name, at in sorted(run.steps.items(), key=lambda item: item[1]):
+        lines.append(f"  {name:<17} {at:%Y-%m-%dT%H:%M:%SZ}  ({ago(at)})")
+    if run.verification:
+        v = run.verification
         lines.append(
-            f"verification  {v.get('missing_count')} missing of {v.get('expected')} expected; "
-            f"first: {', '.join(v.get('first_missing', [])[:5])}"
+            f"verification  {v.missing_count} missing of {v.expected} expected; "
+            f"first: {', '.join(v.first_missing[:5])}"
         )
     lines.append("notifications")
-    outbox = run.get("outbox", {})
     if not outbox:
         lines.append("  none yet")
-    for message_id, entry in sorted(outbox.items(), key=lambda item: int(item[1]["sequence"])):
-        sent = entry.get("published_at")
+    for entry in outbox:
+        label = entry.message_id.removeprefix(run.run_key + "#")
+        sent = entry.published_at
         lines.append(
-            f"  {int(entry['sequence']):>2}. {message_id.removeprefix(run['run_key'] + '#'):<20} "
-            + (f"published {sent}" if sent else "RECORDED, NOT YET PUBLISHED")
+            f"  {entry.sequence:>2}. {label:<20} "
+            + (f"published {sent:%Y-%m-%dT%H:%M:%SZ}" if sent else "RECORDED, NOT YET PUBLISHED")
         )
     return "\n".join(lines)

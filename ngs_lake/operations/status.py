@@ -18,8 +18,8 @@ from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames, event_shards
 from ngs_lake.config.units import format_size
 from ngs_lake.operations.run_views import ago, elapsed
-from ngs_lake.runs.ledger import from_item
-from ngs_lake.runs.model import RunState
+from ngs_lake.runs.ledger import RunLedger, from_item
+from ngs_lake.runs.model import RunState, utc_iso
 
 
 @dataclass(frozen=True)
@@ -113,12 +113,7 @@ def collect_status(clients: AwsClients, config: LakeConfig, latest: int = 5) -> 
     by_state = {s.value: 0 for s in RunState}
     for run in runs:
         by_state[run["state"]] = by_state.get(run["state"], 0) + 1
-    notifications = [
-        Notification(message_id, entry.get("published_at"), entry.get("recorded_at", ""))
-        for run in runs
-        for message_id, entry in (run.get("outbox") or {}).items()
-    ]
-    notifications.sort(key=lambda n: n.published_at or n.recorded_at, reverse=True)
+    notifications = _latest_notifications(RunLedger(clients, names), runs, latest)
     return LakeStatus(
         taken_at=datetime.now(UTC),
         event_queues=[
@@ -140,13 +135,31 @@ def collect_status(clients: AwsClients, config: LakeConfig, latest: int = 5) -> 
     )
 
 
+def _latest_notifications(
+    ledger: RunLedger, runs: list[dict[str, Any]], latest: int
+) -> list[Notification]:
+    """The newest notifications are among those of the `latest` most recently active runs."""
+    recent = sorted(runs, key=lambda r: r.get("last_activity_at", ""), reverse=True)[:latest]
+    notifications = [
+        Notification(
+            entry.message_id,
+            utc_iso(entry.published_at) if entry.published_at else None,
+            utc_iso(entry.recorded_at),
+        )
+        for run in recent
+        for entry in ledger.outbox(run["run_key"])
+    ]
+    notifications.sort(key=lambda n: n.published_at or n.recorded_at, reverse=True)
+    return notifications
+
+
 def _all_runs(clients: AwsClients, names: LakeNames) -> list[dict[str, Any]]:
-    """Every run's state, activity and outbox (a projection, so bodies stay on the server)."""
+    """Every run's key, state and activity (a projection: three small attributes a run)."""
     out = []
     paginator = clients.dynamodb().get_paginator("scan")
     for page in paginator.paginate(
         TableName=names.runs_table,
-        ProjectionExpression="run_key, #s, last_activity_at, outbox",
+        ProjectionExpression="run_key, #s, last_activity_at",
         ExpressionAttributeNames={"#s": "state"},
     ):
         out += [from_item(i) for i in page["Items"]]

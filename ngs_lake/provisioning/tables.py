@@ -1,6 +1,8 @@
 """The ledger's DynamoDB tables (ARCHITECTURE §5), on-demand, with point-in-time recovery.
 
 `runs` carries a GSI per question operators ask: runs by state, by sequencer and by site.
+`run-log` holds what grows with a run's life (outbox entries, amendments), so run items stay
+bounded: DynamoDB items stop at 400 KB.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def table_specs(names: LakeNames, events_ttl_days: int | None) -> list[TableSpec
             ),
         ),
         TableSpec(names.run_files_table, "run_key", "path"),
+        # What grows with a run's life, an item each: `outbox#<sequence>`, `amendment#<n>`.
+        TableSpec(names.run_log_table, "run_key", "entry"),
         TableSpec(
             names.events_table,
             "event_id",

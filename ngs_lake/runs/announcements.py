@@ -1,7 +1,8 @@
-"""Run lifecycle messages: built from the ledger, validated against the shipped JSON Schema,
-recorded in the ledger, published to the FIFO topic, then marked published.
+"""Run lifecycle messages: owed by a transition (recorded in the run log with it), rendered
+from the ledger once, validated against the shipped JSON Schema, published to the FIFO topic in
+the run's sequence order, then marked published.
 
-A crash between recording and marking republishes the very same body under the same
+A crash between publishing and marking republishes the very same body under the same
 `message_id`, which the FIFO topic drops within its deduplication window (ARCHITECTURE §7);
 consumers can dedupe on `message_id` beyond it.
 """
@@ -26,15 +27,13 @@ from ngs_lake.aws.clients import AwsClients
 from ngs_lake.aws.storage_gateway import StorageGatewayShares
 from ngs_lake.config.names import LakeNames
 from ngs_lake.platforms import family_of
-from ngs_lake.runs.ledger import RunLedger, TransitionConflict
-from ngs_lake.runs.model import RunEventType
+from ngs_lake.runs.ledger import RunLedger
+from ngs_lake.runs.model import OutboxEntry, Run, RunEventType, RunFile, message_id, utc_iso
 
 log = logging.getLogger(__name__)
 
 SCHEMA_ID = "ngs-lake/run-event/v1"
-REPEATABLE = frozenset(
-    {RunEventType.INCOMPLETE, RunEventType.STALLED, RunEventType.RESUMED, RunEventType.AMENDED}
-)
+__all__ = ["RunAnnouncer", "message_id", "validate_message"]
 
 
 class OccurredAt(BaseModel):
@@ -93,11 +92,6 @@ def validate_message(body: str) -> None:
     jsonschema.validate(json.loads(body), run_event_schema())
 
 
-def message_id(run_key: str, event_type: RunEventType, occurrence: int = 1) -> str:
-    base = f"{run_key}#{event_type.value}"
-    return f"{base}#{occurrence}" if event_type in REPEATABLE else base
-
-
 def occurred_at(moment: datetime, timezone: str) -> OccurredAt:
     moment = moment.astimezone(UTC)
     local = moment.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
@@ -131,137 +125,98 @@ class RunAnnouncer:
             f"{self.names.run_events_topic}"
         )
 
-    def announce(
-        self,
-        run_key: str,
-        event_type: RunEventType,
-        occurrence: int = 1,
-        details: dict[str, Any] | None = None,
-    ) -> Announced:
-        mid = message_id(run_key, event_type, occurrence)
-        for _ in range(5):  # optimistic locking: another writer may bump the version meanwhile
-            run = self.ledger.get_run(run_key)
-            if run is None:
-                raise LookupError(f"run {run_key} is not in the ledger")
-            entry = run.get("outbox", {}).get(mid)
-            if entry is not None:
-                if entry.get("published_at"):
-                    return Announced(mid, int(entry["sequence"]), published_now=False)
-                body, sequence = entry["body"], int(entry["sequence"])
-                break
-            sequence = int(run.get("sequence", 0)) + 1
-            if details is None and event_type == RunEventType.INCOMPLETE:
-                details = dict(run.get("verification") or {}) | {"final": bool(run.get("final"))}
-            if details is None and event_type == RunEventType.AMENDED:
-                details = {"late_files": list(run.get(f"amended_{occurrence}") or [])}
-            if details is None and event_type in (RunEventType.STALLED, RunEventType.ABORTED):
-                details = {"silent_seconds": float(run.get("silent_seconds") or 0)}
-            body = self.build(run, event_type, mid, sequence, details or {}).body()
-            validate_message(body)
-            try:
-                self.ledger.record_notification(run_key, mid, body, sequence, int(run["version"]))
-                break
-            except TransitionConflict:
-                continue
-        else:
-            raise TransitionConflict(f"{run_key}: could not record {mid} after 5 attempts")
-        self.publish(run, mid, body, event_type)
-        self.ledger.mark_published(run_key, mid)
-        return Announced(mid, sequence, published_now=True)
-
-    def catch_up(self, run_key: str) -> list[Announced]:
-        """Publish, oldest first, every message the ledger says is due and not yet published.
+    def publish_pending(self, run_key: str) -> list[Announced]:
+        """Publish, oldest first, every announcement the run log holds unpublished.
 
         Whoever gets here first publishes; a second publisher re-sends the same bodies under
         the same ids, which the FIFO topic drops, so each run's messages stay in order.
         """
-        from ngs_lake.runs.lifecycle import expected_announcements
-
-        run = self.ledger.get_run(run_key)
-        if run is None:
-            raise LookupError(f"run {run_key} is not in the ledger")
+        run = self.ledger.require_run(run_key)
         done = []
-        for event_type, occurrence in expected_announcements(run):
-            entry = run.get("outbox", {}).get(message_id(run_key, event_type, occurrence), {})
-            if not entry.get("published_at"):
-                done.append(self.announce(run_key, event_type, occurrence))
+        files: list[RunFile] | None = None
+        for entry in self.ledger.pending_outbox(run):
+            body = entry.body
+            if body is None:
+                files = self.ledger.files(run_key) if files is None else files
+                body = self.build(run, entry, files).body()
+                validate_message(body)
+                body = self.ledger.record_body(entry, body)
+            self.publish(run, entry.message_id, body, entry.event_type)
+            self.ledger.mark_published(entry)
+            done.append(Announced(entry.message_id, entry.sequence, published_now=True))
         return done
 
-    def publish(self, run: dict[str, Any], mid: str, body: str, event_type: RunEventType) -> None:
+    def publish(self, run: Run, mid: str, body: str, event_type: RunEventType) -> None:
         attributes = {
             "event_type": event_type.value,
-            "platform": run["platform"],
-            "site": run["site"],
-            "sequencer_id": run["sequencer_id"],
+            "platform": run.platform,
+            "site": run.site,
+            "sequencer_id": run.sequencer_id,
         }
         self.clients.sns().publish(
             TopicArn=self.topic_arn,
             Message=body,
-            MessageGroupId=run["run_key"][:128],
+            MessageGroupId=run.run_key[:128],
             MessageDeduplicationId=mid[:128],
             MessageAttributes={
                 k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
             },
         )
 
-    def build(
-        self,
-        run: dict[str, Any],
-        event_type: RunEventType,
-        mid: str,
-        sequence: int,
-        details: dict[str, Any],
-    ) -> RunEventMessage:
-        tags = self.shares.tags(run["share_arn"])
-        files = self.ledger.files(run["run_key"])
-        metadata = self.run_metadata(run, {f["path"] for f in files})
-        uploads = sorted(f["uploaded_at"] for f in files)
-        prefix = f"{run['run_folder']}/"
-        steps = run.get("steps", {})
+    def build(self, run: Run, entry: OutboxEntry, files: list[RunFile]) -> RunEventMessage:
+        tags = self.shares.tags(run.share_arn)
+        metadata = run.metadata or self.run_metadata(run, {f.path for f in files})
+        uploads = sorted(f.uploaded_at for f in files)
+        prefix = f"{run.run_folder}/"
         return RunEventMessage(
-            message_id=mid,
-            event_type=event_type,
-            sequence=sequence,
-            occurred_at=occurred_at(datetime.now(UTC), run.get("timezone") or "UTC"),
+            message_id=entry.message_id,
+            event_type=entry.event_type,
+            sequence=entry.sequence,
+            occurred_at=occurred_at(entry.recorded_at, run.timezone or "UTC"),
             run=RunBlock(
-                run_key=run["run_key"],
-                run_id=str(metadata.get("run_id") or run["run_folder"].rsplit("/", 1)[-1]),
-                sequencer_id=tags.get("sequencer", run["sequencer_id"]),
-                platform=tags.get("platform", run["platform"]),
-                site=tags.get("site", run["site"]),
-                lab=tags.get("lab", run.get("lab", "")),
-                bucket=run["bucket"],
+                run_key=run.run_key,
+                run_id=str(metadata.get("run_id") or run.run_folder.rsplit("/", 1)[-1]),
+                sequencer_id=tags.get("sequencer", run.sequencer_id),
+                platform=tags.get("platform", run.platform),
+                site=tags.get("site", run.site),
+                lab=tags.get("lab", run.lab),
+                bucket=run.bucket,
                 prefix=prefix,
-                s3_uri=f"s3://{run['bucket']}/{prefix}",
+                s3_uri=f"s3://{run.bucket}/{prefix}",
                 flowcell=metadata.get("flowcell"),
                 metadata=metadata,
             ),
             upload=UploadBlock(
                 files=len(files),
-                bytes=sum(int(f["size"]) for f in files),
-                first_upload_at=uploads[0] if uploads else None,
-                last_upload_at=uploads[-1] if uploads else None,
-                marker_seen_at=steps.get("MARKER_SEEN"),
-                confirmed_at=steps.get("UPLOAD_CONFIRMED"),
+                bytes=sum(f.size for f in files),
+                first_upload_at=utc_iso(uploads[0]) if uploads else None,
+                last_upload_at=utc_iso(uploads[-1]) if uploads else None,
+                marker_seen_at=_step(run, "MARKER_SEEN"),
+                confirmed_at=_step(run, "UPLOAD_CONFIRMED"),
             ),
-            details=details,
+            details=entry.details,
         )
 
-    def run_metadata(self, run: dict[str, Any], present: set[str]) -> dict[str, Any]:
-        """The run's instrument metadata, read from S3 once its files have arrived."""
-        family = family_of(run["platform"])
-        patterns = family.metadata_paths(run["platform"], run["run_folder"])
+    def run_metadata(self, run: Run, present: set[str]) -> dict[str, Any]:
+        """The run's instrument metadata, read from S3 until verification has stored it."""
+        family = family_of(run.platform)
+        patterns = family.metadata_paths(run.platform, run.run_folder)
         wanted = [p for p in present if any(fnmatch.fnmatch(p, pattern) for pattern in patterns)]
         contents = {}
         s3 = self.clients.s3()
         for path in wanted:
-            key = f"{run['run_folder']}/{path}"
+            key = f"{run.run_folder}/{path}"
             try:
-                contents[path] = s3.get_object(Bucket=run["bucket"], Key=key)["Body"].read()
+                contents[path] = s3.get_object(Bucket=run.bucket, Key=key)["Body"].read()
             except ClientError as exc:  # recorded but not readable: announce without it
-                log.warning("cannot read s3://%s/%s: %s", run["bucket"], key, exc)
+                log.warning("cannot read s3://%s/%s: %s", run.bucket, key, exc)
         try:
-            return family.parse_metadata(run["platform"], contents)
+            return family.parse_metadata(run.platform, contents)
         except ValueError as exc:  # unreadable instrument files do not stop the announcement
-            log.warning("metadata of %s unreadable: %s", run["run_key"], exc)
+            log.warning("metadata of %s unreadable: %s", run.run_key, exc)
             return {"metadata_error": str(exc)}
+
+
+def _step(run: Run, state: str) -> str | None:
+    moment = run.steps.get(state)
+    return utc_iso(moment) if moment else None

@@ -28,7 +28,8 @@ from ngs_lake.runs.events import (
     UploadNotification,
     parse_gateway_message,
 )
-from ngs_lake.runs.ledger import EventRecord, NewRun, RunFile, RunLedger
+from ngs_lake.runs.ledger import RunLedger
+from ngs_lake.runs.model import EventRecord, NewRun, Run, RunFile
 
 log = logging.getLogger(__name__)
 _DESERIALIZE = TypeDeserializer().deserialize
@@ -74,7 +75,7 @@ class RunProgressHandler(Protocol):
 
     def on_notifications(self, notifications: list[UploadNotification]) -> list[str]: ...
 
-    def on_activity(self, runs: list[dict[str, Any]], late: dict[str, list[str]]) -> None: ...
+    def on_activity(self, runs: list[Run], late: dict[str, list[str]]) -> None: ...
 
 
 class ShareCatalogue:
@@ -288,7 +289,7 @@ class GatewayEventIngest:
 
     def _flush(self, pending: _Pending, report: TickReport) -> None:
         """Make the pending effects durable, then (only then) delete their messages."""
-        known: dict[str, dict[str, Any]] = {}
+        known: dict[str, Run] = {}
         if pending.runs:
             known = self.ledger.get_runs(pending.runs)
             for run_key, run in pending.runs.items():

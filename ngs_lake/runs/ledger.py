@@ -1,17 +1,18 @@
-"""RunLedger: the lake's record of runs, their files and every processed event, on DynamoDB.
+"""RunLedger: the one repository of the run tables on DynamoDB (runs, run files, run log, events).
 
 Idempotent by overwrite, counts derived (ARCHITECTURE §5): per-file effects are plain puts keyed
 by what they describe, written in BatchWriteItem calls, so a redelivered event overwrites itself
-and file counts come from a Query, never from a counter. Conditional writes are kept for the few
-lifecycle transitions, each guarded by the run's state and an optimistic-locking version.
+and file counts come from a Query, never from a counter. Lifecycle transitions follow the table
+in `runs.model`: each is one TransactWriteItems that updates the run under its version and state
+and puts what the step owes (an outbox entry, an amendment) into the run log, so a step and its
+announcement are recorded together or not at all. The run log keeps the run item bounded.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,25 +21,40 @@ from botocore.exceptions import ClientError
 
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.names import LakeNames
-from ngs_lake.runs.model import RunState
+from ngs_lake.runs.model import (
+    EventRecord,
+    NewRun,
+    OutboxEntry,
+    Run,
+    RunEventType,
+    RunFile,
+    RunState,
+    Trigger,
+    message_id,
+    parse_iso,
+    transition_for,
+    utc_iso,
+)
 
 _SERIALIZE = TypeSerializer().serialize
 _DESERIALIZE = TypeDeserializer().deserialize
 BATCH_WRITE_ITEMS = 25  # DynamoDB's limit per BatchWriteItem
 BATCH_GET_KEYS = 100
-
-
-def utc_iso(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+MAX_AMENDMENT_PATHS = 1000  # an amendment item lists at most this many late paths
+OUTBOX = "outbox#"
+AMENDMENT = "amendment#"
 
 
 def _dynamo_safe(value: Any) -> Any:
-    """DynamoDB numbers are decimals: floats go in as their exact decimal text."""
+    """DynamoDB numbers are decimals and it has no time type: floats go in as their exact
+    decimal text, datetimes as UTC ISO text (sortable, as the by-state index needs)."""
     if isinstance(value, float):
         return Decimal(repr(value))
+    if isinstance(value, datetime):
+        return utc_iso(value)
     if isinstance(value, dict):
         return {k: _dynamo_safe(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_dynamo_safe(v) for v in value]
     return value
 
@@ -56,43 +72,24 @@ def _version(f: RunFile) -> tuple[datetime, datetime]:
     return (f.modified_at, f.uploaded_at)
 
 
+def _entry_key(prefix: str, number: int) -> str:
+    """Zero-padded so the run log's sort key orders entries by number."""
+    return f"{prefix}{number:08d}"
+
+
 class TransitionConflict(Exception):
     """The run was not in the expected state (or version): someone else moved it first."""
 
 
-@dataclass(frozen=True)
-class RunFile:
-    run_key: str
-    path: str
-    size: int
-    modified_at: datetime
-    event_id: str
-    uploaded_at: datetime
+def _cancelled_by_condition(exc: ClientError) -> bool:
+    """A transaction cancelled because one of its conditions failed (not a throttle or error).
 
-
-@dataclass(frozen=True)
-class EventRecord:
-    event_id: str
-    kind: str  # file, marker, directory, stray, notification, refresh, rejected
-    received_at: datetime
-    run_key: str | None = None
-    key: str | None = None
-    share_arn: str | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class NewRun:
-    run_key: str
-    run_folder: str
-    sequencer_id: str
-    platform: str
-    site: str
-    lab: str
-    timezone: str
-    bucket: str
-    share_arn: str
-    started_at: datetime
+    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+    """
+    if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        return False
+    reasons = exc.response.get("CancellationReasons") or []
+    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons) or not reasons
 
 
 class RunLedger:
@@ -107,7 +104,6 @@ class RunLedger:
 
     def write_batch(self, files: Sequence[RunFile], events: Sequence[EventRecord]) -> int:
         """Put run files and event records; returns the number of BatchWriteItem calls made."""
-        requests: list[tuple[str, dict[str, Any]]] = []
         latest: dict[tuple[str, str], RunFile] = {}
         for f in files:  # within a batch, the latest modification of a path wins
             key = (f.run_key, f.path)
@@ -116,45 +112,14 @@ class RunLedger:
         # Across batches an older event for a rewritten file (redelivered, replayed or late)
         # may still overwrite a newer row: checking first would cost a read per batch on the
         # hot path. Verification settles it against the object's versions in S3 instead.
-        for f in latest.values():
-            requests.append(
-                (
-                    self.names.run_files_table,
-                    to_item(
-                        {
-                            "run_key": f.run_key,
-                            "path": f.path,
-                            "size": f.size,
-                            "modified_at": utc_iso(f.modified_at),
-                            "event_id": f.event_id,
-                            "uploaded_at": utc_iso(f.uploaded_at),
-                        }
-                    ),
-                )
-            )
+        requests = [(self.names.run_files_table, to_item(vars(f))) for f in latest.values()]
         expires = int(time.time()) + self.events_ttl_days * 86400 if self.events_ttl_days else None
-        seen_events: set[str] = set()
+        seen: set[str] = set()
         for e in events:
-            if e.event_id in seen_events:
-                continue
-            seen_events.add(e.event_id)
-            requests.append(
-                (
-                    self.names.events_table,
-                    to_item(
-                        {
-                            "event_id": e.event_id,
-                            "kind": e.kind,
-                            "received_at": utc_iso(e.received_at),
-                            "run_key": e.run_key,
-                            "key": e.key,
-                            "share_arn": e.share_arn,
-                            "reason": e.reason,
-                            "expires_at": expires,
-                        }
-                    ),
-                )
-            )
+            if e.event_id not in seen:
+                seen.add(e.event_id)
+                item = to_item({**vars(e), "expires_at": expires})
+                requests.append((self.names.events_table, item))
         calls = 0
         for start in range(0, len(requests), BATCH_WRITE_ITEMS):
             pending: dict[str, list[dict[str, Any]]] = {}
@@ -172,9 +137,9 @@ class RunLedger:
 
     # Runs
 
-    def get_runs(self, run_keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def get_runs(self, run_keys: Iterable[str]) -> dict[str, Run]:
         keys = list(dict.fromkeys(run_keys))
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, Run] = {}
         for start in range(0, len(keys), BATCH_GET_KEYS):
             request = {
                 self.names.runs_table: {
@@ -185,49 +150,56 @@ class RunLedger:
             while request:
                 answer = self.ddb.batch_get_item(RequestItems=request)
                 for item in answer["Responses"].get(self.names.runs_table, []):
-                    run = from_item(item)
-                    found[run["run_key"]] = run
+                    run = Run.model_validate(from_item(item))
+                    found[run.run_key] = run
                 request = answer.get("UnprocessedKeys") or {}
         return found
 
-    def get_run(self, run_key: str) -> dict[str, Any] | None:
+    def get_run(self, run_key: str) -> Run | None:
         item = self.ddb.get_item(
             TableName=self.names.runs_table, Key={"run_key": {"S": run_key}}, ConsistentRead=True
         ).get("Item")
-        return from_item(item) if item else None
+        return Run.model_validate(from_item(item)) if item else None
+
+    def require_run(self, run_key: str) -> Run:
+        run = self.get_run(run_key)
+        if run is None:
+            raise LookupError(f"run {run_key} is not in the ledger")
+        return run
 
     def start_run(self, run: NewRun) -> bool:
-        """The first transition: create the run as STARTED, once. False if it already exists."""
-        now = utc_iso()
+        """The first transition: create the run as STARTED with `run.started` owed, once.
+
+        False if the run already exists.
+        """
+        row = transition_for(None, Trigger.FIRST_FILE)
+        item = {
+            **vars(run),
+            "state": row.target.value,
+            "last_activity_at": run.started_at,
+            "recorded_at": utc_iso(),
+            "version": 1,
+            "sequence": 1,
+            "published_sequence": 0,
+            "steps": {row.target.value: run.started_at},
+        }
+        assert row.announces is not None
         try:
-            self.ddb.put_item(
-                TableName=self.names.runs_table,
-                Item=to_item(
+            self.ddb.transact_write_items(
+                TransactItems=[
                     {
-                        "run_key": run.run_key,
-                        "run_folder": run.run_folder,
-                        "state": RunState.STARTED.value,
-                        "sequencer_id": run.sequencer_id,
-                        "platform": run.platform,
-                        "site": run.site,
-                        "lab": run.lab,
-                        "timezone": run.timezone,
-                        "bucket": run.bucket,
-                        "share_arn": run.share_arn,
-                        "started_at": utc_iso(run.started_at),
-                        "last_activity_at": utc_iso(run.started_at),
-                        "recorded_at": now,
-                        "version": 1,
-                        "sequence": 0,
-                        "outbox": {},
-                        "steps": {"STARTED": utc_iso(run.started_at)},
-                    }
-                ),
-                ConditionExpression="attribute_not_exists(run_key)",
+                        "Put": {
+                            "TableName": self.names.runs_table,
+                            "Item": to_item(item),
+                            "ConditionExpression": "attribute_not_exists(run_key)",
+                        }
+                    },
+                    self._outbox_put(run.run_key, 1, row.announces, 1, {}),
+                ]
             )
             return True
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if _cancelled_by_condition(exc):
                 return False
             raise
 
@@ -242,98 +214,238 @@ class RunLedger:
             )
         return len(activity)
 
-    def transition(
+    def apply(
         self,
-        run_key: str,
-        expected: Sequence[RunState],
-        new_state: RunState,
-        version: int,
+        run: Run,
+        trigger: Trigger,
         fields: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+        late_paths: Sequence[str] = (),
     ) -> None:
-        """Move a run between lifecycle states; TransitionConflict if it moved meanwhile."""
-        names = {"#state": "state", "#steps": "steps", "#new": new_state.value}
-        values: dict[str, Any] = {
-            ":new": new_state.value,
-            ":version": version,
-            ":next": version + 1,
-            ":at": utc_iso(),
-            **{f":expected{i}": s.value for i, s in enumerate(expected)},
-        }
-        sets = ["#state = :new", "version = :next", "#steps.#new = :at"]
-        for index, (name, value) in enumerate((fields or {}).items()):
-            names[f"#f{index}"] = name
-            values[f":f{index}"] = value
-            sets.append(f"#f{index} = :f{index}")
-        allowed = ", ".join(f":expected{i}" for i in range(len(expected)))
-        try:
-            self.ddb.update_item(
-                TableName=self.names.runs_table,
-                Key={"run_key": {"S": run_key}},
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=f"version = :version AND #state IN ({allowed})",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item(values),
+        """Move `run` by `trigger`, as the transition table says, in one transaction: the run's
+        new state under its version, and the announcement (and amendment) the step owes.
+
+        TransitionConflict if the run moved meanwhile; TransitionNotAllowed if the table has
+        no such step from the run's state.
+        """
+        row = transition_for(run.state, trigger)
+        values: dict[str, Any] = {**(fields or {}), "state": row.target.value}
+        values["version"] = run.version + 1
+        occurrence = 1
+        if row.counter:
+            occurrence = run.counter(row.counter) + 1
+            values[row.counter] = occurrence
+        items: list[dict[str, Any]] = []
+        if row.announces is not None:
+            values["sequence"] = run.sequence + 1
+            items.append(
+                self._outbox_put(
+                    run.run_key, run.sequence + 1, row.announces, occurrence, details or {}
+                )
             )
+        if trigger == Trigger.LATE_FILES:
+            items.append(self._amendment_put(run.run_key, occurrence, late_paths))
+        items.insert(0, self._run_update(run, values, row.target != run.state))
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if _cancelled_by_condition(exc):
                 raise TransitionConflict(
-                    f"{run_key}: not in {'/'.join(s.value for s in expected)} at version {version}"
+                    f"{run.run_key}: no longer {run.state.value} at version {run.version}"
                 ) from None
             raise
 
-    # Notifications: recorded before publishing, marked after
+    def _run_update(self, run: Run, values: dict[str, Any], new_step: bool) -> dict[str, Any]:
+        names = {"#state": "state"}
+        sets = []
+        for index, name in enumerate(values):
+            names[f"#f{index}"] = name
+            sets.append(f"#f{index} = :f{index}")
+        placeholders = {f":f{i}": v for i, v in enumerate(values.values())}
+        if new_step:
+            names |= {"#steps": "steps", "#step": values["state"]}
+            sets.append("#steps.#step = :at")
+            placeholders[":at"] = utc_iso()
+        placeholders |= {":version": run.version, ":current": run.state.value}
+        return {
+            "Update": {
+                "TableName": self.names.runs_table,
+                "Key": {"run_key": {"S": run.run_key}},
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": "version = :version AND #state = :current",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": to_item(placeholders),
+            }
+        }
 
-    def record_notification(
-        self, run_key: str, message_id: str, body: str, sequence: int, version: int
-    ) -> None:
-        try:
-            self.ddb.update_item(
-                TableName=self.names.runs_table,
-                Key={"run_key": {"S": run_key}},
-                UpdateExpression="SET outbox.#mid = :entry, #seq = :seq, version = :next",
-                ConditionExpression="version = :version AND attribute_not_exists(outbox.#mid)",
-                ExpressionAttributeNames={"#mid": message_id, "#seq": "sequence"},
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":entry": {"body": body, "sequence": sequence, "recorded_at": utc_iso()},
-                        ":seq": sequence,
-                        ":version": version,
-                        ":next": version + 1,
-                    }
-                ),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise TransitionConflict(f"{run_key}: {message_id} already recorded") from None
-            raise
+    def _outbox_put(
+        self,
+        run_key: str,
+        sequence: int,
+        event_type: RunEventType,
+        occurrence: int,
+        details: dict[str, Any],
+    ) -> dict[str, Any]:
+        entry = {
+            "run_key": run_key,
+            "entry": _entry_key(OUTBOX, sequence),
+            "message_id": message_id(run_key, event_type, occurrence),
+            "event_type": event_type.value,
+            "occurrence": occurrence,
+            "details": details,
+            "recorded_at": utc_iso(),
+        }
+        return {
+            "Put": {
+                "TableName": self.names.run_log_table,
+                "Item": to_item(entry),
+                "ConditionExpression": "attribute_not_exists(run_key)",
+            }
+        }
 
-    def mark_published(self, run_key: str, message_id: str) -> None:
-        self.ddb.update_item(
-            TableName=self.names.runs_table,
-            Key={"run_key": {"S": run_key}},
-            UpdateExpression="SET outbox.#mid.published_at = :at",
-            ExpressionAttributeNames={"#mid": message_id},
-            ExpressionAttributeValues={":at": {"S": utc_iso()}},
+    def _amendment_put(self, run_key: str, number: int, paths: Sequence[str]) -> dict[str, Any]:
+        unique = sorted(set(paths))
+        entry = {
+            "run_key": run_key,
+            "entry": _entry_key(AMENDMENT, number),
+            "late_files": unique[:MAX_AMENDMENT_PATHS],
+            "late_file_count": len(unique),
+            "recorded_at": utc_iso(),
+        }
+        return {"Put": {"TableName": self.names.run_log_table, "Item": to_item(entry)}}
+
+    # The outbox: recorded with the transition, rendered once, published, marked
+
+    def pending_outbox(self, run: Run) -> list[OutboxEntry]:
+        """The run's recorded, unpublished announcements, oldest first."""
+        if not run.unpublished:
+            return []
+        return self._log_entries(
+            run.run_key,
+            _entry_key(OUTBOX, run.published_sequence + 1),
+            _entry_key(OUTBOX, run.sequence),
         )
 
-    # Queries
+    def outbox(self, run_key: str) -> list[OutboxEntry]:
+        return self._log_entries(run_key, _entry_key(OUTBOX, 0), _entry_key(OUTBOX, 10**8 - 1))
 
-    def files(self, run_key: str) -> list[dict[str, Any]]:
+    def _log_entries(self, run_key: str, low: str, high: str) -> list[OutboxEntry]:
+        out = []
+        for item in self._query_log(run_key, low, high):
+            out.append(
+                OutboxEntry(
+                    run_key=item["run_key"],
+                    sequence=int(item["entry"].removeprefix(OUTBOX)),
+                    message_id=item["message_id"],
+                    event_type=RunEventType(item["event_type"]),
+                    occurrence=int(item["occurrence"]),
+                    details=_plain(item.get("details") or {}),
+                    recorded_at=parse_iso(item["recorded_at"]),
+                    body=item.get("body"),
+                    published_at=parse_iso(item["published_at"])
+                    if item.get("published_at")
+                    else None,
+                )
+            )
+        return out
+
+    def _query_log(self, run_key: str, low: str, high: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        paginator = self.ddb.get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self.names.run_files_table,
-            KeyConditionExpression="run_key = :r",
-            ExpressionAttributeValues={":r": {"S": run_key}},
+        for page in self.ddb.get_paginator("query").paginate(
+            TableName=self.names.run_log_table,
+            KeyConditionExpression="run_key = :r AND #e BETWEEN :low AND :high",
+            ExpressionAttributeNames={"#e": "entry"},
+            ExpressionAttributeValues={
+                ":r": {"S": run_key},
+                ":low": {"S": low},
+                ":high": {"S": high},
+            },
             ConsistentRead=True,
         ):
             out += [from_item(i) for i in page["Items"]]
         return out
 
+    def record_body(self, entry: OutboxEntry, body: str) -> str:
+        """Keep the body an entry is published with; if another publisher kept one first, that
+        body wins, so every publish of one message id sends the same bytes."""
+        try:
+            self.ddb.update_item(
+                TableName=self.names.run_log_table,
+                Key=self._log_key(entry),
+                UpdateExpression="SET body = :body",
+                ConditionExpression="attribute_exists(run_key) AND attribute_not_exists(body)",
+                ExpressionAttributeValues={":body": {"S": body}},
+            )
+            return body
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        item = self.ddb.get_item(
+            TableName=self.names.run_log_table, Key=self._log_key(entry), ConsistentRead=True
+        )["Item"]
+        return item["body"]["S"]
+
+    def mark_published(self, entry: OutboxEntry) -> None:
+        """The entry is published; the run's `published_sequence` only ever moves forward."""
+        self.ddb.update_item(
+            TableName=self.names.run_log_table,
+            Key=self._log_key(entry),
+            UpdateExpression="SET published_at = :at",
+            ExpressionAttributeValues={":at": {"S": utc_iso()}},
+        )
+        try:
+            self.ddb.update_item(
+                TableName=self.names.runs_table,
+                Key={"run_key": {"S": entry.run_key}},
+                UpdateExpression="SET published_sequence = :seq",
+                ConditionExpression="published_sequence < :seq",
+                ExpressionAttributeValues={":seq": {"N": str(entry.sequence)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def _log_key(self, entry: OutboxEntry) -> dict[str, Any]:
+        return {
+            "run_key": {"S": entry.run_key},
+            "entry": {"S": _entry_key(OUTBOX, entry.sequence)},
+        }
+
+    def amendment(self, run_key: str, number: int) -> list[str]:
+        item = self.ddb.get_item(
+            TableName=self.names.run_log_table,
+            Key={"run_key": {"S": run_key}, "entry": {"S": _entry_key(AMENDMENT, number)}},
+            ConsistentRead=True,
+        ).get("Item")
+        return list(from_item(item).get("late_files", [])) if item else []
+
+    # Queries
+
+    def files(self, run_key: str) -> list[RunFile]:
+        out: list[RunFile] = []
+        for page in self.ddb.get_paginator("query").paginate(
+            TableName=self.names.run_files_table,
+            KeyConditionExpression="run_key = :r",
+            ExpressionAttributeValues={":r": {"S": run_key}},
+            ConsistentRead=True,
+        ):
+            for raw in page["Items"]:
+                item = from_item(raw)
+                out.append(
+                    RunFile(
+                        run_key=item["run_key"],
+                        path=item["path"],
+                        size=int(item["size"]),
+                        modified_at=parse_iso(item["modified_at"]),
+                        event_id=item["event_id"],
+                        uploaded_at=parse_iso(item["uploaded_at"]),
+                    )
+                )
+        return out
+
     def file_count(self, run_key: str) -> int:
         total = 0
-        paginator = self.ddb.get_paginator("query")
-        for page in paginator.paginate(
+        for page in self.ddb.get_paginator("query").paginate(
             TableName=self.names.run_files_table,
             KeyConditionExpression="run_key = :r",
             ExpressionAttributeValues={":r": {"S": run_key}},
@@ -350,7 +462,7 @@ class RunLedger:
         value: str,
         range_attribute: str | None = None,
         since: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Run]:
         condition = "#a = :v"
         names = {"#a": attribute}
         values: dict[str, Any] = {":v": {"S": value}}
@@ -358,26 +470,34 @@ class RunLedger:
             condition += " AND #r >= :since"
             names["#r"] = range_attribute
             values[":since"] = {"S": since}
-        out: list[dict[str, Any]] = []
-        paginator = self.ddb.get_paginator("query")
-        for page in paginator.paginate(
+        out: list[Run] = []
+        for page in self.ddb.get_paginator("query").paginate(
             TableName=self.names.runs_table,
             IndexName=index,
             KeyConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         ):
-            out += [from_item(i) for i in page["Items"]]
+            out += [Run.model_validate(from_item(i)) for i in page["Items"]]
         return out
 
-    def runs_in_state(
-        self, state: RunState, active_since: str | None = None
-    ) -> list[dict[str, Any]]:
+    def runs_in_state(self, state: RunState, active_since: str | None = None) -> list[Run]:
         """Runs in a state; with `active_since`, only those active since then (GSI range key)."""
         return self.runs_by("by-state", "state", state.value, "last_activity_at", active_since)
 
-    def runs_of_sequencer(self, sequencer_id: str) -> list[dict[str, Any]]:
+    def runs_of_sequencer(self, sequencer_id: str) -> list[Run]:
         return self.runs_by("by-sequencer", "sequencer_id", sequencer_id)
 
-    def runs_at_site(self, site: str) -> list[dict[str, Any]]:
+    def runs_at_site(self, site: str) -> list[Run]:
         return self.runs_by("by-site", "site", site)
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's Decimals back to ints and floats, for message bodies."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -1,8 +1,19 @@
-"""The run lifecycle: ledger states and the event types on the topic (ARCHITECTURE §1, §6)."""
+"""The run, typed: its states, the lifecycle's one transition table, and what each step owes.
+
+Pure: no AWS, no Dagster. The ledger stores these; the lifecycle, the sensor and the CLI read
+them. A run's item holds only what is bounded (state, counters, one timestamp per step, the
+instrument's metadata); what grows with a run's life, its outbox and its amendments, are items
+of their own in the run log (ARCHITECTURE §5), because DynamoDB items stop at 400 KB.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class RunState(StrEnum):
@@ -27,3 +38,234 @@ class RunEventType(StrEnum):
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in RunEventType)
+REPEATABLE = frozenset(
+    {RunEventType.INCOMPLETE, RunEventType.STALLED, RunEventType.RESUMED, RunEventType.AMENDED}
+)
+
+
+class Trigger(StrEnum):
+    """What moves a run: an observation of the lake, a verdict, a clock, or an operator."""
+
+    FIRST_FILE = "first file"
+    MARKER = "completion marker"
+    UPLOAD_CONFIRMED = "upload confirmed"
+    VERIFIED = "verified"
+    VERIFICATION_FAILED = "verification failed"
+    RETRY = "retry after backoff"
+    SILENCE = "silent for a stall window"
+    ACTIVITY = "files again"
+    ABANDONED = "stalled for N windows"
+    LATE_FILES = "files after completion"
+    OPERATOR_ABORT = "operator: abort"
+    OPERATOR_REVERIFY = "operator: reverify"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One row of the table: from `sources` on `trigger` to `target`, owing `announces`.
+
+    A repeatable announcement is numbered by the run counter `counter`, which the transition
+    increments in the same write.
+    """
+
+    trigger: Trigger
+    sources: frozenset[RunState]
+    target: RunState
+    announces: RunEventType | None = None
+    counter: str | None = None
+
+
+_S = RunState
+_NOT_FINAL = frozenset({_S.STARTED, _S.MARKER_SEEN, _S.UPLOAD_CONFIRMED, _S.STALLED, _S.INCOMPLETE})
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition(Trigger.FIRST_FILE, frozenset(), _S.STARTED, RunEventType.STARTED),
+    Transition(
+        Trigger.MARKER,
+        frozenset({_S.STARTED, _S.STALLED}),
+        _S.MARKER_SEEN,
+        RunEventType.COPY_COMPLETE,
+    ),
+    Transition(Trigger.UPLOAD_CONFIRMED, frozenset({_S.MARKER_SEEN}), _S.UPLOAD_CONFIRMED),
+    Transition(
+        Trigger.VERIFIED, frozenset({_S.UPLOAD_CONFIRMED}), _S.COMPLETED, RunEventType.COMPLETED
+    ),
+    Transition(
+        Trigger.VERIFICATION_FAILED,
+        frozenset({_S.UPLOAD_CONFIRMED}),
+        _S.INCOMPLETE,
+        RunEventType.INCOMPLETE,
+        "verify_attempts",
+    ),
+    Transition(Trigger.RETRY, frozenset({_S.INCOMPLETE}), _S.MARKER_SEEN),
+    Transition(
+        Trigger.SILENCE, frozenset({_S.STARTED}), _S.STALLED, RunEventType.STALLED, "stalled_count"
+    ),
+    Transition(
+        Trigger.ACTIVITY, frozenset({_S.STALLED}), _S.STARTED, RunEventType.RESUMED, "resumed_count"
+    ),
+    Transition(Trigger.ABANDONED, frozenset({_S.STALLED}), _S.ABORTED, RunEventType.ABORTED),
+    Transition(
+        Trigger.LATE_FILES,
+        frozenset({_S.COMPLETED}),
+        _S.COMPLETED,
+        RunEventType.AMENDED,
+        "amended_count",
+    ),
+    Transition(Trigger.OPERATOR_ABORT, _NOT_FINAL, _S.ABORTED, RunEventType.ABORTED),
+    Transition(
+        Trigger.OPERATOR_REVERIFY,
+        frozenset({_S.INCOMPLETE, _S.UPLOAD_CONFIRMED, _S.MARKER_SEEN}),
+        _S.MARKER_SEEN,
+    ),
+)
+
+
+class TransitionNotAllowed(ValueError):
+    """The table has no row for this state and trigger."""
+
+
+def transition_for(state: RunState | None, trigger: Trigger) -> Transition:
+    """The table's row for `trigger` from `state` (None: the run does not exist yet)."""
+    for row in TRANSITIONS:
+        if row.trigger == trigger and (
+            state in row.sources if state is not None else not row.sources
+        ):
+            return row
+    raise TransitionNotAllowed(f"no transition from {state or 'nothing'} on {trigger.value!r}")
+
+
+def message_id(run_key: str, event_type: RunEventType, occurrence: int = 1) -> str:
+    """`<run_key>#<event_type>`, plus `#<n>` for the types that can repeat (ARCHITECTURE §6)."""
+    base = f"{run_key}#{event_type.value}"
+    return f"{base}#{occurrence}" if event_type in REPEATABLE else base
+
+
+def utc_iso(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class VerificationSummary(BaseModel):
+    """What the last failed verification found, bounded to its first 20 missing paths."""
+
+    model_config = ConfigDict(frozen=True)
+
+    missing_count: int
+    first_missing: list[str] = Field(default_factory=list)
+    expected: int = 0
+
+
+class Run(BaseModel):
+    """A run as the ledger holds it. Timestamps are UTC; `version` guards every transition."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    run_key: str
+    run_folder: str
+    state: RunState
+    sequencer_id: str
+    platform: str
+    site: str
+    lab: str = ""
+    timezone: str = "UTC"
+    bucket: str
+    share_arn: str
+    started_at: datetime
+    last_activity_at: datetime
+    recorded_at: datetime | None = None
+    version: int = 1
+    sequence: int = 0  # the last announcement recorded in the run log
+    published_sequence: int = 0  # every announcement up to this one is published
+    steps: dict[str, datetime] = Field(default_factory=dict)
+    marker_key: str | None = None
+    marker_seen_at: datetime | None = None
+    notification_id: str | None = None
+    notification_requested_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    confirmed_by: str | None = None
+    completed_at: datetime | None = None
+    completion: dict[str, Any] = Field(default_factory=dict)
+    stalled_count: int = 0
+    resumed_count: int = 0
+    amended_count: int = 0
+    verify_attempts: int = 0
+    retry_after: datetime | None = None
+    final: bool = False
+    verification: VerificationSummary | None = None
+    silent_seconds: float | None = None
+    abort_reason: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def flowcell(self) -> str | None:
+        value = self.metadata.get("flowcell")
+        return str(value) if value else None
+
+    @property
+    def unpublished(self) -> bool:
+        return self.published_sequence < self.sequence
+
+    def counter(self, name: str) -> int:
+        return int(getattr(self, name))
+
+
+@dataclass(frozen=True)
+class RunFile:
+    """One file of a run as its newest upload event described it."""
+
+    run_key: str
+    path: str
+    size: int
+    modified_at: datetime
+    event_id: str
+    uploaded_at: datetime
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What the first file of a run says about it: enough to create it as STARTED."""
+
+    run_key: str
+    run_folder: str
+    sequencer_id: str
+    platform: str
+    site: str
+    lab: str
+    timezone: str
+    bucket: str
+    share_arn: str
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    event_id: str
+    kind: str  # file, marker, directory, stray, notification, refresh, rejected
+    received_at: datetime
+    run_key: str | None = None
+    key: str | None = None
+    share_arn: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One announcement owed by a transition, recorded with it; published in `sequence` order.
+
+    The body is rendered once, when first published, and kept, so a republish after a crash
+    sends the very same bytes under the same message id.
+    """
+
+    run_key: str
+    sequence: int
+    message_id: str
+    event_type: RunEventType
+    occurrence: int
+    details: dict[str, Any]
+    recorded_at: datetime
+    body: str | None = None
+    published_at: datetime | None = None

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from ngs_lake.platforms import family_of
 from ngs_lake.platforms.base import RunLocation
+from ngs_lake.runs.model import Run, RunFile
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Verification:
     size_mismatch: list[str] = field(default_factory=list)
     missing_expected: list[str] = field(default_factory=list)  # by the platform's check
     expected_count: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)  # the instrument's, e.g. flowcell
 
     @property
     def passed(self) -> bool:
@@ -79,35 +81,40 @@ def _an_earlier_version(s3: Any, bucket: str, key: str, size: int) -> bool:
     return False
 
 
-def verify_run(s3: Any, run: dict[str, Any], ledger_files: list[dict[str, Any]]) -> Verification:
-    result = Verification(run["run_key"])
-    result.objects = list_run_objects(s3, run["bucket"], run["run_folder"])
+def verify_run(s3: Any, run: Run, ledger_files: list[RunFile]) -> Verification:
+    """One listing of the run's prefix, checked against the ledger and the run's geometry; the
+    metadata files read for the geometry also give the run's metadata."""
+    result = Verification(run.run_key)
+    result.objects = list_run_objects(s3, run.bucket, run.run_folder)
     for row in ledger_files:
-        found = result.objects.get(row["path"])
+        found = result.objects.get(row.path)
         if found is None:
-            result.missing_from_s3.append(row["path"])
-        elif found.size != int(row["size"]) and not _an_earlier_version(
-            s3, run["bucket"], found.key, int(row["size"])
+            result.missing_from_s3.append(row.path)
+        elif found.size != row.size and not _an_earlier_version(
+            s3, run.bucket, found.key, row.size
         ):
-            result.size_mismatch.append(row["path"])
-    family = family_of(run["platform"])
-    patterns = family.metadata_paths(run["platform"], run["run_folder"])
+            result.size_mismatch.append(row.path)
+    family = family_of(run.platform)
+    patterns = family.metadata_paths(run.platform, run.run_folder)
     present = set(result.objects)
     wanted = {
         path
         for path in present
         if any(fnmatch.fnmatch(path, p) for p in patterns)
-        or family.is_completion_marker(run["platform"], RunLocation(run["run_folder"], path))
+        or family.is_completion_marker(run.platform, RunLocation(run.run_folder, path))
     }
     contents = {}
     for path in wanted:
         try:
-            contents[path] = s3.get_object(Bucket=run["bucket"], Key=result.objects[path].key)[
-                "Body"
-            ].read()
+            body = s3.get_object(Bucket=run.bucket, Key=result.objects[path].key)["Body"]
+            contents[path] = body.read()
         except ClientError:
             continue
-    report = family.check_expected_files(run["platform"], run["run_folder"], contents, present)
+    report = family.check_expected_files(run.platform, run.run_folder, contents, present)
     result.expected_count = report.expected
     result.missing_expected = list(report.missing)
+    try:
+        result.metadata = family.parse_metadata(run.platform, contents)
+    except ValueError as exc:  # unreadable instrument files: said so, beside the verdict
+        result.metadata = {"metadata_error": str(exc)}
     return result

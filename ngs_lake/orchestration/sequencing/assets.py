@@ -7,146 +7,131 @@ A verification that fails is not a failed Dagster run: the run is recorded INCOM
 
 import io
 from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import (
-    AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
     AutomationCondition,
     MaterializeResult,
     MetadataValue,
     asset,
-    asset_check,
 )
 
 from ngs_lake.config.names import LakeNames
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 from ngs_lake.orchestration.sequencing.partitions import sequencing_runs
 from ngs_lake.runs.announcements import RunAnnouncer
-from ngs_lake.runs.ledger import RunLedger, TransitionConflict, utc_iso
-from ngs_lake.runs.lifecycle import completion_facts, incomplete_fields
-from ngs_lake.runs.model import RunState
+from ngs_lake.runs.ledger import RunLedger, TransitionConflict
+from ngs_lake.runs.lifecycle import complete, record_incomplete
+from ngs_lake.runs.model import Run, RunState
 from ngs_lake.runs.verification import Verification, verify_run
+
+GEOMETRY_CHECK = "file_count_matches_geometry"
+LEDGER_CHECK = "no_object_missing"
+CHECKS = [
+    AssetCheckSpec(
+        GEOMETRY_CHECK,
+        asset="sequencing_run",
+        partitions_def=sequencing_runs,
+        description="The files in S3 match the run's own geometry (every expected file is there).",
+    ),
+    AssetCheckSpec(
+        LEDGER_CHECK,
+        asset="sequencing_run",
+        partitions_def=sequencing_runs,
+        description="Every file the ledger recorded is in S3 with its size.",
+    ),
+]
+
+
+def check_results(verification: Verification) -> list[AssetCheckResult]:
+    """Both checks, from the verification the asset already made (one S3 listing)."""
+    problems = verification.missing_from_s3 + verification.size_mismatch
+    return [
+        AssetCheckResult(
+            check_name=GEOMETRY_CHECK,
+            passed=not verification.missing_expected,
+            metadata={
+                "expected_files": verification.expected_count,
+                "files_in_s3": verification.files,
+                "missing": len(verification.missing_expected),
+            },
+        ),
+        AssetCheckResult(
+            check_name=LEDGER_CHECK,
+            passed=not problems,
+            metadata={"missing_or_mismatched": len(problems), "first": ", ".join(problems[:10])},
+        ),
+    ]
+
+
+def partition_metadata(
+    run: Run, facts: dict[str, Any], verification: Verification
+) -> dict[str, Any]:
+    """What the UI shows for a completed run: its figures and the instrument's metadata."""
+    instrument = {
+        f"run_{key}": value
+        for key, value in verification.metadata.items()
+        if isinstance(value, str | int | float) and not isinstance(value, bool)
+    }
+    return {
+        "files": facts["files"],
+        "bytes": facts["bytes"],
+        "platform": run.platform,
+        "site": run.site,
+        "flowcell": str(verification.metadata.get("flowcell") or ""),
+        "s3_prefix": MetadataValue.url(f"s3://{run.bucket}/{run.run_folder}/"),
+        "sequencing_seconds": facts["sequencing_seconds"] or 0.0,
+        "upload_lag_seconds": facts["upload_lag_seconds"] or 0.0,
+        "marker_to_completion_seconds": facts["marker_to_completion_seconds"] or 0.0,
+        "expected_files": verification.expected_count,
+        **instrument,
+    }
 
 
 @asset(
     partitions_def=sequencing_runs,
     output_required=False,
+    check_specs=CHECKS,
     description="A sequencing run, verified complete in S3 against the ledger and its geometry.",
     group_name="sequencing",
 )
 def sequencing_run(
     context: AssetExecutionContext, aws: AwsConnection, lake: LakeConfigResource
-) -> Iterator[MaterializeResult]:
+) -> Iterator[MaterializeResult | AssetCheckResult]:
     document = lake.load()
     clients = aws.clients(document.lake.region)
     names = LakeNames.of(document)
     ledger = RunLedger(clients, names, document.lake.events_ttl_days)
     run_key = context.partition_key
-    run = ledger.get_run(run_key)
-    if run is None:
-        raise LookupError(f"{run_key} is not in the ledger")
+    run = ledger.require_run(run_key)
     announcer = RunAnnouncer(clients, names, ledger)
-    if run["state"] == RunState.COMPLETED:
-        context.log.info(f"{run_key} is already complete; re-announcing if needed")
-        announcer.catch_up(run_key)
-        return
-    if run["state"] != RunState.UPLOAD_CONFIRMED:
-        context.log.info(f"{run_key} is {run['state']}, not waiting for verification")
+    if run.state != RunState.UPLOAD_CONFIRMED:
+        context.log.info(f"{run_key} is {run.state}, not waiting for verification")
+        announcer.publish_pending(run_key)
         return
     verification = verify_run(clients.s3(), run, ledger.files(run_key))
     if not verification.passed:
-        fields = incomplete_fields(run, verification)
-        ledger.transition(
-            run_key, [RunState.UPLOAD_CONFIRMED], RunState.INCOMPLETE, int(run["version"]), fields
-        )
-        announcer.catch_up(run_key)  # earlier steps first, then run.incomplete#n
+        attempt = record_incomplete(ledger, run, verification)
+        announcer.publish_pending(run_key)  # earlier steps first, then run.incomplete#n
         context.log.warning(
-            f"{run_key} incomplete (attempt {fields['verify_attempts']}): "
+            f"{run_key} incomplete (attempt {attempt}): "
             f"{len(verification.missing)} missing, first {verification.missing[:5]}"
         )
+        yield from check_results(verification)
         return
-    facts = completion_facts(run, verification)
     try:
-        ledger.transition(
-            run_key,
-            [RunState.UPLOAD_CONFIRMED],
-            RunState.COMPLETED,
-            int(run["version"]),
-            {
-                "completed_at": utc_iso(),
-                "completion": {k: v for k, v in facts.items() if v is not None},
-            },
-        )
+        facts = complete(ledger, run, verification)
     except TransitionConflict:
         context.log.info(f"{run_key} moved on meanwhile; leaving it")
         return
-    prefix = f"s3://{run['bucket']}/{run['run_folder']}/"
-    yield MaterializeResult(
-        metadata={
-            "files": facts["files"],
-            "bytes": facts["bytes"],
-            "platform": run["platform"],
-            "site": run["site"],
-            "flowcell": str((run.get("metadata") or {}).get("flowcell") or ""),
-            "s3_prefix": MetadataValue.url(prefix),
-            "sequencing_seconds": facts["sequencing_seconds"] or 0.0,
-            "upload_lag_seconds": facts["upload_lag_seconds"] or 0.0,
-            "marker_to_completion_seconds": facts["marker_to_completion_seconds"] or 0.0,
-            "expected_files": verification.expected_count,
-        }
-    )
-    announcer.catch_up(run_key)  # run.started and run.copy_complete first, if still due
-
-
-def _verification_of(
-    context: AssetCheckExecutionContext, aws: AwsConnection, lake: LakeConfigResource
-) -> Verification:
-    document = lake.load()
-    clients = aws.clients(document.lake.region)
-    ledger = RunLedger(clients, LakeNames.of(document))
-    run_key = context.op_execution_context.partition_key
-    run = ledger.get_run(run_key)
-    if run is None:
-        raise LookupError(f"{run_key} is not in the ledger")
-    return verify_run(clients.s3(), run, ledger.files(run_key))
-
-
-@asset_check(
-    asset=sequencing_run,
-    partitions_def=sequencing_runs,
-    description="The files in S3 match the run's own geometry (every expected file is there).",
-)
-def file_count_matches_geometry(
-    context: AssetCheckExecutionContext, aws: AwsConnection, lake: LakeConfigResource
-) -> AssetCheckResult:
-    verification = _verification_of(context, aws, lake)
-    return AssetCheckResult(
-        passed=not verification.missing_expected,
-        metadata={
-            "expected_files": verification.expected_count,
-            "files_in_s3": verification.files,
-            "missing": len(verification.missing_expected),
-        },
-    )
-
-
-@asset_check(
-    asset=sequencing_run,
-    partitions_def=sequencing_runs,
-    description="Every file the ledger recorded is in S3 with its size.",
-)
-def no_object_missing(
-    context: AssetCheckExecutionContext, aws: AwsConnection, lake: LakeConfigResource
-) -> AssetCheckResult:
-    verification = _verification_of(context, aws, lake)
-    problems = verification.missing_from_s3 + verification.size_mismatch
-    return AssetCheckResult(
-        passed=not problems,
-        metadata={"missing_or_mismatched": len(problems), "first": ", ".join(problems[:10])},
-    )
+    yield MaterializeResult(metadata=partition_metadata(run, facts, verification))
+    yield from check_results(verification)
+    announcer.publish_pending(run_key)  # run.started and run.copy_complete first, if still due
 
 
 @asset(
@@ -162,13 +147,11 @@ def run_manifest(
     document = lake.load()
     clients = aws.clients(document.lake.region)
     names = LakeNames.of(document)
-    run = RunLedger(clients, names).get_run(context.partition_key)
-    if run is None:
-        raise LookupError(f"{context.partition_key} is not in the ledger")
+    run = RunLedger(clients, names).require_run(context.partition_key)
     s3 = clients.s3()
     rows = {"key": [], "size": [], "etag": [], "version_id": [], "last_modified": []}
     for page in s3.get_paginator("list_object_versions").paginate(
-        Bucket=run["bucket"], Prefix=f"{run['run_folder']}/"
+        Bucket=run.bucket, Prefix=f"{run.run_folder}/"
     ):
         for version in page.get("Versions", []):
             if not version.get("IsLatest"):
