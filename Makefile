@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install browser run test lint format bench demo clean
+.PHONY: install browser node run test lint format bench demo clean
 
 install: $(STAMP)
 
@@ -37,7 +37,17 @@ browser:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-test: install lint browser
+# The IAM policy evaluator the tests run (ngs_lake_tests/iam_evaluate.mjs): `npm ci` from
+# package-lock.json, once per lockfile content (a stamp keyed on it, as for setup.py above).
+NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | cksum | cut -d' ' -f1)
+
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install lint browser node
 	$(BIN)/pytest
 
 demo: install
@@ -47,4 +57,4 @@ bench: install
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .ngs-lake .pytest_cache .ruff_cache
+	rm -rf $(VENV) .ngs-lake .pytest_cache .ruff_cache node_modules

@@ -24,9 +24,9 @@ def test_sequencer_bucket_policy_is_valid_json_with_the_right_arns():
     document = json.loads(json.dumps(sequencer_bucket_policy(SMALL, "NVX-MAD-01", KEY)))
     assert document["Version"] == "2012-10-17"
     statements = {s["Sid"]: s for s in document["Statement"]}
-    deny_delete = statements["DenyVersionDeletionExceptBreakGlass"]
+    deny_delete = statements["DenyDeletionExceptBreakGlass"]
     assert deny_delete["Effect"] == "Deny"
-    assert "s3:DeleteObjectVersion" in deny_delete["Action"]
+    assert {"s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(deny_delete["Action"])
     assert deny_delete["Resource"] == "arn:aws:s3:::small-lake-nvx-mad-01/*"
     assert deny_delete["Condition"] == {
         "ArnNotEquals": {
@@ -39,11 +39,14 @@ def test_sequencer_bucket_policy_is_valid_json_with_the_right_arns():
         "arn:aws:s3:::small-lake-nvx-mad-01",
         "arn:aws:s3:::small-lake-nvx-mad-01/*",
     ]
-    encryption = statements["DenyUploadsNotEncryptedWithLakeKey"]
-    assert encryption["Condition"]["StringNotEqualsIfExists"] == {
-        "s3:x-amz-server-side-encryption": "aws:kms",
-        "s3:x-amz-server-side-encryption-aws-kms-key-id": KEY,
+    # One Deny per header (the keys of one operator are ANDed); their decisions are evaluated
+    # in test_policy_evaluation.py.
+    assert statements["DenyKmsKeyOtherThanLakeKey"]["Condition"] == {
+        "StringEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+        "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": KEY},
     }
+    retention = statements["DenyRetentionShorterThanPolicy"]["Condition"]["NumericLessThan"]
+    assert retention == {"s3:object-lock-remaining-retention-days": "365"}
     qc = statements["ConsumerReadIlluminaQc"]
     assert qc["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/illumina-qc"}
     assert qc["Resource"] == [
@@ -59,9 +62,11 @@ def test_local_target_keeps_conditional_denies_for_aws_only():
     document = sequencer_bucket_policy(SMALL, "NVX-MAD-01", KEY)
     applied, aws_only = split_for_target(document, is_local=True)
     assert aws_only == [
-        "DenyVersionDeletionExceptBreakGlass",
+        "DenyDeletionExceptBreakGlass",
+        "DenyRetentionShorterThanPolicy",
         "DenyInsecureTransport",
-        "DenyUploadsNotEncryptedWithLakeKey",
+        "DenyEncryptionOtherThanKms",
+        "DenyKmsKeyOtherThanLakeKey",
     ]
     assert all(s["Effect"] == "Allow" for s in applied["Statement"])
     assert split_for_target(document, is_local=False) == (document, [])
@@ -113,12 +118,21 @@ def test_prefix_limited_consumer_lists_only_its_prefixes():
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["InterOp-exports/*", "reports/*"]}}
 
 
-def test_gateway_role_writes_only_and_only_to_lake_buckets():
+def test_gateway_role_deletes_nothing_and_reaches_only_lake_buckets():
     document = gateway_role_iam_policy(SMALL, KEY)
     s3_actions = {
         a for s in document["Statement"] for a in as_list(s["Action"]) if a.startswith("s3:")
     }
-    assert s3_actions == {"s3:PutObject", "s3:AbortMultipartUpload"}
+    assert {"s3:PutObject", "s3:AbortMultipartUpload"} <= s3_actions
+    assert not [a for a in s3_actions if "Delete" in a or "Retention" in a or a == "s3:*"]
+    for statement in document["Statement"]:
+        for resource in as_list(statement["Resource"]):
+            if resource.startswith("arn:aws:s3:::"):
+                assert resource.removeprefix("arn:aws:s3:::").split("/")[0] in {
+                    "small-lake-nvx-mad-01",
+                    "small-lake-mis-mad-01",
+                    "small-lake-prm-mad-01",
+                }
     write = next(s for s in document["Statement"] if s["Sid"] == "WriteRunObjects")
     assert write["Resource"] == [
         "arn:aws:s3:::small-lake-nvx-mad-01/*",

@@ -51,7 +51,14 @@ def config_validate(config_path: Path) -> None:
 @click.option("--apply", "mode", flag_value="apply", help="Apply the plan.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--show-noop", is_flag=True, help="List resources that are already up to date.")
-def provision(config_path: Path, mode: str, as_json: bool, show_noop: bool) -> None:
+@click.option(
+    "--show-policies",
+    is_flag=True,
+    help="Print every policy document the lake generates (resource and identity policies).",
+)
+def provision(
+    config_path: Path, mode: str, as_json: bool, show_noop: bool, show_policies: bool
+) -> None:
     """Compute the plan from the document against what exists, and apply it with --apply."""
     from ngs_lake.provisioning import ProvisioningRefused, apply_plan, plan_lake
 
@@ -66,6 +73,8 @@ def provision(config_path: Path, mode: str, as_json: bool, show_noop: bool) -> N
         click.echo(json.dumps(plan.as_dict(), indent=2))
     else:
         click.echo(plan.render(show_noop=show_noop))
+    if show_policies:
+        click.echo(json.dumps(plan.all_policies, indent=2))
     if mode == "apply":
         applied = apply_plan(plan)
         click.echo(f"applied {len(applied)} change(s)", err=as_json)

@@ -4,6 +4,8 @@ buckets, then shares and their catalogue entries.
 
 from __future__ import annotations
 
+import os
+
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.provisioning.bucket_specs import lake_bucket_specs, sequencer_bucket_spec
@@ -12,7 +14,13 @@ from ngs_lake.provisioning.context import ProvisioningContext
 from ngs_lake.provisioning.kms_key import plan_kms_key
 from ngs_lake.provisioning.messaging import plan_consumer, plan_event_queues, plan_topic
 from ngs_lake.provisioning.plan import Plan, Stage, run_concurrently
-from ngs_lake.provisioning.policies import consumer_iam_policy, gateway_role_iam_policy
+from ngs_lake.provisioning.policies import (
+    PolicyTarget,
+    all_policies,
+    consumer_iam_policy,
+    dagster_role_policies,
+    gateway_role_iam_policy,
+)
 from ngs_lake.provisioning.shares import (
     catalogue_items,
     existing_shares,
@@ -76,11 +84,15 @@ def plan_lake(config: LakeConfig, clients: AwsClients) -> Plan:
     if retained:
         plan.stages.append(Stage("Retained", [retained]))
     key = ctx.key_arn_or_placeholder()
+    # The Dagster instance's compute-log bucket is the deployment's (deploy/), not the lake's.
+    target = PolicyTarget.of(ctx, os.environ.get("NGS_LAKE_COMPUTE_LOG_BUCKET"))
     plan.iam_policies = {
         f"gateway role {config.lake.gateway_role_arn}": gateway_role_iam_policy(config, key),
         **{
             f"consumer {c.name} ({c.principal})": consumer_iam_policy(config, c, key)
             for c in config.consumers
         },
+        **dagster_role_policies(config, target),
     }
+    plan.all_policies = all_policies(config, target)
     return plan

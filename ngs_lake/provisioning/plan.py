@@ -77,7 +77,8 @@ class Stage:
 @dataclass
 class Plan:
     stages: list[Stage] = field(default_factory=list)
-    iam_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    iam_policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # identity policies
+    all_policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # and resource ones
 
     @property
     def changes(self) -> list[Change]:
@@ -98,7 +99,7 @@ class Plan:
             "iam_policies": self.iam_policies,
         }
 
-    def render(self, show_noop: bool = False, show_policies: bool = True) -> str:
+    def render(self, show_noop: bool = False, show_policies: bool = False) -> str:
         width = max((len(a.value) for a in Action), default=8)
         lines = []
         for stage in self.stages:
