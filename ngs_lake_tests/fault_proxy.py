@@ -15,7 +15,9 @@ from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-Fault = Literal["fail", "hang", "delay", "withhold"]
+# forward_hang and forward_fail pass the request on and then hang or answer 500: the action took
+# effect upstream, but the caller cannot know it (a crash or a lost answer after the call).
+Fault = Literal["fail", "hang", "delay", "withhold", "forward_hang", "forward_fail"]
 
 
 @dataclass
@@ -91,6 +93,10 @@ class FaultProxy:
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 answer = upstream.getresponse()
                 data = answer.read()
+                if fault in ("forward_hang", "forward_fail"):
+                    upstream.close()
+                    self._after_forwarding(fault)
+                    return
                 self.send_response(answer.status)
                 for key, value in answer.getheaders():
                     if key.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -100,6 +106,18 @@ class FaultProxy:
                 if self.command != "HEAD":
                     self.wfile.write(data)
                 upstream.close()
+
+            def _after_forwarding(self, fault: str) -> None:
+                if fault == "forward_hang":
+                    proxy.faults.released.wait(600)
+                    self.close_connection = True
+                    return
+                payload = b'{"__type": "InternalFailure", "message": "injected after forwarding"}'
+                self.send_response(500)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def log_message(self, format: str, *args: object) -> None:
                 return

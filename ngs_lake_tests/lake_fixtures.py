@@ -58,7 +58,7 @@ class Lake:
                 lab=self.config.site_of(sequencer).id,
                 timezone=self.config.site_of(sequencer).timezone,
                 bucket=self.config.bucket_name(sequencer_id),
-                share_arn=f"arn:aws:storagegateway:us-east-1:123456789012:share/{sequencer_id}",
+                share_arn=self.share(sequencer_id)["share_arn"],
                 started_at=started_at,
             )
         )

@@ -99,7 +99,9 @@ def daemon_policy(arns: LakeArns) -> Document:
                 ["sqs:GetQueueUrl", "sqs:SendMessage"],
                 arns.dead_letter_queues,
             ),
-            # RunLedger.get_run, get_runs, start_run, touch, transition, runs_in_state.
+            # RunLedger.get_run, get_runs, start_run, touch, apply, runs_in_state. A
+            # TransactWriteItems is authorized per item, as its PutItem or UpdateItem:
+            # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
             allow(
                 "RunLifecycle",
                 [
@@ -111,6 +113,8 @@ def daemon_policy(arns: LakeArns) -> Document:
                 ],
                 arns.table(runs, indexes=True),
             ),
+            # RunLedger.apply and start_run: the outbox entry and amendment each step owes.
+            allow("RecordRunLog", ["dynamodb:PutItem"], arns.table(arns.names.run_log_table)),
             # RunLedger.write_batch: run files and event records, BatchWriteItem.
             allow(
                 "RecordFilesAndEvents",
@@ -161,12 +165,20 @@ def run_task_policy(arns: LakeArns) -> Document:
                 arns.key,
                 Condition=_through_s3(arns),
             ),
-            # RunLedger.get_run, transition, record_notification, mark_published,
-            # runs_of_sequencer (Query on the by-sequencer index) and files.
+            # RunLedger.get_run, apply (TransactWriteItems: UpdateItem of the run, PutItem of its
+            # outbox entry), mark_published, runs_of_sequencer (Query on the by-sequencer index)
+            # and files.
             allow(
                 "RunLifecycle",
                 ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"],
                 arns.table(runs, indexes=True),
+            ),
+            # RunAnnouncer.publish_pending: the pending entries (Query), their bodies
+            # (UpdateItem, GetItem), the mark; RunLedger.apply: the entry a verdict owes.
+            allow(
+                "PublishRunLog",
+                ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                arns.table(arns.names.run_log_table),
             ),
             allow("ReadRunFiles", ["dynamodb:Query"], arns.table(files)),
             # RunAnnouncer.publish: Publish to the FIFO topic.
@@ -205,6 +217,14 @@ def provisioning_task_policy(arns: LakeArns) -> Document:
                 ["dynamodb:Scan", "dynamodb:PutItem"],
                 arns.table(arns.names.shares_table),
             ),
+            # run_log_migration.py: runs still holding an outbox map (Scan, GetItem), moved into
+            # the run log (TransactWriteItems of PutItem), then removed (UpdateItem).
+            allow(
+                "MigrateRunLog",
+                ["dynamodb:Scan", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                arns.table(arns.names.runs_table),
+            ),
+            allow("WriteRunLog", ["dynamodb:PutItem"], arns.table(arns.names.run_log_table)),
             *_messaging_statements(arns),
             *_share_statements(arns),
             _write_compute_logs(arns),

@@ -28,7 +28,7 @@ from ngs_lake.provisioning.shares import (
     plan_sequencer_share,
     resolve_gateway_arns,
 )
-from ngs_lake.provisioning.tables import plan_table, table_specs
+from ngs_lake.provisioning.tables import plan_run_log_migration, plan_table, table_specs
 
 
 def plan_lake(config: LakeConfig, clients: AwsClients) -> Plan:
@@ -80,6 +80,9 @@ def plan_lake(config: LakeConfig, clients: AwsClients) -> Plan:
             ),
         ]
     )
+    migration = plan_run_log_migration(ctx)
+    if migration:  # after the tables stage, which creates the run log
+        plan.stages.insert(3, Stage("Run log migration", migration))
     retained = plan_retained(ctx, catalogued)
     if retained:
         plan.stages.append(Stage("Retained", [retained]))

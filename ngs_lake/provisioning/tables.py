@@ -13,6 +13,7 @@ from typing import Any
 from ngs_lake.config.names import LakeNames
 from ngs_lake.provisioning.context import ProvisioningContext, read_or_none
 from ngs_lake.provisioning.plan import Action, Change, ProvisioningRefused
+from ngs_lake.runs.run_log_migration import migrate_run, runs_to_migrate
 
 EVENTS_TTL_ATTRIBUTE = "expires_at"
 
@@ -225,3 +226,32 @@ def _add_indexes(ctx: ProvisioningContext, spec: TableSpec, missing: list[str]) 
                 }
             ],
         )
+
+
+def plan_run_log_migration(ctx: ProvisioningContext) -> list[Change]:
+    """Runs recorded before the run log still hold their outbox and amendments in the run item:
+    one change moves them (idempotent, so a repeated apply is harmless)."""
+    existing = read_or_none(
+        ctx.clients.dynamodb().describe_table,
+        {"ResourceNotFoundException"},
+        TableName=ctx.names.runs_table,
+    )
+    if existing is None:
+        return []
+    legacy = runs_to_migrate(ctx.clients, ctx.names)
+    if not legacy:
+        return []
+
+    def migrate() -> None:
+        for run_key in legacy:
+            migrate_run(ctx.clients, ctx.names, run_key)
+
+    return [
+        Change(
+            "run-log-migration",
+            ctx.names.run_log_table,
+            Action.UPDATE,
+            f"{len(legacy)} run(s) hold their outbox in the run item; move it to the run log",
+            run=migrate,
+        )
+    ]

@@ -28,7 +28,7 @@ from ngs_lake.aws.storage_gateway import StorageGatewayShares
 from ngs_lake.config.names import LakeNames
 from ngs_lake.platforms import family_of
 from ngs_lake.runs.ledger import RunLedger
-from ngs_lake.runs.model import OutboxEntry, Run, RunEventType, RunFile, message_id, utc_iso
+from ngs_lake.runs.model import OutboxEntry, Run, RunEventType, message_id, utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,15 @@ def occurred_at(moment: datetime, timezone: str) -> OccurredAt:
 
 
 @dataclass(frozen=True)
+class RunContext:
+    tags: dict[str, str]
+    files: int
+    bytes: int
+    uploads: list[datetime]
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Announced:
     message_id: str
     sequence: int
@@ -133,18 +142,36 @@ class RunAnnouncer:
         """
         run = self.ledger.require_run(run_key)
         done = []
-        files: list[RunFile] | None = None
-        for entry in self.ledger.pending_outbox(run):
-            body = entry.body
-            if body is None:
-                files = self.ledger.files(run_key) if files is None else files
-                body = self.build(run, entry, files).body()
-                validate_message(body)
-                body = self.ledger.record_body(entry, body)
-            self.publish(run, entry.message_id, body, entry.event_type)
-            self.ledger.mark_published(entry)
-            done.append(Announced(entry.message_id, entry.sequence, published_now=True))
+        context: RunContext | None = None  # read once, for the entries that need a body
+        last = run.published_sequence
+        try:
+            for entry in self.ledger.pending_outbox(run):
+                if entry.published_at is None:
+                    body = entry.body
+                    if body is None:
+                        context = context or self.context(run)
+                        body = self.build(run, entry, context).body()
+                        validate_message(body)
+                        body = self.ledger.record_body(entry, body)
+                    self.publish(run, entry.message_id, body, entry.event_type)
+                    self.ledger.mark_published(entry)
+                    done.append(Announced(entry.message_id, entry.sequence, published_now=True))
+                last = entry.sequence
+        finally:
+            if last > run.published_sequence:
+                self.ledger.advance_published(run_key, last)
         return done
+
+    def context(self, run: Run) -> RunContext:
+        """What every message of the run carries: the share's tags, its files, its metadata."""
+        files = self.ledger.files(run.run_key)
+        return RunContext(
+            tags=self.shares.tags(run.share_arn),
+            files=len(files),
+            bytes=sum(f.size for f in files),
+            uploads=sorted(f.uploaded_at for f in files),
+            metadata=run.metadata or self.run_metadata(run, {f.path for f in files}),
+        )
 
     def publish(self, run: Run, mid: str, body: str, event_type: RunEventType) -> None:
         attributes = {
@@ -163,10 +190,8 @@ class RunAnnouncer:
             },
         )
 
-    def build(self, run: Run, entry: OutboxEntry, files: list[RunFile]) -> RunEventMessage:
-        tags = self.shares.tags(run.share_arn)
-        metadata = run.metadata or self.run_metadata(run, {f.path for f in files})
-        uploads = sorted(f.uploaded_at for f in files)
+    def build(self, run: Run, entry: OutboxEntry, context: RunContext) -> RunEventMessage:
+        tags, metadata, uploads = context.tags, context.metadata, context.uploads
         prefix = f"{run.run_folder}/"
         return RunEventMessage(
             message_id=entry.message_id,
@@ -187,8 +212,8 @@ class RunAnnouncer:
                 metadata=metadata,
             ),
             upload=UploadBlock(
-                files=len(files),
-                bytes=sum(f.size for f in files),
+                files=context.files,
+                bytes=context.bytes,
                 first_upload_at=utc_iso(uploads[0]) if uploads else None,
                 last_upload_at=utc_iso(uploads[-1]) if uploads else None,
                 marker_seen_at=_step(run, "MARKER_SEEN"),

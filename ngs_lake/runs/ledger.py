@@ -386,20 +386,23 @@ class RunLedger:
         return item["body"]["S"]
 
     def mark_published(self, entry: OutboxEntry) -> None:
-        """The entry is published; the run's `published_sequence` only ever moves forward."""
         self.ddb.update_item(
             TableName=self.names.run_log_table,
             Key=self._log_key(entry),
             UpdateExpression="SET published_at = :at",
             ExpressionAttributeValues={":at": {"S": utc_iso()}},
         )
+
+    def advance_published(self, run_key: str, sequence: int) -> None:
+        """Every announcement up to `sequence` is published; only ever moves forward. Written
+        once per batch: entries marked published past it are skipped, never sent again."""
         try:
             self.ddb.update_item(
                 TableName=self.names.runs_table,
-                Key={"run_key": {"S": entry.run_key}},
+                Key={"run_key": {"S": run_key}},
                 UpdateExpression="SET published_sequence = :seq",
                 ConditionExpression="published_sequence < :seq",
-                ExpressionAttributeValues={":seq": {"N": str(entry.sequence)}},
+                ExpressionAttributeValues={":seq": {"N": str(sequence)}},
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
