@@ -114,6 +114,34 @@ def test_every_variable_deploy_reads_is_documented():
     assert SECRET not in documented
 
 
+def test_the_helm_values_run_the_same_instance():
+    """deploy/helm-values.yaml is the Kubernetes twin of deploy/dagster.yaml: the same run queue,
+    monitoring, retries, threads, Postgres driver and compute-log prefix."""
+    instance = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+    values = yaml.safe_load((DEPLOY / "helm-values.yaml").read_text())
+    daemon = values["dagsterDaemon"]
+    queue = daemon["runCoordinator"]["config"]["queuedRunCoordinator"]
+    coordinator = instance["run_coordinator"]["config"]
+    assert queue["maxConcurrentRuns"] == coordinator["max_concurrent_runs"]
+    assert queue["dequeueIntervalSeconds"] == coordinator["dequeue_interval_seconds"]
+    assert queue["tagConcurrencyLimits"] == coordinator["tag_concurrency_limits"]
+    monitoring = instance["run_monitoring"]
+    assert daemon["runMonitoring"]["startTimeoutSeconds"] == monitoring["start_timeout_seconds"]
+    assert daemon["runMonitoring"]["maxResumeRunAttempts"] == monitoring["max_resume_run_attempts"]
+    assert daemon["runRetries"]["maxRetries"] == instance["run_retries"]["max_retries"]
+    assert daemon["sensors"]["numWorkers"] == instance["sensors"]["num_workers"]
+    assert (
+        values["postgresql"]["postgresqlScheme"]
+        == (instance["storage"]["postgres"]["postgres_db"]["scheme"])
+    )
+    logs = values["computeLogManager"]["config"]["s3ComputeLogManager"]
+    assert logs["prefix"] == instance["compute_logs"]["config"]["prefix"]
+    (code,) = values["dagster-user-deployments"]["deployments"]
+    assert code["port"] == int(
+        read_env_file(DEPLOY / "env" / "workspace.env")["DAGSTER_CODE_SERVER_PORT"]
+    )
+
+
 @dataclass
 class Deployment:
     work: Path
