@@ -2,7 +2,8 @@
 
 One run folder of mixed sizes (about 1,000 small files, dozens of CBCL-sized ones and a few that
 go multipart; over 500 MB in all) is uploaded twice: once by moving it into a share of the
-software gateway (which also emits one event per object and sends SHA-256 checksums), once by
+software gateway (which also emits one event per object and sends SHA-256 checksums and the
+share's SSE-KMS settings, and checks the SigV4 signature of every API call), once by
 awscli into another lake bucket. moto is the bottleneck on both paths. The gateway's time runs
 from the move until every object is in S3 and announced; its peak RSS is read from /proc.
 
@@ -37,6 +38,7 @@ import yaml
 
 from ngs_lake.aws.clients import AwsClients, AwsTarget
 from ngs_lake.config.document import load_lake_config
+from ngs_lake.gateway.signatures import ACCESS_KEY_ENV, SECRET_KEY_ENV
 from ngs_lake.local.processes import (
     ManagedProcess,
     free_port,
@@ -92,7 +94,14 @@ def main() -> None:
     moto_port, gateway_port = free_port(), free_port()
     moto_url, gateway_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{gateway_port}"
     target = AwsTarget("us-east-1", moto_url, gateway_url, name="local")
-    env = {**os.environ, **LOCAL_CREDENTIALS, **target.environment()}
+    env = {
+        **os.environ,
+        **LOCAL_CREDENTIALS,
+        **target.environment(),
+        # The key pair the gateway's API checks signatures against; `clients` below signs with it.
+        ACCESS_KEY_ENV: LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        SECRET_KEY_ENV: LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
     document = yaml.safe_load((REPO / "config/examples/small.yaml").read_text())
     document["lake"]["settling_time_seconds"] = 1
     config_path = work / "lake.yaml"

@@ -39,6 +39,11 @@ SHIPPED_CONFIG = REPO / "config" / "lake.yaml"
 SMALL_CONFIG = REPO / "config" / "examples" / "small.yaml"
 ACCOUNT = "123456789012"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# The key pair the gateway's API checks signatures against; every client here signs with it.
+GATEWAY_CREDENTIALS = {
+    "NGS_LAKE_GATEWAY_ACCESS_KEY_ID": "testing",
+    "NGS_LAKE_GATEWAY_SECRET_ACCESS_KEY": "testing",
+}
 
 
 @dataclass
@@ -115,6 +120,7 @@ def start_gateway(tmp_path: Path, moto: MotoServer) -> Iterator[Callable[[Path],
         env = {
             **os.environ,
             **CREDENTIALS,
+            **GATEWAY_CREDENTIALS,
             "NGS_LAKE_AWS_ENDPOINT_URL": moto.endpoint,
             "NGS_LAKE_TARGET": "local",
         }

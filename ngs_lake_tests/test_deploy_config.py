@@ -17,7 +17,14 @@ ENVIRONMENT = {
     "DAGSTER_PG_USERNAME": "dagster",
     "DAGSTER_PG_PASSWORD": "from-secrets-manager",
     "DAGSTER_PG_DB": "dagster",
+    "DAGSTER_PG_PORT": "5432",
     "NGS_LAKE_COMPUTE_LOG_BUCKET": "ngs-lake-dagster-logs",
+    "NGS_LAKE_COMPUTE_LOG_ENDPOINT_URL": "https://s3.us-east-1.amazonaws.com",
+    "NGS_LAKE_RUN_TASK_ROLE_ARN": "arn:aws:iam::123456789012:role/ngs-lake-dagster-run",
+    "NGS_LAKE_RUN_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/ngs-lake-dagster-execution",
+    "NGS_LAKE_RUN_LOG_GROUP": "/ecs/ngs-lake-dagster-runs",
+    "DAGSTER_PG_PASSWORD_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:pg",
+    "AWS_REGION": "us-east-1",
 }
 
 

@@ -7,15 +7,30 @@ so boto3 raises the same typed exceptions here as on AWS.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from ngs_lake.gateway.api_requests import (
+    AddTagsToResourceRequest,
+    CreateSMBFileShareRequest,
+    DeleteFileShareRequest,
+    DescribeSMBFileSharesRequest,
+    GatewayRequest,
+    ListFileSharesRequest,
+    ListGatewaysRequest,
+    ListTagsForResourceRequest,
+    NotifyWhenUploadedRequest,
+    RefreshCacheRequest,
+    RemoveTagsFromResourceRequest,
+    UpdateSMBFileShareRequest,
+    settling_seconds,
+)
 from ngs_lake.gateway.arns import bucket_of_location, new_share_arn, share_id
 from ngs_lake.gateway.registry import GatewayRecord, ShareRecord, ShareRegistry
+from ngs_lake.gateway.share_folders import share_folder
 
 TARGET_PREFIX = "StorageGateway_20130630."
 
@@ -44,70 +59,6 @@ class GatewayApiError(Exception):
         }
 
 
-class Tag(BaseModel):
-    Key: str = Field(min_length=1, max_length=128)
-    Value: str = Field(max_length=256)
-
-
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CreateSMBFileShareRequest(_Request):
-    ClientToken: str = Field(min_length=5, max_length=100)
-    GatewayARN: str
-    Role: str
-    LocationARN: str = Field(
-        pattern=r"^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
-    )
-    EncryptionType: Literal["SseS3", "SseKms", "DsseKms"] | None = None
-    KMSEncrypted: bool | None = None
-    KMSKey: str | None = None
-    DefaultStorageClass: str = "S3_STANDARD"
-    ObjectACL: str = "private"
-    ReadOnly: bool = False
-    GuessMIMETypeEnabled: bool = True
-    RequesterPays: bool = False
-    SMBACLEnabled: bool = False
-    AccessBasedEnumeration: bool = False
-    AdminUserList: list[str] = []
-    ValidUserList: list[str] = []
-    InvalidUserList: list[str] = []
-    AuditDestinationARN: str | None = None
-    Authentication: Literal["ActiveDirectory", "GuestAccess"] = "ActiveDirectory"
-    CaseSensitivity: Literal["ClientSpecified", "CaseSensitive"] = "ClientSpecified"
-    Tags: list[Tag] = []
-    FileShareName: str | None = None
-    CacheAttributes: dict[str, Any] | None = None
-    NotificationPolicy: str = "{}"
-    VPCEndpointDNSName: str | None = None
-    BucketRegion: str | None = None
-    OplocksEnabled: bool = True
-
-
-class UpdateSMBFileShareRequest(_Request):
-    FileShareARN: str
-    EncryptionType: Literal["SseS3", "SseKms", "DsseKms"] | None = None
-    KMSEncrypted: bool | None = None
-    KMSKey: str | None = None
-    DefaultStorageClass: str | None = None
-    ObjectACL: str | None = None
-    ReadOnly: bool | None = None
-    GuessMIMETypeEnabled: bool | None = None
-    RequesterPays: bool | None = None
-    SMBACLEnabled: bool | None = None
-    AccessBasedEnumeration: bool | None = None
-    AdminUserList: list[str] | None = None
-    ValidUserList: list[str] | None = None
-    InvalidUserList: list[str] | None = None
-    AuditDestinationARN: str | None = None
-    CaseSensitivity: Literal["ClientSpecified", "CaseSensitive"] | None = None
-    FileShareName: str | None = None
-    CacheAttributes: dict[str, Any] | None = None
-    NotificationPolicy: str | None = None
-    OplocksEnabled: bool | None = None
-
-
 class UploadService(Protocol):
     """What the API needs from the uploading side of the gateway (GatewayService)."""
 
@@ -116,6 +67,8 @@ class UploadService(Protocol):
     def refresh_cache(self, share_arn: str) -> str: ...
 
     def cache_figures(self) -> dict[str, Any]: ...
+
+    def retire_share(self, share_arn: str, force: bool) -> bool: ...
 
 
 class StorageGatewayApi:
@@ -164,13 +117,16 @@ class StorageGatewayApi:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
             raise GatewayApiError(f"{action}: {field}: {first['msg']}") from None
-
-    def share_folder(self, gateway_name: str, share_name: str) -> Path:
-        return self.share_root / gateway_name / share_name
+        except LookupError as exc:  # a share the uploading side does not serve (share_folders)
+            raise GatewayApiError(
+                f"The specified file share is not served by this gateway: {exc}",
+                error_code="FileShareNotFound",
+            ) from None
 
     # Gateways
 
     def list_gateways(self, body: dict[str, Any]) -> dict[str, Any]:
+        ListGatewaysRequest.model_validate(body)
         return {
             "Gateways": [
                 {
@@ -187,7 +143,7 @@ class StorageGatewayApi:
 
     def describe_cache(self, body: dict[str, Any]) -> dict[str, Any]:
         """AWS reports the cache as percentages of its allocation; so does this gateway."""
-        gateway = self._gateway(body.get("GatewayARN", ""))
+        gateway = self._gateway(GatewayRequest.model_validate(body).GatewayARN)
         used = dirty = 0
         if self.uploads is not None:
             figures = self.uploads.cache_figures()["gateways"]
@@ -208,14 +164,14 @@ class StorageGatewayApi:
     # Uploads
 
     def notify_when_uploaded(self, body: dict[str, Any]) -> dict[str, Any]:
-        share = self._share(body.get("FileShareARN", ""))
+        share = self._share(NotifyWhenUploadedRequest.model_validate(body).FileShareARN)
         return {
             "FileShareARN": share.arn,
             "NotificationId": self._uploads().notify_when_uploaded(share.arn),
         }
 
     def refresh_cache(self, body: dict[str, Any]) -> dict[str, Any]:
-        share = self._share(body.get("FileShareARN", ""))
+        share = self._share(RefreshCacheRequest.model_validate(body).FileShareARN)
         return {
             "FileShareARN": share.arn,
             "NotificationId": self._uploads().refresh_cache(share.arn),
@@ -244,6 +200,7 @@ class StorageGatewayApi:
                 error_code="FileShareAlreadyExists",
             )
         _check_notification_policy(request.NotificationPolicy)
+        folder = _share_folder(self.share_root, gateway.name, name)
         arn = new_share_arn(self.region, self.account)
         fields = request.model_dump(exclude={"ClientToken", "Tags", "FileShareName"})
         info = {
@@ -255,7 +212,7 @@ class StorageGatewayApi:
             **{k: v for k, v in fields.items() if v is not None},
         }
         tags = {t.Key: t.Value for t in request.Tags}
-        self.share_folder(gateway.name, name).mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         self.registry.add_share(
             ShareRecord(arn, gateway.arn, name, request.ClientToken, info, tags)
         )
@@ -276,10 +233,8 @@ class StorageGatewayApi:
         return {"FileShareARN": share.arn}
 
     def describe_smb_file_shares(self, body: dict[str, Any]) -> dict[str, Any]:
-        arns = body.get("FileShareARNList") or []
-        if not 1 <= len(arns) <= 10:
-            raise GatewayApiError("FileShareARNList must hold 1 to 10 ARNs")
-        shares = [self._share(arn) for arn in arns]
+        request = DescribeSMBFileSharesRequest.model_validate(body)
+        shares = [self._share(arn) for arn in request.FileShareARNList]
         return {
             "SMBFileShareInfoList": [
                 {**s.info, "GatewayARN": s.gateway_arn, "Tags": _tag_list(s.tags)} for s in shares
@@ -287,7 +242,7 @@ class StorageGatewayApi:
         }
 
     def list_file_shares(self, body: dict[str, Any]) -> dict[str, Any]:
-        gateway_arn = body.get("GatewayARN")
+        gateway_arn = ListFileSharesRequest.model_validate(body).GatewayARN
         if gateway_arn is not None:
             self._gateway(gateway_arn)
         return {
@@ -296,7 +251,7 @@ class StorageGatewayApi:
                     "FileShareType": "SMB",
                     "FileShareARN": s.arn,
                     "FileShareId": share_id(s.arn),
-                    "FileShareStatus": "AVAILABLE",
+                    "FileShareStatus": s.info.get("FileShareStatus", "AVAILABLE"),
                     "GatewayARN": s.gateway_arn,
                 }
                 for s in self.registry.shares(gateway_arn)
@@ -304,28 +259,36 @@ class StorageGatewayApi:
         }
 
     def delete_file_share(self, body: dict[str, Any]) -> dict[str, Any]:
-        share = self._share(body.get("FileShareARN", ""))
-        # The folder stays: like an appliance's cache disk, it is not the share's to delete.
-        self.registry.delete_share(share.arn)
+        """As on AWS, a share with data not yet in S3 is DELETING until it is all uploaded (here:
+        and announced), unless ForceDelete drops it at once. The folder stays: like an appliance's
+        cache disk, it is not the share's to delete."""
+        request = DeleteFileShareRequest.model_validate(body)
+        share = self._share(request.FileShareARN)
+        if self.uploads is None:
+            self.registry.delete_share(share.arn)
+        else:
+            self.uploads.retire_share(share.arn, request.ForceDelete)
         return {"FileShareARN": share.arn}
 
     # Tags
 
     def list_tags_for_resource(self, body: dict[str, Any]) -> dict[str, Any]:
-        arn = body.get("ResourceARN", "")
+        arn = ListTagsForResourceRequest.model_validate(body).ResourceARN
         return {"ResourceARN": arn, "Tags": _tag_list(self._tags_of(arn))}
 
     def add_tags_to_resource(self, body: dict[str, Any]) -> dict[str, Any]:
-        arn = body.get("ResourceARN", "")
+        request = AddTagsToResourceRequest.model_validate(body)
+        arn = request.ResourceARN
         share = self._share(arn)
-        new = {t.Key: t.Value for t in (Tag.model_validate(t) for t in body.get("Tags", []))}
+        new = {t.Key: t.Value for t in request.Tags}
         self.registry.update_share(arn, share.info, {**share.tags, **new})
         return {"ResourceARN": arn}
 
     def remove_tags_from_resource(self, body: dict[str, Any]) -> dict[str, Any]:
-        arn = body.get("ResourceARN", "")
+        request = RemoveTagsFromResourceRequest.model_validate(body)
+        arn = request.ResourceARN
         share = self._share(arn)
-        drop = set(body.get("TagKeys", []))
+        drop = set(request.TagKeys)
         self.registry.update_share(
             arn, share.info, {k: v for k, v in share.tags.items() if k not in drop}
         )
@@ -362,16 +325,14 @@ def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
 
 
 def _check_notification_policy(policy: str) -> None:
-    """AWS accepts `{}` (off) or `{"Upload": {"SettlingTimeInSeconds": N}}`."""
     try:
-        document = json.loads(policy)
-    except json.JSONDecodeError:
-        raise GatewayApiError(f"NotificationPolicy is not JSON: {policy!r}") from None
-    if document == {}:
-        return
-    settling = document.get("Upload", {}).get("SettlingTimeInSeconds") if document else None
-    if set(document) != {"Upload"} or not isinstance(settling, int) or not 1 <= settling <= 3600:
-        raise GatewayApiError(
-            'NotificationPolicy must be {} or {"Upload": {"SettlingTimeInSeconds": 1..3600}}, '
-            f"not {policy}"
-        )
+        settling_seconds(policy)
+    except ValueError as exc:
+        raise GatewayApiError(str(exc)) from None
+
+
+def _share_folder(root: Path, gateway_name: str, share_name: str) -> Path:
+    try:
+        return share_folder(root, gateway_name, share_name)
+    except ValueError as exc:
+        raise GatewayApiError(str(exc)) from None

@@ -1,15 +1,14 @@
 """The gateway's moving parts: watch shares, upload settled files, announce uploads, and answer
 NotifyWhenUploaded once everything written before the request is in S3.
 
-Three loops share nothing but the durable state: a scanner (watchdog events plus a periodic
-rescan as the safety net), an upload dispatcher feeding a thread pool, and an announcer that
-sends upload events in batches and then completes notifications. Every AWS failure is retried
-with backoff; nothing is dropped.
+Three supervised loops share nothing but the durable state: a scanner (watchdog events plus a
+periodic rescan as the safety net), an upload dispatcher feeding a thread pool, and an announcer
+that sends upload events in batches, completes notifications and retires drained shares. A pass
+that fails is retried with backoff (supervision.py); nothing is dropped.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -23,10 +22,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from watchdog.observers import Observer
 
 from ngs_lake.aws.clients import AwsClients
-from ngs_lake.gateway.arns import bucket_of_location
+from ngs_lake.gateway.cache_figures import cache_figures
 from ngs_lake.gateway.registry import ShareRegistry
 from ngs_lake.gateway.scanner import TouchedPaths, scan_share, stat_entry
+from ngs_lake.gateway.shares import Share, served_shares
 from ngs_lake.gateway.state import FileRecord, UploadState
+from ngs_lake.gateway.supervision import SupervisedLoop
 from ngs_lake.gateway.uploader import sha256_base64, upload_file, upload_folder
 from ngs_lake.runs.events import (
     event_source,
@@ -39,18 +40,6 @@ log = logging.getLogger(__name__)
 
 PUT_EVENTS_BATCH = 10  # EventBridge's limit per PutEvents call
 MAX_BACKOFF_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class Share:
-    arn: str
-    gateway_arn: str
-    gateway_name: str
-    name: str
-    bucket: str
-    prefix: str
-    root: Path
-    settling_seconds: float
 
 
 @dataclass(frozen=True)
@@ -89,7 +78,6 @@ class GatewayService:
         self.tuning = tuning or GatewayTuning()
         self.source = event_source(clients.target.is_local)
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
         self._pool = ThreadPoolExecutor(self.tuning.upload_workers, thread_name_prefix="upload")
         self._in_progress: set[tuple[str, str]] = set()
         self._in_progress_lock = threading.Lock()
@@ -99,33 +87,23 @@ class GatewayService:
         self._refused_logged: set[tuple[str, str]] = set()
         self._observer = Observer()
         self._watched: set[str] = set()
-        self._event_backoff = 0.0
+        # Held by a scan pass and by retiring a share, so no file is recorded for a share
+        # between the check that its backlog is empty and its removal.
+        self._scan_lock = threading.Lock()
+        self._next_rescan = 0.0
+        self._refused_shares: set[str] = set()
+        self.loops = [
+            SupervisedLoop("scan", self._scan_pass, self._stop),
+            SupervisedLoop("upload", self._upload_pass, self._stop),
+            SupervisedLoop(
+                "announce", self._announce_pass, self._stop, quiet=(BotoCoreError, ClientError)
+            ),
+        ]
 
     # Shares, from the registry (shares created while running are picked up on the next loop)
 
     def shares(self) -> list[Share]:
-        gateways = {g.arn: g for g in self.registry.gateways()}
-        out = []
-        for record in self.registry.shares():
-            gateway = gateways.get(record.gateway_arn)
-            if gateway is None:
-                continue
-            policy = json.loads(record.info.get("NotificationPolicy") or "{}")
-            location = record.info["LocationARN"].removeprefix("arn:aws:s3:::")
-            prefix = location.split("/", 1)[1] if "/" in location else ""
-            out.append(
-                Share(
-                    arn=record.arn,
-                    gateway_arn=gateway.arn,
-                    gateway_name=gateway.name,
-                    name=record.name,
-                    bucket=bucket_of_location(record.info["LocationARN"]),
-                    prefix=prefix,
-                    root=self.share_root / gateway.name / record.name,
-                    settling_seconds=policy.get("Upload", {}).get("SettlingTimeInSeconds", 0),
-                )
-            )
-        return out
+        return served_shares(self.registry, self.share_root, self._refused_shares)
 
     def share(self, share_arn: str) -> Share | None:
         return next((s for s in self.shares() if s.arn == share_arn), None)
@@ -135,17 +113,23 @@ class GatewayService:
     def start(self) -> None:
         self.recover_in_flight()
         self._observer.start()
-        for target in (self._scan_loop, self._upload_loop, self._announce_loop):
-            thread = threading.Thread(target=target, name=target.__name__, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        for loop in self.loops:
+            loop.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._observer.stop()
-        for thread in self._threads:
-            thread.join(timeout=10)
+        for loop in self.loops:
+            loop.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def health(self) -> dict[str, Any]:
+        """Each loop's state, last success and last error; `ok` only while none is down."""
+        loops = [loop.snapshot() for loop in self.loops]
+        return {
+            "status": "down" if any(h.down for h in loops) else "ok",
+            "loops": {h.name: h.as_dict() for h in loops},
+        }
 
     def recover_in_flight(self) -> None:
         """Uploads cut short by a crash: keep the ones S3 did store, so none is sent twice.
@@ -183,18 +167,27 @@ class GatewayService:
 
     # Scanning
 
-    def _scan_loop(self) -> None:
-        next_rescan = 0.0
-        while not self._stop.is_set():
-            now = time.monotonic()
-            shares = self.shares()
+    def _scan_pass(self) -> float:
+        """Rescan every share that is due, then the paths watchdog saw; a share whose folder
+        cannot be read fails the pass, after the others are scanned."""
+        failures: dict[str, OSError] = {}
+        with self._scan_lock:
+            shares = [s for s in self.shares() if not s.deleting]
             self._watch(shares)
-            if now >= next_rescan:
+            now = time.monotonic()
+            if now >= self._next_rescan:
                 for share in shares:
-                    self.rescan(share)
-                next_rescan = now + self.tuning.rescan_seconds
+                    try:
+                        self.rescan(share)
+                    except OSError as exc:
+                        failures[share.name] = exc
+                if not failures:  # a failed rescan is retried when the loop restarts
+                    self._next_rescan = now + self.tuning.rescan_seconds
             self._observe_touched({s.arn: s for s in shares})
-            self._stop.wait(self.tuning.poll_seconds)
+        if failures:
+            named = "; ".join(f"{n}: {type(e).__name__}: {e}" for n, e in failures.items())
+            raise ExceptionGroup(f"share folders not scanned ({named})", list(failures.values()))
+        return self.tuning.poll_seconds
 
     def rescan(self, share: Share) -> None:
         result = scan_share(share.root)
@@ -230,26 +223,26 @@ class GatewayService:
 
     # Uploading
 
-    def _upload_loop(self) -> None:
+    def _upload_pass(self) -> float:
         """Keep the pool full: refill whenever a worker finishes, not only on the poll tick."""
         queue_depth = self.tuning.upload_workers * 2
-        while not self._stop.is_set():
-            now = time.time()
-            for share in self.shares():
+        now = time.time()
+        for share in self.shares():
+            with self._in_progress_lock:
+                room = queue_depth - len(self._in_progress)
+            if room <= 0:
+                break
+            due = self.state.due(share.arn, now - share.settling_seconds, now, room * 2)
+            for record in due:
+                key = (record.share_arn, record.path)
                 with self._in_progress_lock:
-                    room = queue_depth - len(self._in_progress)
-                if room <= 0:
-                    break
-                due = self.state.due(share.arn, now - share.settling_seconds, now, room * 2)
-                for record in due:
-                    key = (record.share_arn, record.path)
-                    with self._in_progress_lock:
-                        if key in self._in_progress or len(self._in_progress) >= queue_depth:
-                            continue
-                        self._in_progress.add(key)
-                    self._pool.submit(self._upload, share, record)
-            self._worker_done.wait(self.tuning.poll_seconds)
-            self._worker_done.clear()
+                    if key in self._in_progress or len(self._in_progress) >= queue_depth:
+                        continue
+                    self._in_progress.add(key)
+                self._pool.submit(self._upload, share, record)
+        self._worker_done.wait(self.tuning.poll_seconds)
+        self._worker_done.clear()
+        return 0.0
 
     def _upload(self, share: Share, record: FileRecord) -> None:
         key = share.prefix + record.path
@@ -258,7 +251,7 @@ class GatewayService:
             if record.is_dir:
                 if not self.state.mark_in_flight(record):
                     return  # uploaded meanwhile by a listing taken a moment earlier
-                uploaded = upload_folder(s3, share.bucket, key)
+                uploaded = upload_folder(s3, share.bucket, key, share.encryption)
             else:
                 before = stat_entry(share.root, record.path)
                 if before is None:
@@ -269,7 +262,9 @@ class GatewayService:
                     return
                 if not self.state.mark_in_flight(record):
                     return  # uploaded meanwhile by a listing taken a moment earlier
-                uploaded = upload_file(s3, share.root / record.path, share.bucket, key)
+                uploaded = upload_file(
+                    s3, share.root / record.path, share.bucket, key, share.encryption
+                )
                 after = stat_entry(share.root, record.path)
                 if after != before:  # it changed while uploading: upload it again once settled
                     if after is not None:
@@ -288,25 +283,18 @@ class GatewayService:
 
     # Announcing
 
-    def _announce_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sent = self.announce_uploads()
-                self.complete_notifications()
-                self._event_backoff = 0.0
-                if sent:
-                    continue
-            except (BotoCoreError, ClientError) as exc:
-                self._event_backoff = min(MAX_BACKOFF_SECONDS, max(0.5, self._event_backoff * 2))
-                log.warning("PutEvents failed (%s); retrying in %.1f s", exc, self._event_backoff)
-                self._stop.wait(self._event_backoff)
-            self._stop.wait(self.tuning.poll_seconds)
+    def _announce_pass(self) -> float:
+        """A failed PutEvents fails the pass: the supervisor backs off and /health shows it."""
+        sent = self.announce_uploads()
+        self.complete_notifications()
+        self.retire_drained_shares()
+        return 0.0 if sent else self.tuning.poll_seconds
 
     def announce_uploads(self) -> int:
-        records = self.state.pending_events(PUT_EVENTS_BATCH * 10)
+        shares = {s.arn: s for s in self.shares()}
+        records = self.state.pending_events(PUT_EVENTS_BATCH * 10, list(shares))
         if not records:
             return 0
-        shares = {s.arn: s for s in self.shares()}
         events = self.clients.events()
         sent = 0
         for start in range(0, len(records), PUT_EVENTS_BATCH):
@@ -360,23 +348,48 @@ class GatewayService:
                 )
             self.state.complete_notification(pending.notification_id, now)
 
+    # Retiring shares
+
+    def retire_share(self, share_arn: str, force: bool) -> bool:
+        """DeleteFileShare: gone at once if forced or if nothing of the share waits to be
+        uploaded or announced (True); otherwise DELETING until the announce loop has drained it."""
+        with self._scan_lock:
+            record = self.registry.share(share_arn)
+            if record is None:
+                return True
+            if force:
+                self.state.forget_share(share_arn)
+            elif self.state.backlog(share_arn):
+                if record.info.get("FileShareStatus") != "DELETING":
+                    info = {**record.info, "FileShareStatus": "DELETING"}
+                    self.registry.update_share(share_arn, info, record.tags)
+                    log.info("share %s is DELETING once its backlog is in S3", record.name)
+                return False
+            self.registry.delete_share(share_arn)
+            return True
+
+    def retire_drained_shares(self) -> None:
+        for share in self.shares():
+            if share.deleting and self.retire_share(share.arn, force=False):
+                log.info("share %s retired: everything in it is uploaded and announced", share.name)
+
     # API hooks
 
     def notify_when_uploaded(self, share_arn: str) -> str:
         """Everything written to the share before now, settled or not, counts for this request."""
-        share = self.share(share_arn)
-        if share is None:
-            raise LookupError(share_arn)
-        self.rescan(share)
-        notification_id = str(uuid.uuid4())
-        self.state.add_notification(notification_id, share_arn, time.time())
+        with self._scan_lock:
+            share = self._served_share(share_arn)
+            if not share.deleting:  # a DELETING share is no longer scanned: its backlog counts
+                self.rescan(share)
+            notification_id = str(uuid.uuid4())
+            self.state.add_notification(notification_id, share_arn, time.time())
         return notification_id
 
     def refresh_cache(self, share_arn: str) -> str:
-        share = self.share(share_arn)
-        if share is None:
-            raise LookupError(share_arn)
-        self.rescan(share)
+        with self._scan_lock:
+            share = self._served_share(share_arn)
+            if not share.deleting:
+                self.rescan(share)
         notification_id = str(uuid.uuid4())
         entry = refresh_cache_entry(
             source=self.source,
@@ -391,42 +404,11 @@ class GatewayService:
             log.warning("refresh-complete event for %s not sent: %s", share.name, exc)
         return notification_id
 
+    def _served_share(self, share_arn: str) -> Share:
+        share = self.share(share_arn)
+        if share is None:
+            raise LookupError(share_arn)
+        return share
+
     def cache_figures(self) -> dict[str, Any]:
-        """Bytes per share and per gateway: used, dirty, and the oldest dirty file's age."""
-        now = time.time()
-        gateways: dict[str, dict[str, Any]] = {}
-        for record in self.registry.gateways():
-            gateways[record.arn] = {
-                "gateway_id": record.name,
-                "gateway_arn": record.arn,
-                "cache_bytes": record.cache_bytes,
-                "used_bytes": 0,
-                "dirty_bytes": 0,
-                "dirty_files": 0,
-                "oldest_dirty_age_seconds": None,
-                "shares": [],
-            }
-        for share in self.shares():
-            cache = self.state.share_cache(share.arn)
-            age = None if cache.oldest_dirty_at is None else max(0.0, now - cache.oldest_dirty_at)
-            gateway = gateways[share.gateway_arn]
-            gateway["shares"].append(
-                {
-                    "share_arn": share.arn,
-                    "share_name": share.name,
-                    "files": cache.files,
-                    "used_bytes": cache.used_bytes,
-                    "dirty_bytes": cache.dirty_bytes,
-                    "dirty_files": cache.dirty_files,
-                    "oldest_dirty_age_seconds": age,
-                    "events_pending": cache.events_pending,
-                }
-            )
-            gateway["used_bytes"] += cache.used_bytes
-            gateway["dirty_bytes"] += cache.dirty_bytes
-            gateway["dirty_files"] += cache.dirty_files
-            if age is not None:
-                gateway["oldest_dirty_age_seconds"] = max(
-                    age, gateway["oldest_dirty_age_seconds"] or 0.0
-                )
-        return {"gateways": list(gateways.values())}
+        return cache_figures(self.registry.gateways(), self.shares(), self.state)

@@ -247,11 +247,14 @@ class UploadState:
 
     # Events
 
-    def pending_events(self, limit: int) -> list[FileRecord]:
+    def pending_events(self, limit: int, share_arns: list[str]) -> list[FileRecord]:
+        """The oldest uploads not yet announced, of these shares only: an event names its share's
+        bucket, so none can be sent for a share no longer registered."""
+        marks = ", ".join("?" * len(share_arns))
         rows = self._db.execute(
-            f"SELECT {_FILE_COLUMNS} FROM files WHERE event_pending = 1 ORDER BY uploaded_at "
-            "LIMIT ?",
-            (limit,),
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE event_pending = 1 "
+            f"AND share_arn IN ({marks}) ORDER BY uploaded_at LIMIT ?",
+            (*share_arns, limit),
         ).fetchall()
         return [_file(row) for row in rows]
 
@@ -262,6 +265,19 @@ class UploadState:
                 "AND version_id IS ?",
                 [(r.share_arn, r.path, r.version_id) for r in records],
             )
+
+    def backlog(self, share_arn: str) -> int:
+        """Files of the share not yet uploaded, or uploaded and not yet announced."""
+        return self._db.execute(
+            "SELECT COUNT(*) FROM files WHERE share_arn = ? "
+            "AND (state = 'dirty' OR event_pending = 1)",
+            (share_arn,),
+        ).fetchone()[0]
+
+    def forget_share(self, share_arn: str) -> None:
+        """DeleteFileShare with ForceDelete: what was not uploaded or announced is dropped."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM files WHERE share_arn = ?", (share_arn,))
 
     # Notifications
 

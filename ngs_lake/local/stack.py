@@ -88,6 +88,9 @@ class LocalStack:
         return {
             **target.environment(),
             **LOCAL_CREDENTIALS,
+            # The key pair the gateway's API checks SigV4 signatures against: the same test pair.
+            "NGS_LAKE_GATEWAY_ACCESS_KEY_ID": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "NGS_LAKE_GATEWAY_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             "NGS_LAKE_CONFIG": str(self.config_path),
             "NGS_LAKE_STATE_DIR": str(self.state_dir),
             "DAGSTER_HOME": str(self.dagster_home),
@@ -292,6 +295,8 @@ class LocalStack:
             "AWS_REGION",
             "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",
+            "NGS_LAKE_GATEWAY_ACCESS_KEY_ID",
+            "NGS_LAKE_GATEWAY_SECRET_ACCESS_KEY",
             "NGS_LAKE_CONFIG",
         ):
             self.echo(f"  export {key}={self.environment()[key]}")
