@@ -60,6 +60,7 @@ class Lake:
                 bucket=self.config.bucket_name(sequencer_id),
                 share_arn=self.share(sequencer_id)["share_arn"],
                 started_at=started_at,
+                gateway_id=sequencer.gateway,
             )
         )
 
@@ -128,8 +129,10 @@ def upload_event(
     source: str = "aws.storagegateway",
     event_id: str | None = None,
     gateway_arn: str = "arn:aws:storagegateway:us-east-1:123456789012:gateway/sgw-12A3456B",
+    time: datetime | None = None,
 ) -> str:
-    """An EventBridge-delivered object upload event, in AWS's exact envelope."""
+    """An EventBridge-delivered object upload event, in AWS's exact envelope; `time` is when
+    the gateway sent it (now, unless the test plays a late delivery)."""
     modified = modified or datetime.now(UTC)
     return json.dumps(
         {
@@ -138,7 +141,7 @@ def upload_event(
             "detail-type": "Storage Gateway Object Upload Event",
             "source": source,
             "account": "123456789012",
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "time": (time or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "region": "us-east-1",
             "resources": [share["share_arn"], gateway_arn, f"arn:aws:s3:::{share['bucket']}"],
             "detail": {
@@ -162,6 +165,9 @@ def lake(moto, start_gateway, tmp_path) -> Lake:
         document["lake"]["abort_after_stall_windows"] = 3
         promethion = next(s for s in document["sequencers"] if s["id"] == "PRM-MAD-01")
         promethion["stall_window"] = "4s"  # compressed time for stall and abort tests
+        document["lake"]["lifecycle_run_attempts"] = 3  # and for retries that end
+        document["lake"]["lifecycle_retry_backoff"] = "1s"
+        document["lake"]["gateway_silence"] = "8s"
 
     path = edited_config(tmp_path, SMALL_CONFIG, edit, "lake.yaml")
     gateway = start_gateway(path)

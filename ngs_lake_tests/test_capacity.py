@@ -13,7 +13,7 @@ from ngs_lake.capacity.figures import gateway_capacity, recommendations
 from ngs_lake.capacity.observed import ObservedRate, observed_rate
 from ngs_lake.config.document import load_lake_config
 from ngs_lake.orchestration.capacity.assets import capacity_report
-from ngs_lake.runs.model import RunFile
+from ngs_lake.runs.model import Run, RunFile, RunState
 from ngs_lake_tests.conftest import SHIPPED_CONFIG, SMALL_CONFIG, edited_config
 from ngs_lake_tests.lake_fixtures import Lake
 from ngs_lake_tests.test_ingest import resources_for
@@ -117,12 +117,23 @@ def test_a_gateway_under_target_at_observed_rates_or_full_is_named(tmp_path):
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-def _run(key: str, start: datetime, last: datetime) -> dict:
-    return {"run_key": key, "started_at": start.isoformat(), "last_activity_at": last.isoformat()}
+def _run(key: str, start: datetime, last: datetime) -> Run:
+    return Run(
+        run_key=key,
+        run_folder=key,
+        state=RunState.STARTED,
+        sequencer_id="NVX-MAD-01",
+        platform="novaseq-x",
+        site="madison",
+        bucket="small-lake-nvx-mad-01",
+        share_arn="arn:aws:storagegateway:us-east-1:123456789012:share/share-1",
+        started_at=start,
+        last_activity_at=last,
+    )
 
 
-def _file(size: int, at: datetime) -> dict:
-    return {"size": size, "uploaded_at": at.isoformat()}
+def _file(size: int, at: datetime) -> RunFile:
+    return RunFile("run", "file", size, at, "event", at)
 
 
 def test_observed_rate_counts_bytes_per_active_hour_inside_the_window():

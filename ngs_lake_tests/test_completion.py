@@ -2,6 +2,7 @@
 
 import io
 import json
+import threading
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -14,6 +15,7 @@ from ngs_lake.runs.ingest import IngestSettings
 from ngs_lake.runs.model import RunState
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 from ngs_lake_tests.fault_proxy import FaultProxy
+from ngs_lake_tests.lake_fixtures import upload_event
 from ngs_lake_tests.test_gateway_uploads import wait_for
 from ngs_lake_tests.test_ingest import resources_for
 
@@ -179,6 +181,31 @@ def events_of(lake, run_key):
     ]
 
 
+class Heartbeat:
+    """Another run on the same gateway, writing one event a second: its gateway's watermark
+    moves on while the run under test is silent, as on a gateway with busy sequencers."""
+
+    def __init__(self, lake, sequencer_id: str) -> None:
+        self.lake, self.share = lake, lake.share(sequencer_id)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        folder = "heartbeat/sample/20261130_0900_3C_PAW99999_feedf00d"
+        n = 0
+        while not self.stop.wait(1.0):
+            n += 1
+            self.lake.send_raw([upload_event(self.share, f"{folder}/pod5/beat_{n}.pod5")])
+
+    def __enter__(self) -> "Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 def test_an_aborted_run_stalls_then_is_aborted_and_never_completes(lake):
     (run,) = plan_simulation(
         RunSpec(
@@ -192,7 +219,7 @@ def test_an_aborted_run_stalls_then_is_aborted_and_never_completes(lake):
     )
     simulate([run], lake.share_folder("PRM-MAD-01"), seed=11)
     run_key = f"PRM-MAD-01/{run.run_folder}"
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test() as instance, Heartbeat(lake, "PRM-MAD-01"):
         driver = Driver(lake, instance)
         driver.until(
             lambda: (r := lake.ledger().get_run(run_key)) and r.state == RunState.ABORTED,
@@ -216,10 +243,8 @@ def test_a_stalled_run_resumes_and_completes(lake):
         )
     )
     run_key = f"PRM-MAD-01/{run.run_folder}"
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test() as instance, Heartbeat(lake, "PRM-MAD-01"):
         driver = Driver(lake, instance)
-        import threading
-
         writer = threading.Thread(
             target=simulate, args=([run], lake.share_folder("PRM-MAD-01")), kwargs={"seed": 12}
         )
@@ -258,14 +283,14 @@ def test_a_file_after_completion_amends_the_run_and_its_manifest(lake):
             lambda: (
                 (r := lake.ledger().get_run(run_key))
                 and r.amended_count == 1
-                and lake.ledger().amendment(run_key, 1) == ["Reports/late_qc.html"]
+                and lake.ledger().log.amendment(run_key, 1) == ["Reports/late_qc.html"]
             ),
             what="amended",
         )
         driver.until(
             lambda: (
                 f"{run_key}#run.amended#1"
-                in [e.message_id for e in lake.ledger().outbox(run_key) if e.published_at]
+                in [e.message_id for e in lake.ledger().log.outbox(run_key) if e.published_at]
             ),
             what="run.amended#1 published",
         )

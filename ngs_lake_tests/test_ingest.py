@@ -71,8 +71,8 @@ def test_a_simulated_run_yields_exactly_one_enriched_run_started(lake):
 
         wait_for(ingested_everything, what="every file in the ledger")
         assert run_key in partitions
-        assert f"{run_key}#announce#1#1" in requests
-        request = requests[f"{run_key}#announce#1#1"]
+        assert f"{run_key}#announce#1.0#1" in requests
+        request = requests[f"{run_key}#announce#1.0#1"]
         assert request.job_name == "announce_run"
         result = announce_run.execute_in_process(
             run_config=request.run_config,
@@ -113,7 +113,7 @@ def test_a_simulated_run_yields_exactly_one_enriched_run_started(lake):
     }
     ledger_run = lake.ledger().get_run(run_key)
     assert ledger_run.steps["STARTED"]
-    entry = lake.ledger().outbox(run_key)[0]
+    entry = lake.ledger().log.outbox(run_key)[0]
     assert (entry.message_id, entry.sequence) == (f"{run_key}#run.started", 1)
     assert entry.published_at is not None
 
@@ -268,11 +268,16 @@ def test_an_announcement_whose_publish_fails_is_retried_not_lost(lake):
         )
         assert not failed.success
         assert proxy.faults.seen["Publish"] >= 1
-        (entry,) = lake.ledger().outbox(run_key)
+        (entry,) = lake.ledger().log.outbox(run_key)
         assert entry.published_at is None  # recorded, not sent
         assert lake.ledger().get_run(run_key).published_sequence == 0
-        (retry,) = tick(lake, instance).run_requests
-        assert retry.run_key == f"{run_key}#announce#1#2"  # the next attempt, not the spent key
+        retries = []
+        wait_for(  # after the retry backoff (1 s in this lake)
+            lambda: retries.extend(tick(lake, instance).run_requests) or retries,
+            what="the announcement requested again",
+        )
+        (retry,) = retries
+        assert retry.run_key == f"{run_key}#announce#1.0#2"  # the next attempt, not the spent key
         assert announce_run.execute_in_process(
             run_config=retry.run_config, resources=resources_for(lake), instance=instance
         ).success
@@ -287,7 +292,7 @@ def test_republishing_a_recorded_message_sends_the_same_body(lake):
     announcer = RunAnnouncer(lake.clients, lake.names, lake.ledger())
     (first,) = announcer.publish_pending(run_key)
     assert announcer.publish_pending(run_key) == []  # nothing left to publish
-    (entry,) = lake.ledger().outbox(run_key)
+    (entry,) = lake.ledger().log.outbox(run_key)
     # A crash after the publish and before the mark: the ledger says "not yet published".
     ddb = lake.moto.client("dynamodb")
     ddb.update_item(
@@ -303,7 +308,7 @@ def test_republishing_a_recorded_message_sends_the_same_body(lake):
     )
     (again,) = announcer.publish_pending(run_key)
     assert (first.message_id, first.sequence) == (again.message_id, again.sequence)
-    (republished,) = lake.ledger().outbox(run_key)
+    (republished,) = lake.ledger().log.outbox(run_key)
     assert republished.body == entry.body  # the very same bytes, under the same id
     assert len(lake.consumer_messages("lims")) == 1  # the FIFO topic dropped the repeat
 
@@ -372,9 +377,9 @@ def test_operator_commands_list_show_and_abort(lake):
     aborted = cli("abort", run_key, "--reason", "flow cell cracked")
     assert aborted.returncode == 0, aborted.stderr
     assert lake.ledger().get_run(run_key).state == RunState.ABORTED
-    outbox = [e.message_id for e in lake.ledger().outbox(run_key)]
+    outbox = [e.message_id for e in lake.ledger().log.outbox(run_key)]
     assert outbox == [f"{run_key}#run.started", f"{run_key}#run.aborted"]  # in that order
     with dg.instance_for_test() as instance:
         (request,) = tick(lake, instance).run_requests  # one announce_run publishes both
-    assert request.tags["ngs_lake/announce"] == f"{run_key}#announce#2"
+    assert request.tags["ngs_lake/work"] == f"{run_key}#announce#2.0"
     assert cli("abort", run_key).returncode == 1  # already aborted, said plainly

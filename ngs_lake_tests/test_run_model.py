@@ -85,7 +85,7 @@ def test_a_run_with_1000_amendments_10000_files_and_1000_notifications_stays_bou
     run = ledger.require_run(RUN_KEY)
     assert (run.state, run.amended_count, run.sequence) == (RunState.COMPLETED, 1000, 1003)
     assert ledger.file_count(RUN_KEY) == 10_000
-    assert ledger.amendment(RUN_KEY, 1000) == [f"Reports/late_1000_{i}.html" for i in range(3)]
+    assert ledger.log.amendment(RUN_KEY, 1000) == [f"Reports/late_1000_{i}.html" for i in range(3)]
     # The LIMS queue would hold 1,003 messages, and moto's SQS slows with depth: this test is
     # about the ledger, so the topic publishes to the consumers that filter amendments out.
     sns = lake.moto.client("sns")

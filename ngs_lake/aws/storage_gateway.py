@@ -23,6 +23,18 @@ class StorageGatewayShares:
         """Ask for one upload-complete event once all that is on the share now is in S3."""
         return self._client.notify_when_uploaded(FileShareARN=share_arn)["NotificationId"]
 
+    def cache_dirty(self, gateway_name: str) -> bool:
+        """Whether the gateway's cache holds data not yet in S3 (DescribeCache's
+        CacheDirtyPercentage). A gateway the API does not list counts as dirty: the lake cannot
+        tell, so it assumes uploads may be waiting.
+        https://docs.aws.amazon.com/storagegateway/latest/APIReference/API_DescribeCache.html"""
+        for page in self._client.get_paginator("list_gateways").paginate():
+            for gateway in page["Gateways"]:
+                if gateway.get("GatewayName") == gateway_name:
+                    cache = self._client.describe_cache(GatewayARN=gateway["GatewayARN"])
+                    return float(cache.get("CacheDirtyPercentage", 0.0)) > 0
+        return True
+
     def tags(self, share_arn: str) -> dict[str, str]:
         with self._lock:
             if share_arn not in self._tags:

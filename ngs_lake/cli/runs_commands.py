@@ -59,7 +59,7 @@ def runs_show(config_path: Path, run_key: str) -> None:
     run = ledger.get_run(run_key)
     if run is None:
         raise click.ClickException(f"no run {run_key!r} in the ledger (see `ngs-lake runs list`)")
-    click.echo(run_report(run, ledger.files(run_key), ledger.outbox(run_key)))
+    click.echo(run_report(run, ledger.files(run_key), ledger.log.outbox(run_key)))
 
 
 @runs_group.command("reverify")
@@ -116,6 +116,28 @@ def runs_abort(config_path: Path, run_key: str, reason: str) -> None:
     except TransitionConflict as exc:
         raise click.ClickException(f"{exc}; try again") from None
     click.echo(f"{run_key}: ABORTED ({reason})")
+
+
+@runs_group.command("retry")
+@config_option
+@click.argument("run_key")
+def runs_retry(config_path: Path, run_key: str) -> None:
+    """Put a NEEDS_ATTENTION run back where it was; its lifecycle runs are tried afresh."""
+    from ngs_lake.runs.ledger import TransitionConflict
+    from ngs_lake.runs.model import TransitionNotAllowed, Trigger
+
+    _, _, ledger = _ledger(config_path)
+    run = _run(ledger, run_key)
+    try:
+        ledger.apply(run, Trigger.OPERATOR_RETRY, fields={"attention_reason": None})
+    except TransitionNotAllowed:
+        raise click.ClickException(
+            f"{run_key} is {run.state}; only a NEEDS_ATTENTION run is retried"
+        ) from None
+    except TransitionConflict as exc:
+        raise click.ClickException(f"{exc}; try again") from None
+    back = run.attention_from.value if run.attention_from else "STARTED"
+    click.echo(f"{run_key}: back to {back}; its lifecycle runs are tried afresh")
 
 
 def _run(ledger, run_key: str):  # noqa: ANN001, ANN202 - (RunLedger) -> Run

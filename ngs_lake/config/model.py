@@ -195,6 +195,13 @@ class LakeSettings(StrictEntry):
     # backlog or poison message at one site never delays another (README, scaling out).
     event_queues: Literal["one", "per-site"] = "one"
     abort_after_stall_windows: int = Field(default=4, gt=0)
+    # A gateway whose events stop for this long is reported silent once; its runs are judged
+    # against its event-time watermark, so none of them stalls meanwhile.
+    gateway_silence: Seconds = Field(default=7200, gt=0)
+    # A lifecycle run (announce, verify, manifest) that fails is requested again after a
+    # doubling backoff, this many times in all; then the run needs an operator.
+    lifecycle_run_attempts: int = Field(default=5, gt=0, le=20)
+    lifecycle_retry_backoff: Seconds = Field(default=30, gt=0)
 
 
 class Site(StrictEntry):

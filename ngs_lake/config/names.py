@@ -65,6 +65,10 @@ class LakeNames:
         return f"{self.prefix}-run-log"
 
     @property
+    def gateways_table(self) -> str:
+        return f"{self.prefix}-gateways"
+
+    @property
     def events_table(self) -> str:
         return f"{self.prefix}-events"
 

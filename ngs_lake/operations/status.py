@@ -18,7 +18,8 @@ from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames, event_shards
 from ngs_lake.config.units import format_size
 from ngs_lake.operations.run_views import ago, elapsed
-from ngs_lake.runs.ledger import RunLedger, from_item
+from ngs_lake.runs.dynamo_items import from_item
+from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.model import RunState, utc_iso
 
 
@@ -147,7 +148,7 @@ def _latest_notifications(
             utc_iso(entry.recorded_at),
         )
         for run in recent
-        for entry in ledger.outbox(run["run_key"])
+        for entry in ledger.log.outbox(run["run_key"])
     ]
     notifications.sort(key=lambda n: n.published_at or n.recorded_at, reverse=True)
     return notifications

@@ -115,6 +115,12 @@ def daemon_policy(arns: LakeArns) -> Document:
             ),
             # RunLedger.apply and start_run: the outbox entry and amendment each step owes.
             allow("RecordRunLog", ["dynamodb:PutItem"], arns.table(arns.names.run_log_table)),
+            # GatewayWatermarks: advance (UpdateItem), all (Scan), report_silent (UpdateItem).
+            allow(
+                "GatewayWatermarks",
+                ["dynamodb:UpdateItem", "dynamodb:Scan"],
+                arns.table(arns.names.gateways_table),
+            ),
             # RunLedger.write_batch: run files and event records, BatchWriteItem.
             allow(
                 "RecordFilesAndEvents",

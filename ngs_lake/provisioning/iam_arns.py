@@ -104,7 +104,14 @@ class LakeArns:
     @property
     def tables(self) -> list[str]:
         n = self.names
-        names = (n.runs_table, n.run_files_table, n.run_log_table, n.events_table, n.shares_table)
+        names = (
+            n.runs_table,
+            n.run_files_table,
+            n.run_log_table,
+            n.gateways_table,
+            n.events_table,
+            n.shares_table,
+        )
         return [arn for name in names for arn in self.table(name)]
 
     def queue(self, name: str) -> str:

@@ -47,6 +47,8 @@ def table_specs(names: LakeNames, events_ttl_days: int | None) -> list[TableSpec
         TableSpec(names.run_files_table, "run_key", "path"),
         # What grows with a run's life, an item each: `outbox#<sequence>`, `amendment#<n>`.
         TableSpec(names.run_log_table, "run_key", "entry"),
+        # Each gateway's event-time watermark (runs/watermarks.py).
+        TableSpec(names.gateways_table, "gateway_id"),
         TableSpec(
             names.events_table,
             "event_id",

@@ -28,7 +28,15 @@ from ngs_lake.aws.storage_gateway import StorageGatewayShares
 from ngs_lake.config.names import LakeNames
 from ngs_lake.platforms import family_of
 from ngs_lake.runs.ledger import RunLedger
-from ngs_lake.runs.model import OutboxEntry, Run, RunEventType, message_id, utc_iso
+from ngs_lake.runs.model import (
+    OutboxEntry,
+    Run,
+    RunEventType,
+    message_id,
+    sns_deduplication_id,
+    sns_group_id,
+    utc_iso,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,21 +153,21 @@ class RunAnnouncer:
         context: RunContext | None = None  # read once, for the entries that need a body
         last = run.published_sequence
         try:
-            for entry in self.ledger.pending_outbox(run):
+            for entry in self.ledger.log.pending_outbox(run):
                 if entry.published_at is None:
                     body = entry.body
                     if body is None:
                         context = context or self.context(run)
                         body = self.build(run, entry, context).body()
                         validate_message(body)
-                        body = self.ledger.record_body(entry, body)
+                        body = self.ledger.log.record_body(entry, body)
                     self.publish(run, entry.message_id, body, entry.event_type)
-                    self.ledger.mark_published(entry)
+                    self.ledger.log.mark_published(entry)
                     done.append(Announced(entry.message_id, entry.sequence, published_now=True))
                 last = entry.sequence
         finally:
             if last > run.published_sequence:
-                self.ledger.advance_published(run_key, last)
+                self.ledger.log.advance_published(run_key, last)
         return done
 
     def context(self, run: Run) -> RunContext:
@@ -183,8 +191,8 @@ class RunAnnouncer:
         self.clients.sns().publish(
             TopicArn=self.topic_arn,
             Message=body,
-            MessageGroupId=run.run_key[:128],
-            MessageDeduplicationId=mid[:128],
+            MessageGroupId=sns_group_id(run.run_key),
+            MessageDeduplicationId=sns_deduplication_id(mid),
             MessageAttributes={
                 k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
             },

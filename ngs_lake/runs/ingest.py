@@ -30,6 +30,7 @@ from ngs_lake.runs.events import (
 )
 from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.model import EventRecord, NewRun, Run, RunFile
+from ngs_lake.runs.watermarks import GatewayWatermarks
 
 log = logging.getLogger(__name__)
 _DESERIALIZE = TypeDeserializer().deserialize
@@ -64,6 +65,7 @@ class TickReport:
     notifications: list[UploadNotification] = field(default_factory=list)
     ledger_write_calls: int = 0
     activity: dict[str, datetime] = field(default_factory=dict)
+    newest_by_gateway: dict[str, datetime] = field(default_factory=dict)  # event time
     marker_seen: list[str] = field(default_factory=list)  # runs moved to MARKER_SEEN
     confirmed: list[str] = field(default_factory=list)  # runs moved to UPLOAD_CONFIRMED
 
@@ -145,6 +147,7 @@ class GatewayEventIngest:
         self.clock = clock
         self.progress = progress
         self.catalogue = ShareCatalogue(clients, names)
+        self.watermarks = GatewayWatermarks(clients, names)
         self.queue_url = self.sqs.get_queue_url(QueueName=shard.queue)["QueueUrl"]
         self.dlq_url = self.sqs.get_queue_url(QueueName=shard.dead_letter_queue)["QueueUrl"]
 
@@ -177,6 +180,9 @@ class GatewayEventIngest:
         if report.activity:
             self.ledger.touch(report.activity)
             report.ledger_write_calls += len(report.activity)
+        if report.newest_by_gateway:  # once per tick: a lagging watermark only stalls less
+            self.watermarks.advance(report.newest_by_gateway, datetime.now(UTC))
+            report.ledger_write_calls += len(report.newest_by_gateway)
         return report
 
     @staticmethod
@@ -235,6 +241,7 @@ class GatewayEventIngest:
                 f"bucket {event.bucket!r} is not the bucket of share {event.share_arn} "
                 f"({share.bucket!r})"
             )
+        self._heard_from(event.share_arn, event.time, report)
         classified = classify_upload_event(event, share)
         pending.events.append(
             EventRecord(
@@ -262,6 +269,7 @@ class GatewayEventIngest:
                 bucket=share.bucket,
                 share_arn=share.share_arn,
                 started_at=event.time,
+                gateway_id=share.gateway_id,
             )
         elif event.time < pending.runs[run_key].started_at:
             run = pending.runs[run_key]
@@ -286,6 +294,16 @@ class GatewayEventIngest:
             )
             report.markers.append(marker)
             pending.markers.append(marker)
+
+    def _heard_from(self, share_arn: str, event_time: datetime, report: TickReport) -> None:
+        """The newest upload-event time from each gateway: its watermark (runs/watermarks.py).
+        Only uploads count: they are the instruments' writes; a notification answers the lake."""
+        share = self.catalogue.share(share_arn)
+        if share is None or not share.gateway_id:
+            return
+        newest = report.newest_by_gateway.get(share.gateway_id)
+        if newest is None or event_time > newest:
+            report.newest_by_gateway[share.gateway_id] = event_time
 
     def _flush(self, pending: _Pending, report: TickReport) -> None:
         """Make the pending effects durable, then (only then) delete their messages."""

@@ -13,68 +13,33 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.names import LakeNames
+from ngs_lake.runs.dynamo_items import from_item, to_item
 from ngs_lake.runs.model import (
     EventRecord,
     NewRun,
-    OutboxEntry,
     Run,
-    RunEventType,
     RunFile,
     RunState,
     Trigger,
-    message_id,
     parse_iso,
     transition_for,
     utc_iso,
 )
+from ngs_lake.runs.run_log import RunLog, amendment_put, outbox_put
 
-_SERIALIZE = TypeSerializer().serialize
-_DESERIALIZE = TypeDeserializer().deserialize
 BATCH_WRITE_ITEMS = 25  # DynamoDB's limit per BatchWriteItem
 BATCH_GET_KEYS = 100
-MAX_AMENDMENT_PATHS = 1000  # an amendment item lists at most this many late paths
-OUTBOX = "outbox#"
-AMENDMENT = "amendment#"
-
-
-def _dynamo_safe(value: Any) -> Any:
-    """DynamoDB numbers are decimals and it has no time type: floats go in as their exact
-    decimal text, datetimes as UTC ISO text (sortable, as the by-state index needs)."""
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, datetime):
-        return utc_iso(value)
-    if isinstance(value, dict):
-        return {k: _dynamo_safe(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_dynamo_safe(v) for v in value]
-    return value
-
-
-def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _SERIALIZE(_dynamo_safe(v)) for k, v in values.items() if v is not None}
-
-
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _DESERIALIZE(v) for k, v in item.items()}
 
 
 def _version(f: RunFile) -> tuple[datetime, datetime]:
     """Which of two events for one path is newer: its modification, then its upload."""
     return (f.modified_at, f.uploaded_at)
-
-
-def _entry_key(prefix: str, number: int) -> str:
-    """Zero-padded so the run log's sort key orders entries by number."""
-    return f"{prefix}{number:08d}"
 
 
 class TransitionConflict(Exception):
@@ -99,6 +64,7 @@ class RunLedger:
         self.ddb = clients.dynamodb()
         self.names = names
         self.events_ttl_days = events_ttl_days
+        self.log = RunLog(self.ddb, names)
 
     # Per-file and per-event effects: plain puts, batched
 
@@ -194,7 +160,7 @@ class RunLedger:
                             "ConditionExpression": "attribute_not_exists(run_key)",
                         }
                     },
-                    self._outbox_put(run.run_key, 1, row.announces, 1, {}),
+                    outbox_put(self.names.run_log_table, run.run_key, 1, row.announces, 1, {}),
                 ]
             )
             return True
@@ -204,14 +170,20 @@ class RunLedger:
             raise
 
     def touch(self, activity: dict[str, datetime]) -> int:
-        """Last activity per run: one UpdateItem per run per tick, unconditional (derived data)."""
+        """Last activity per run: one UpdateItem per run per tick. It only ever moves forward,
+        so a replayed or late event never makes a run look older than it is."""
         for run_key, moment in activity.items():
-            self.ddb.update_item(
-                TableName=self.names.runs_table,
-                Key={"run_key": {"S": run_key}},
-                UpdateExpression="SET last_activity_at = :t",
-                ExpressionAttributeValues={":t": {"S": utc_iso(moment)}},
-            )
+            try:
+                self.ddb.update_item(
+                    TableName=self.names.runs_table,
+                    Key={"run_key": {"S": run_key}},
+                    UpdateExpression="SET last_activity_at = :t",
+                    ConditionExpression="attribute_exists(run_key) AND last_activity_at < :t",
+                    ExpressionAttributeValues={":t": {"S": utc_iso(moment)}},
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
         return len(activity)
 
     def apply(
@@ -229,7 +201,11 @@ class RunLedger:
         no such step from the run's state.
         """
         row = transition_for(run.state, trigger)
-        values: dict[str, Any] = {**(fields or {}), "state": row.target.value}
+        # `None`: back to where the run needed attention; the run remembers where it was.
+        target = row.target or run.attention_from or RunState.STARTED
+        values: dict[str, Any] = {**(fields or {}), "state": target.value}
+        if target == RunState.NEEDS_ATTENTION:
+            values["attention_from"] = run.state.value
         values["version"] = run.version + 1
         occurrence = 1
         if row.counter:
@@ -239,13 +215,20 @@ class RunLedger:
         if row.announces is not None:
             values["sequence"] = run.sequence + 1
             items.append(
-                self._outbox_put(
-                    run.run_key, run.sequence + 1, row.announces, occurrence, details or {}
+                outbox_put(
+                    self.names.run_log_table,
+                    run.run_key,
+                    run.sequence + 1,
+                    row.announces,
+                    occurrence,
+                    details or {},
                 )
             )
         if trigger == Trigger.LATE_FILES:
-            items.append(self._amendment_put(run.run_key, occurrence, late_paths))
-        items.insert(0, self._run_update(run, values, row.target != run.state))
+            items.append(
+                amendment_put(self.names.run_log_table, run.run_key, occurrence, late_paths)
+            )
+        items.insert(0, self._run_update(run, values, target != run.state))
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -256,171 +239,33 @@ class RunLedger:
             raise
 
     def _run_update(self, run: Run, values: dict[str, Any], new_step: bool) -> dict[str, Any]:
+        """SET each field (REMOVE one set to None), under the run's version and state."""
         names = {"#state": "state"}
-        sets = []
-        for index, name in enumerate(values):
+        sets, removes = [], []
+        placeholders: dict[str, Any] = {}
+        for index, (name, value) in enumerate(values.items()):
             names[f"#f{index}"] = name
-            sets.append(f"#f{index} = :f{index}")
-        placeholders = {f":f{i}": v for i, v in enumerate(values.values())}
+            if value is None:
+                removes.append(f"#f{index}")
+            else:
+                sets.append(f"#f{index} = :f{index}")
+                placeholders[f":f{index}"] = value
         if new_step:
             names |= {"#steps": "steps", "#step": values["state"]}
             sets.append("#steps.#step = :at")
             placeholders[":at"] = utc_iso()
         placeholders |= {":version": run.version, ":current": run.state.value}
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         return {
             "Update": {
                 "TableName": self.names.runs_table,
                 "Key": {"run_key": {"S": run.run_key}},
-                "UpdateExpression": "SET " + ", ".join(sets),
+                "UpdateExpression": expression,
                 "ConditionExpression": "version = :version AND #state = :current",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": to_item(placeholders),
             }
         }
-
-    def _outbox_put(
-        self,
-        run_key: str,
-        sequence: int,
-        event_type: RunEventType,
-        occurrence: int,
-        details: dict[str, Any],
-    ) -> dict[str, Any]:
-        entry = {
-            "run_key": run_key,
-            "entry": _entry_key(OUTBOX, sequence),
-            "message_id": message_id(run_key, event_type, occurrence),
-            "event_type": event_type.value,
-            "occurrence": occurrence,
-            "details": details,
-            "recorded_at": utc_iso(),
-        }
-        return {
-            "Put": {
-                "TableName": self.names.run_log_table,
-                "Item": to_item(entry),
-                "ConditionExpression": "attribute_not_exists(run_key)",
-            }
-        }
-
-    def _amendment_put(self, run_key: str, number: int, paths: Sequence[str]) -> dict[str, Any]:
-        unique = sorted(set(paths))
-        entry = {
-            "run_key": run_key,
-            "entry": _entry_key(AMENDMENT, number),
-            "late_files": unique[:MAX_AMENDMENT_PATHS],
-            "late_file_count": len(unique),
-            "recorded_at": utc_iso(),
-        }
-        return {"Put": {"TableName": self.names.run_log_table, "Item": to_item(entry)}}
-
-    # The outbox: recorded with the transition, rendered once, published, marked
-
-    def pending_outbox(self, run: Run) -> list[OutboxEntry]:
-        """The run's recorded, unpublished announcements, oldest first."""
-        if not run.unpublished:
-            return []
-        return self._log_entries(
-            run.run_key,
-            _entry_key(OUTBOX, run.published_sequence + 1),
-            _entry_key(OUTBOX, run.sequence),
-        )
-
-    def outbox(self, run_key: str) -> list[OutboxEntry]:
-        return self._log_entries(run_key, _entry_key(OUTBOX, 0), _entry_key(OUTBOX, 10**8 - 1))
-
-    def _log_entries(self, run_key: str, low: str, high: str) -> list[OutboxEntry]:
-        out = []
-        for item in self._query_log(run_key, low, high):
-            out.append(
-                OutboxEntry(
-                    run_key=item["run_key"],
-                    sequence=int(item["entry"].removeprefix(OUTBOX)),
-                    message_id=item["message_id"],
-                    event_type=RunEventType(item["event_type"]),
-                    occurrence=int(item["occurrence"]),
-                    details=_plain(item.get("details") or {}),
-                    recorded_at=parse_iso(item["recorded_at"]),
-                    body=item.get("body"),
-                    published_at=parse_iso(item["published_at"])
-                    if item.get("published_at")
-                    else None,
-                )
-            )
-        return out
-
-    def _query_log(self, run_key: str, low: str, high: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for page in self.ddb.get_paginator("query").paginate(
-            TableName=self.names.run_log_table,
-            KeyConditionExpression="run_key = :r AND #e BETWEEN :low AND :high",
-            ExpressionAttributeNames={"#e": "entry"},
-            ExpressionAttributeValues={
-                ":r": {"S": run_key},
-                ":low": {"S": low},
-                ":high": {"S": high},
-            },
-            ConsistentRead=True,
-        ):
-            out += [from_item(i) for i in page["Items"]]
-        return out
-
-    def record_body(self, entry: OutboxEntry, body: str) -> str:
-        """Keep the body an entry is published with; if another publisher kept one first, that
-        body wins, so every publish of one message id sends the same bytes."""
-        try:
-            self.ddb.update_item(
-                TableName=self.names.run_log_table,
-                Key=self._log_key(entry),
-                UpdateExpression="SET body = :body",
-                ConditionExpression="attribute_exists(run_key) AND attribute_not_exists(body)",
-                ExpressionAttributeValues={":body": {"S": body}},
-            )
-            return body
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-        item = self.ddb.get_item(
-            TableName=self.names.run_log_table, Key=self._log_key(entry), ConsistentRead=True
-        )["Item"]
-        return item["body"]["S"]
-
-    def mark_published(self, entry: OutboxEntry) -> None:
-        self.ddb.update_item(
-            TableName=self.names.run_log_table,
-            Key=self._log_key(entry),
-            UpdateExpression="SET published_at = :at",
-            ExpressionAttributeValues={":at": {"S": utc_iso()}},
-        )
-
-    def advance_published(self, run_key: str, sequence: int) -> None:
-        """Every announcement up to `sequence` is published; only ever moves forward. Written
-        once per batch: entries marked published past it are skipped, never sent again."""
-        try:
-            self.ddb.update_item(
-                TableName=self.names.runs_table,
-                Key={"run_key": {"S": run_key}},
-                UpdateExpression="SET published_sequence = :seq",
-                ConditionExpression="published_sequence < :seq",
-                ExpressionAttributeValues={":seq": {"N": str(sequence)}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-
-    def _log_key(self, entry: OutboxEntry) -> dict[str, Any]:
-        return {
-            "run_key": {"S": entry.run_key},
-            "entry": {"S": _entry_key(OUTBOX, entry.sequence)},
-        }
-
-    def amendment(self, run_key: str, number: int) -> list[str]:
-        item = self.ddb.get_item(
-            TableName=self.names.run_log_table,
-            Key={"run_key": {"S": run_key}, "entry": {"S": _entry_key(AMENDMENT, number)}},
-            ConsistentRead=True,
-        ).get("Item")
-        return list(from_item(item).get("late_files", [])) if item else []
 
     # Queries
 
@@ -493,14 +338,3 @@ class RunLedger:
 
     def runs_at_site(self, site: str) -> list[Run]:
         return self.runs_by("by-site", "site", site)
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB's Decimals back to ints and floats, for message bodies."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value

@@ -8,7 +8,7 @@ it; every step is a conditional ledger transaction, so repeating one is harmless
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ from ngs_lake.runs.ingest import MarkerSeen
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.model import Run, RunState, Trigger, VerificationSummary, utc_iso
 from ngs_lake.runs.verification import Verification
+from ngs_lake.runs.watermarks import Watermark
 
 log = logging.getLogger(__name__)
 
@@ -108,23 +109,37 @@ class RunProgress:
                 )
 
     def detect_stalls(
-        self, window_of: Callable[[str], float], abort_after: int, now: datetime | None = None
+        self,
+        window_of: Callable[[str], float],
+        abort_after: int,
+        watermarks: Mapping[str, Watermark],
+        gateway_of: Callable[[Run], str],
     ) -> None:
-        """STARTED -> STALLED after a silent stall window; STALLED -> ABORTED after N of them."""
-        now = now or datetime.now(UTC)
+        """STARTED -> STALLED once its last activity is a stall window behind its gateway's
+        watermark (the newest event time from that gateway, never the wall clock); STALLED ->
+        ABORTED after N windows. A run whose gateway still holds dirty data is not silent: its
+        files are in the cache, waiting to upload."""
+        dirty: dict[str, bool] = {}
         for state, limit_windows, trigger in (
             (RunState.STARTED, 1, Trigger.SILENCE),
             (RunState.STALLED, abort_after, Trigger.ABANDONED),
         ):
             for run in self.runs_in_state(state):
-                window = window_of(run.sequencer_id) * limit_windows
-                silent = (now - run.last_activity_at).total_seconds()
-                if silent >= window:
+                gateway = gateway_of(run)
+                mark = watermarks.get(gateway)
+                if mark is None:
+                    continue
+                behind = (mark.event_time - run.last_activity_at).total_seconds()
+                if behind < window_of(run.sequencer_id) * limit_windows:
+                    continue
+                if gateway not in dirty:
+                    dirty[gateway] = self.shares.cache_dirty(gateway)
+                if not dirty[gateway]:
                     self._apply(
                         run,
                         trigger,
-                        fields={"silent_seconds": silent},
-                        details={"silent_seconds": silent},
+                        fields={"silent_seconds": behind},
+                        details={"silent_seconds": behind},
                     )
 
     def retry_incomplete(self, now: datetime | None = None) -> list[str]:

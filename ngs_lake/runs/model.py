@@ -8,6 +8,7 @@ of their own in the run log (ARCHITECTURE §5), because DynamoDB items stop at 4
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,6 +25,7 @@ class RunState(StrEnum):
     STALLED = "STALLED"
     INCOMPLETE = "INCOMPLETE"
     ABORTED = "ABORTED"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"  # a lifecycle run failed every attempt
 
 
 class RunEventType(StrEnum):
@@ -35,11 +37,18 @@ class RunEventType(StrEnum):
     RESUMED = "run.resumed"
     ABORTED = "run.aborted"
     AMENDED = "run.amended"
+    NEEDS_ATTENTION = "run.needs_attention"
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in RunEventType)
 REPEATABLE = frozenset(
-    {RunEventType.INCOMPLETE, RunEventType.STALLED, RunEventType.RESUMED, RunEventType.AMENDED}
+    {
+        RunEventType.INCOMPLETE,
+        RunEventType.STALLED,
+        RunEventType.RESUMED,
+        RunEventType.AMENDED,
+        RunEventType.NEEDS_ATTENTION,
+    }
 )
 
 
@@ -56,8 +65,10 @@ class Trigger(StrEnum):
     ACTIVITY = "files again"
     ABANDONED = "stalled for N windows"
     LATE_FILES = "files after completion"
+    GAVE_UP = "lifecycle run failed every attempt"
     OPERATOR_ABORT = "operator: abort"
     OPERATOR_REVERIFY = "operator: reverify"
+    OPERATOR_RETRY = "operator: retry"
 
 
 @dataclass(frozen=True)
@@ -65,18 +76,20 @@ class Transition:
     """One row of the table: from `sources` on `trigger` to `target`, owing `announces`.
 
     A repeatable announcement is numbered by the run counter `counter`, which the transition
-    increments in the same write.
+    increments in the same write. `target` None: back to the state the run needed attention in.
     """
 
     trigger: Trigger
     sources: frozenset[RunState]
-    target: RunState
+    target: RunState | None
     announces: RunEventType | None = None
     counter: str | None = None
 
 
 _S = RunState
-_NOT_FINAL = frozenset({_S.STARTED, _S.MARKER_SEEN, _S.UPLOAD_CONFIRMED, _S.STALLED, _S.INCOMPLETE})
+_NOT_FINAL = frozenset(
+    {_S.STARTED, _S.MARKER_SEEN, _S.UPLOAD_CONFIRMED, _S.STALLED, _S.INCOMPLETE, _S.NEEDS_ATTENTION}
+)
 
 TRANSITIONS: tuple[Transition, ...] = (
     Transition(Trigger.FIRST_FILE, frozenset(), _S.STARTED, RunEventType.STARTED),
@@ -112,12 +125,20 @@ TRANSITIONS: tuple[Transition, ...] = (
         RunEventType.AMENDED,
         "amended_count",
     ),
+    Transition(
+        Trigger.GAVE_UP,
+        frozenset(set(RunState) - {_S.NEEDS_ATTENTION}),
+        _S.NEEDS_ATTENTION,
+        RunEventType.NEEDS_ATTENTION,
+        "attention_count",
+    ),
     Transition(Trigger.OPERATOR_ABORT, _NOT_FINAL, _S.ABORTED, RunEventType.ABORTED),
     Transition(
         Trigger.OPERATOR_REVERIFY,
-        frozenset({_S.INCOMPLETE, _S.UPLOAD_CONFIRMED, _S.MARKER_SEEN}),
+        frozenset({_S.INCOMPLETE, _S.UPLOAD_CONFIRMED, _S.MARKER_SEEN, _S.NEEDS_ATTENTION}),
         _S.MARKER_SEEN,
     ),
+    Transition(Trigger.OPERATOR_RETRY, frozenset({_S.NEEDS_ATTENTION}), None),
 )
 
 
@@ -139,6 +160,26 @@ def message_id(run_key: str, event_type: RunEventType, occurrence: int = 1) -> s
     """`<run_key>#<event_type>`, plus `#<n>` for the types that can repeat (ARCHITECTURE §6)."""
     base = f"{run_key}#{event_type.value}"
     return f"{base}#{occurrence}" if event_type in REPEATABLE else base
+
+
+# SNS FIFO: MessageDeduplicationId and MessageGroupId are at most 128 characters, and a message
+# whose dedup id was seen in the last 5 minutes is accepted but not delivered.
+# https://docs.aws.amazon.com/sns/latest/api/API_Publish.html
+SNS_ID_LIMIT = 128
+
+
+def sns_deduplication_id(message_id: str) -> str:
+    """The sha256 hex of the whole message id: distinct messages never share a dedup id, however
+    long their run key (a truncated id would make `#1` and `#2` of a long key one message)."""
+    return hashlib.sha256(message_id.encode()).hexdigest()
+
+
+def sns_group_id(run_key: str) -> str:
+    """The run key, or its sha256 hex when longer than SNS allows: a run's messages stay in one
+    ordered group either way."""
+    if len(run_key) <= SNS_ID_LIMIT:
+        return run_key
+    return hashlib.sha256(run_key.encode()).hexdigest()
 
 
 def utc_iso(moment: datetime | None = None) -> str:
@@ -174,6 +215,7 @@ class Run(BaseModel):
     timezone: str = "UTC"
     bucket: str
     share_arn: str
+    gateway_id: str = ""  # the gateway whose watermark judges the run's silence
     started_at: datetime
     last_activity_at: datetime
     recorded_at: datetime | None = None
@@ -192,6 +234,9 @@ class Run(BaseModel):
     stalled_count: int = 0
     resumed_count: int = 0
     amended_count: int = 0
+    attention_count: int = 0  # times the run needed an operator; retries count afresh after
+    attention_from: RunState | None = None  # the state it needed attention in
+    attention_reason: str | None = None
     verify_attempts: int = 0
     retry_after: datetime | None = None
     final: bool = False
@@ -239,6 +284,7 @@ class NewRun:
     bucket: str
     share_arn: str
     started_at: datetime
+    gateway_id: str = ""
 
 
 @dataclass(frozen=True)

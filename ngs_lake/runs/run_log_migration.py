@@ -13,8 +13,9 @@ from typing import Any
 
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.names import LakeNames
-from ngs_lake.runs.ledger import AMENDMENT, OUTBOX, from_item, to_item
+from ngs_lake.runs.dynamo_items import from_item, to_item
 from ngs_lake.runs.model import RunEventType, message_id, utc_iso
+from ngs_lake.runs.run_log import AMENDMENT, OUTBOX
 
 _AMENDED = re.compile(r"^amended_(\d+)$")
 _OCCURRENCE = re.compile(r"#(\d+)$")

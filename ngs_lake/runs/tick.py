@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.aws.storage_gateway import StorageGatewayShares
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import EventShard, LakeNames
 from ngs_lake.runs.ingest import GatewayEventIngest, IngestSettings, TickReport
-from ngs_lake.runs.ledger import RunLedger
+from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.lifecycle import RunProgress
-from ngs_lake.runs.model import Run, RunState, utc_iso
+from ngs_lake.runs.model import Run, RunState, Trigger, utc_iso
+from ngs_lake.runs.retries import AttemptLog, RetryPolicy, Verdict, retry_verdict
+from ngs_lake.runs.watermarks import GatewayWatermarks
 
 RECENTLY_FINISHED = timedelta(days=2)
 ACTIVE_STATES = (
@@ -27,13 +30,25 @@ ACTIVE_STATES = (
     RunState.UPLOAD_CONFIRMED,
     RunState.STALLED,
     RunState.INCOMPLETE,
+    RunState.NEEDS_ATTENTION,
 )
 
 
+class Work(StrEnum):
+    ANNOUNCE = "announce"  # publish the run's recorded, unpublished messages
+    VERIFY = "verify"  # materialise the run's sequencing_run partition
+    MANIFEST = "manifest"  # write the run's manifest again after an amendment
+
+
 @dataclass(frozen=True)
-class ManifestDue:
+class LifecycleRequest:
+    """One lifecycle run to launch. `key` names the piece of work across attempts; Dagster's
+    run key is `<key>#<attempt>`, never reused."""
+
+    work: Work
     run_key: str
-    amendment: int  # the manifest is written again once per amendment
+    key: str
+    attempt: int
 
 
 @dataclass
@@ -41,45 +56,103 @@ class TickPlan:
     """What Dagster should do after this tick: plain data, no Dagster types."""
 
     report: TickReport
-    announcements_due: list[Run] = field(default_factory=list)  # recorded, not yet published
-    verifications_due: list[Run] = field(default_factory=list)  # upload confirmed
-    manifests_due: list[ManifestDue] = field(default_factory=list)
+    requests: list[LifecycleRequest] = field(default_factory=list)
     partitions: set[str] = field(default_factory=set)  # every run Dagster should know
+    gave_up: list[str] = field(default_factory=list)  # runs moved to NEEDS_ATTENTION
+    silent_gateways: list[str] = field(default_factory=list)  # reported silent this tick
 
 
 def run_tick(
     clients: AwsClients,
     document: LakeConfig,
+    attempts: AttemptLog,
     shard: EventShard | None = None,
     settings: IngestSettings | None = None,
 ) -> TickPlan:
-    """`shard`: the queue this sensor drains; with per-site queues it looks after only the runs
-    of its own sites, so two sensors never act on one run."""
+    """`attempts`: the orchestrator's lifecycle runs for a piece of work. `shard`: the queue this
+    sensor drains; with per-site queues it looks after only its own sites' runs."""
     names = LakeNames.of(document)
     sequencers = shard.sequencer_ids(document) if shard and shard.site else None
     ledger = RunLedger(clients, names, document.lake.events_ttl_days)
     progress = RunProgress(ledger, StorageGatewayShares(clients.storagegateway()), sequencers)
-    report = GatewayEventIngest(
-        clients, names, ledger, settings, progress=progress, shard=shard
-    ).drain()
+    ingest = GatewayEventIngest(clients, names, ledger, settings, progress=progress, shard=shard)
+    report = ingest.drain()
     progress.retry_incomplete()
-    progress.detect_stalls(document.stall_window_seconds, document.lake.abort_after_stall_windows)
-    return plan_after(progress, report)
+    watermarks = GatewayWatermarks(clients, names)
+    marks = watermarks.all()
+    now = datetime.now(UTC)
+    silence = timedelta(seconds=document.lake.gateway_silence)
+    silent = [
+        m.gateway_id
+        for m in marks.values()
+        if m.silent_since is None
+        and now - m.received_at >= silence
+        and watermarks.report_silent(m, now)
+    ]
+    gateway_of_share = {arn: e.gateway_id for arn, e in ingest.catalogue.by_arn.items()}
+    progress.detect_stalls(
+        document.stall_window_seconds,
+        document.lake.abort_after_stall_windows,
+        marks,
+        lambda run: run.gateway_id or gateway_of_share.get(run.share_arn, ""),
+    )
+    policy = RetryPolicy(
+        document.lake.lifecycle_run_attempts, document.lake.lifecycle_retry_backoff
+    )
+    plan = plan_after(progress, report, attempts, policy, now)
+    plan.silent_gateways = silent
+    return plan
 
 
-def plan_after(progress: RunProgress, report: TickReport) -> TickPlan:
-    """What the ledger says is owed, for every active or recently finished run."""
-    recent = utc_iso(datetime.now(UTC) - RECENTLY_FINISHED)
+def _work_due(run: Run) -> list[tuple[Work, str]]:
+    """(work, key) the ledger says a run is owed; the key changes when the work does, and after
+    an operator's reset (`attention_count`), so attempts count afresh."""
+    epoch = f".{run.attention_count}"
+    due = []
+    if run.unpublished:
+        due.append((Work.ANNOUNCE, f"{run.run_key}#announce#{run.sequence}{epoch}"))
+    if run.state == RunState.UPLOAD_CONFIRMED:
+        due.append((Work.VERIFY, f"{run.run_key}#verify#{run.verify_attempts + 1}{epoch}"))
+    if run.amended_count and run.state == RunState.COMPLETED:
+        due.append((Work.MANIFEST, f"{run.run_key}#manifest#{run.amended_count}{epoch}"))
+    return due
+
+
+def plan_after(
+    progress: RunProgress,
+    report: TickReport,
+    attempts: AttemptLog,
+    policy: RetryPolicy,
+    now: datetime,
+) -> TickPlan:
+    """What the ledger says is owed, for every active or recently finished run, within the
+    retry policy: a piece of work that failed every attempt puts its run in NEEDS_ATTENTION."""
+    recent = utc_iso(now - RECENTLY_FINISHED)
     active = [run for state in ACTIVE_STATES for run in progress.runs_in_state(state)]
     active += progress.runs_in_state(RunState.COMPLETED, active_since=recent)
     active += progress.runs_in_state(RunState.ABORTED, active_since=recent)
-    plan = TickPlan(report)
+    plan = TickPlan(report, partitions={run.run_key for run in active} | set(report.new_runs))
     for run in active:
-        if run.unpublished:
-            plan.announcements_due.append(run)
-        if run.state == RunState.UPLOAD_CONFIRMED:
-            plan.verifications_due.append(run)
-        if run.amended_count:
-            plan.manifests_due.append(ManifestDue(run.run_key, run.amended_count))
-    plan.partitions = {run.run_key for run in active} | set(report.new_runs)
+        for work, key in _work_due(run):
+            tried = attempts(key)
+            verdict = retry_verdict(tried, policy, now)
+            if verdict == Verdict.REQUEST:
+                plan.requests.append(LifecycleRequest(work, run.run_key, key, len(tried) + 1))
+            elif verdict == Verdict.GIVE_UP and run.state != RunState.NEEDS_ATTENTION:
+                _give_up(progress.ledger, run, work, len(tried), plan)
+                break  # the run has moved; the next tick sees its new state
     return plan
+
+
+def _give_up(ledger: RunLedger, run: Run, work: Work, tried: int, plan: TickPlan) -> None:
+    reason = f"{work.value} failed {tried} times"
+    try:
+        ledger.apply(
+            run,
+            Trigger.GAVE_UP,
+            fields={"attention_reason": reason},
+            details={"reason": reason, "state": run.state.value},
+        )
+        plan.gave_up.append(run.run_key)
+    except TransitionConflict:
+        pass  # moved meanwhile: judged again next tick

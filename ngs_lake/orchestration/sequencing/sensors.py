@@ -1,13 +1,16 @@
 """`storage_gateway_events`: the sensor that runs one tick of the run core and turns the plan it
 returns into Dagster run requests and partitions.
 
-It holds no lifecycle logic: `runs.tick.run_tick` decides what is due. What stays here is
-Dagster's side: not requesting a run that is already queued or running, and the run keys.
-Dagster skips a run key it has seen, so a retry after a failure takes the next attempt number:
-`<run key>#<step>#<attempt>` (ARCHITECTURE §7).
+It holds no lifecycle logic: `runs.tick.run_tick` decides what is due, when a failed lifecycle
+run is tried again and when to stop. What stays here is Dagster's side: reading the attempts
+from the instance, and turning each request into a RunRequest. Dagster skips a run key it has
+seen, so an attempt's key is `<work key>#<attempt>` (ARCHITECTURE §7).
 """
 
+from datetime import UTC, datetime
+
 from dagster import (
+    DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
@@ -23,8 +26,8 @@ from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 from ngs_lake.orchestration.sequencing.jobs import announce_run, complete_run, refresh_manifest
 from ngs_lake.orchestration.sequencing.partitions import sequencing_runs
 from ngs_lake.runs.ingest import IngestSettings
-from ngs_lake.runs.model import Run
-from ngs_lake.runs.tick import ManifestDue, TickPlan, run_tick
+from ngs_lake.runs.retries import Attempt, AttemptLog, AttemptStatus
+from ngs_lake.runs.tick import LifecycleRequest, Work, run_tick
 
 IN_FLIGHT = {
     DagsterRunStatus.QUEUED,
@@ -32,74 +35,56 @@ IN_FLIGHT = {
     DagsterRunStatus.STARTING,
     DagsterRunStatus.STARTED,
     DagsterRunStatus.MANAGED,
+    DagsterRunStatus.CANCELING,
 }
+FAILED = {DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+WORK_TAG = "ngs_lake/work"
 # Completion is what consumers wait for: the queue starts it before announcements and manifests
 # that were queued earlier.
 COMPLETION_PRIORITY = "10"
+JOBS = {Work.ANNOUNCE: announce_run, Work.VERIFY: complete_run, Work.MANIFEST: refresh_manifest}
 
 
-def _request_unless_in_flight(
-    context: SensorEvaluationContext,
-    tag: str,
-    value: str,
-    job_name: str,
-    tags: dict[str, str],
-    partition_key: str | None = None,
-    run_config: dict | None = None,
-) -> RunRequest | None:
-    """A request keyed `<value>#<attempt>`, unless a run tagged `tag=value` is in flight."""
-    runs = context.instance.get_runs(RunsFilter(tags={tag: value}))
-    if any(r.status in IN_FLIGHT for r in runs):
-        return None
-    attempt = len(runs) + 1
+def attempt_log(instance: DagsterInstance) -> AttemptLog:
+    """The instance's lifecycle runs for one piece of work, as the run core reads attempts."""
+
+    def attempts(key: str) -> list[Attempt]:
+        out = []
+        for record in instance.get_run_records(RunsFilter(tags={WORK_TAG: key})):
+            status = record.dagster_run.status
+            if status in IN_FLIGHT:
+                out.append(Attempt(AttemptStatus.IN_FLIGHT))
+            else:
+                failed = status in FAILED
+                out.append(
+                    Attempt(
+                        AttemptStatus.FAILED if failed else AttemptStatus.SUCCEEDED,
+                        record.end_time and datetime.fromtimestamp(record.end_time, UTC),
+                    )
+                )
+        return out
+
+    return attempts
+
+
+def run_request(request: LifecycleRequest) -> RunRequest:
+    """The Dagster run for one lifecycle request; its run key is never reused."""
+    tags = {
+        WORK_TAG: request.key,
+        "ngs_lake/run_key": request.run_key,
+        "ngs_lake/attempt": str(request.attempt),
+    }
+    if request.work == Work.VERIFY:
+        tags["dagster/priority"] = COMPLETION_PRIORITY
     return RunRequest(
-        run_key=f"{value}#{attempt}",
-        job_name=job_name,
-        partition_key=partition_key,
-        run_config=run_config or {},
-        tags={tag: value, "ngs_lake/attempt": str(attempt), **tags},
+        run_key=f"{request.key}#{request.attempt}",
+        job_name=JOBS[request.work].name,
+        partition_key=None if request.work == Work.ANNOUNCE else request.run_key,
+        run_config={"ops": {"announce": {"config": {"run_key": request.run_key}}}}
+        if request.work == Work.ANNOUNCE
+        else {},
+        tags=tags,
     )
-
-
-def announcement_request(context: SensorEvaluationContext, run: Run) -> RunRequest | None:
-    """announce_run publishes every recorded, unpublished message of the run, oldest first."""
-    return _request_unless_in_flight(
-        context,
-        "ngs_lake/announce",
-        f"{run.run_key}#announce#{run.sequence}",
-        announce_run.name,
-        {"ngs_lake/run_key": run.run_key},
-        run_config={"ops": {"announce": {"config": {"run_key": run.run_key}}}},
-    )
-
-
-def verification_request(context: SensorEvaluationContext, run: Run) -> RunRequest | None:
-    """complete_run for a confirmed run, unless one is already queued or running."""
-    return _request_unless_in_flight(
-        context,
-        "ngs_lake/verify",
-        f"{run.run_key}#verify#{run.verify_attempts + 1}",
-        complete_run.name,
-        {"ngs_lake/run_key": run.run_key, "dagster/priority": COMPLETION_PRIORITY},
-        partition_key=run.run_key,
-    )
-
-
-def manifest_request(due: ManifestDue) -> RunRequest:
-    """Dagster skips the key once used: one refresh per amendment."""
-    return RunRequest(
-        run_key=f"{due.run_key}#manifest#{due.amendment}",
-        job_name=refresh_manifest.name,
-        partition_key=due.run_key,
-        tags={"ngs_lake/run_key": due.run_key},
-    )
-
-
-def dagster_requests(context: SensorEvaluationContext, plan: TickPlan) -> list[RunRequest]:
-    requests = [announcement_request(context, run) for run in plan.announcements_due]
-    requests += [verification_request(context, run) for run in plan.verifications_due]
-    requests += [manifest_request(due) for due in plan.manifests_due]
-    return [r for r in requests if r is not None]
 
 
 def build_storage_gateway_events_sensor(
@@ -122,8 +107,13 @@ def build_storage_gateway_events_sensor(
         context: SensorEvaluationContext, aws: AwsConnection, lake: LakeConfigResource
     ) -> SensorResult:
         document = lake.load()
-        plan = run_tick(aws.clients(document.lake.region), document, shard, settings)
-        requests = dagster_requests(context, plan)
+        clients = aws.clients(document.lake.region)
+        plan = run_tick(clients, document, attempt_log(context.instance), shard, settings)
+        requests = [run_request(r) for r in plan.requests]
+        for gateway in plan.silent_gateways:
+            context.log.warning(f"gateway {gateway} silent: no events for lake.gateway_silence")
+        for run_key in plan.gave_up:
+            context.log.warning(f"{run_key} needs attention: its lifecycle runs kept failing")
         missing = plan.partitions - set(
             context.instance.get_dynamic_partitions(sequencing_runs.name)
         )
