@@ -35,10 +35,14 @@ setup(
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",
+            # `make test` runs the suite on two workers (pytest.ini).
+            "pytest-xdist>=3.8,<4",
             "ruff>=0.6",
             # The dependency rules of .importlinter, checked by `make test`.
             "import-linter>=2.16,<3",
             "hypothesis>=6.100",
+            # `make mutation`: the pure modules' mutation score (ngs_lake_tests/pure/mutation.py).
+            "mutmut>=3.8,<4",
             "awscli>=1.32",
             # The browser check; it drives Debian's chromium, so no browser is downloaded.
             "playwright>=1.40",

@@ -34,6 +34,30 @@ from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 
 pytest_plugins = ["ngs_lake_tests.lake_fixtures"]
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests (marked `slow`) start first, and each module's tests that share a
+    module-scoped stack run on one xdist worker (`--dist loadgroup`), so two workers finish
+    together instead of one waiting on the whole-system test at the end."""
+    for item in items:
+        module = item.module.__name__ if item.module else item.nodeid
+        if any(d.scope == "module" for d in _fixture_defs(item)):
+            item.add_marker(pytest.mark.xdist_group(module))
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("slow") is None,
+            item.get_closest_marker("xdist_group") is None,  # a whole stack first
+        )
+    )
+
+
+def _fixture_defs(item: pytest.Item) -> list[Any]:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return []
+    return [d for defs in info.name2fixturedefs.values() for d in defs]
+
+
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_CONFIG = REPO / "config" / "lake.yaml"
 SMALL_CONFIG = REPO / "config" / "examples" / "small.yaml"

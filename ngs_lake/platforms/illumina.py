@@ -312,10 +312,9 @@ class Illumina(PlatformFamily):
 
 
 def run_folder_name(date: datetime, instrument: str, number: int, flowcell: str) -> str:
-    """The folder name an instrument gives a run (NovaSeq X and NextSeq 2000 use YYYYMMDD)."""
-    stamp = (
-        date.strftime("%Y%m%d") if instrument.startswith(("LH", "VH")) else date.strftime("%y%m%d")
-    )
+    """The folder name an instrument gives a run (only the NovaSeq X, `LH`, uses YYYYMMDD; the
+    NextSeq 2000, `VH`, writes e.g. `200722_VH00123_5_AAAFWVYM5`)."""
+    stamp = date.strftime("%Y%m%d") if instrument.startswith("LH") else date.strftime("%y%m%d")
     digits = f"{number}" if instrument.startswith("VH") else f"{number:04d}"
     return f"{stamp}_{instrument}_{digits}_{flowcell}"
 

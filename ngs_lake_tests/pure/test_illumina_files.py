@@ -8,7 +8,7 @@ import pytest
 from ngs_lake.platforms.base import PlatformFileError
 from ngs_lake.platforms.illumina import parse_run_date, parse_run_info, parse_run_parameters
 
-DATA = Path(__file__).parent / "data" / "illumina"
+DATA = Path(__file__).parents[1] / "data" / "illumina"
 
 
 def read(name: str) -> bytes:
@@ -31,6 +31,7 @@ def read(name: str) -> bytes:
                 surface_count=2,
                 tiles=38,
                 tiles_declared=False,
+                tile_naming="FourDigit",
                 reads=[(1, 301, False), (2, 8, True), (3, 301, False)],
             ),
         ),
@@ -47,6 +48,7 @@ def read(name: str) -> bytes:
                 surface_count=2,
                 tiles=28,
                 tiles_declared=False,
+                tile_naming="FourDigit",
                 reads=[(1, 251, False), (2, 8, True), (3, 8, True), (4, 251, False)],
             ),
         ),
@@ -63,6 +65,7 @@ def read(name: str) -> bytes:
                 surface_count=2,
                 tiles=896,
                 tiles_declared=False,
+                tile_naming="FourDigit",
                 reads=[(1, 151, False), (2, 8, True), (3, 151, False)],
             ),
         ),
@@ -79,6 +82,7 @@ def read(name: str) -> bytes:
                 surface_count=2,
                 tiles=56,
                 tiles_declared=True,
+                tile_naming="FiveDigit",
                 reads=[(1, 30, False), (2, 8, True), (3, 30, False)],
             ),
         ),
@@ -95,6 +99,7 @@ def read(name: str) -> bytes:
                 surface_count=2,
                 tiles=2,
                 tiles_declared=True,
+                tile_naming="FiveDigit",
                 reads=[(1, 75, False), (2, 8, True), (3, 8, True), (4, 75, False)],
             ),
         ),
@@ -111,6 +116,7 @@ def read(name: str) -> bytes:
                 surface_count=2,
                 tiles=624,
                 tiles_declared=True,
+                tile_naming="FourDigit",
                 reads=[(1, 101, False), (2, 8, True), (3, 8, True), (4, 101, False)],
             ),
         ),
@@ -127,6 +133,7 @@ def read(name: str) -> bytes:
                 surface_count=2,
                 tiles=3136,
                 tiles_declared=True,
+                tile_naming="FourDigit",
                 reads=[(1, 151, False), (2, 8, True), (3, 8, True), (4, 151, False)],
             ),
         ),
@@ -145,6 +152,7 @@ def test_verbatim_run_info_files(name, expected):
     assert info.surface_count == expected["surface_count"]
     assert len(info.tiles) == expected["tiles"]
     assert info.tiles_declared == expected["tiles_declared"]
+    assert info.tile_naming == expected["tile_naming"]
     assert [(r.number, r.cycles, r.is_index) for r in info.reads] == expected["reads"]
 
 
@@ -203,7 +211,9 @@ def test_hostile_xml_is_refused(hostile):
 
 def test_a_truncated_file_is_refused():
     data = read("novaseq-6000_v5_201125_A00291_0321_AHWHKYDRXX_RunInfo.xml")
-    with pytest.raises(PlatformFileError, match="not well-formed XML"):
+    with pytest.raises(
+        PlatformFileError, match=r"^RunInfo.xml: not well-formed XML \(.*\); truncated\?$"
+    ):
         parse_run_info(data[: len(data) // 2])
 
 
@@ -234,3 +244,186 @@ def test_nextseq_2000_run_parameters():
     assert params.experiment_name == "gap14_test_NS2000"
     assert params.rta_version == "3.6.14"
     assert params.chemistry is None
+
+
+def run_info_xml(
+    run: str = 'Id="r" Number="7"',
+    layout: str = 'LaneCount="1" SurfaceCount="2" SwathCount="1" TileCount="2"',
+    inside: str = "",
+    reads: str = '<Read Number="1" NumCycles="3" IsIndexedRead="N"/>',
+    root: str = 'Version="3"',
+    date: str = "<Date>231116</Date>",
+) -> bytes:
+    """A RunInfo.xml with the parts a test varies; the rest as a MiSeq writes it."""
+    return (
+        f"<RunInfo {root}><Run {run}><Flowcell>F</Flowcell><Instrument>I</Instrument>{date}"
+        f"<Reads>{reads}</Reads><FlowcellLayout {layout}>{inside}</FlowcellLayout></Run></RunInfo>"
+    ).encode()
+
+
+def test_a_minimal_run_info_is_read():
+    info = parse_run_info(run_info_xml())
+    assert (info.version, info.run_id, info.run_number, info.flowcell, info.instrument) == (
+        3,
+        "r",
+        7,
+        "F",
+        "I",
+    )
+    assert info.date == datetime(2023, 11, 16)
+    assert (info.lane_count, info.surface_count, info.swath_count, info.tile_count) == (1, 2, 1, 2)
+    assert (info.sections_per_lane, info.tile_naming) == (1, "FourDigit")
+    assert info.tiles == ["1_1101", "1_1102", "1_2101", "1_2102"]
+    assert not info.tiles_declared
+
+
+def test_what_run_info_leaves_out_gets_a_neutral_value():
+    info = parse_run_info(run_info_xml(run='Id="r"', root="", date=""))
+    assert (info.version, info.run_number, info.date) == (None, 0, None)
+
+
+def test_reads_are_sorted_by_number_and_flags_default_to_no():
+    reads = (
+        '<Read Number="3" NumCycles="151"/>'
+        '<Read Number="1" NumCycles="151" IsIndexedRead="n"/>'
+        '<Read Number="2" NumCycles="10" IsIndexedRead="y" IsReverseComplement="y"/>'
+    )
+    info = parse_run_info(run_info_xml(reads=reads))
+    assert [(r.number, r.cycles, r.is_index, r.is_reverse_complement) for r in info.reads] == [
+        (1, 151, False, False),
+        (2, 10, True, True),
+        (3, 151, False, False),
+    ]
+    assert info.total_cycles == 312
+
+
+def test_sections_per_lane_imply_five_digit_tiles():
+    layout = 'LaneCount="1" SurfaceCount="1" SwathCount="1" TileCount="2" SectionPerLane="2"'
+    info = parse_run_info(run_info_xml(layout=layout))
+    assert (info.sections_per_lane, info.tile_naming) == (2, "FiveDigit")
+    assert info.tiles == ["1_11101", "1_11102", "1_11201", "1_11202"]
+
+
+def test_a_tile_set_without_a_naming_convention_is_four_digit():
+    layout = 'LaneCount="1" SurfaceCount="1" SwathCount="1" TileCount="1" SectionPerLane="3"'
+    inside = "<TileSet><Tiles><Tile> 1_1101 </Tile><Tile/></Tiles></TileSet>"
+    info = parse_run_info(run_info_xml(layout=layout, inside=inside))
+    assert info.tile_naming == "FourDigit"
+    assert info.tiles == ["1_1101"]
+    assert info.tiles_declared
+
+
+def test_layout_counts_may_carry_spaces():
+    info = parse_run_info(
+        run_info_xml(layout='LaneCount=" 2 " SurfaceCount="1" SwathCount="1" TileCount="1"')
+    )
+    assert info.lane_count == 2
+
+
+@pytest.mark.parametrize(
+    ("xml", "message"),
+    [
+        (run_info_xml(run='Number="1"'), "RunInfo.xml: <Run> has no Id attribute"),
+        (run_info_xml(run='Id="" Number="1"'), "RunInfo.xml: <Run> has no Id attribute"),
+        (run_info_xml(reads=""), "RunInfo.xml: no <Read> elements under <Reads>"),
+        (
+            run_info_xml(layout='SurfaceCount="2" SwathCount="1" TileCount="2"'),
+            "RunInfo.xml: <FlowcellLayout> attribute LaneCount=None is not a whole number",
+        ),
+        (
+            run_info_xml(layout='LaneCount="1" SurfaceCount="-2" SwathCount="1" TileCount="2"'),
+            "RunInfo.xml: <FlowcellLayout> attribute SurfaceCount='-2' is not a whole number",
+        ),
+        (
+            b'<RunInfo><Run Id="r"><Flowcell>F</Flowcell><Instrument>I</Instrument></Run></RunInfo>',
+            "RunInfo.xml: no <FlowcellLayout> element",
+        ),
+        (
+            run_info_xml().replace(b"<Instrument>I</Instrument>", b"<Instrument> </Instrument>"),
+            "RunInfo.xml: <Run> has no <Instrument>",
+        ),
+        (
+            run_info_xml().replace(b"<Flowcell>F</Flowcell>", b""),
+            "RunInfo.xml: <Run> has no <Flowcell>",
+        ),
+    ],
+)
+def test_each_missing_part_of_run_info_is_named(xml, message):
+    with pytest.raises(PlatformFileError) as caught:
+        parse_run_info(xml)
+    assert str(caught.value) == message
+
+
+@pytest.mark.usefixtures("machine_in_chicago")
+def test_an_offset_date_is_stored_in_utc():
+    assert parse_run_date("2024-02-02T17:36:21+02:00").isoformat() == "2024-02-02T15:36:21+00:00"
+
+
+@pytest.mark.parametrize("text", [None, "", "   "])
+def test_an_empty_date_is_none(text):
+    assert parse_run_date(text) is None
+
+
+def test_a_date_with_spaces_around_it_is_read():
+    assert parse_run_date(" 231116\n") == datetime(2023, 11, 16)
+
+
+def test_the_whole_unreadable_date_message():
+    with pytest.raises(PlatformFileError) as caught:
+        parse_run_date("16.11.2023")
+    assert str(caught.value) == (
+        "RunInfo.xml: <Date> '16.11.2023' is not YYMMDD, M/D/YYYY h:mm:ss AM or ISO 8601"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tag", "field"),
+    [
+        ("Application", "application"),
+        ("ApplicationName", "application"),
+        ("ApplicationVersion", "application_version"),
+        ("SystemSuiteVersion", "application_version"),
+        ("Chemistry", "chemistry"),
+        ("ChemistryVersion", "chemistry"),
+        ("ReagentKitVersion", "chemistry"),
+        ("ExperimentName", "experiment_name"),
+        ("RtaVersion", "rta_version"),
+        ("RTAVersion", "rta_version"),
+    ],
+)
+def test_run_parameters_are_found_under_each_generations_tag(tag, field):
+    xml = f"<RunParameters><Setup><{tag}> v1 </{tag}></Setup></RunParameters>".encode()
+    params = parse_run_parameters(xml)
+    assert params.model_dump() == {
+        "application": None,
+        "application_version": None,
+        "chemistry": None,
+        "experiment_name": None,
+        "rta_version": None,
+    } | {field: "v1"}
+
+
+def test_the_first_tag_with_text_wins():
+    xml = (
+        b"<RunParameters><Application> </Application><ApplicationName>MiSeq Control Software"
+        b"</ApplicationName><Application>later</Application></RunParameters>"
+    )
+    assert parse_run_parameters(xml).application == "later"
+    xml = b"<RunParameters><Application/><ApplicationName>MCS</ApplicationName></RunParameters>"
+    assert parse_run_parameters(xml).application == "MCS"
+
+
+def test_a_broken_run_parameters_names_its_file():
+    with pytest.raises(PlatformFileError) as caught:
+        parse_run_parameters(b"<RunParameters><Setup>")
+    assert str(caught.value).startswith("RunParameters.xml: not well-formed XML (no element found")
+    assert str(caught.value).endswith("); truncated?")
+
+
+def test_a_hostile_run_parameters_is_refused_by_name():
+    with pytest.raises(PlatformFileError) as caught:
+        parse_run_parameters(b'<!DOCTYPE r [<!ENTITY a "b">]><RunParameters>&a;</RunParameters>')
+    assert str(caught.value) == (
+        "RunParameters.xml: refused: it declares a DTD or entities (DTDForbidden); instrument "
+        "files never do"
+    )
