@@ -167,9 +167,9 @@ CONSTANT_MUTANTS = (
         "test_element.py",
     ),
     ConstantMutant(
-        "ngs_lake/runs/announcements.py",
-        "RunEventType.RESUMED, RunEventType.AMENDED}",
-        "RunEventType.RESUMED}",
+        "ngs_lake/runs/model.py",
+        "        RunEventType.AMENDED,\n        RunEventType.NEEDS_ATTENTION,",
+        "        RunEventType.NEEDS_ATTENTION,",
         "test_announcements.py",
     ),
 )

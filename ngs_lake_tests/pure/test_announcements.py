@@ -148,7 +148,7 @@ def _edited(edit) -> str:
         lambda d: d.update(schema="ngs-lake/run-event/v2"),
         lambda d: d.update(message_id="run.completed"),
         lambda d: d.update(message_id=f"{RUN_KEY}#run.stalled#0"),
-        lambda d: d.update(event_type="run.needs_attention"),
+        lambda d: d.update(event_type="run.finished"),
         lambda d: d.update(sequence=0),
         lambda d: d["occurred_at"].update(utc="2026-11-28 12:34:56"),
         lambda d: d["run"].update(platform="hiseq-2500"),

@@ -20,6 +20,7 @@ def test_event_types_are_the_published_names():
         "run.resumed",
         "run.aborted",
         "run.amended",
+        "run.needs_attention",
     )
     assert RunEventType.COPY_COMPLETE == "run.copy_complete"
 
@@ -39,4 +40,5 @@ def test_run_states_are_the_ledgers_strings():
         "STALLED",
         "INCOMPLETE",
         "ABORTED",
+        "NEEDS_ATTENTION",
     ]

@@ -1,0 +1,155 @@
+"""The lifecycle's transition table, SNS's id rules and the retry policy: fast, no AWS.
+
+Expected values are the lifecycle of ARCHITECTURE §1 and §6 and SNS's published limits
+(https://docs.aws.amazon.com/sns/latest/api/API_Publish.html: ids of at most 128 characters).
+"""
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ngs_lake.runs.model import (
+    TRANSITIONS,
+    Run,
+    RunEventType,
+    RunState,
+    TransitionNotAllowed,
+    Trigger,
+    message_id,
+    parse_iso,
+    sns_deduplication_id,
+    sns_group_id,
+    transition_for,
+    utc_iso,
+)
+from ngs_lake.runs.retries import (
+    Attempt,
+    AttemptStatus,
+    RetryPolicy,
+    Verdict,
+    retry_verdict,
+)
+
+S, E, T = RunState, RunEventType, Trigger
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("state", "trigger", "target", "announces", "counter"),
+    [
+        (None, T.FIRST_FILE, S.STARTED, E.STARTED, None),
+        (S.STARTED, T.MARKER, S.MARKER_SEEN, E.COPY_COMPLETE, None),
+        (S.STALLED, T.MARKER, S.MARKER_SEEN, E.COPY_COMPLETE, None),
+        (S.MARKER_SEEN, T.UPLOAD_CONFIRMED, S.UPLOAD_CONFIRMED, None, None),
+        (S.UPLOAD_CONFIRMED, T.VERIFIED, S.COMPLETED, E.COMPLETED, None),
+        (S.UPLOAD_CONFIRMED, T.VERIFICATION_FAILED, S.INCOMPLETE, E.INCOMPLETE, "verify_attempts"),
+        (S.INCOMPLETE, T.RETRY, S.MARKER_SEEN, None, None),
+        (S.STARTED, T.SILENCE, S.STALLED, E.STALLED, "stalled_count"),
+        (S.STALLED, T.ACTIVITY, S.STARTED, E.RESUMED, "resumed_count"),
+        (S.STALLED, T.ABANDONED, S.ABORTED, E.ABORTED, None),
+        (S.COMPLETED, T.LATE_FILES, S.COMPLETED, E.AMENDED, "amended_count"),
+        (S.COMPLETED, T.GAVE_UP, S.NEEDS_ATTENTION, E.NEEDS_ATTENTION, "attention_count"),
+        (S.UPLOAD_CONFIRMED, T.GAVE_UP, S.NEEDS_ATTENTION, E.NEEDS_ATTENTION, "attention_count"),
+        (S.INCOMPLETE, T.OPERATOR_ABORT, S.ABORTED, E.ABORTED, None),
+        (S.NEEDS_ATTENTION, T.OPERATOR_ABORT, S.ABORTED, E.ABORTED, None),
+        (S.INCOMPLETE, T.OPERATOR_REVERIFY, S.MARKER_SEEN, None, None),
+        (S.NEEDS_ATTENTION, T.OPERATOR_REVERIFY, S.MARKER_SEEN, None, None),
+        (S.NEEDS_ATTENTION, T.OPERATOR_RETRY, None, None, None),  # back where it was
+    ],
+)
+def test_each_row_of_the_table(state, trigger, target, announces, counter):
+    row = transition_for(state, trigger)
+    assert (row.target, row.announces, row.counter) == (target, announces, counter)
+
+
+@pytest.mark.parametrize(
+    ("state", "trigger"),
+    [
+        (S.COMPLETED, T.MARKER),  # a completed run never goes back
+        (S.ABORTED, T.ACTIVITY),
+        (S.ABORTED, T.OPERATOR_ABORT),
+        (S.COMPLETED, T.OPERATOR_ABORT),
+        (S.STARTED, T.VERIFIED),  # verified only after the upload is confirmed
+        (S.MARKER_SEEN, T.VERIFIED),
+        (S.STARTED, T.FIRST_FILE),  # a run is created once
+        (None, T.MARKER),
+        (S.NEEDS_ATTENTION, T.GAVE_UP),
+        (S.STARTED, T.OPERATOR_RETRY),
+        (S.STARTED, T.OPERATOR_REVERIFY),
+        (S.MARKER_SEEN, T.SILENCE),
+    ],
+)
+def test_steps_not_in_the_table_are_refused(state, trigger):
+    with pytest.raises(TransitionNotAllowed, match=trigger.value):
+        transition_for(state, trigger)
+
+
+def test_the_table_has_one_row_per_state_and_trigger():
+    seen = set()
+    for row in TRANSITIONS:
+        for state in row.sources or {None}:
+            assert (state, row.trigger) not in seen
+            seen.add((state, row.trigger))
+    assert len(TRANSITIONS) == 14
+
+
+def test_message_ids_and_the_sns_ids_made_from_them():
+    key = "NVX-MAD-01/20231116_LH00123_0042_A22F7KLT4"
+    assert message_id(key, E.NEEDS_ATTENTION, 2) == f"{key}#run.needs_attention#2"
+    assert message_id(key, E.COMPLETED, 3) == f"{key}#run.completed"
+    mid = message_id(key, E.INCOMPLETE, 1)
+    assert sns_deduplication_id(mid) == hashlib.sha256(mid.encode()).hexdigest()
+    assert sns_group_id(key) == key
+    at_limit = "K" * 128
+    assert sns_group_id(at_limit) == at_limit
+    over = "K" * 129
+    assert sns_group_id(over) == hashlib.sha256(over.encode()).hexdigest()
+
+
+def test_times_are_utc_iso_with_microseconds():
+    moment = datetime(2026, 11, 30, 6, 0, 1, 5, tzinfo=UTC)
+    assert utc_iso(moment) == "2026-11-30T06:00:01.000005Z"
+    assert parse_iso("2026-11-30T06:00:01.000005Z") == moment
+
+
+def _run(**fields):
+    base = {
+        "run_key": "K/F",
+        "run_folder": "F",
+        "state": S.STARTED,
+        "sequencer_id": "K",
+        "platform": "miseq",
+        "site": "madison",
+        "bucket": "b",
+        "share_arn": "arn",
+        "started_at": NOW,
+        "last_activity_at": NOW,
+    }
+    return Run(**(base | fields))
+
+
+def test_a_run_says_whether_it_owes_announcements_and_its_flowcell():
+    assert _run(sequence=3, published_sequence=2).unpublished
+    assert not _run(sequence=3, published_sequence=3).unpublished
+    assert _run(metadata={"flowcell": "A22F7KLT4"}).flowcell == "A22F7KLT4"
+    assert _run().flowcell is None
+    assert _run(stalled_count=2).counter("stalled_count") == 2
+
+
+@pytest.mark.parametrize(
+    ("attempts", "verdict"),
+    [
+        ([], Verdict.REQUEST),
+        ([Attempt(AttemptStatus.IN_FLIGHT)], Verdict.WAIT),
+        ([Attempt(AttemptStatus.FAILED, NOW - timedelta(seconds=29))], Verdict.WAIT),
+        ([Attempt(AttemptStatus.FAILED, NOW - timedelta(seconds=30))], Verdict.REQUEST),
+        ([Attempt(AttemptStatus.FAILED, NOW - timedelta(seconds=31))] * 2, Verdict.WAIT),  # 60 s
+        ([Attempt(AttemptStatus.FAILED, NOW - timedelta(seconds=60))] * 2, Verdict.REQUEST),
+        ([Attempt(AttemptStatus.FAILED, NOW - timedelta(days=1))] * 5, Verdict.GIVE_UP),
+        ([Attempt(AttemptStatus.FAILED, NOW - timedelta(days=1))] * 4, Verdict.REQUEST),
+        ([Attempt(AttemptStatus.SUCCEEDED, NOW)], Verdict.REQUEST),
+    ],
+)
+def test_a_failed_lifecycle_run_is_retried_with_doubling_backoff_then_given_up(attempts, verdict):
+    assert retry_verdict(attempts, RetryPolicy(attempts=5, backoff_seconds=30), NOW) == verdict
