@@ -50,6 +50,11 @@ def run_report(run: Run, files: list[RunFile], outbox: list[OutboxEntry]) -> str
     ]
     if run.flowcell:
         lines.append(f"flowcell  {run.flowcell}")
+    if run.attention_reason:
+        lines.append(
+            f"attention {run.attention_reason} (in {run.attention_from}); "
+            "fix the cause, then `ngs-lake runs retry`"
+        )
     lines.append("steps")
     for name, at in sorted(run.steps.items(), key=lambda item: item[1]):
         lines.append(f"  {name:<17} {at:%Y-%m-%dT%H:%M:%SZ}  ({ago(at)})")
