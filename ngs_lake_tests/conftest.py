@@ -35,6 +35,7 @@ from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 pytest_plugins = ["ngs_lake_tests.lake_fixtures"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which turns the marks into groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests (marked `slow`) start first, and each module's tests that share a
     module-scoped stack run on one xdist worker (`--dist loadgroup`), so two workers finish

@@ -35,6 +35,7 @@ def test_local_up_provisions_serves_dagster_and_stops_on_ctrl_c(tmp_path):
     ports = {"moto": free_port(), "gateway": free_port(), "dagster": free_port()}
     state = tmp_path / "state"
     state.mkdir()
+    (state / ".ngs-lake-state").write_text("")  # a state folder of an earlier `local up`
     (state / "leftover-from-last-run").write_text("stale")
     log_path = tmp_path / "local-up.log"
     with log_path.open("w") as log:

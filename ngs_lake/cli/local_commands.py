@@ -1,4 +1,4 @@
-"""`ngs-lake demo` and `ngs-lake local up | inventory`: the embedded default."""
+"""`ngs-lake demo` and `ngs-lake local up | down | inventory`: the embedded default."""
 
 from __future__ import annotations
 
@@ -29,13 +29,25 @@ from ngs_lake.simulator.lab import DEFAULT_MIX
     help="Settling time for the demo's shares, in seconds.",
 )
 @click.option("--timeout", default=900.0, show_default=True, help="Seconds to wait for the runs.")
-def demo_command(config_path: Path, run_count: int, settling: int, timeout: float) -> None:
+@click.option("--keep", is_flag=True, help="Keep the temporary folder (config, state, logs).")
+def demo_command(
+    config_path: Path, run_count: int, settling: int, timeout: float, keep: bool
+) -> None:
     """The whole local stack, headless, with N simulated runs; exit 0 only if every run completed
     and every consumer received each message_id once."""
     from ngs_lake.local.demo import render_outcome, run_demo
+    from ngs_lake.local.processes import ProcessFailed
 
     load_document(config_path)  # a bad document fails here, with its problems listed
-    outcome = run_demo(config_path.resolve(), run_count, settling, timeout, echo=click.echo)
+    try:
+        outcome = run_demo(
+            config_path.resolve(), run_count, settling, timeout, echo=click.echo, keep=keep
+        )
+    except KeyboardInterrupt:
+        click.echo("demo: stopped before the runs completed", err=True)
+        sys.exit(130)
+    except ProcessFailed as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo("")
     click.echo(render_outcome(outcome))
     sys.exit(0 if outcome.passed else 1)
@@ -63,6 +75,23 @@ def local_inventory(config_path: Path) -> None:
     for key in written:
         click.echo(f"s3://{config.lake.inventory.bucket}/{key}")
     click.echo(f"{len(written)} inventory reports written")
+
+
+@local_group.command("down")
+@state_option
+@click.option(
+    "--timeout",
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for `local up` to stop before stopping its processes itself.",
+)
+def local_down(state_dir: Path, timeout: float) -> None:
+    """Stop the local lake that `local up` runs from this state folder, in another terminal or in
+    the background: Dagster, then the gateway, then moto."""
+    from ngs_lake.local.state_folder import stop_stack
+
+    if not stop_stack(state_dir.resolve(), click.echo, timeout):
+        raise click.ClickException(f"the local lake from {state_dir} is still running")
 
 
 @local_group.command("up")

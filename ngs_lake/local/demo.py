@@ -4,12 +4,14 @@ It starts moto, the gateway, provisioning and the Dagster daemon (no UI), writes
 through the share folders, then waits for every run to reach its final state and for its
 `run_manifest` partition (the lineage downstream of `sequencing_run`). It prints a table per run
 (state, files, bytes, latencies), drains the consumer queues, and passes only when every run
-completed with its manifest and no queue received any `message_id` twice.
+completed with its manifest and no queue received any `message_id` twice. Its temporary folder
+(config, state, logs) is removed at the end, however the demo ends short of SIGKILL, unless kept.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -24,7 +26,7 @@ from ngs_lake.aws.clients import AwsClients, AwsTarget
 from ngs_lake.config.names import LakeNames
 from ngs_lake.config.units import format_size
 from ngs_lake.gateway.server import share_root
-from ngs_lake.local.processes import free_port
+from ngs_lake.local.processes import free_port, ignore_stop_signals, unwind_on_stop_signals
 from ngs_lake.local.stack import LocalStack, LocalStackPorts
 from ngs_lake.orchestration.control import materialized_partitions
 from ngs_lake.runs.ledger import RunLedger
@@ -66,8 +68,12 @@ def run_demo(
     timeout_seconds: float = 900,
     echo: Callable[[str], None] = print,
     lab: LabSettings | None = None,
+    keep: bool = False,
 ) -> DemoOutcome:
+    """Ctrl-C, SIGTERM and SIGHUP stop the stack (its watchdog does on SIGKILL); the temporary
+    folder goes with it unless `keep`."""
     work = Path(tempfile.mkdtemp(prefix="ngs-lake-demo-"))
+    echo(f"demo: working in {work} (" + ("kept" if keep else "removed; --keep keeps it") + ")")
     stack = LocalStack(
         config_path=demo_config(config_path, settling_seconds, work),
         state_dir=work / "state",
@@ -75,6 +81,7 @@ def run_demo(
         echo=echo,
     )
     settings = lab or LabSettings(runs=runs, duration_seconds=30, stagger_seconds=5)
+    unwind_on_stop_signals()
     try:
         stack.start(with_dagster=True, headless=True)
         clients = AwsClients(AwsTarget.from_environment(stack.config.lake.region))
@@ -83,7 +90,11 @@ def run_demo(
         SimulatedLab(planned, echo=echo).start()
         outcome = _await(stack, clients, planned, timeout_seconds, echo)
     finally:
+        ignore_stop_signals()
         stack.stop()
+        if not keep:
+            shutil.rmtree(work)
+        echo(f"demo: {'kept' if keep else 'removed'} {work}")
     return outcome
 
 

@@ -2,6 +2,7 @@
 
 Each child runs in its own session so that stopping it also stops what it started (`dagster dev`
 starts a webserver, a daemon and code servers), and logs to a file so the terminal stays readable.
+A watchdog (`process_groups`) stops the groups when their parent dies without stopping them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ngs_lake.local.process_groups import ProcessWatchdog, start_time, stop_group
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def moto_server_argv(port: int) -> list[str]:
@@ -77,7 +82,9 @@ class ManagedProcess:
     env: Mapping[str, str]
     log_path: Path
     cwd: Path | None = None
+    watchdog: ProcessWatchdog | None = None  # stops the group if this process dies first
     _popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _started: int | None = field(default=None, repr=False)  # the leader's start time
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +99,9 @@ class ManagedProcess:
             start_new_session=True,
         )
         log.close()
+        self._started = start_time(self._popen.pid)
+        if self.watchdog is not None:
+            self.watchdog.guard(self._popen.pid)
         return self
 
     @property
@@ -99,6 +109,11 @@ class ManagedProcess:
         if self._popen is None:
             raise ProcessFailed(f"{self.name} was never started")
         return self._popen.pid
+
+    @property
+    def started(self) -> int | None:
+        """The leader's start time: with its pid, it names the process for good."""
+        return self._started
 
     def exit_code(self) -> int | None:
         return None if self._popen is None else self._popen.poll()
@@ -121,19 +136,36 @@ class ManagedProcess:
             os.killpg(self._popen.pid, signum)
 
     def stop(self, grace: float = 10.0) -> None:
-        if self._popen is None or self._popen.poll() is not None:
+        """SIGTERM the whole group and SIGKILL what is left of it after `grace`: a member can
+        outlive its leader (`dagster dev`'s webserver, `dagster dev` gone)."""
+        if self._popen is None:
             return
-        self.signal(signal.SIGTERM)
-        try:
-            self._popen.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self._popen.wait()
+        stop_group(self._popen.pid, self._started, grace)
+        self._popen.wait()
+        if self.watchdog is not None:
+            self.watchdog.release(self._popen.pid)
 
 
 def interrupt_on_signal(signum: int, frame: object) -> None:
-    """A SIGTERM handler that unwinds like Ctrl-C, so `finally` blocks stop the children."""
+    """A SIGTERM or SIGHUP handler that unwinds like Ctrl-C, so `finally` blocks stop the
+    children."""
     raise KeyboardInterrupt
+
+
+def unwind_on_stop_signals() -> None:
+    """Ctrl-C, SIGTERM and SIGHUP (a closed terminal) all unwind, whatever was inherited: a
+    background start (`make run &`) inherits SIGINT ignored, an ignored signal stays ignored
+    across exec, and Dagster maps SIGTERM onto SIGINT's handler, so `dagster dev` would ignore
+    both."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt_on_signal)
+    signal.signal(signal.SIGHUP, interrupt_on_signal)
+
+
+def ignore_stop_signals() -> None:
+    """While the children stop: a second Ctrl-C must not cut their stopping short."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def port_open(host: str, port: int) -> bool:

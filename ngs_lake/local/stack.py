@@ -3,15 +3,14 @@
 Starts, in order: a moto server (the AWS stand-in), the software gateway, provisioning from the
 config document (through the gateway's Storage Gateway API, as on AWS), and `dagster dev` with the
 repo's instance config. moto keeps its state in memory, so every start resets the local state
-folder: a gateway database or Dagster history that outlived its AWS would describe resources that
-are gone.
+folder (only one that carries its marker: `state_folder`): a gateway database or Dagster history
+that outlived its AWS would describe resources that are gone. However it ends, every process it
+started is stopped: by itself on Ctrl-C, SIGTERM or SIGHUP, by its watchdog if it is killed.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -29,17 +28,20 @@ from ngs_lake.config.document import load_lake_config
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.units import format_size
 from ngs_lake.gateway.server import share_root
+from ngs_lake.local.process_groups import ProcessWatchdog, WatchdogGone
 from ngs_lake.local.processes import (
     ManagedProcess,
     ProcessFailed,
     dagster_daemon_argv,
     gateway_argv,
     http_ok,
-    interrupt_on_signal,
+    ignore_stop_signals,
     link_dagster_home,
     moto_server_argv,
     port_open,
+    unwind_on_stop_signals,
 )
+from ngs_lake.local.state_folder import StackGroup, StateClaim, claim_state_folder
 from ngs_lake.orchestration.control import submit_job_once_loaded
 from ngs_lake.simulator.lab import LabSettings, SimulatedLab, plan_lab
 
@@ -68,6 +70,9 @@ class LocalStack:
     lab: LabSettings | None = None  # simulated sequencers to start once Dagster is up
     status_every_seconds: float = 30.0
     simulated: SimulatedLab | None = None
+    claim: StateClaim | None = None  # the state folder, locked while this stack runs
+    watchdog: ProcessWatchdog | None = None
+    ports_in_use: dict[str, int] = field(default_factory=dict)
 
     @property
     def config(self) -> LakeConfig:
@@ -96,25 +101,32 @@ class LocalStack:
             "DAGSTER_HOME": str(self.dagster_home),
         }
 
-    def reset_state(self) -> None:
-        if self.state_dir.exists():
-            shutil.rmtree(self.state_dir)
-        # `dagster dev` reads $DAGSTER_HOME/dagster.yaml: the repo's is linked there.
-        link_dagster_home(self.dagster_home, self.project_dir)
-
-    def start(self, with_dagster: bool = True, headless: bool = False) -> None:
-        """Start everything; `headless` runs the Dagster daemon alone, without the UI."""
-        for port in (self.ports.moto, self.ports.gateway) + (
-            (self.ports.dagster,) if with_dagster and not headless else ()
-        ):
+    def claim_state(self, with_ui: bool) -> StateClaim:
+        """Lock the state folder, check the ports, then empty the folder: a folder that is not
+        ours, a stack already running from it or a busy port stops us before anything starts."""
+        self.claim = claim_state_folder(self.state_dir)
+        self.ports_in_use = {"moto": self.ports.moto, "gateway": self.ports.gateway}
+        if with_ui:
+            self.ports_in_use["dagster"] = self.ports.dagster
+        for port in self.ports_in_use.values():
             if port_open("127.0.0.1", port):
                 raise ProcessFailed(
                     f"port {port} is already in use; stop what holds it or choose another port"
                 )
-        self.reset_state()
+        self.claim.reset()
+        self.claim.record(self.ports_in_use, [])
+        # `dagster dev` reads $DAGSTER_HOME/dagster.yaml: the repo's is linked there.
+        link_dagster_home(self.dagster_home, self.project_dir)
+        return self.claim
+
+    def start(self, with_dagster: bool = True, headless: bool = False) -> None:
+        """Start everything; `headless` runs the Dagster daemon alone, without the UI."""
+        claim = self.claim_state(with_ui=with_dagster and not headless)
         env = {**os.environ, **self.environment()}
         logs = self.state_dir / "logs"
         bin_dir = Path(sys.executable).parent
+        # It holds the folder's lock until the last group is stopped, however this process ends.
+        self.watchdog = ProcessWatchdog(logs / "watchdog.log", hold_fds=(claim.fd,))
 
         moto = self._spawn(
             "moto",
@@ -236,17 +248,28 @@ class LocalStack:
                 self.echo(f"could not launch {job}: {error}")
 
     def stop(self) -> None:
+        """Stop each group, newest first (Dagster, the gateway, moto), then free the folder."""
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()
+        if self.watchdog is not None:
+            self.watchdog.close()
+            self.watchdog = None
+        if self.claim is not None:
+            self.claim.release()
+            self.claim = None
 
     def run_until_interrupted(self, with_dagster: bool = True) -> None:
-        """`make run`: start everything, then wait; Ctrl-C or SIGTERM stops every child."""
-        signal.signal(signal.SIGTERM, interrupt_on_signal)
+        """`make run`: start everything, then wait; Ctrl-C, SIGTERM or SIGHUP stops every
+        child."""
+        unwind_on_stop_signals()
         failed = False
         try:
             self.start(with_dagster)
-            self.echo("running; press Ctrl-C to stop everything")
+            self.echo(
+                "running; press Ctrl-C to stop everything, or run "
+                f"`ngs-lake local down --state {self.state_dir}` in another shell"
+            )
             last_status = time.monotonic()
             while True:
                 if time.monotonic() - self.last_inventory >= INVENTORY_INTERVAL_SECONDS:
@@ -263,13 +286,11 @@ class LocalStack:
                 time.sleep(1)
         except KeyboardInterrupt:
             self.echo("stopping")
-        except ProcessFailed as exc:
+        except (ProcessFailed, WatchdogGone) as exc:
             self.echo(f"error: {exc}")
             failed = True
         finally:
-            # A second Ctrl-C while children shut down must not orphan them.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            ignore_stop_signals()
             self.stop()
         if failed:
             sys.exit(1)
@@ -277,8 +298,14 @@ class LocalStack:
     def _spawn(
         self, name: str, argv: list[str], env: dict[str, str], logs: Path, cwd: Path | None = None
     ) -> ManagedProcess:
-        process = ManagedProcess(name, argv, env, logs / f"{name}.log", cwd=cwd).start()
-        self.processes.append(process)
+        process = ManagedProcess(
+            name, argv, env, logs / f"{name}.log", cwd=cwd, watchdog=self.watchdog
+        )
+        self.processes.append(process)  # before it starts: a Ctrl-C in between still stops it
+        process.start()
+        if self.claim is not None:  # the pid file `local down` reads
+            groups = [StackGroup(p.name, p.pid, p.started or 0) for p in self.processes]
+            self.claim.record(self.ports_in_use, groups)
         return process
 
     def _print_guide(self, logs: Path) -> None:
