@@ -1,8 +1,10 @@
 """A small HTTP proxy in front of moto that fails, delays or hangs chosen AWS actions.
 
-Actions are matched by `X-Amz-Target` (JSON protocols: SQS, DynamoDB, EventBridge) or by the
-`Action` form field (query protocols: SNS). Faults are real: the client sees a 500, a slow
-answer, or a connection that never answers, exactly as it would from a sick endpoint.
+Actions are matched by `X-Amz-Target` (JSON protocols: SQS, DynamoDB, EventBridge), by the
+`Action` form field (query protocols: SNS), or for S3's REST calls by method and path without the
+query (`PUT /bucket/key`, `GET /bucket/key`; a listing is `GET /bucket`). Faults are real: the
+client sees a 500, S3's 403 AccessDenied, a slow answer, a connection closed without an answer, or
+one that never answers, exactly as it would from a sick or forbidding endpoint.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import Literal
 
 # forward_hang and forward_fail pass the request on and then hang or answer 500: the action took
 # effect upstream, but the caller cannot know it (a crash or a lost answer after the call).
-Fault = Literal["fail", "hang", "delay", "withhold", "forward_hang", "forward_fail"]
+# deny answers as S3 does when IAM or a bucket policy refuses the call; drop closes the connection
+# without a word (botocore's ConnectionClosedError).
+Fault = Literal["fail", "hang", "delay", "withhold", "forward_hang", "forward_fail", "deny", "drop"]
+S3_ACCESS_DENIED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message><RequestId>FAULTPROXY0001</RequestId>"
+    b"<HostId>injected-by-the-test-proxy</HostId></Error>"
+)
 
 
 @dataclass
@@ -61,8 +70,8 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 action = proxy.action_of(self.headers.get("X-Amz-Target", ""), body)
-                if not action and self.command == "PUT":  # S3's REST calls: match on the path
-                    action = f"PUT {urllib.parse.unquote(self.path.split('?', 1)[0])}"
+                if not action and self.command in ("PUT", "GET"):  # S3's REST calls: the path
+                    action = f"{self.command} {urllib.parse.unquote(self.path.split('?', 1)[0])}"
                 proxy.faults.seen[action] = proxy.faults.seen.get(action, 0) + 1
                 fault = proxy.faults.rules.get(action)
                 if fault == "withhold":  # answer as S3 would, and keep the object
@@ -71,6 +80,12 @@ class FaultProxy:
                     self.send_header("x-amz-version-id", "withheld")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
+                    return
+                if fault == "deny":
+                    self._answer(403, "application/xml", S3_ACCESS_DENIED)
+                    return
+                if fault == "drop":
+                    self.close_connection = True
                     return
                 if fault == "hang":
                     proxy.faults.released.wait(600)
@@ -106,6 +121,13 @@ class FaultProxy:
                 if self.command != "HEAD":
                     self.wfile.write(data)
                 upstream.close()
+
+            def _answer(self, status: int, content_type: str, payload: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def _after_forwarding(self, fault: str) -> None:
                 if fault == "forward_hang":

@@ -64,6 +64,7 @@ def run_report(run: Run, files: list[RunFile], outbox: list[OutboxEntry]) -> str
             f"verification  {v.missing_count} missing of {v.expected} expected; "
             f"first: {', '.join(v.first_missing[:5])}"
         )
+        lines += [f"  {reason}" for reason in v.reasons]
     lines.append("notifications")
     if not outbox:
         lines.append("  none yet")

@@ -17,7 +17,14 @@ from typing import Any
 
 
 class PlatformFileError(ValueError):
-    """An instrument file that cannot be read; the message names the file and what is wrong."""
+    """An instrument file that cannot be read; the message names the file and what is wrong.
+
+    `parse_metadata` and `check_expected_files` raise it for a file they cannot parse or that
+    declares more than an instrument writes. It is a ValueError, and callers treat any
+    ValueError from those two methods alike (a file that was read but cannot be trusted), so a
+    number or a decode a family did not wrap still fails closed; nothing else is raised for a
+    file's content.
+    """
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,10 @@ class PlatformFamily(ABC):
 
     @abstractmethod
     def parse_metadata(self, platform: str, files: Mapping[str, bytes]) -> dict[str, Any]:
-        """A flat, JSON-ready summary of the run from its metadata files (those present)."""
+        """A flat, JSON-ready summary of the run from its metadata files (those present).
+
+        Raises PlatformFileError (a ValueError) for a file it cannot parse.
+        """
 
     @abstractmethod
     def check_expected_files(
@@ -116,5 +126,6 @@ class PlatformFamily(ABC):
         """The files a complete run must hold, judged from its own metadata, and which are missing.
 
         `files` holds the content of the metadata (and marker) files; `present` every relative
-        path the run has.
+        path the run has. Raises PlatformFileError (a ValueError) for a file it cannot parse or
+        whose geometry is beyond the instrument's, before listing any expected path.
         """

@@ -30,6 +30,9 @@ RUN_PARAMETERS = "RunParameters.json"
 RUN_MANIFEST = "RunManifest.json"
 RUN_UPLOADED = "RunUploaded.json"
 READ_NAMES = ("I1", "I2", "R1", "R2")
+# AVITI's longest kit reads 2 x 300 cycles; a RunParameters.json asking for more is refused
+# before one archive name is generated from it.
+MAX_CYCLES_PER_READ = 1_000
 
 
 class ElementRunParameters(BaseModel):
@@ -55,22 +58,35 @@ def cycle_archive(read: str, cycle: int) -> str:
     return f"BaseCalls/{read}_C{cycle:03d}.zip"
 
 
-def parse_run_parameters(data: bytes) -> ElementRunParameters:
+def _json(data: bytes, name: str) -> Any:
+    """JSON text; deep nesting (RecursionError) and bad encodings refused as the file's fault."""
     try:
-        return ElementRunParameters.model_validate(json.loads(data))
-    except json.JSONDecodeError as exc:
-        raise PlatformFileError(f"{RUN_PARAMETERS}: not JSON ({exc})") from None
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise PlatformFileError(f"{name}: not JSON ({type(exc).__name__}: {exc})") from None
+
+
+def parse_run_parameters(data: bytes) -> ElementRunParameters:
+    """RunParameters.json, its cycles per read bounded by MAX_CYCLES_PER_READ."""
+    try:
+        params = ElementRunParameters.model_validate(_json(data, RUN_PARAMETERS))
     except ValidationError as exc:
         first = exc.errors()[0]
         raise PlatformFileError(
             f"{RUN_PARAMETERS}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
         ) from None
+    for read, cycles in params.cycles.items():
+        if not 0 <= cycles <= MAX_CYCLES_PER_READ:
+            raise PlatformFileError(
+                f"{RUN_PARAMETERS} declares {cycles} cycles for {read}; 0 to {MAX_CYCLES_PER_READ}"
+            )
+    return params
 
 
 def parse_run_uploaded(data: bytes) -> RunUploaded:
     try:
-        return RunUploaded.model_validate(json.loads(data))
-    except (json.JSONDecodeError, ValidationError) as exc:
+        return RunUploaded.model_validate(_json(data, RUN_UPLOADED))
+    except ValidationError as exc:
         raise PlatformFileError(f"{RUN_UPLOADED}: no readable Outcome ({exc})") from None
 
 

@@ -34,6 +34,22 @@ RUN_PARAMETERS = "RunParameters.xml"
 BASECALLS = "Data/Intensities/BaseCalls"
 FILTER_CYCLE = 26  # RTA writes the per-tile filter files once cycle 26 is done
 
+# What a RunInfo.xml may declare: the instruments' real maxima with a margin, checked before any
+# tile or file name is generated, so a 300-byte document cannot ask for 10^11 of them. The largest
+# real layouts (<FlowcellLayout> of the instruments' own RunInfo.xml, as in ngs_lake_tests/data/
+# illumina and Illumina's flow cell specifications): NovaSeq X 10B 8 lanes x 2 surfaces x 2 swaths
+# x 98 tiles; NovaSeq 6000 S4 4 x 2 x 6 x 78; NextSeq 550 4 x 2 x 3 x 12 in 3 sections per lane;
+# MiSeq v2/v3 1 x 2 x 1 x 19 with 2 x 301 cycles plus two indexes.
+MAX_LANES = 8  # NovaSeq X 10B and 25B, HiSeq 2500, 4000 and X: 8
+MAX_SURFACES = 2  # the top and bottom of the flow cell
+MAX_SWATHS = 8  # NovaSeq 6000 S4: 6
+MAX_TILES_PER_SWATH = 99  # the tile number is two digits in every naming convention
+MAX_SECTIONS_PER_LANE = 9  # one digit of a FiveDigit tile name; NextSeq 550: 3
+MAX_TILES_PER_LANE = 2_000  # NovaSeq 6000 S4: 2 x 6 x 78 = 936
+MAX_READS = 8  # R1, I1, I2, R2 on every instrument, UMI reads a few more
+MAX_CYCLES_PER_READ = 1_000  # MiSeq and NextSeq 2000 600-cycle kits: 301
+MAX_EXPECTED_FILES = 100_000  # MiSeq, 2 x 301 + 2 x 8 cycles on 38 tiles: 23,522 files
+
 RUN_FOLDER = re.compile(
     r"^(?P<date>\d{6}|\d{8})_(?P<instrument>[A-Za-z0-9][A-Za-z0-9_-]*?)_"
     r"(?P<number>\d{1,5})_(?P<flowcell>[A-Za-z0-9][A-Za-z0-9-]*)$"
@@ -106,7 +122,8 @@ class RunInfo(BaseModel):
 
 
 def parse_run_info(data: bytes) -> RunInfo:
-    """Parse RunInfo.xml of any version 2 to 6; refuse DTDs, entities and truncated files."""
+    """Parse RunInfo.xml of any version 2 to 6; refuse DTDs, entities, truncated files and
+    geometries beyond the instruments' (the MAX_ constants), before generating any tile name."""
     root = _parse_xml(data, RUN_INFO)
     if root.tag != "RunInfo":
         raise PlatformFileError(f"{RUN_INFO}: the root element is <{root.tag}>, not <RunInfo>")
@@ -116,34 +133,30 @@ def parse_run_info(data: bytes) -> RunInfo:
     layout = run.find("FlowcellLayout")
     if layout is None:
         raise PlatformFileError(f"{RUN_INFO}: no <FlowcellLayout> element")
-    reads = [
-        Read(
-            number=_int(r, "Number"),
-            cycles=_int(r, "NumCycles"),
-            is_index=r.get("IsIndexedRead", "N").upper() == "Y",
-            is_reverse_complement=r.get("IsReverseComplement", "N").upper() == "Y",
-        )
-        for r in run.iterfind("Reads/Read")
-    ]
+    _at_most(sum(1 for _ in run.iterfind("Reads/Read")), "reads", MAX_READS)
+    reads = [_read(r) for r in run.iterfind("Reads/Read")]
     if not reads:
         raise PlatformFileError(f"{RUN_INFO}: no <Read> elements under <Reads>")
     tile_set = layout.find("TileSet")
     naming = tile_set.get("TileNamingConvention", "FourDigit") if tile_set is not None else None
-    declared = [t.text.strip() for t in layout.iterfind("TileSet/Tiles/Tile") if t.text]
     counts = {
         "lane_count": _int(layout, "LaneCount"),
         "surface_count": _int(layout, "SurfaceCount"),
         "swath_count": _int(layout, "SwathCount"),
         "tile_count": _int(layout, "TileCount"),
-        "sections_per_lane": int(layout.get("SectionPerLane", "1")),
+        "sections_per_lane": _int(layout, "SectionPerLane", default=1),
     }
     naming = naming or ("FiveDigit" if counts["sections_per_lane"] > 1 else "FourDigit")
-    number_text = run.get("Number") or ""
+    _check_layout(counts, naming)
+    tiles = layout.findall("TileSet/Tiles/Tile")
+    lanes = counts["lane_count"]
+    _at_most(len(tiles), f"tiles for a {lanes}-lane flow cell", lanes * MAX_TILES_PER_LANE, "lists")
+    declared = [t.text.strip() for t in tiles if t.text]
     return RunInfo(
-        version=int(root.get("Version")) if (root.get("Version") or "").isdigit() else None,
+        version=_whole(root.get("Version")),
         run_id=_required_attr(run, "Id"),
         instrument=_text(run, "Instrument"),
-        run_number=int(number_text) if number_text.isdigit() else 0,
+        run_number=_whole(run.get("Number")) or 0,
         flowcell=_text(run, "Flowcell"),
         date=parse_run_date(run.findtext("Date")),
         tile_naming=naming,
@@ -152,6 +165,42 @@ def parse_run_info(data: bytes) -> RunInfo:
         reads=sorted(reads, key=lambda r: r.number),
         **counts,
     )
+
+
+def _read(element: Element) -> Read:
+    number = _int(element, "Number")
+    cycles = _at_most(_int(element, "NumCycles"), f"cycles in read {number}", MAX_CYCLES_PER_READ)
+    return Read(
+        number=number,
+        cycles=cycles,
+        is_index=element.get("IsIndexedRead", "N").upper() == "Y",
+        is_reverse_complement=element.get("IsReverseComplement", "N").upper() == "Y",
+    )
+
+
+def _check_layout(counts: dict[str, int], naming: str) -> None:
+    """Each dimension of <FlowcellLayout> at least 1 and at most the instruments' maximum, and
+    the tiles a lane has (what `tile_names` would generate per lane) too."""
+    for key, what, limit in (
+        ("lane_count", "lanes", MAX_LANES),
+        ("surface_count", "surfaces", MAX_SURFACES),
+        ("swath_count", "swaths", MAX_SWATHS),
+        ("tile_count", "tiles per swath", MAX_TILES_PER_SWATH),
+        ("sections_per_lane", "sections per lane", MAX_SECTIONS_PER_LANE),
+    ):
+        if counts[key] < 1:
+            raise PlatformFileError(f"{RUN_INFO} declares {counts[key]} {what}; at least 1")
+        _at_most(counts[key], what, limit)
+    per_lane = counts["surface_count"] * counts["swath_count"] * counts["tile_count"]
+    if naming == "FiveDigit":
+        per_lane *= counts["sections_per_lane"]
+    _at_most(per_lane, "tiles per lane", MAX_TILES_PER_LANE)
+
+
+def _at_most(value: int, what: str, limit: int, verb: str = "declares") -> int:
+    if value > limit:
+        raise PlatformFileError(f"{RUN_INFO} {verb} {value} {what}; at most {limit}")
+    return value
 
 
 def tile_names(
@@ -226,6 +275,19 @@ def parse_run_parameters(data: bytes) -> RunParameters:
         experiment_name=first("ExperimentName"),
         rta_version=first("RtaVersion", "RTAVersion"),
     )
+
+
+def data_file_count(model: IlluminaModel, run_info: RunInfo) -> int:
+    """How many files `data_files` lists, counted without listing them."""
+    lanes = range(1, run_info.lane_count + 1)
+    tiles = sum(len(run_info.lane_tiles(lane)) for lane in lanes)
+    per_cycle = {
+        "cbcl": run_info.lane_count * run_info.surface_count,
+        "bcl": tiles,
+        "bcl.bgzf": run_info.lane_count,
+    }[model.output]
+    filters = run_info.lane_count if model.output == "bcl.bgzf" else tiles
+    return run_info.total_cycles * per_cycle + filters
 
 
 def data_files(model: IlluminaModel, run_info: RunInfo) -> list[str]:
@@ -307,6 +369,12 @@ class Illumina(PlatformFamily):
         if RUN_INFO not in files:
             return expected_report([RUN_INFO], present)
         info = parse_run_info(files[RUN_INFO])
+        count = data_file_count(model, info)
+        if count > MAX_EXPECTED_FILES:
+            raise PlatformFileError(
+                f"{RUN_INFO} implies {count} files for a {platform} run; at most "
+                f"{MAX_EXPECTED_FILES}"
+            )
         expected = [RUN_INFO, RUN_PARAMETERS, *model.markers_before, model.completion_marker]
         return expected_report(expected + data_files(model, info), present)
 
@@ -331,13 +399,24 @@ def _parse_xml(data: bytes, name: str) -> Element:
         raise PlatformFileError(f"{name}: not well-formed XML ({exc}); truncated?") from None
 
 
-def _int(element: Element, attribute: str) -> int:
+def _whole(text: str | None) -> int | None:
+    """A whole number written in ASCII digits (at most 9 of them), else None."""
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
+        return None
+    return int(text)
+
+
+def _int(element: Element, attribute: str, default: int | None = None) -> int:
     value = element.get(attribute)
-    if value is None or not value.strip().isdigit():
+    if value is None and default is not None:
+        return default
+    number = _whole(value)
+    if number is None:
         raise PlatformFileError(
             f"{RUN_INFO}: <{element.tag}> attribute {attribute}={value!r} is not a whole number"
         )
-    return int(value)
+    return number
 
 
 def _required_attr(element: Element, attribute: str) -> str:

@@ -67,10 +67,22 @@ def parse_final_summary(data: bytes) -> dict[str, str]:
 
 def parse_output_hash(data: bytes) -> dict[str, str]:
     """`filename,sha256` rows (with a header) -> {relative path: sha256}."""
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    try:
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    except UnicodeDecodeError:
+        raise PlatformFileError("output_hash: not UTF-8 text") from None
+    except csv.Error as exc:  # e.g. a field over csv's 128 KiB limit; not a ValueError
+        raise PlatformFileError(f"output_hash: not CSV ({exc})") from None
     if not rows or [c.strip() for c in rows[0]] != ["filename", "sha256"]:
         raise PlatformFileError("output_hash: the header must be 'filename,sha256'")
     return {row[0]: row[1] for row in rows[1:] if len(row) == 2}
+
+
+def _count(values: dict[str, str], key: str) -> int:
+    text = values.get(key, "0") or "0"
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        raise PlatformFileError(f"final_summary: {key}={text!r} is not a whole number")
+    return int(text)
 
 
 class Nanopore(PlatformFamily):
@@ -134,7 +146,7 @@ class Nanopore(PlatformFamily):
             ("pod5_files_in_final_dest", (".pod5",)),
             ("fastq_files_in_final_dest", (".fastq", ".fastq.gz")),
         ):
-            want = int(values.get(key, "0") or 0)
+            want = _count(values, key)
             have = sum(1 for p in present if p.endswith(suffixes))
             if have < want:
                 shortfalls.append(f"{key}={want} but {have} present")

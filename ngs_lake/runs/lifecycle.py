@@ -191,13 +191,14 @@ def complete(ledger: RunLedger, run: Run, verification: Verification) -> dict[st
 
 def record_incomplete(ledger: RunLedger, run: Run, verification: Verification) -> int:
     """UPLOAD_CONFIRMED -> INCOMPLETE, with a retry time; `run.incomplete#n` names what is
-    missing. Returns the attempt number."""
+    missing and the files that could not be read or parsed. Returns the attempt number."""
     attempts = run.verify_attempts + 1
     backoff = RETRY_BACKOFF_SECONDS[min(attempts - 1, len(RETRY_BACKOFF_SECONDS) - 1)]
     summary = VerificationSummary(
         missing_count=len(verification.missing),
         first_missing=verification.missing[:20],
         expected=verification.expected_count,
+        reasons=verification.reasons,
     )
     final = attempts >= MAX_VERIFY_ATTEMPTS
     ledger.apply(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class RunState(StrEnum):
@@ -190,14 +190,25 @@ def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+MAX_REASONS = 10  # files named as unreadable in one summary
+MAX_REASON_CHARS = 300  # each reason cut to this; the run item stays bounded (ARCHITECTURE §5)
+
+
 class VerificationSummary(BaseModel):
-    """What the last failed verification found, bounded to its first 20 missing paths."""
+    """What the last failed verification found, bounded to its first 20 missing paths and its
+    first 10 reasons: files that could not be read or parsed, each named with its error."""
 
     model_config = ConfigDict(frozen=True)
 
     missing_count: int
     first_missing: list[str] = Field(default_factory=list)
     expected: int = 0
+    reasons: list[str] = Field(default_factory=list)
+
+    @field_validator("reasons")
+    @classmethod
+    def _bounded(cls, reasons: list[str]) -> list[str]:
+        return [r[:MAX_REASON_CHARS] for r in reasons[:MAX_REASONS]]
 
 
 class Run(BaseModel):

@@ -4,6 +4,10 @@ NotifyWhenUploaded covers the whole share and says nothing about files that neve
 so completion is verified per run: every file the ledger recorded must be in S3 with its size
 (one paginated ListObjectsV2 under the run's prefix, not a HEAD per file), and the platform's
 expected-file check, driven by the run's own metadata, must find nothing missing.
+
+It fails closed: the check is only as good as the metadata it reads, so a metadata or marker file
+that cannot be read (GetObject denied, a connection lost) or parsed (malformed, or a geometry
+beyond the instrument's) fails the run, with a reason naming the file, instead of being skipped.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ngs_lake.platforms import family_of
 from ngs_lake.platforms.base import RunLocation
@@ -33,12 +37,20 @@ class Verification:
     missing_from_s3: list[str] = field(default_factory=list)  # in the ledger, not in S3
     size_mismatch: list[str] = field(default_factory=list)
     missing_expected: list[str] = field(default_factory=list)  # by the platform's check
-    expected_count: int = 0
+    expected_count: int = 0  # 0 when a file the check needs could not be read
     metadata: dict[str, Any] = field(default_factory=dict)  # the instrument's, e.g. flowcell
+    unreadable: dict[str, str] = field(default_factory=dict)  # relative path -> why, naming it
 
     @property
     def passed(self) -> bool:
-        return not (self.missing_from_s3 or self.size_mismatch or self.missing_expected)
+        return not (
+            self.missing_from_s3 or self.size_mismatch or self.missing_expected or self.unreadable
+        )
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why files could not be checked, one sentence per file, each naming it."""
+        return [self.unreadable[path] for path in sorted(self.unreadable)]
 
     @property
     def missing(self) -> list[str]:
@@ -81,9 +93,56 @@ def _an_earlier_version(s3: Any, bucket: str, key: str, size: int) -> bool:
     return False
 
 
+def _read_failure(exc: ClientError | BotoCoreError) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')} ({error.get('Message', '')})"
+    return f"{type(exc).__name__} ({exc})"
+
+
+def read_metadata(s3: Any, run: Run, result: Verification) -> dict[str, bytes]:
+    """The content of the run's metadata and marker files; each one that cannot be read goes
+    into `result.unreadable`, with the error S3 or botocore gave."""
+    family = family_of(run.platform)
+    patterns = family.metadata_paths(run.platform, run.run_folder)
+    wanted = sorted(
+        path
+        for path in result.objects
+        if any(fnmatch.fnmatch(path, p) for p in patterns)
+        or family.is_completion_marker(run.platform, RunLocation(run.run_folder, path))
+    )
+    contents = {}
+    for path in wanted:
+        try:
+            body = s3.get_object(Bucket=run.bucket, Key=result.objects[path].key)["Body"]
+            contents[path] = body.read()
+        except (ClientError, BotoCoreError) as exc:
+            result.unreadable[path] = f"{path} could not be read: {_read_failure(exc)}"
+    return contents
+
+
+def _named_file(message: str, paths: list[str]) -> str:
+    """The file a family's error is about: its messages start with the file's name or stem
+    (`RunInfo.xml: ...`, `final_summary: ...`, `.transferdone: ...`)."""
+    label = message.split(":", 1)[0].split(" ", 1)[0]
+    named = [p for p in paths if label and label in p.rsplit("/", 1)[-1]]
+    return named[0] if named else ", ".join(paths) or "metadata"
+
+
+def _unparsed(result: Verification, paths: list[str], exc: ValueError) -> None:
+    message = str(exc)
+    path = _named_file(message, paths)
+    reason = message if message.startswith(path) else f"{path}: {message}"
+    result.unreadable.setdefault(path, reason)
+
+
 def verify_run(s3: Any, run: Run, ledger_files: list[RunFile]) -> Verification:
     """One listing of the run's prefix, checked against the ledger and the run's geometry; the
-    metadata files read for the geometry also give the run's metadata."""
+    metadata files read for the geometry also give the run's metadata.
+
+    The expected-file check runs only on metadata that was read in full: without it the check
+    would judge the run by a guess (RunInfo.xml unread: one file expected, none missing).
+    """
     result = Verification(run.run_key)
     result.objects = list_run_objects(s3, run.bucket, run.run_folder)
     for row in ledger_files:
@@ -94,27 +153,21 @@ def verify_run(s3: Any, run: Run, ledger_files: list[RunFile]) -> Verification:
             s3, run.bucket, found.key, row.size
         ):
             result.size_mismatch.append(row.path)
+    contents = read_metadata(s3, run, result)
+    if result.unreadable:
+        return result
     family = family_of(run.platform)
-    patterns = family.metadata_paths(run.platform, run.run_folder)
-    present = set(result.objects)
-    wanted = {
-        path
-        for path in present
-        if any(fnmatch.fnmatch(path, p) for p in patterns)
-        or family.is_completion_marker(run.platform, RunLocation(run.run_folder, path))
-    }
-    contents = {}
-    for path in wanted:
-        try:
-            body = s3.get_object(Bucket=run.bucket, Key=result.objects[path].key)["Body"]
-            contents[path] = body.read()
-        except ClientError:
-            continue
-    report = family.check_expected_files(run.platform, run.run_folder, contents, present)
-    result.expected_count = report.expected
-    result.missing_expected = list(report.missing)
+    paths = sorted(contents)
+    try:  # the families' documented error for a file's content: ValueError (PlatformFileError)
+        report = family.check_expected_files(
+            run.platform, run.run_folder, contents, set(result.objects)
+        )
+        result.expected_count = report.expected
+        result.missing_expected = list(report.missing)
+    except ValueError as exc:
+        _unparsed(result, paths, exc)
     try:
         result.metadata = family.parse_metadata(run.platform, contents)
-    except ValueError as exc:  # unreadable instrument files: said so, beside the verdict
-        result.metadata = {"metadata_error": str(exc)}
+    except ValueError as exc:
+        _unparsed(result, paths, exc)
     return result

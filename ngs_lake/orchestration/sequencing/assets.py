@@ -54,11 +54,12 @@ def check_results(verification: Verification) -> list[AssetCheckResult]:
     return [
         AssetCheckResult(
             check_name=GEOMETRY_CHECK,
-            passed=not verification.missing_expected,
+            passed=not (verification.missing_expected or verification.unreadable),
             metadata={
                 "expected_files": verification.expected_count,
                 "files_in_s3": verification.files,
                 "missing": len(verification.missing_expected),
+                "unreadable": "; ".join(verification.reasons[:5]),
             },
         ),
         AssetCheckResult(
@@ -120,7 +121,8 @@ def sequencing_run(
         announcer.publish_pending(run_key)  # earlier steps first, then run.incomplete#n
         context.log.warning(
             f"{run_key} incomplete (attempt {attempt}): "
-            f"{len(verification.missing)} missing, first {verification.missing[:5]}"
+            f"{len(verification.missing)} missing, first {verification.missing[:5]}; "
+            f"unreadable: {verification.reasons[:5]}"
         )
         yield from check_results(verification)
         return
