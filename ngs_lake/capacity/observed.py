@@ -64,11 +64,7 @@ def observed_rates(config: LakeConfig, ledger: RunLedger, now: datetime) -> list
     since = now - WINDOW
     out = []
     for sequencer in config.sequencers:
-        runs = [
-            r
-            for r in ledger.runs_of_sequencer(sequencer.id)
-            if r.last_activity_at >= since
-        ]
+        runs = [r for r in ledger.runs_of_sequencer(sequencer.id) if r.last_activity_at >= since]
         files = {r.run_key: ledger.files(r.run_key) for r in runs}
         total, hours, active = observed_rate(runs, files, since, now)
         out.append(ObservedRate(sequencer.id, sequencer.data_rate, total, hours, active))
