@@ -74,7 +74,7 @@ def verify(lake, instance, run_key: str, endpoint: str | None = None) -> Run:
 def incomplete_details(lake, run_key: str, occurrence: int) -> dict:
     (entry,) = [
         e
-        for e in lake.ledger().outbox(run_key)
+        for e in lake.ledger().log.outbox(run_key)
         if e.event_type == RunEventType.INCOMPLETE and e.occurrence == occurrence
     ]
     return entry.details
