@@ -20,6 +20,7 @@ import argparse
 import collections
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -44,6 +45,7 @@ from ngs_lake.local.processes import (
     free_port,
     gateway_argv,
     http_ok,
+    interrupt_on_signal,
     moto_server_argv,
 )
 from ngs_lake.provisioning import apply_plan, plan_lake
@@ -274,6 +276,8 @@ def main() -> None:
     parser.add_argument("--sensor-interval", type=int, default=5)
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
+    # A SIGTERM (a timeout, a CI stop) unwinds like Ctrl-C, so every process started is stopped.
+    signal.signal(signal.SIGTERM, interrupt_on_signal)
     work = Path(tempfile.mkdtemp(prefix="bench-sensor-scale-"))
     moto_port, gateway_port, code_port = free_port(), free_port(), free_port()
     moto_url, gateway_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{gateway_port}"
