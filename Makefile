@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install browser node run test lint format bench demo clean mutation
+.PHONY: install browser image-python node run test lint format bench demo clean mutation
 
 install: $(STAMP)
 
@@ -47,7 +47,13 @@ $(NODE_STAMP): package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: install lint browser node
+# test_dockerfile.py carries out deploy/Dockerfile with Debian's Python 3.11 and its venv module,
+# as the image's base would have them.
+image-python:
+	@/usr/bin/python3.11 -c 'import ensurepip' 2>/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3.11-venv >/dev/null; }
+
+test: install lint browser image-python node
 	$(BIN)/pytest
 
 demo: install
