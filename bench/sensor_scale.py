@@ -51,7 +51,7 @@ from ngs_lake.local.processes import (
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.simulator import RunSpec, plan_simulation
 from ngs_lake_tests.lake_fixtures import upload_event
-from ngs_lake_tests.postgres_server import start_postgres
+from ngs_lake_tests.postgres_server import deploy_dagster_home, start_postgres
 from ngs_lake_tests.test_deployment import CODE_SERVER_ARGV, read_env_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -91,16 +91,6 @@ def four_site_document(work: Path) -> Path:
     path = work / "lake.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
-
-
-def dagster_home(work: Path) -> Path:
-    """deploy/dagster.yaml with the default run launcher, as in ngs_lake_tests/test_deployment.py."""
-    document = yaml.safe_load((REPO / "deploy/dagster.yaml").read_text())
-    document["run_launcher"] = {"module": "dagster._core.launcher", "class": "DefaultRunLauncher"}
-    home = work / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    return home
 
 
 @dataclass
@@ -310,7 +300,7 @@ def main() -> None:
         env = {
             **base,
             **documented,
-            "DAGSTER_HOME": str(dagster_home(work)),
+            "DAGSTER_HOME": str(deploy_dagster_home(work)),
             "DAGSTER_PG_HOST": postgres.host,
             "DAGSTER_PG_PORT": str(postgres.port),
             "DAGSTER_PG_PASSWORD": postgres.password,

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ngs_lake.local.processes import ManagedProcess, free_port
 
 
@@ -148,3 +150,15 @@ def start_postgres(
     server = PostgresServer("127.0.0.1", port, username, password, process, root)
     process.wait_ready(server.answers)
     return server
+
+
+def deploy_dagster_home(work: Path) -> Path:
+    """A Dagster home holding deploy/dagster.yaml with only the run launcher swapped for the
+    default one (ECS can't run on this machine)."""
+    deploy = Path(__file__).resolve().parents[1] / "deploy"
+    document = yaml.safe_load((deploy / "dagster.yaml").read_text())
+    document["run_launcher"] = {"module": "dagster._core.launcher", "class": "DefaultRunLauncher"}
+    home = work / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return home

@@ -47,7 +47,7 @@ from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.simulator import PlannedRun, RunSpec, plan_simulation, simulate
 from ngs_lake_tests.conftest import CREDENTIALS, REPO, SMALL_CONFIG, local_environment
 from ngs_lake_tests.lake_fixtures import drain_queue
-from ngs_lake_tests.postgres_server import PostgresServer, start_postgres
+from ngs_lake_tests.postgres_server import PostgresServer, deploy_dagster_home, start_postgres
 from ngs_lake_tests.test_gateway_uploads import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -226,16 +226,6 @@ def _config(work: Path) -> Path:
     return path
 
 
-def _dagster_home(work: Path) -> Path:
-    """A Dagster home holding deploy/dagster.yaml with only the run launcher swapped."""
-    document = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
-    document["run_launcher"] = {"module": "dagster._core.launcher", "class": "DefaultRunLauncher"}
-    home = work / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    return home
-
-
 @dataclass
 class Environments:
     """What each process reads: deploy/env/*.env as documented for it, with this machine's
@@ -252,7 +242,7 @@ def _environments(
 ) -> Environments:
     code_port = free_port()
     here = {
-        "DAGSTER_HOME": str(_dagster_home(work)),
+        "DAGSTER_HOME": str(deploy_dagster_home(work)),
         "DAGSTER_PG_HOST": postgres.host,
         "DAGSTER_PG_PORT": str(postgres.port),
         SECRET: postgres.password,
