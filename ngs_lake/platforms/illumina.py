@@ -33,6 +33,9 @@ RUN_INFO = "RunInfo.xml"
 RUN_PARAMETERS = "RunParameters.xml"
 BASECALLS = "Data/Intensities/BaseCalls"
 FILTER_CYCLE = 26  # RTA writes the per-tile filter files once cycle 26 is done
+# A NovaSeq X 25B flow cell has 8 lanes x 2 surfaces x 2 swaths x 98 tiles = 3,136; a layout
+# implying 100 times that is damage, and listing its tiles would only exhaust memory.
+MAX_TILES = 313_600
 
 RUN_FOLDER = re.compile(
     r"^(?P<date>\d{6}|\d{8})_(?P<instrument>[A-Za-z0-9][A-Za-z0-9_-]*?)_"
@@ -135,15 +138,21 @@ def parse_run_info(data: bytes) -> RunInfo:
         "surface_count": _int(layout, "SurfaceCount"),
         "swath_count": _int(layout, "SwathCount"),
         "tile_count": _int(layout, "TileCount"),
-        "sections_per_lane": int(layout.get("SectionPerLane", "1")),
+        "sections_per_lane": _int(layout, "SectionPerLane", "1"),
     }
+    tile_total = counts["lane_count"] * counts["surface_count"] * counts["swath_count"]
+    tile_total *= counts["tile_count"] * counts["sections_per_lane"]
+    if tile_total > MAX_TILES:
+        raise PlatformFileError(
+            f"{RUN_INFO}: <FlowcellLayout> implies {tile_total} tiles, more than any flow cell "
+            f"has ({MAX_TILES}); the file is damaged"
+        )
     naming = naming or ("FiveDigit" if counts["sections_per_lane"] > 1 else "FourDigit")
-    number_text = run.get("Number") or ""
     return RunInfo(
-        version=int(root.get("Version")) if (root.get("Version") or "").isdigit() else None,
+        version=_int_or(root.get("Version"), None),
         run_id=_required_attr(run, "Id"),
         instrument=_text(run, "Instrument"),
-        run_number=int(number_text) if number_text.isdigit() else 0,
+        run_number=_int_or(run.get("Number"), 0) or 0,
         flowcell=_text(run, "Flowcell"),
         date=parse_run_date(run.findtext("Date")),
         tile_naming=naming,
@@ -195,7 +204,10 @@ def parse_run_date(text: str | None) -> datetime | None:
         raise PlatformFileError(
             f"{RUN_INFO}: <Date> {text!r} is not YYMMDD, M/D/YYYY h:mm:ss AM or ISO 8601"
         ) from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed
+    try:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise PlatformFileError(f"{RUN_INFO}: <Date> {text!r} is out of range") from None
 
 
 class RunParameters(BaseModel):
@@ -329,15 +341,24 @@ def _parse_xml(data: bytes, name: str) -> Element:
         ) from None
     except ParseError as exc:
         raise PlatformFileError(f"{name}: not well-formed XML ({exc}); truncated?") from None
+    except (LookupError, ValueError) as exc:  # an encoding expat does not know, or cannot read
+        raise PlatformFileError(f"{name}: unreadable XML declaration ({exc})") from None
 
 
-def _int(element: Element, attribute: str) -> int:
-    value = element.get(attribute)
-    if value is None or not value.strip().isdigit():
+_WHOLE_NUMBER = re.compile(r"^\s*[0-9]+\s*$")  # ASCII: "²".isdigit() holds, int("²") fails
+
+
+def _int(element: Element, attribute: str, default: str | None = None) -> int:
+    value = element.get(attribute, default)
+    if value is None or not _WHOLE_NUMBER.match(value):
         raise PlatformFileError(
             f"{RUN_INFO}: <{element.tag}> attribute {attribute}={value!r} is not a whole number"
         )
     return int(value)
+
+
+def _int_or(text: str | None, default: int | None) -> int | None:
+    return int(text) if text and _WHOLE_NUMBER.match(text) else default
 
 
 def _required_attr(element: Element, attribute: str) -> str:
