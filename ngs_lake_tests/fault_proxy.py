@@ -5,6 +5,9 @@ Actions are matched by `X-Amz-Target` (JSON protocols: SQS, DynamoDB, EventBridg
 query (`PUT /bucket/key`, `GET /bucket/key`; a listing is `GET /bucket`). Faults are real: the
 client sees a 500, S3's 403 AccessDenied, a slow answer, a connection closed without an answer, or
 one that never answers, exactly as it would from a sick or forbidding endpoint.
+
+It can also keep the request bodies of chosen actions, to show what a client really sent, and
+rewrite a body before moto sees it (e.g. cap a long poll so a test does not wait 20 s on it).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +39,12 @@ class FaultRules:
     delay_seconds: float = 2.0
     seen: dict[str, int] = field(default_factory=dict)
     released: threading.Event = field(default_factory=threading.Event)
+    recorded: dict[str, list[bytes]] = field(default_factory=dict)  # action -> bodies sent
+    rewrites: dict[str, Callable[[bytes], bytes]] = field(default_factory=dict)
+
+    def record(self, action: str) -> list[bytes]:
+        """Keep every body the client sends for `action`, as sent, in the list returned."""
+        return self.recorded.setdefault(action, [])
 
     def set(self, action: str, fault: Fault | None) -> None:
         if fault is None:
@@ -73,6 +83,14 @@ class FaultProxy:
                 if not action and self.command in ("PUT", "GET"):  # S3's REST calls: the path
                     action = f"{self.command} {urllib.parse.unquote(self.path.split('?', 1)[0])}"
                 proxy.faults.seen[action] = proxy.faults.seen.get(action, 0) + 1
+                if action in proxy.faults.recorded:
+                    proxy.faults.recorded[action].append(body)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                rewrite = proxy.faults.rewrites.get(action)
+                if rewrite is not None:
+                    body = rewrite(body)
+                    headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+                    headers["Content-Length"] = str(len(body))
                 fault = proxy.faults.rules.get(action)
                 if fault == "withhold":  # answer as S3 would, and keep the object
                     self.send_response(200)
@@ -104,7 +122,6 @@ class FaultProxy:
                 if fault == "delay":
                     time.sleep(proxy.faults.delay_seconds)
                 upstream = HTTPConnection("127.0.0.1", upstream_port, timeout=120)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 answer = upstream.getresponse()
                 data = answer.read()

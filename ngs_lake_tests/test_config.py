@@ -136,8 +136,8 @@ def test_unknown_timezone_and_platform():
         d["sequencers"][1]["platform"] = "miseq-i100"
 
     assert problems_after(edit) == [
-        "sites[madison].timezone: unknown IANA time zone 'America/Madison', such as "
-        "'Europe/Berlin'",
+        "sites[madison].timezone: unknown IANA time zone 'America/Madison'; near names: "
+        "America/Maceio, America/Dawson, America/Marigot",
         "sequencers[MIS-MAD-01].platform: unknown platform 'miseq-i100'; expected one of: "
         "novaseq-x, novaseq-6000, nextseq-2000, nextseq-550, miseq, promethion, gridion, revio, "
         "aviti",
@@ -236,3 +236,68 @@ def test_cli_validate_prints_problems_and_exits_one(tmp_path):
     assert result.returncode == 1
     assert f"{path} has 1 problem(s):" in result.stderr
     assert "sequencers[NVX-MAD-01].platform: unknown platform 'hiseq'" in result.stderr
+
+
+def test_what_the_code_cannot_honour_is_refused_with_the_reason():
+    def edit(d):
+        d["lake"]["inventory"]["format"] = "ORC"
+        d["lake"]["object_lock"]["mode"] = "GOVERNANCE"
+        d["consumers"][0]["read_prefixes"] = ["*", "runs/?/"]
+
+    assert problems_after(edit) == [
+        "lake.object_lock.mode: GOVERNANCE is refused: the lake's audit expects every object "
+        "under COMPLIANCE, and GOVERNANCE lets a privileged user shorten or lift a lock; use "
+        "COMPLIANCE",
+        "lake.inventory.format: ORC is refused: the inventory catalogue reads CSV and Parquet "
+        "reports only; use CSV or Parquet",
+        "consumers[illumina-qc].read_prefixes[0]: '*' holds '*', which IAM reads as a "
+        "wildcard or variable and which would widen the consumer's grant; write a literal key "
+        "prefix such as 'reports/' ('' for the whole bucket)",
+        "consumers[illumina-qc].read_prefixes[1]: 'runs/?/' holds '?', which IAM reads "
+        "as a wildcard or variable and which would widen the consumer's grant; write a literal "
+        "key prefix such as 'reports/' ('' for the whole bucket)",
+    ]
+
+
+def test_a_figure_out_of_range_says_what_is_wrong():
+    def edit(d):
+        d["sequencers"][0]["data_rate"] = "-12 GB/h"
+        d["lake"]["settling_time_seconds"] = 5000
+
+    assert problems_after(edit) == [
+        "lake.settling_time_seconds: 5000 is too large; it must be at most 3600",
+        "sequencers[NVX-MAD-01].data_rate: '-12 GB/h' is negative; a data rate is 0 or more, "
+        'such as "25 GB/h"',
+    ]
+
+
+def test_cli_validate_reports_the_problems_of_every_layer_at_once(tmp_path):
+    document = copy.deepcopy(SMALL)
+    document["lake"]["object_lock"]["retention_days"] = -30  # the lake entry fails...
+    document["gateways"][1]["cache"] = "4 TiB"  # ...and a capacity rule that reads it still runs
+    path = tmp_path / "lake.yaml"
+    path.write_text(yaml.safe_dump(document))
+    result = subprocess.run(
+        [sys.executable, "-m", "ngs_lake.cli", "config", "validate", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{path} has 2 problem(s):",
+        "lake.object_lock.retention_days: -30 is negative; it must be greater than 0",
+        "gateways[gw-b].cache: 4.0 TiB holds 18.3 days of its sequencers' full-time output "
+        "(240.0 GB/day), below the 21-day target (lake.cache_buffer_days); enlarge the cache or "
+        "move a sequencer to another gateway",
+    ]
+
+
+def test_a_yaml_error_names_the_file_line_and_column(tmp_path):
+    path = tmp_path / "lake.yaml"
+    path.write_text("version: 1\nlake:\n  prefix: small-lake\n   region: us-east-1\n")
+    with pytest.raises(LakeConfigError) as caught:
+        load_lake_config(path)
+    assert caught.value.problems == [
+        f"{path}, line 4, column 10: not valid YAML: mapping values are not allowed here"
+    ]

@@ -223,7 +223,7 @@ def test_each_site_drains_only_its_own_gateways_events(moto, two_site_lake):
         QueueUrl=sqs.get_queue_url(QueueName=boston.dead_letter_queue)["QueueUrl"],
         MessageBody="poison",
     )
-    listed = run_cli(moto.endpoint, gateway.endpoint, path, "dlq", "list")
+    listed = run_cli(moto.endpoint, gateway.endpoint, path, "dlq", "list", "--wait", "1")
     shown = listed.stdout.splitlines()
     assert shown[0] == "madison: 0 parked message(s)", listed.stdout
     assert shown[1] == "boston: 1 parked message(s)", listed.stdout

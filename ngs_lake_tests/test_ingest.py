@@ -233,7 +233,9 @@ def test_dlq_list_and_redrive(lake):
     drain(lake)
 
     def cli(*args):
-        return lake.cli("dlq", *args)
+        # One-second long polls: moto answers from every message, and the default 20 s would
+        # make each listing's last, empty receive wait 20 s (test_cli_safety checks the default).
+        return lake.cli("dlq", *args, "--wait", "1")
 
     listed = cli("list")
     assert listed.returncode == 0, listed.stderr

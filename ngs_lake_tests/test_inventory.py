@@ -215,6 +215,68 @@ def test_a_data_file_whose_md5_does_not_match_is_rejected_by_name(lake):
     assert bucket.error.startswith(f"s3://small-lake-inventory/{manifest_key}: ")
 
 
+def test_a_data_file_with_one_byte_changed_and_the_same_size_is_rejected_by_its_md5(lake):
+    manifest_key = publish(lake, OBJECTS, datetime.now(UTC))
+    s3 = lake.clients.s3()
+    manifest = json.loads(
+        s3.get_object(Bucket="small-lake-inventory", Key=manifest_key)["Body"].read()
+    )
+    (entry,) = manifest["files"]
+    body = bytearray(s3.get_object(Bucket="small-lake-inventory", Key=entry["key"])["Body"].read())
+    body[len(body) // 2] ^= 0x01  # one bit of one byte: the size stays, only the MD5 can tell
+    s3.put_object(Bucket="small-lake-inventory", Key=entry["key"], Body=bytes(body))
+    (bucket,) = only_nvx(lake).buckets
+    assert bucket.status == "rejected"
+    assert bucket.error == (
+        f"s3://small-lake-inventory/{manifest_key}: data file {entry['key']} has MD5 "
+        f"{hashlib.md5(body).hexdigest()} and {entry['size']} bytes; the manifest lists "
+        f"{entry['MD5checksum']} and {entry['size']} bytes"
+    )
+
+
+def _publish_for(lake, sequencer_id: str, key: str) -> str:
+    """A one-object report for another bucket of the lake; its manifest key."""
+    bucket = lake.config.bucket_name(sequencer_id)
+    return publish_report(
+        lake.clients.s3(),
+        destination_bucket="small-lake-inventory",
+        root=report_root("inventory", bucket, "small-lake-inventory"),
+        source_bucket=bucket,
+        file_format="CSV",
+        columns=report_columns(FIELDS),
+        rows=[row(key, 9, Bucket=bucket)],
+        created_at=datetime.now(UTC),
+    )
+
+
+def test_a_missing_manifest_or_undecodable_checksum_rejects_only_its_own_bucket(lake):
+    s3 = lake.clients.s3()
+    no_manifest = publish(lake, OBJECTS, datetime.now(UTC))  # NVX-MAD-01
+    s3.delete_object(Bucket="small-lake-inventory", Key=no_manifest)
+    bad_checksum = _publish_for(lake, "PRM-MAD-01", "exp/sample/20250101_1200_1A_PAQ12345_abc/x")
+    s3.put_object(
+        Bucket="small-lake-inventory",
+        Key=bad_checksum.replace("manifest.json", "manifest.checksum"),
+        Body=b"\xff\xfe\x00\x81",
+    )
+    _publish_for(lake, "MIS-MAD-01", "250101_M01234_0001_000000000-A1B2C/RunInfo.xml")
+    refresh = refresh_catalogue(lake.clients, lake.config)
+    outcome = {b.source.sequencer_id: (b.status, b.error) for b in refresh.buckets}
+    assert outcome == {
+        "NVX-MAD-01": (
+            "rejected",
+            f"s3://small-lake-inventory/{no_manifest}: missing, though its manifest.checksum is "
+            "there; the report is rejected",
+        ),
+        "MIS-MAD-01": ("catalogued", None),
+        "PRM-MAD-01": (
+            "rejected",
+            f"s3://small-lake-inventory/{bad_checksum}: manifest.checksum holds "
+            "b'\\xff\\xfe\\x00\\x81', not an MD5 in hex; the report is rejected",
+        ),
+    }
+
+
 def test_a_verified_report_that_is_not_inventory_csv_is_rejected_by_name(lake, tmp_path):
     publish(lake, OBJECTS, datetime.now(UTC) - timedelta(days=1))
     assert only_nvx(lake).buckets[0].status == "catalogued"
@@ -288,7 +350,7 @@ def test_the_asset_fails_its_reconciliation_check_naming_a_missing_object(lake):
     assert "small-lake-mis-mad-01" in checks["report_fresh"].metadata["stale"].data
 
 
-def test_the_reconciliation_check_passes_when_every_recorded_file_is_listed(lake):
+def test_the_reconciliation_check_passes_and_sizes_show_in_human_units(lake):
     _record_run(lake, ["RunInfo.xml", "Sample Sheets/échantillon 1.csv"])
     publish(lake, OBJECTS, datetime.now(UTC))
     with dg.instance_for_test() as instance:
@@ -296,7 +358,14 @@ def test_the_reconciliation_check_passes_when_every_recorded_file_is_listed(lake
             [inventory_catalog], instance=instance, resources=resources_for(lake)
         )
         checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+        (materialization,) = result.asset_materializations_for_node("inventory_catalog")
     assert checks["ledger_files_in_inventory"].passed
+    metadata = materialization.metadata
+    assert metadata["size"].value == "6.6 kB"  # 6,577 bytes
+    records = [r.data for r in metadata["by site and platform"].value.records]
+    assert [(r["platform"], r["objects"], r["size"]) for r in records] == [
+        ("novaseq-x", 6, "6.6 kB")
+    ]
 
 
 def test_a_rejected_report_fails_the_run_with_an_error_naming_it(lake):

@@ -11,7 +11,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ngs_lake.config.document import load_lake_config
+from ngs_lake.config.model import LakeConfigError
 from ngs_lake.provisioning import Action, ProvisioningRefused, apply_plan, plan_lake
+from ngs_lake.provisioning.worm import WormSettings, worm_refusals
 from ngs_lake_tests.conftest import ACCOUNT, SMALL_CONFIG, edited_config, lake_clients
 
 READ_PREFIXES = ("Get", "List", "Describe", "Head", "Scan", "Query", "BatchGet")
@@ -355,13 +357,8 @@ def test_moving_a_sequencer_moves_its_share(moto, gateway, provisioned, tmp_path
             "bucket small-lake-nvx-mad-01: refusing to shorten default retention from 365 to 30 "
             "days; WORM retention only grows (set lake.object_lock.retention_days to at least 365)",
         ),
-        (
-            lambda d: d["lake"]["object_lock"].update(mode="GOVERNANCE"),
-            "bucket small-lake-nvx-mad-01: refusing to move Object Lock from COMPLIANCE to "
-            "GOVERNANCE; COMPLIANCE retention cannot be weakened by anyone",
-        ),
     ],
-    ids=["shorten-retention", "compliance-to-governance"],
+    ids=["shorten-retention"],
 )
 def test_weakening_worm_is_refused(moto, gateway, provisioned, tmp_path, edit, message):
     path = edited_config(tmp_path, SMALL_CONFIG, edit, "lake.yaml")
@@ -370,6 +367,31 @@ def test_weakening_worm_is_refused(moto, gateway, provisioned, tmp_path, edit, m
     assert refused.value.problems == [message]
     lock = moto.client("s3").get_object_lock_configuration(Bucket="small-lake-nvx-mad-01")
     assert lock["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Days"] == 365
+
+
+def test_moving_to_governance_is_refused_by_the_document_and_by_provisioning(tmp_path):
+    """The document refuses GOVERNANCE before any call (the audit expects COMPLIANCE); the
+    plan's own WORM rule still refuses the move for a bucket whatever the document says."""
+    path = edited_config(
+        tmp_path,
+        SMALL_CONFIG,
+        lambda d: d["lake"]["object_lock"].update(mode="GOVERNANCE"),
+        "lake.yaml",
+    )
+    with pytest.raises(LakeConfigError) as refused:
+        load_lake_config(path)
+    assert refused.value.problems == [
+        "lake.object_lock.mode: GOVERNANCE is refused: the lake's audit expects every object "
+        "under COMPLIANCE, and GOVERNANCE lets a privileged user shorten or lift a lock; use "
+        "COMPLIANCE"
+    ]
+    locked = WormSettings("Enabled", "COMPLIANCE", 365)
+    assert worm_refusals(
+        "small-lake-nvx-mad-01", locked, WormSettings("Enabled", "GOVERNANCE", 365)
+    ) == [
+        "bucket small-lake-nvx-mad-01: refusing to move Object Lock from COMPLIANCE to "
+        "GOVERNANCE; COMPLIANCE retention cannot be weakened by anyone"
+    ]
 
 
 def test_lengthening_retention_is_an_update(moto, gateway, provisioned, tmp_path):

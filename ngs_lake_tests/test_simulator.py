@@ -193,6 +193,7 @@ def test_cli_writes_a_run_and_says_where(tmp_path):
         "1 KiB",
         "--into",
         str(tmp_path),
+        "--force",  # a plain folder, not a share of a local lake
     )
     assert result.returncode == 0, result.stderr
     platform, folder = result.stdout.split()
@@ -216,6 +217,7 @@ def test_cli_takes_platform_from_the_sequencer(tmp_path):
         "128 B",
         "--into",
         str(tmp_path),
+        "--force",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("promethion ")

@@ -1,5 +1,6 @@
 """`ngs-lake`: the operator's command line. Each command is a thin shell over a library function;
-one module per command group."""
+one module per command group. An AWS error in any of them ends in one line naming the resource
+and the fix (`errors.LakeGroup`), never a traceback."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 
 from ngs_lake.cli.config_commands import config_group, provision
 from ngs_lake.cli.dlq_commands import dlq_group
+from ngs_lake.cli.errors import LakeGroup
 from ngs_lake.cli.gateway_commands import gateway_group
 from ngs_lake.cli.local_commands import demo_command, local_group
 from ngs_lake.cli.runs_commands import runs_group
@@ -16,8 +18,10 @@ from ngs_lake.cli.simulate_command import simulate_command
 from ngs_lake.cli.status_commands import catalog_group, status_command
 
 
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
+@click.group(cls=LakeGroup)
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Log at debug level; show tracebacks of AWS errors."
+)
 def main(verbose: bool) -> None:
     """ngs_lake: a sequencing data lake on S3, Storage Gateway and Dagster."""
     logging.basicConfig(

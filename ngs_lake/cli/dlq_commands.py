@@ -6,11 +6,22 @@ from pathlib import Path
 
 import click
 
-from ngs_lake.aws.clients import AwsClients, AwsTarget
 from ngs_lake.cli.options import (
     config_option,
     load_document,
     site_option,
+)
+from ngs_lake.cli.target import connect
+from ngs_lake.runs.dlq import LONG_POLL_SECONDS
+
+wait_option = click.option(
+    "--wait",
+    "wait_seconds",
+    default=LONG_POLL_SECONDS,
+    show_default=True,
+    type=click.IntRange(1, LONG_POLL_SECONDS),
+    help="Seconds each receive long-polls; the listing ends after one empty long poll. Below "
+    "20, a small DLQ on AWS can list as empty.",
 )
 
 
@@ -33,7 +44,7 @@ def _event_queues(config_path: Path, site: str | None) -> tuple[object, list[tup
                 f"--site {site}: no event queue of its own; "
                 + (f"sites: {', '.join(per_site)}" if per_site else "lake.event_queues is 'one'")
             )
-    sqs = AwsClients(AwsTarget.from_environment(config.lake.region)).sqs()
+    sqs = connect(config).sqs()
     return sqs, [
         (
             shard.site or "lake",
@@ -48,13 +59,14 @@ def _event_queues(config_path: Path, site: str | None) -> tuple[object, list[tup
 @config_option
 @site_option
 @click.option("--body", "show_body", is_flag=True, help="Print each message body too.")
-def dlq_list(config_path: Path, site: str | None, show_body: bool) -> None:
+@wait_option
+def dlq_list(config_path: Path, site: str | None, show_body: bool, wait_seconds: int) -> None:
     """Show each parked message with its reason; nothing is consumed."""
     from ngs_lake.runs.dlq import list_parked
 
     sqs, queues = _event_queues(config_path, site)
     for label, dlq_url, _ in queues:
-        parked = list_parked(sqs, dlq_url)
+        parked = list_parked(sqs, dlq_url, wait_seconds=wait_seconds)
         prefix = "" if len(queues) == 1 else f"{label}: "
         click.echo(f"{prefix}{len(parked)} parked message(s)")
         for message in parked:
@@ -69,10 +81,13 @@ def dlq_list(config_path: Path, site: str | None, show_body: bool) -> None:
 @config_option
 @site_option
 @click.option("--reason", help="Only messages whose reason contains this text.")
-def dlq_redrive(config_path: Path, site: str | None, reason: str | None) -> None:
+@wait_option
+def dlq_redrive(config_path: Path, site: str | None, reason: str | None, wait_seconds: int) -> None:
     """Send parked messages back to their event queue, after the cause is fixed."""
     from ngs_lake.runs.dlq import redrive
 
     sqs, queues = _event_queues(config_path, site)
-    moved = sum(redrive(sqs, dlq_url, queue_url, reason) for _, dlq_url, queue_url in queues)
+    moved = sum(
+        redrive(sqs, dlq_url, queue_url, reason, wait_seconds) for _, dlq_url, queue_url in queues
+    )
     click.echo(f"redrove {moved} message(s)")

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import click
 
-from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.aws.clients import AwsTarget
 from ngs_lake.cli.options import (
     config_option,
     load_document,
     state_option,
 )
+from ngs_lake.cli.target import connect
 
 
 @click.group("gateway")
@@ -64,9 +65,9 @@ def gateway_run(
     from ngs_lake.gateway.signatures import GatewayCredentials
 
     config = load_document(config_path)
-    target = AwsTarget.from_environment(config.lake.region)
     try:
-        GatewayCredentials.from_environment(os.environ, target.is_local)
+        is_local = AwsTarget.from_environment(config.lake.region).is_local
+        GatewayCredentials.from_environment(os.environ, is_local)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     unknown = set(gateway_ids) - {g.id for g in config.gateways}
@@ -74,8 +75,9 @@ def gateway_run(
         raise click.BadParameter(
             f"not in the document: {', '.join(sorted(unknown))}", param_hint="--gateway"
         )
+    clients = connect(config)  # uploads need AWS credentials: refused at once without them
     if account is None:
-        account = AwsClients(target).account_id()
+        account = clients.account_id()
     only = set(gateway_ids) or None
     run_gateway(config, state_dir, account, host, port, only, upload_workers=upload_workers)
 

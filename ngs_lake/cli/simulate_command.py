@@ -38,6 +38,7 @@ from ngs_lake.simulator.plan import SCENARIOS
 @click.option("--scenario", default="normal", show_default=True, type=click.Choice(SCENARIOS))
 @click.option("--max-file-size", help='Cap every file, e.g. "64 KiB" (keeps local S3 small).')
 @click.option("--stall", default="30s", show_default=True, help="Pause of stalled-then-resumed.")
+@click.option("--force", is_flag=True, help="Write into a folder that is no share of a local lake.")
 @config_option
 def simulate_command(
     platform: str | None,
@@ -49,6 +50,7 @@ def simulate_command(
     scenario: str,
     max_file_size: str | None,
     stall: str,
+    force: bool,
     config_path: Path,
 ) -> None:
     """Write realistic run folders into a share folder, in each platform's real order."""
@@ -88,10 +90,47 @@ def simulate_command(
             runs = plan_simulation(replace(spec, duration_seconds=seconds))
     except (UnitError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
+    refusal = None if force else share_refusal(share_dir)
+    if refusal:
+        raise click.BadParameter(
+            f"{refusal}; pass --force to write there anyway", param_hint="--into"
+        )
     stats = simulate(runs, share_dir, seed, terminal_progress())
     for run in runs:
         click.echo(f"{run.platform} {share_dir / run.run_folder}")
     click.echo(
         f"wrote {stats.files} files, {stats.bytes / 1e6:.1f} MB in {stats.seconds:.1f} s",
         err=True,
+    )
+
+
+def share_refusal(folder: Path) -> str | None:
+    """Why `folder` is no share of a local lake, or None when it is one.
+
+    A local lake's share is `<state>/gateways/<gateway>/<share>`, listed in that state folder's
+    gateway registry. A typo in --into would otherwise fill a folder no gateway watches, and
+    nothing written there would ever reach S3.
+    """
+    from ngs_lake.gateway.registry import ShareRegistry
+    from ngs_lake.gateway.server import registry_path, share_root
+
+    resolved = folder.resolve()
+    gateway_folder = resolved.parent
+    state = gateway_folder.parent.parent
+    if gateway_folder.parent != share_root(state) or not registry_path(state).is_file():
+        return (
+            f"{folder} is no share of a local lake; shares are <state>/gateways/<gateway>/<share>,"
+            " as `ngs-lake local up` prints them"
+        )
+    registry = ShareRegistry(registry_path(state))
+    try:
+        gateway = next((g for g in registry.gateways() if g.name == gateway_folder.name), None)
+        shares = [] if gateway is None else [s.name for s in registry.shares(gateway.arn)]
+    finally:
+        registry.close()
+    if resolved.name in shares:
+        return None
+    return (
+        f"{folder} is no share of the local lake in {state}: gateway {gateway_folder.name} serves "
+        + (", ".join(shares) or "no share")
     )

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from ngs_lake.aws.clients import AwsClients, AwsTarget
 from ngs_lake.cli.options import (
     config_option,
     load_document,
     state_option,
 )
+from ngs_lake.cli.target import connect
 
 
 @click.command("status")
@@ -26,7 +26,7 @@ def status_command(config_path: Path, watch: float | None) -> None:
     from ngs_lake.operations.status import collect_status, render_status
 
     config = load_document(config_path)
-    clients = AwsClients(AwsTarget.from_environment(config.lake.region))
+    clients = connect(config)
     while True:
         text = render_status(collect_status(clients, config))
         if watch is None:
@@ -69,7 +69,7 @@ def catalog_query(config_path: Path, state_dir: Path, sql: str, output: str) -> 
     from ngs_lake.inventory.query import format_table, mirror_catalogue, open_catalogue, run_query
 
     config = load_document(config_path)
-    clients = AwsClients(AwsTarget.from_environment(config.lake.region))
+    clients = connect(config)
     mirror = mirror_catalogue(clients.s3(), config.lake.catalog_bucket, state_dir / "catalog")
     with open_catalogue(mirror) as db:
         try:

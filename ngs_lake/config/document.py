@@ -1,8 +1,10 @@
 """The lake config document (`config/lake.yaml`): one place that says which sequencers exist.
 
 Each list entry is validated on its own, so one broken entry never hides the problems of another,
-and cross-references and capacity rules run over every entry that parsed. Every problem names its
-entry by id and its field, so a lab admin can fix the whole document in one pass.
+and cross-references and capacity rules run over every entry that parsed, with each lake setting
+they read taken on its own when the lake entry as a whole fails (a bad retention does not hide an
+undersized cache). Every problem names its entry by id and its field, so a lab admin can fix the
+whole document in one pass.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ngs_lake.config.model import (
     MAX_RULE_NAME,
@@ -38,12 +40,36 @@ def load_lake_config(path: str | Path) -> LakeConfig:
     """Read and validate a config document, raising `LakeConfigError` with every problem."""
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise LakeConfigError([f"cannot read {path}: {exc.strerror}"], str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise LakeConfigError(
+            [f"{path} is not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset {exc.start}"],
+            str(path),
+        ) from None
+    try:
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise LakeConfigError([f"{path} is not valid YAML: {exc}"], str(path)) from None
+        raise LakeConfigError([yaml_problem(path, exc)], str(path)) from None
+    except RecursionError:
+        raise LakeConfigError([f"{path} is nested too deeply to read"], str(path)) from None
     return parse_lake_document(document, source=str(path))
+
+
+def yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    """A YAML error as one line naming the file, line and column (PyYAML names a string it was
+    given `<unicode string>`)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        context = f" ({exc.context}, line {exc.context_mark.line + 1})" if exc.context_mark else ""
+        return (
+            f"{path}, line {mark.line + 1}, column {mark.column + 1}: not valid YAML: "
+            f"{exc.problem}{context}"
+        )
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"{path}, offset {exc.position}: not valid YAML: {exc.reason}"
+    return f"{path} is not valid YAML: {exc}"
 
 
 def parse_lake_document(document: object, source: str = "the lake config") -> LakeConfig:
@@ -75,7 +101,8 @@ def parse_lake_document(document: object, source: str = "the lake config") -> La
             ("consumers", Consumer),
         )
     }
-    problems.extend(_cross_reference_problems(lake, **sections))
+    rules = _LakeRules.of(lake, document.get("lake"))
+    problems.extend(_cross_reference_problems(rules, **sections))
     if problems:
         raise LakeConfigError(problems, source)
     return LakeConfig(
@@ -128,8 +155,24 @@ def _parse_entry(model: type[StrictEntry], item: object, label: str, problems: l
     try:
         return model.model_validate(item)
     except ValidationError as exc:
-        problems.extend(_describe(error, label, model) for error in exc.errors())
+        errors = exc.errors()
+        # pydantic counts a list's length after dropping its invalid items; those are reported.
+        failed_lists = {e["loc"][:-1] for e in errors if e["loc"] and isinstance(e["loc"][-1], int)}
+        problems.extend(
+            _describe(error, label, model)
+            for error in errors
+            if not (error["type"] == "too_short" and error["loc"] in failed_lists)
+        )
         return None
+
+
+# pydantic's range error types: the bound's key in the error's context, and its words.
+_BOUNDS = {
+    "greater_than": ("gt", "greater than"),
+    "greater_than_equal": ("ge", "at least"),
+    "less_than": ("lt", "less than"),
+    "less_than_equal": ("le", "at most"),
+}
 
 
 def _describe(error: Any, label: str, model: type[StrictEntry]) -> str:
@@ -141,17 +184,72 @@ def _describe(error: Any, label: str, model: type[StrictEntry]) -> str:
         parent: Any = model
         for part in error["loc"][:-1]:
             if isinstance(part, str):
-                parent = parent.model_fields[part].annotation
+                fields = getattr(parent, "model_fields", {})
+                parent = _model_in(fields[part].annotation) if part in fields else None
         allowed = ", ".join(getattr(parent, "model_fields", {}))
         return f"{where}: unknown field; expected one of: {allowed}"
     if kind == "missing":
         return f"{where}: required field is missing"
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        value = error["input"]
+        try:
+            negative = float(value) < 0
+        except (TypeError, ValueError):
+            negative = False
+        what = "negative" if negative else "too large" if kind.startswith("less") else "too small"
+        return f"{where}: {value!r} is {what}; it must be {words} {error['ctx'][key]}"
     message = error["msg"].removeprefix("Value error, ")
     return f"{where}: {message}"
 
 
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model an annotation holds, as in `X | None` or `tuple[X, ...]`, or None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+@dataclass(frozen=True)
+class _LakeRules:
+    """The lake settings the cross-entry rules read; None where a setting is itself invalid."""
+
+    prefix: str | None
+    event_queues: str | None
+    max_sequencers_per_gateway: int | None
+    cache_buffer_days: float | None
+
+    @classmethod
+    def of(cls, lake: LakeSettings | None, raw: object) -> _LakeRules | None:
+        names = tuple(cls.__dataclass_fields__)
+        if lake is not None:
+            return cls(*(getattr(lake, name) for name in names))
+        if not isinstance(raw, Mapping):
+            return None
+        return cls(*(_setting_alone(name, raw) for name in names))
+
+
+def _setting_alone(name: str, raw: Mapping[Any, Any]) -> Any:
+    """One lake setting validated on its own: its value, its default when absent, None when it is
+    invalid (its own problem is already reported)."""
+    field = LakeSettings.model_fields[name]
+    if name not in raw:
+        return None if field.is_required() else field.get_default(call_default_factory=True)
+    annotation = (
+        Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    )
+    try:
+        return TypeAdapter(annotation).validate_python(raw[name])
+    except ValidationError:
+        return None
+
+
 def _cross_reference_problems(
-    lake: LakeSettings | None,
+    rules: _LakeRules | None,
     sites: _Section,
     gateways: _Section,
     sequencers: _Section,
@@ -159,8 +257,9 @@ def _cross_reference_problems(
 ) -> list[str]:
     problems = _duplicate_problems(sites, gateways, sequencers, consumers)
     problems += _reference_problems(sites, gateways, sequencers, consumers)
-    if lake is not None:
-        problems += _lake_rule_problems(lake, sites, gateways, sequencers)
+    if rules is not None:
+        problems += _name_problems(rules, sites, sequencers)
+        problems += _capacity_problems(rules, gateways, sequencers)
     return problems
 
 
@@ -220,40 +319,47 @@ def _reference_problems(
     return problems
 
 
-def _lake_rule_problems(
-    lake: LakeSettings, sites: _Section, gateways: _Section, sequencers: _Section
-) -> list[str]:
-    """Rules that depend on the lake's settings: name lengths and each gateway's capacity."""
+def _name_problems(rules: _LakeRules, sites: _Section, sequencers: _Section) -> list[str]:
+    """Names built from the lake's prefix that would break AWS's length limits."""
     problems: list[str] = []
+    if rules.prefix is None:
+        return problems
     for s in sequencers.parsed:
-        bucket = f"{lake.prefix}-{s.id.lower()}"
+        bucket = f"{rules.prefix}-{s.id.lower()}"
         if len(bucket) > 63:
             problems.append(
                 f"sequencers[{s.id}].id: bucket name {bucket!r} would exceed 63 characters"
             )
-    if lake.event_queues == "per-site":
+    if rules.event_queues == "per-site":
         for site_id in dict.fromkeys(sites.declared):
-            rule = LakeNames(lake.prefix).site_events(site_id).rule
+            rule = LakeNames(rules.prefix).site_events(site_id).rule
             if len(rule) > MAX_RULE_NAME:  # its queues' names, at most 68, fit SQS's 80
                 problems.append(
                     f"sites[{site_id}].id: with lake.event_queues per-site, its rule name "
                     f"{rule!r} would exceed EventBridge's {MAX_RULE_NAME} characters; "
                     "use a shorter site id or lake prefix"
                 )
+    return problems
+
+
+def _capacity_problems(rules: _LakeRules, gateways: _Section, sequencers: _Section) -> list[str]:
+    """Each gateway's sequencer count and cache buffer against the lake's limits."""
+    problems: list[str] = []
+    maximum, target = rules.max_sequencers_per_gateway, rules.cache_buffer_days
     for g in gateways.parsed:
         attached = [s for s in sequencers.parsed if s.gateway == g.id]
-        if len(attached) > lake.max_sequencers_per_gateway:
+        if maximum is not None and len(attached) > maximum:
             problems.append(
                 f"gateways[{g.id}]: {len(attached)} sequencers attached, more than the maximum of "
-                f"{lake.max_sequencers_per_gateway} (lake.max_sequencers_per_gateway)"
+                f"{maximum} (lake.max_sequencers_per_gateway)"
             )
         days = buffer_days(g.cache, (s.data_rate for s in attached))
-        if days < lake.cache_buffer_days:
+        if target is not None and days < target:
             per_day = sum(s.data_rate for s in attached) * 24
             problems.append(
                 f"gateways[{g.id}].cache: {format_size(g.cache, iec=True)} holds {days:.1f} days "
                 f"of its sequencers' full-time output ({format_size(per_day)}/day), below the "
-                f"{lake.cache_buffer_days:g}-day target (lake.cache_buffer_days); enlarge the "
+                f"{target:g}-day target (lake.cache_buffer_days); enlarge the "
                 "cache or move a sequencer to another gateway"
             )
     return problems

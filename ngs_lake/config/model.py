@@ -4,13 +4,15 @@ entry must meet on its own. Cross-entry rules and loading live in `document`.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -76,8 +78,59 @@ def _valid_event_type(value: str) -> str:
 def _valid_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a key naming a folder of the tz database, e.g. 'America'
+        near = near_time_zones(value)
+        if near:
+            raise ValueError(
+                f"unknown IANA time zone {value!r}; near names: {', '.join(near)}"
+            ) from None
         raise ValueError(f"unknown IANA time zone {value!r}, such as 'Europe/Berlin'") from None
+    return value
+
+
+@cache
+def _zones_by_lower_name() -> dict[str, str]:
+    return {zone.lower(): zone for zone in sorted(available_timezones())}
+
+
+def near_time_zones(value: str) -> list[str]:
+    """Up to three zone names close to `value` (case aside), closest first."""
+    zones = _zones_by_lower_name()
+    if value.lower() in zones:  # names are case-sensitive: the one it differs from in case
+        return [zones[value.lower()]]
+    near = difflib.get_close_matches(value.lower(), zones, n=3, cutoff=0.6)
+    return [zones[name] for name in near]
+
+
+def _valid_read_prefix(value: str) -> str:
+    # IAM reads `*` and `?` in a Resource ARN or a StringLike condition as wildcards, and `${`
+    # starts a policy variable: each would widen the grant beyond the prefix written.
+    wildcards = [w for w in ("*", "?", "${") if w in value]
+    if wildcards:
+        raise ValueError(
+            f"{value!r} holds {' and '.join(repr(w) for w in wildcards)}, which IAM reads as a "
+            "wildcard or variable and which would widen the consumer's grant; write a literal key "
+            "prefix such as 'reports/' ('' for the whole bucket)"
+        )
+    return value
+
+
+def _compliance_only(value: str) -> str:
+    if value != "COMPLIANCE":
+        raise ValueError(
+            f"{value} is refused: the lake's audit expects every object under COMPLIANCE, and "
+            f"{value} lets a privileged user shorten or lift a lock; use COMPLIANCE"
+        )
+    return value
+
+
+def _readable_inventory_format(value: str) -> str:
+    if value not in ("CSV", "Parquet"):
+        raise ValueError(
+            f"{value} is refused: the inventory catalogue reads CSV and Parquet reports only; "
+            "use CSV or Parquet"
+        )
     return value
 
 
@@ -107,6 +160,7 @@ EventType = Annotated[str, AfterValidator(_valid_event_type)]
 TimeZone = Annotated[str, AfterValidator(_valid_timezone)]
 Arn = Annotated[str, AfterValidator(_valid_arn)]
 BucketName = Annotated[str, AfterValidator(_valid_bucket)]
+ReadPrefix = Annotated[str, AfterValidator(_valid_read_prefix)]
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
 BytesPerHour = Annotated[float, BeforeValidator(parse_rate)]
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
@@ -117,7 +171,10 @@ class StrictEntry(BaseModel):
 
 
 class ObjectLockPolicy(StrictEntry):
-    mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
+    # GOVERNANCE is S3's other mode: named, so that it is refused with the reason.
+    mode: Annotated[Literal["COMPLIANCE", "GOVERNANCE"], AfterValidator(_compliance_only)] = (
+        "COMPLIANCE"
+    )
     retention_days: int = Field(gt=0)
 
 
@@ -159,7 +216,10 @@ class InventorySettings(StrictEntry):
     bucket: BucketName
     prefix: str = "inventory"
     frequency: Literal["Daily", "Weekly"] = "Daily"
-    format: Literal["CSV", "ORC", "Parquet"] = "CSV"
+    # ORC is S3 Inventory's third format: named, so that it is refused with the reason.
+    format: Annotated[
+        Literal["CSV", "ORC", "Parquet"], AfterValidator(_readable_inventory_format)
+    ] = "CSV"
     fields: tuple[InventoryField, ...] = DEFAULT_INVENTORY_FIELDS
 
 
@@ -238,7 +298,7 @@ class Consumer(StrictEntry):
     event_types: tuple[EventType, ...] = Field(min_length=1)
     platforms: tuple[PlatformId, ...] = ()
     sites: tuple[str, ...] = ()
-    read_prefixes: tuple[str, ...] = Field(min_length=1)
+    read_prefixes: tuple[ReadPrefix, ...] = Field(min_length=1)
 
 
 class LakeConfig(StrictEntry):

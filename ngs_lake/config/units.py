@@ -1,11 +1,13 @@
 """Byte sizes and data rates as people write them in the config document ("16 TiB", "25 GB/h").
 
 SI prefixes are powers of 1000 and IEC prefixes powers of 1024, as each standard says; a lower-case
-``b`` would mean bits, which no storage figure here is, so it is refused rather than guessed.
+``b`` would mean bits, which no storage figure here is, so it is refused rather than guessed. A
+figure that reads well but cannot be (negative, or too large to hold) is refused for that reason.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 SIZE_UNITS: dict[str, int] = {
@@ -33,12 +35,20 @@ SECONDS_PER: dict[str, int] = {
     "day": 86400,
 }
 
-_SIZE = re.compile(r"^\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[A-Za-z]+)\s*$")
+_SIZE = re.compile(r"^\s*(?P<sign>-?)(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[A-Za-z]+)\s*$")
 _RATE = re.compile(r"^\s*(?P<size>[^/]+)/\s*(?P<per>[A-Za-z]+)\s*$")
 
 
 class UnitError(ValueError):
     """A size or rate that cannot be read; the message says what would be accepted."""
+
+
+class NegativeFigure(UnitError):
+    """A size or rate that was read, and is below zero."""
+
+
+class FigureTooLarge(UnitError):
+    """A figure that was read, and is beyond what a float holds (it would be infinite)."""
 
 
 def parse_size(text: str) -> int:
@@ -48,7 +58,12 @@ def parse_size(text: str) -> int:
         raise UnitError(
             f'cannot read {text!r} as a size; write a number and a unit such as "16 TiB" or "20 TB"'
         )
-    return round(float(match["number"]) * SIZE_UNITS[match["unit"]])
+    if match["sign"]:
+        raise NegativeFigure(f'{text!r} is negative; a size is 0 or more, such as "16 TiB"')
+    n_bytes = float(match["number"]) * SIZE_UNITS[match["unit"]]
+    if not math.isfinite(n_bytes):
+        raise FigureTooLarge(f"{text!r} is too large a size to hold")
+    return round(n_bytes)
 
 
 def parse_rate(text: str) -> float:
@@ -57,6 +72,12 @@ def parse_rate(text: str) -> float:
     if match and match["per"] in SECONDS_PER:
         try:
             size = parse_size(match["size"])
+        except NegativeFigure:
+            raise NegativeFigure(
+                f'{text!r} is negative; a data rate is 0 or more, such as "25 GB/h"'
+            ) from None
+        except FigureTooLarge:
+            raise FigureTooLarge(f"{text!r} is too large a data rate to hold") from None
         except UnitError:
             pass
         else:
@@ -85,4 +106,7 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(text) if isinstance(text, str) else None
     if not match:
         raise UnitError(f'cannot read {text!r} as a duration; write e.g. "60s", "5m" or "2h"')
-    return float(match["number"]) * _DURATION_SECONDS[match["unit"] or "s"]
+    seconds = float(match["number"]) * _DURATION_SECONDS[match["unit"] or "s"]
+    if not math.isfinite(seconds):
+        raise FigureTooLarge(f"{text!r} is too long a duration to hold")
+    return seconds

@@ -3,8 +3,9 @@
 Layout in the destination bucket (ARCHITECTURE §3):
 `<prefix>/<source-bucket>/<config-id>/<YYYY-MM-DDTHH-MMZ>/manifest.json`, with `manifest.checksum`
 (the MD5 of manifest.json) written last, and data files under `.../<config-id>/data/`. A report
-without its checksum is still being delivered; one whose checksum or data MD5s do not match is
-rejected, never half-read.
+without its checksum is still being delivered; one whose checksum or data MD5s do not match, or
+whose manifest is missing or unreadable, is rejected as `InventoryReportError`, never half-read:
+only its own bucket's refresh stops.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ PARQUET_COLUMN = {
     "ChecksumAlgorithm": "checksum_algorithm",
 }
 _TIMESTAMP_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}Z$")
+_MD5_HEX = re.compile(r"^[0-9a-fA-F]{32}$")
+# creationTimestamp is epoch milliseconds; datetime holds no later moment than 9999-12-31.
+_LATEST_MS = 253_402_300_799_999
 
 
 class InventoryReportError(ValueError):
@@ -73,8 +77,8 @@ class InventoryReportError(ValueError):
 class ManifestFile(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    key: str
-    size: int
+    key: str = Field(min_length=1)
+    size: int = Field(ge=0)
     md5: str = Field(alias="MD5checksum")
 
 
@@ -86,7 +90,7 @@ class InventoryManifest(BaseModel):
     source_bucket: str = Field(alias="sourceBucket")
     destination_bucket: str = Field(alias="destinationBucket")
     version: str
-    creation_timestamp: int = Field(alias="creationTimestamp")  # epoch milliseconds
+    creation_timestamp: int = Field(alias="creationTimestamp", ge=0, le=_LATEST_MS)
     file_format: Literal["CSV", "ORC", "Parquet"] = Field(alias="fileFormat")
     file_schema: str = Field(alias="fileSchema")
     files: list[ManifestFile]
@@ -162,20 +166,38 @@ def find_latest_report(s3: Any, bucket: str, root: str) -> ReportSearch:
     for folder in sorted(folders, reverse=True):
         manifest_key = f"{folder}manifest.json"
         try:
-            checksum = _get(s3, bucket, f"{folder}manifest.checksum").decode().strip()
+            raw_checksum = _get(s3, bucket, f"{folder}manifest.checksum")
         except s3.exceptions.NoSuchKey:
             incomplete.append(manifest_key)
             continue
-        body = _get(s3, bucket, manifest_key)
+        name = f"s3://{bucket}/{manifest_key}"
+        checksum = _checksum(raw_checksum, name)
+        try:
+            body = _get(s3, bucket, manifest_key)
+        except s3.exceptions.NoSuchKey:
+            raise InventoryReportError(
+                f"{name}: missing, though its manifest.checksum is there; the report is rejected"
+            ) from None
         actual = hashlib.md5(body).hexdigest()
         if actual != checksum.lower():
             raise InventoryReportError(
-                f"s3://{bucket}/{manifest_key}: manifest.checksum says {checksum} but the "
+                f"{name}: manifest.checksum says {checksum} but the "
                 f"manifest's MD5 is {actual}; the report is rejected"
             )
-        located = LocatedReport(manifest_key, parse_manifest(body, manifest_key))
+        located = LocatedReport(manifest_key, parse_manifest(body, name))
         return ReportSearch(located, tuple(incomplete))
     return ReportSearch(None, tuple(incomplete))
+
+
+def _checksum(raw: bytes, manifest_name: str) -> str:
+    """manifest.checksum's MD5, in hex; anything else rejects the report."""
+    text = raw.strip()
+    if not _MD5_HEX.match(text.decode("latin-1")):
+        raise InventoryReportError(
+            f"{manifest_name}: manifest.checksum holds {text[:40]!r}, not an MD5 in hex; "
+            "the report is rejected"
+        )
+    return text.decode("ascii")
 
 
 def parse_manifest(body: bytes, name: str) -> InventoryManifest:
@@ -183,7 +205,8 @@ def parse_manifest(body: bytes, name: str) -> InventoryManifest:
         return InventoryManifest.model_validate_json(body)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            ": ".join(filter(None, (".".join(str(p) for p in e["loc"]), e["msg"])))
+            for e in exc.errors()
         )
         raise InventoryReportError(f"{name}: not an S3 Inventory manifest ({problems})") from exc
 

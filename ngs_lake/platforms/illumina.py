@@ -33,7 +33,6 @@ RUN_INFO = "RunInfo.xml"
 RUN_PARAMETERS = "RunParameters.xml"
 BASECALLS = "Data/Intensities/BaseCalls"
 FILTER_CYCLE = 26  # RTA writes the per-tile filter files once cycle 26 is done
-
 # What a RunInfo.xml may declare: the instruments' real maxima with a margin, checked before any
 # tile or file name is generated, so a 300-byte document cannot ask for 10^11 of them. The largest
 # real layouts (<FlowcellLayout> of the instruments' own RunInfo.xml, as in ngs_lake_tests/data/
@@ -49,6 +48,7 @@ MAX_TILES_PER_LANE = 2_000  # NovaSeq 6000 S4: 2 x 6 x 78 = 936
 MAX_READS = 8  # R1, I1, I2, R2 on every instrument, UMI reads a few more
 MAX_CYCLES_PER_READ = 1_000  # MiSeq and NextSeq 2000 600-cycle kits: 301
 MAX_EXPECTED_FILES = 100_000  # MiSeq, 2 x 301 + 2 x 8 cycles on 38 tiles: 23,522 files
+MAX_TILES = MAX_LANES * MAX_TILES_PER_LANE  # so no RunInfo.xml lists or implies more in all
 
 RUN_FOLDER = re.compile(
     r"^(?P<date>\d{6}|\d{8})_(?P<instrument>[A-Za-z0-9][A-Za-z0-9_-]*?)_"
@@ -244,7 +244,10 @@ def parse_run_date(text: str | None) -> datetime | None:
         raise PlatformFileError(
             f"{RUN_INFO}: <Date> {text!r} is not YYMMDD, M/D/YYYY h:mm:ss AM or ISO 8601"
         ) from None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed
+    try:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise PlatformFileError(f"{RUN_INFO}: <Date> {text!r} is out of range") from None
 
 
 class RunParameters(BaseModel):
@@ -397,6 +400,8 @@ def _parse_xml(data: bytes, name: str) -> Element:
         ) from None
     except ParseError as exc:
         raise PlatformFileError(f"{name}: not well-formed XML ({exc}); truncated?") from None
+    except (LookupError, ValueError) as exc:  # an encoding expat does not know, or cannot read
+        raise PlatformFileError(f"{name}: unreadable XML declaration ({exc})") from None
 
 
 def _whole(text: str | None) -> int | None:

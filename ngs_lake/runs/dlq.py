@@ -2,6 +2,13 @@
 
 The sensor parks each rejected message with its reason as a message attribute; SQS's own redrive
 (after 5 receives) is the last net and carries no reason, which `list` shows as such.
+
+Every receive long-polls (WaitTimeSeconds=20) and the listing ends after one empty long poll. A
+short poll (WaitTimeSeconds=0) asks only a sample of SQS's servers, so it can answer empty while
+messages wait elsewhere, and a small DLQ would list as empty; a long poll asks all of them and
+returns as soon as a message is there:
+https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html
+The local stand-in (moto) answers from every message either way, so only AWS shows the difference.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 LIST_LIMIT = 1000
+LONG_POLL_SECONDS = 20  # SQS's maximum WaitTimeSeconds
 
 
 @dataclass(frozen=True)
@@ -33,36 +41,46 @@ def _parked(message: dict[str, Any]) -> ParkedMessage:
     )
 
 
-def _hold_all(sqs: Any, dlq_url: str, limit: int) -> list[ParkedMessage]:
-    """Receive every parked message, holding each invisible while we look at it."""
+def _hold_all(sqs: Any, dlq_url: str, limit: int, wait_seconds: int) -> list[ParkedMessage]:
+    """Receive every parked message, holding each invisible while we look at it, until a long
+    poll of `wait_seconds` finds nothing new."""
     held: dict[str, ParkedMessage] = {}
-    empty_rounds = 0
-    while len(held) < limit and empty_rounds < 2:
+    while len(held) < limit:
         batch = sqs.receive_message(
             QueueUrl=dlq_url,
             MaxNumberOfMessages=10,
             VisibilityTimeout=120,
+            WaitTimeSeconds=wait_seconds,
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         fresh = [m for m in batch if m["MessageId"] not in held]
-        empty_rounds = empty_rounds + 1 if not fresh else 0
+        if not fresh:
+            break
         for message in fresh:
             held[message["MessageId"]] = _parked(message)
     return list(held.values())
 
 
-def list_parked(sqs: Any, dlq_url: str, limit: int = LIST_LIMIT) -> list[ParkedMessage]:
+def list_parked(
+    sqs: Any, dlq_url: str, limit: int = LIST_LIMIT, wait_seconds: int = LONG_POLL_SECONDS
+) -> list[ParkedMessage]:
     """Peek at parked messages without consuming them (each stays in the DLQ)."""
-    held = _hold_all(sqs, dlq_url, limit)
+    held = _hold_all(sqs, dlq_url, limit, wait_seconds)
     _release(sqs, dlq_url, held)
     return held
 
 
-def redrive(sqs: Any, dlq_url: str, queue_url: str, reason: str | None = None) -> int:
+def redrive(
+    sqs: Any,
+    dlq_url: str,
+    queue_url: str,
+    reason: str | None = None,
+    wait_seconds: int = LONG_POLL_SECONDS,
+) -> int:
     """Send parked messages (those whose reason contains `reason`) back to the events queue."""
     moved = 0
     keep = []
-    for message in _hold_all(sqs, dlq_url, LIST_LIMIT):
+    for message in _hold_all(sqs, dlq_url, LIST_LIMIT, wait_seconds):
         if reason is None or reason in message.reason:
             sqs.send_message(QueueUrl=queue_url, MessageBody=message.body)
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message.receipt_handle)

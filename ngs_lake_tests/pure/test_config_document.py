@@ -313,5 +313,127 @@ def test_a_file_that_is_not_yaml_is_named(tmp_path):
     with pytest.raises(LakeConfigError) as caught:
         load_lake_config(str(path))
     [problem] = caught.value.problems
-    assert problem.startswith(f"{path} is not valid YAML: while parsing a flow sequence")
+    assert problem == (
+        f"{path}, line 2, column 1: not valid YAML: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence, line 1)"
+    )
     assert str(caught.value).startswith(f"{path} has 1 problem(s):")
+
+
+def test_a_capacity_rule_still_runs_when_the_lake_entry_fails():
+    def edit(d):
+        d["lake"]["object_lock"]["retention_days"] = -1  # the lake entry fails to parse
+        d["lake"]["cache_buffer_days"] = 40  # but this setting, valid alone, still applies
+        d["lake"]["max_sequencers_per_gateway"] = 1
+
+    problems = problems_after(edit)
+    assert (
+        problems[0] == "lake.object_lock.retention_days: -1 is negative; it must be greater than 0"
+    )
+    assert problems[1] == (
+        "gateways[gw-a]: 2 sequencers attached, more than the maximum of 1 "
+        "(lake.max_sequencers_per_gateway)"
+    )
+    assert problems[2].startswith("gateways[gw-a].cache: 16.0 TiB holds ")
+    assert problems[2].endswith(
+        "below the 40-day target (lake.cache_buffer_days); enlarge the cache or move a sequencer to another gateway"
+    )
+
+
+def test_a_lake_setting_that_is_itself_invalid_skips_only_its_rules():
+    def edit(d):
+        d["lake"]["prefix"] = "Not A Prefix"  # the bucket-name rule has no prefix to use
+        d["lake"]["cache_buffer_days"] = 0  # the buffer rule has no target
+        d["gateways"][0]["cache"] = "1 GB"
+        d["sequencers"][0]["id"] = "N" * 40
+
+    assert [p.split(":")[0] for p in problems_after(edit)] == [
+        "lake.prefix",
+        "lake.cache_buffer_days",
+    ]
+
+
+def test_a_missing_lake_setting_takes_its_default_for_the_rules():
+    def edit(d):
+        d["lake"]["kms_key_alias"] = "not an alias"
+        d["lake"].pop("cache_buffer_days", None)
+        d["gateways"][0]["cache"] = "1 TB"
+
+    problems = problems_after(edit)
+    assert problems[1].endswith(
+        "below the 21-day target (lake.cache_buffer_days); enlarge the cache or move a sequencer to another gateway"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("settling_time_seconds", 3601, "3601 is too large; it must be at most 3600"),
+        ("settling_time_seconds", -5, "-5 is negative; it must be at least 0"),
+        ("events_visibility_timeout_seconds", 60, "60 is too small; it must be greater than 60"),
+        ("max_sequencers_per_gateway", "0", "'0' is too small; it must be greater than 0"),
+    ],
+)
+def test_a_number_out_of_range_says_which_way(field, value, message):
+    def edit(d):
+        d["lake"][field] = value
+
+    assert problems_after(edit)[0] == f"lake.{field}: {message}"
+
+
+def test_an_unknown_field_under_an_optional_entry_lists_that_entrys_fields():
+    def edit(d):
+        d["lake"]["replication"] = {
+            "destination_bucket": "replica",
+            "region": "us-west-2",
+            "role_arn": "arn:aws:iam::123456789012:role/r",
+            "replica_kms_key_arn": "arn:aws:kms:us-west-2:123456789012:key/k",
+            "rule": "x",
+        }
+        d["lake"]["lifecycle"] = [{"days": 30, "storage_class": "GLACIER", "class": "x"}]
+
+    assert problems_after(edit) == [
+        "lake.lifecycle[0].class: unknown field; expected one of: days, storage_class",
+        "lake.replication.rule: unknown field; expected one of: destination_bucket, region, "
+        "role_arn, replica_kms_key_arn",
+    ]
+
+
+def test_a_list_whose_every_item_fails_is_not_also_called_empty():
+    def edit(d):
+        d["consumers"][0]["read_prefixes"] = ["*"]
+
+    (problem,) = problems_after(edit)
+    assert problem.startswith("consumers[illumina-qc].read_prefixes[0]: '*' holds '*'")
+
+
+def test_an_empty_list_is_still_called_empty():
+    def edit(d):
+        d["consumers"][0]["read_prefixes"] = []
+
+    (problem,) = problems_after(edit)
+    assert problem.startswith("consumers[illumina-qc].read_prefixes: ")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"version: 1\n\xff\xfe\n", "{path} is not UTF-8 text: byte 0xff at offset 11"),
+        (
+            b"version: 1\x00\n",
+            "{path}, offset 10: not valid YAML: special characters are not allowed",
+        ),
+        (b"[" * 5000 + b"]" * 5000, "{path} is nested too deeply to read"),
+        (
+            b"a: b: c\n",
+            "{path}, line 1, column 5: not valid YAML: mapping values are not allowed here",
+        ),
+    ],
+    ids=["not-utf-8", "control-character", "too-deep", "marked"],
+)
+def test_a_file_that_cannot_be_read_as_yaml_names_the_file(tmp_path, content, problem):
+    path = tmp_path / "lake.yaml"
+    path.write_bytes(content)
+    with pytest.raises(LakeConfigError) as caught:
+        load_lake_config(path)
+    assert caught.value.problems == [problem.format(path=path)]

@@ -100,8 +100,10 @@ def test_an_unknown_time_zone_is_refused():
     def edit(d):
         d["sites"][1]["timezone"] = "America/Boston"
 
+    # A near miss gets the nearest names of the tz database (difflib), not an unrelated example.
     assert problems_after(edit) == [
-        "sites[boston].timezone: unknown IANA time zone 'America/Boston', such as 'Europe/Berlin'"
+        "sites[boston].timezone: unknown IANA time zone 'America/Boston'; near names: "
+        "America/Moncton, America/Creston, America/Boise"
     ]
 
 
@@ -253,3 +255,74 @@ def test_the_error_lists_every_problem_under_its_source():
     assert error.problems == ["a: first", "b: second"]
     named = LakeConfigError(["x"], "config/lake.yaml")
     assert str(named) == "config/lake.yaml has 1 problem(s):\nx"
+
+
+@pytest.mark.parametrize(
+    ("zone", "near"),
+    [
+        ("america/chicago", "America/Chicago"),
+        ("Chicago", "America/Chicago"),
+        ("US/Chicgo", "US/Michigan, US/Pacific"),
+    ],
+)
+def test_a_near_miss_time_zone_gets_the_nearest_names(zone, near):
+    def edit(d):
+        d["sites"][0]["timezone"] = zone
+
+    assert problems_after(edit) == [
+        f"sites[madison].timezone: unknown IANA time zone {zone!r}; near names: {near}"
+    ]
+
+
+@pytest.mark.parametrize("zone", ["America", "Etc", "a" * 300])
+def test_a_time_zone_folder_or_overlong_name_is_refused_not_raised(zone):
+    def edit(d):
+        d["sites"][0]["timezone"] = zone
+
+    (problem,) = problems_after(edit)
+    assert problem.startswith(f"sites[madison].timezone: unknown IANA time zone {zone!r}")
+
+
+def test_governance_and_orc_are_refused_with_the_reason():
+    def edit(d):
+        d["lake"]["object_lock"]["mode"] = "GOVERNANCE"
+        d["lake"]["inventory"]["format"] = "ORC"
+
+    assert problems_after(edit) == [
+        "lake.object_lock.mode: GOVERNANCE is refused: the lake's audit expects every object "
+        "under COMPLIANCE, and GOVERNANCE lets a privileged user shorten or lift a lock; use "
+        "COMPLIANCE",
+        "lake.inventory.format: ORC is refused: the inventory catalogue reads CSV and Parquet "
+        "reports only; use CSV or Parquet",
+    ]
+
+
+def test_compliance_csv_and_parquet_are_accepted():
+    def edit(d):
+        d["lake"]["inventory"]["format"] = "Parquet"
+
+    config = lake_config(edit)
+    assert (config.lake.object_lock.mode, config.lake.inventory.format) == ("COMPLIANCE", "Parquet")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "held"),
+    [("*", "'*'"), ("runs/?", "'?'"), ("home/${aws:username}/", "'${'"), ("a*/b?", "'*' and '?'")],
+)
+def test_a_read_prefix_with_an_iam_wildcard_is_refused(prefix, held):
+    def edit(d):
+        d["consumers"][0]["read_prefixes"] = ["reports/", prefix]
+
+    (problem,) = problems_after(edit)
+    assert problem == (
+        f"consumers[illumina-qc].read_prefixes[1]: {prefix!r} holds {held}, which IAM reads as a "
+        "wildcard or variable and which would widen the consumer's grant; write a literal key "
+        "prefix such as 'reports/' ('' for the whole bucket)"
+    )
+
+
+def test_literal_read_prefixes_are_kept():
+    def edit(d):
+        d["consumers"][0]["read_prefixes"] = ["", "reports/", "a-b_c.d/"]
+
+    assert lake_config(edit).consumers[0].read_prefixes == ("", "reports/", "a-b_c.d/")

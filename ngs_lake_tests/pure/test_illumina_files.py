@@ -427,3 +427,52 @@ def test_a_hostile_run_parameters_is_refused_by_name():
         "RunParameters.xml: refused: it declares a DTD or entities (DTDForbidden); instrument "
         "files never do"
     )
+
+
+@pytest.mark.parametrize(
+    ("xml", "message"),
+    [
+        (
+            b"<?xml version='1.0' encoding='bogus'?><RunInfo/>",
+            "RunInfo.xml: unreadable XML declaration (unknown encoding: bogus)",
+        ),
+        (
+            b"<?xml version='1.0' encoding='shift_jis'?><RunInfo/>",
+            "RunInfo.xml: unreadable XML declaration (multi-byte encodings are not supported)",
+        ),
+        (
+            run_info_xml(layout='LaneCount="²" SurfaceCount="2" SwathCount="1" TileCount="2"'),
+            "RunInfo.xml: <FlowcellLayout> attribute LaneCount='²' is not a whole number",
+        ),
+        (
+            run_info_xml(
+                layout='LaneCount="1" SurfaceCount="2" SwathCount="1" TileCount="2" '
+                'SectionPerLane="two"'
+            ),
+            "RunInfo.xml: <FlowcellLayout> attribute SectionPerLane='two' is not a whole number",
+        ),
+        (
+            run_info_xml(layout='LaneCount="8" SurfaceCount="2" SwathCount="4" TileCount="9801"'),
+            "RunInfo.xml declares 9801 tiles per swath; at most 99",
+        ),
+        (
+            run_info_xml(date="<Date>0001-01-01T00:00:00+01:00</Date>"),
+            "RunInfo.xml: <Date> '0001-01-01T00:00:00+01:00' is out of range",
+        ),
+    ],
+    ids=["unknown-encoding", "multi-byte-encoding", "non-ascii-digit", "sections", "huge", "date"],
+)
+def test_a_damaged_run_info_is_refused_as_a_platform_file_error(xml, message):
+    with pytest.raises(PlatformFileError) as caught:
+        parse_run_info(xml)
+    assert str(caught.value) == message
+
+
+def test_the_largest_layout_the_limits_allow_is_read():
+    layout = 'LaneCount="8" SurfaceCount="2" SwathCount="8" TileCount="99"'
+    assert len(parse_run_info(run_info_xml(layout=layout)).tiles) == 12_672
+
+
+def test_a_version_or_run_number_in_other_digits_counts_as_absent():
+    info = parse_run_info(run_info_xml(run='Id="r" Number="²"', root='Version="٣"'))
+    assert (info.version, info.run_number) == (None, 0)

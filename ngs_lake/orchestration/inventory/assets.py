@@ -27,6 +27,7 @@ from dagster import (
 )
 
 from ngs_lake.config.names import LakeNames
+from ngs_lake.config.units import format_size
 from ngs_lake.inventory.audit import Finding, report_age_days
 from ngs_lake.inventory.query import mirror_catalogue, open_catalogue
 from ngs_lake.inventory.refresh import BucketRefresh, CatalogueRefresh, refresh_catalogue
@@ -73,24 +74,31 @@ def inventory_catalog(
             clients.s3(), document.lake.catalog_bucket, Path(folder), ("sequencers",)
         )
         with open_catalogue(mirror) as db:
-            columns = ["site", "platform", "sequencers", "runs", "objects", "bytes"]
+            columns = ["site", "platform", "sequencers", "runs", "objects", "size"]
             rows = db.execute(
                 "SELECT site, platform, count(*), sum(runs)::BIGINT, sum(objects)::BIGINT, "
                 "sum(bytes)::BIGINT FROM sequencers GROUP BY ALL ORDER BY ALL"
             ).fetchall()
+    # Sizes in human units (SI, as `config validate` and the capacity report show them).
+    shown = [(*r[:5], format_size(r[5])) for r in rows]
     yield MaterializeResult(
         metadata={
             "objects": sum(r[4] for r in rows),
-            "bytes": sum(r[5] for r in rows),
+            "size": format_size(sum(r[5] for r in rows)),
             "runs": sum(r[3] for r in rows),
             "buckets catalogued": len(refresh.catalogued),
             "buckets rejected": MetadataValue.json(
                 {b.source.bucket: b.error for b in refresh.rejected}
             ),
             "by site and platform": MetadataValue.table(
-                [TableRecord(dict(zip(columns, r, strict=True))) for r in rows],
+                [TableRecord(dict(zip(columns, r, strict=True))) for r in shown],
                 schema=TableSchema(
-                    [TableColumn(c, "string" if i < 2 else "int") for i, c in enumerate(columns)]
+                    [
+                        TableColumn(
+                            c, "int" if c in ("sequencers", "runs", "objects") else "string"
+                        )
+                        for c in columns
+                    ]
                 ),
             ),
             "catalogue": MetadataValue.url(f"s3://{document.lake.catalog_bucket}/catalog/"),
