@@ -224,8 +224,8 @@ class RunAnnouncer:
                 bytes=context.bytes,
                 first_upload_at=utc_iso(uploads[0]) if uploads else None,
                 last_upload_at=utc_iso(uploads[-1]) if uploads else None,
-                marker_seen_at=_step(run, "MARKER_SEEN"),
-                confirmed_at=_step(run, "UPLOAD_CONFIRMED"),
+                marker_seen_at=run.step_iso("MARKER_SEEN"),
+                confirmed_at=run.step_iso("UPLOAD_CONFIRMED"),
             ),
             details=entry.details,
         )
@@ -248,8 +248,3 @@ class RunAnnouncer:
         except ValueError as exc:  # unreadable instrument files do not stop the announcement
             log.warning("metadata of %s unreadable: %s", run.run_key, exc)
             return {"metadata_error": str(exc)}
-
-
-def _step(run: Run, state: str) -> str | None:
-    moment = run.steps.get(state)
-    return utc_iso(moment) if moment else None

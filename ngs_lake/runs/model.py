@@ -187,7 +187,8 @@ def utc_iso(moment: datetime | None = None) -> str:
 
 
 def parse_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """ISO 8601, a trailing `Z` included (Python 3.11 reads it as UTC)."""
+    return datetime.fromisoformat(text)
 
 
 MAX_REASONS = 10  # files named as unreadable in one summary
@@ -260,6 +261,11 @@ class Run(BaseModel):
     def flowcell(self) -> str | None:
         value = self.metadata.get("flowcell")
         return str(value) if value else None
+
+    def step_iso(self, state: str) -> str | None:
+        """When the run reached `state`, as UTC ISO text; None if it has not."""
+        moment = self.steps.get(state)
+        return utc_iso(moment) if moment else None
 
     @property
     def unpublished(self) -> bool:

@@ -5,7 +5,7 @@ Expected values are the lifecycle of ARCHITECTURE §1 and §6 and SNS's publishe
 """
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -81,8 +81,18 @@ def test_each_row_of_the_table(state, trigger, target, announces, counter):
     ],
 )
 def test_steps_not_in_the_table_are_refused(state, trigger):
-    with pytest.raises(TransitionNotAllowed, match=trigger.value):
+    with pytest.raises(TransitionNotAllowed) as refused:
         transition_for(state, trigger)
+    assert str(refused.value) == f"no transition from {state or 'nothing'} on {trigger.value!r}"
+
+
+def test_the_refusal_names_the_state_and_the_trigger():
+    with pytest.raises(TransitionNotAllowed) as refused:
+        transition_for(None, T.MARKER)
+    assert str(refused.value) == "no transition from nothing on 'completion marker'"
+    with pytest.raises(TransitionNotAllowed) as refused:
+        transition_for(S.COMPLETED, T.MARKER)
+    assert str(refused.value) == "no transition from COMPLETED on 'completion marker'"
 
 
 def test_the_table_has_one_row_per_state_and_trigger():
@@ -111,6 +121,15 @@ def test_times_are_utc_iso_with_microseconds():
     moment = datetime(2026, 11, 30, 6, 0, 1, 5, tzinfo=UTC)
     assert utc_iso(moment) == "2026-11-30T06:00:01.000005Z"
     assert parse_iso("2026-11-30T06:00:01.000005Z") == moment
+    berlin = datetime(2026, 11, 30, 7, 0, tzinfo=timezone(timedelta(hours=1)))
+    assert utc_iso(berlin) == "2026-11-30T06:00:00.000000Z"  # converted, whatever the local zone
+    assert parse_iso("2026-11-30T06:00:00Z").utcoffset() == timedelta(0)
+
+
+def test_a_step_is_its_utc_time_or_none():
+    run = _run(steps={"MARKER_SEEN": datetime(2026, 11, 30, 6, 0, tzinfo=UTC)})
+    assert run.step_iso("MARKER_SEEN") == "2026-11-30T06:00:00.000000Z"
+    assert run.step_iso("UPLOAD_CONFIRMED") is None
 
 
 def _run(**fields):
