@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
-from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.aws.clients import AwsTarget
 from ngs_lake.cli.options import (
     config_option,
     load_document,
     state_option,
 )
+from ngs_lake.cli.target import connect
 from ngs_lake.config.units import UnitError, parse_duration
 from ngs_lake.platforms import PLATFORM_IDS
 from ngs_lake.simulator.lab import DEFAULT_MIX
@@ -71,7 +72,7 @@ def local_inventory(config_path: Path) -> None:
             "ngs-lake local inventory writes reports only on the local target "
             "(NGS_LAKE_TARGET=local); on AWS, S3 delivers them itself"
         )
-    written = produce_lake_inventory(AwsClients(target), config)
+    written = produce_lake_inventory(connect(config), config)
     for key in written:
         click.echo(f"s3://{config.lake.inventory.bucket}/{key}")
     click.echo(f"{len(written)} inventory reports written")

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from ngs_lake.aws.clients import AwsClients, AwsTarget
 from ngs_lake.cli.options import (
     config_option,
     load_document,
 )
+from ngs_lake.cli.target import connect
 from ngs_lake.runs.model import RunState
 
 
@@ -24,7 +24,7 @@ def _ledger(config_path: Path):  # noqa: ANN202 - (config, clients, ledger)
     from ngs_lake.runs.ledger import RunLedger
 
     config = load_document(config_path)
-    clients = AwsClients(AwsTarget.from_environment(config.lake.region))
+    clients = connect(config)  # names the target on stderr first
     return config, clients, RunLedger(clients, LakeNames.of(config))
 
 

@@ -92,8 +92,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self.api.handle(target, body))
         except GatewayApiError as exc:
             self._send(exc.status, exc.body())
-        except ValueError as exc:
-            self._send(400, {"__type": "SerializationException", "message": str(exc)})
+        except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
+            self._send(400, {"__type": "SerializationException", "message": str(exc)[:500]})
         except Exception as exc:  # the API must answer, not hang, whatever went wrong inside
             log.exception("gateway API %s failed", target)
             self._send(500, {"__type": "InternalServerError", "message": str(exc)})

@@ -22,6 +22,7 @@ from dagster import (
 )
 
 from ngs_lake.config.names import LakeNames
+from ngs_lake.config.units import format_size
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 from ngs_lake.orchestration.sequencing.partitions import sequencing_runs
 from ngs_lake.runs.announcements import RunAnnouncer
@@ -81,7 +82,7 @@ def partition_metadata(
     }
     return {
         "files": facts["files"],
-        "bytes": facts["bytes"],
+        "size": format_size(facts["bytes"]),
         "platform": run.platform,
         "site": run.site,
         "flowcell": str(verification.metadata.get("flowcell") or ""),
@@ -170,7 +171,7 @@ def run_manifest(
     return MaterializeResult(
         metadata={
             "objects": len(rows["key"]),
-            "bytes": sum(rows["size"]),
+            "size": format_size(sum(rows["size"])),
             "manifest": MetadataValue.url(f"s3://{document.lake.catalog_bucket}/{key}"),
         }
     )
