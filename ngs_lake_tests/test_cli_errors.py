@@ -73,10 +73,14 @@ def test_a_stopped_lake_gets_one_line_naming_its_endpoint(tmp_path):
     stopped = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     result = run_cli(stopped, stopped, SMALL_CONFIG, "runs", "list")
     assert result.returncode == 1
-    assert result.stderr.splitlines() == [
+    target, error = result.stderr.splitlines()  # the target named, then one line: no traceback
+    assert target == (
+        f"target: local stand-in at {stopped}, region us-east-1; Storage Gateway API at {stopped}"
+    )
+    assert error == (
         f"Error: cannot reach {stopped}/: start the local lake (`make run` or "
         "`ngs-lake local up`), or unset NGS_LAKE_AWS_ENDPOINT_URL to reach AWS"
-    ]
+    )
 
 
 @pytest.mark.parametrize(
