@@ -36,7 +36,7 @@ pytest_plugins = ["ngs_lake_tests.lake_fixtures"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests (marked `slow`) start first, so the two xdist workers finish together
+    """The longest tests (marked `slow`) start first, so the xdist workers finish together
     instead of one waiting on the whole-system test at the end. `--dist loadscope` (pytest.ini)
     keeps each module on one worker, so a module-scoped stack starts once."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
