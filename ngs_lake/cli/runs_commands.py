@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -68,17 +69,15 @@ def runs_show(config_path: Path, run_key: str) -> None:
 def runs_reverify(config_path: Path, run_key: str) -> None:
     """Ask the gateway again and verify once it confirms (also for a final INCOMPLETE run)."""
     from ngs_lake.aws.storage_gateway import StorageGatewayShares
-    from ngs_lake.runs.ledger import TransitionConflict
     from ngs_lake.runs.model import TransitionNotAllowed, Trigger, transition_for, utc_iso
 
     _, clients, ledger = _ledger(config_path)
     run = _run(ledger, run_key)
-    try:
+    refused = f"{run_key} is {run.state}; only runs past their marker can be re-verified"
+    try:  # before asking the gateway: a refused run gets no notification
         transition_for(run.state, Trigger.OPERATOR_REVERIFY)
     except TransitionNotAllowed:
-        raise click.ClickException(
-            f"{run_key} is {run.state}; only runs past their marker can be re-verified"
-        ) from None
+        raise click.ClickException(refused) from None
     shares = StorageGatewayShares(clients.storagegateway())
     notification_id = shares.notify_when_uploaded(run.share_arn)
     fields = {
@@ -86,10 +85,7 @@ def runs_reverify(config_path: Path, run_key: str) -> None:
         "notification_requested_at": utc_iso(),
         "final": False,
     }
-    try:
-        ledger.apply(run, Trigger.OPERATOR_REVERIFY, fields=fields)
-    except TransitionConflict as exc:
-        raise click.ClickException(f"{exc}; try again") from None
+    _apply(ledger, run, Trigger.OPERATOR_REVERIFY, refused, fields=fields)
     click.echo(f"{run_key}: asked the gateway again (notification {notification_id})")
 
 
@@ -99,22 +95,18 @@ def runs_reverify(config_path: Path, run_key: str) -> None:
 @click.option("--reason", default="aborted by an operator", show_default=True)
 def runs_abort(config_path: Path, run_key: str, reason: str) -> None:
     """Mark a run ABORTED; `run.aborted` follows on the next sensor tick."""
-    from ngs_lake.runs.ledger import TransitionConflict
-    from ngs_lake.runs.model import TransitionNotAllowed, Trigger
+    from ngs_lake.runs.model import Trigger
 
     _, _, ledger = _ledger(config_path)
     run = _run(ledger, run_key)
-    try:
-        ledger.apply(
-            run,
-            Trigger.OPERATOR_ABORT,
-            fields={"abort_reason": reason},
-            details={"reason": reason},
-        )
-    except TransitionNotAllowed:
-        raise click.ClickException(f"{run_key} is already {run.state}") from None
-    except TransitionConflict as exc:
-        raise click.ClickException(f"{exc}; try again") from None
+    _apply(
+        ledger,
+        run,
+        Trigger.OPERATOR_ABORT,
+        f"{run_key} is already {run.state}",
+        fields={"abort_reason": reason},
+        details={"reason": reason},
+    )
     click.echo(f"{run_key}: ABORTED ({reason})")
 
 
@@ -123,21 +115,28 @@ def runs_abort(config_path: Path, run_key: str, reason: str) -> None:
 @click.argument("run_key")
 def runs_retry(config_path: Path, run_key: str) -> None:
     """Put a NEEDS_ATTENTION run back where it was; its lifecycle runs are tried afresh."""
-    from ngs_lake.runs.ledger import TransitionConflict
-    from ngs_lake.runs.model import TransitionNotAllowed, Trigger
+    from ngs_lake.runs.model import Trigger
 
     _, _, ledger = _ledger(config_path)
     run = _run(ledger, run_key)
-    try:
-        ledger.apply(run, Trigger.OPERATOR_RETRY, fields={"attention_reason": None})
-    except TransitionNotAllowed:
-        raise click.ClickException(
-            f"{run_key} is {run.state}; only a NEEDS_ATTENTION run is retried"
-        ) from None
-    except TransitionConflict as exc:
-        raise click.ClickException(f"{exc}; try again") from None
+    refused = f"{run_key} is {run.state}; only a NEEDS_ATTENTION run is retried"
+    _apply(ledger, run, Trigger.OPERATOR_RETRY, refused, fields={"attention_reason": None})
     back = run.attention_from.value if run.attention_from else "STARTED"
     click.echo(f"{run_key}: back to {back}; its lifecycle runs are tried afresh")
+
+
+def _apply(ledger, run, trigger, refused: str, **change: Any) -> None:  # noqa: ANN001
+    """An operator's step, as the transition table allows it: `refused` if the table has no
+    such step from the run's state, "try again" if the run moved meanwhile."""
+    from ngs_lake.runs.ledger import TransitionConflict
+    from ngs_lake.runs.model import TransitionNotAllowed
+
+    try:
+        ledger.apply(run, trigger, **change)
+    except TransitionNotAllowed:
+        raise click.ClickException(refused) from None
+    except TransitionConflict as exc:
+        raise click.ClickException(f"{exc}; try again") from None
 
 
 def _run(ledger, run_key: str):  # noqa: ANN001, ANN202 - (RunLedger) -> Run
