@@ -21,7 +21,6 @@ from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.lifecycle import RunProgress
 from ngs_lake.runs.model import Run, RunState, Trigger, utc_iso
 from ngs_lake.runs.retries import AttemptLog, RetryPolicy, Verdict, retry_verdict
-from ngs_lake.runs.watermarks import GatewayWatermarks
 
 RECENTLY_FINISHED = timedelta(days=2)
 ACTIVE_STATES = (
@@ -78,7 +77,7 @@ def run_tick(
     ingest = GatewayEventIngest(clients, names, ledger, settings, progress=progress, shard=shard)
     report = ingest.drain()
     progress.retry_incomplete()
-    watermarks = GatewayWatermarks(clients, names)
+    watermarks = ingest.watermarks  # the ones this tick's drain advanced
     marks = watermarks.all()
     now = datetime.now(UTC)
     silence = timedelta(seconds=document.lake.gateway_silence)
