@@ -259,8 +259,10 @@ def test_an_announcement_whose_publish_fails_is_retried_not_lost(lake):
             1,
         )
         wait_for(  # after the retry backoff (1 s in this lake), the next tick publishes it
-            lambda: tick(lake, instance).run_requests == []
-            and not lake.ledger().get_run(run_key).unpublished,
+            lambda: (
+                tick(lake, instance).run_requests == []
+                and not lake.ledger().get_run(run_key).unpublished
+            ),
             what="the announcement published again",
         )
     messages = lake.consumer_messages("lims")
