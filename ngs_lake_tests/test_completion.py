@@ -14,6 +14,7 @@ from ngs_lake.orchestration.sequencing.sensors import build_storage_gateway_even
 from ngs_lake.runs.ingest import IngestSettings
 from ngs_lake.runs.model import RunState
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
+from ngs_lake_tests.conftest import dagster_resources
 from ngs_lake_tests.fault_proxy import FaultProxy
 from ngs_lake_tests.lake_fixtures import upload_event
 from ngs_lake_tests.test_gateway_uploads import wait_for
@@ -26,21 +27,22 @@ class Driver:
     """Plays the daemon: ticks the sensor, stores its asset events, applies partition adds, runs
     what it requests."""
 
-    def __init__(self, lake, instance):
+    def __init__(self, lake, instance, config_path=None):
         self.lake = lake
         self.instance = instance
         self.sensor = build_storage_gateway_events_sensor(5, SETTINGS)
+        self.resources = dagster_resources(
+            lake.moto.endpoint, lake.gateway.endpoint, config_path or lake.config_path
+        )
         self.defs = dg.Definitions(
             assets=[sequencing_run, run_manifest],
             jobs=[complete_run, refresh_manifest],
-            resources=resources_for(lake),
+            resources=self.resources,
         )
         self.seen_keys: set[str] = set()
 
     def tick(self) -> None:
-        context = dg.build_sensor_context(
-            instance=self.instance, resources=resources_for(self.lake)
-        )
+        context = dg.build_sensor_context(instance=self.instance, resources=self.resources)
         result = self.sensor(context)
         for event in result.asset_events:  # as the daemon stores them, after the tick
             self.instance.report_runless_asset_event(event)
