@@ -3,7 +3,7 @@ sensor that observed the transitions, through the outbox (record, publish, mark)
 
 It is also the reconcile pass after a crash: whatever a killed tick left recorded but not
 published is simply still pending. It is bounded twice, so a hung SNS never holds a tick near
-Dagster's sensor timeout: each Publish has a short read timeout and one retry
+Dagster's sensor timeout: each Publish has a 5 s read timeout and no retry inside the tick
 (`AwsClients.bounded`), and no run is started once the pass's time budget is spent; what is
 left waits for the next tick. Order is never broken: `publish_pending` stops at a run's first
 failed message, so a later message is never published before an earlier one.
@@ -26,7 +26,7 @@ from ngs_lake.runs.model import Run
 log = logging.getLogger(__name__)
 
 PUBLISH_READ_TIMEOUT_SECONDS = 5.0  # SNS answers a Publish in milliseconds when healthy
-PUBLISH_ATTEMPTS = 2  # botocore's first call and one retry; the next tick tries again
+PUBLISH_ATTEMPTS = 1  # no retry inside the tick: the next tick, 5 s later, is the retry
 
 
 @dataclass(frozen=True)
