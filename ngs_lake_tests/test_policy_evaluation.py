@@ -294,8 +294,12 @@ DAGSTER_CASES = [
         SHARE,
         "Allowed",
     ),
-    Case("daemon-get-run-object", DAEMON_ROLE, "s3:GetObject", obj(NVX), "ImplicitlyDenied"),
-    Case("daemon-publish-run-event", DAEMON_ROLE, "sns:Publish", TOPIC, "ImplicitlyDenied"),
+    # ... and verifies and announces runs in its tick (issue #25), reading but never writing them.
+    Case("daemon-get-run-object", DAEMON_ROLE, "s3:GetObject", obj(NVX), "Allowed"),
+    Case("daemon-publish-run-event", DAEMON_ROLE, "sns:Publish", TOPIC, "Allowed"),
+    Case(
+        "daemon-put-object-in-run-bucket", DAEMON_ROLE, "s3:PutObject", obj(NVX), "ImplicitlyDenied"
+    ),
     Case(
         "daemon-delete-runs-table",
         DAEMON_ROLE,

@@ -2,8 +2,9 @@
 the daemon, the run tasks, and the run task that runs `provision_lake`.
 
 Each statement allows what named calls of ngs_lake need, and nothing on the lake's sequencer
-buckets goes beyond reading: the run tasks read runs (verification, metadata, manifests); the
-daemon and the webserver read no object; the provisioning task manages the buckets'
+buckets goes beyond reading: the run tasks and the daemon, whose events sensor verifies and
+announces runs in its tick, read runs (verification, metadata, manifests); the webserver reads
+no object; the provisioning task manages the buckets'
 configuration, never their objects. The bucket policies' Denies (TLS only, no deletion or shorter
 retention, the lake key only) apply to all of them on top.
 
@@ -131,12 +132,36 @@ def daemon_policy(arns: LakeArns) -> Document:
             allow("ReadShareCatalogue", ["dynamodb:Scan"], arns.table(arns.names.shares_table)),
             # RunProgress: NotifyWhenUploaded when a run's marker arrives, and on retries.
             allow("AskForUploadNotifications", ["storagegateway:NotifyWhenUploaded"], arns.shares),
+            # The tick's lifecycle steps (runs/verify_pass.py, runs/announce_pass.py): verify_run,
+            # RunAnnouncer (bodies, marks, Publish, share tags), record_publish_failure.
+            *_tick_lifecycle_statements(arns),
         ]
     )
 
 
+def _tick_lifecycle_statements(arns: LakeArns) -> list[Statement]:
+    sequencers = arns.sequencer_buckets
+    return [
+        allow(
+            "ListRuns",
+            ["s3:ListBucket", "s3:ListBucketVersions"],
+            [bucket_arn(b) for b in sequencers],
+        ),
+        allow("ReadRunObjects", ["s3:GetObject"], [objects_arn(b) for b in sequencers]),
+        allow("UseLakeKeyThroughS3", ["kms:Decrypt"], arns.key, Condition=_through_s3(arns)),
+        allow(
+            "PublishRunLog",
+            ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+            arns.table(arns.names.run_log_table),
+        ),
+        allow("ReadRunFiles", ["dynamodb:Query"], arns.table(arns.names.run_files_table)),
+        allow("PublishRunEvents", ["sns:Publish"], arns.topic),
+        allow("ReadShareTags", ["storagegateway:ListTagsForResource"], arns.shares),
+    ]
+
+
 def run_task_policy(arns: LakeArns) -> Document:
-    """announce_run, complete_run (sequencing_run and its checks), refresh_manifest,
+    """complete_run (sequencing_run and its checks), refresh_manifest, run_manifest,
     inventory_catalog and capacity_report."""
     inventory, catalog = arns.config.lake.inventory.bucket, arns.config.lake.catalog_bucket
     sequencers = arns.sequencer_buckets
