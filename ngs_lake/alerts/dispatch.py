@@ -1,0 +1,117 @@
+"""One pass of the alerts: compare what holds now with the alert state, and send what changed
+to the operations topic, each send claimed, published, then marked (alerts/state.py).
+
+A pass first finishes sends a dead sender left claimed, then opens the new alerts, then
+resolves the open alerts whose condition was judged this pass and no longer holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from ngs_lake.alerts.conditions import Alert, AuditCheck
+from ngs_lake.alerts.messages import STATUS_ALERT, STATUS_RESOLVED, publish_request
+from ngs_lake.alerts.sources import Evaluation, evaluate
+from ngs_lake.alerts.state import OPEN, OPENING, RESOLVED, RESOLVING, AlertRecord, AlertState
+from ngs_lake.aws.clients import AwsClients
+from ngs_lake.config.model import LakeConfig
+from ngs_lake.config.names import LakeNames
+
+log = logging.getLogger(__name__)
+
+# (alert, "alert" | "resolved", resolved_at): one Publish
+Publisher = Callable[[Alert, str, datetime | None], None]
+
+
+def operations_publisher(clients: AwsClients, names: LakeNames) -> Publisher:
+    """Publishes to `<prefix>-operations` (the topic provisioning creates from the document)."""
+    sns = clients.sns()
+    arn = f"arn:aws:sns:{clients.target.region}:{clients.account_id()}:{names.operations_topic}"
+
+    def publish(alert: Alert, status: str, resolved_at: datetime | None) -> None:
+        sns.publish(**publish_request(arn, alert, status, names.prefix, resolved_at))
+
+    return publish
+
+
+@dataclass
+class DispatchReport:
+    opened: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)  # taken over from a sender that died
+    still_open: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.opened)} alert(s) sent, {len(self.resolved)} resolved, "
+            f"{len(self.resent)} re-sent after a crash, {self.still_open} open"
+        )
+
+
+def dispatch(
+    state: AlertState, publish: Publisher, evaluation: Evaluation, now: datetime
+) -> DispatchReport:
+    report = DispatchReport()
+    records = {r.alert.key: r for r in state.records()}
+    holding = {a.key: a for a in evaluation.alerts}
+    for key, record in list(records.items()):
+        if record.pending and _finish(state, publish, record, now, report):
+            # Sent now, so this pass may resolve it (a resolution is already RESOLVED).
+            done = OPEN if record.status == OPENING else RESOLVED
+            records[key] = replace(record, status=done, claim=None, claimed_at=None)
+    for key, alert in holding.items():
+        record = records.get(key)
+        if record is not None and record.status != RESOLVED:
+            continue
+        token = state.claim_open(alert, now)
+        if token is not None:
+            publish(alert, STATUS_ALERT, None)
+            state.mark_sent(alert, OPENING, token, now)
+            report.opened.append(alert.alert_id)
+    for key, record in records.items():
+        if record.status != OPEN:
+            continue
+        if key in holding or record.alert.condition not in evaluation.judged:
+            report.still_open += 1
+            continue
+        token = state.claim_resolve(record, now)
+        if token is not None:
+            publish(record.alert, STATUS_RESOLVED, now)
+            state.mark_sent(record.alert, RESOLVING, token, now)
+            report.resolved.append(record.alert.alert_id)
+    return report
+
+
+def _finish(
+    state: AlertState,
+    publish: Publisher,
+    record: AlertRecord,
+    now: datetime,
+    report: DispatchReport,
+) -> bool:
+    """Send again what a dead sender claimed, once its lease ran out; True if we did."""
+    token = state.take_over(record, now)
+    if token is None:
+        return False
+    log.warning(
+        "alerts: sending %s again: its sender died before marking it", record.alert.alert_id
+    )
+    opening = record.status == OPENING
+    status = STATUS_ALERT if opening else STATUS_RESOLVED
+    publish(record.alert, status, None if opening else record.resolved_at)
+    state.mark_sent(record.alert, record.status, token, now)
+    report.resent.append(record.alert.alert_id)
+    return True
+
+
+def alert_pass(
+    clients: AwsClients, config: LakeConfig, now: datetime, audits: list[AuditCheck] | None = None
+) -> tuple[Evaluation, DispatchReport]:
+    """Judge every condition, then send what changed: what the alerts sensor does each tick."""
+    names = LakeNames.of(config)
+    state = AlertState(clients, names)
+    evaluation = evaluate(clients, config, state, now, audits)
+    return evaluation, dispatch(state, operations_publisher(clients, names), evaluation, now)
