@@ -64,7 +64,9 @@ def run_findings(runs: Iterable[Run]) -> list[Alert]:
             run.state == RunState.INCOMPLETE and run.final
         )
         reason = {
-            RunState.STALLED: f"no files for {run.silent_seconds or 0:.0f} s",
+            RunState.STALLED: f"silent for {run.silent_seconds:.0f} s"
+            if run.silent_seconds
+            else "no new files within its stall window",
             RunState.INCOMPLETE: f"verification failed {run.verify_attempts} time(s)",
             RunState.NEEDS_ATTENTION: run.attention_reason or "lifecycle runs failed",
         }[run.state]

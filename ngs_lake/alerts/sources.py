@@ -106,12 +106,23 @@ def _silence(
 def _dead_letters(
     clients: AwsClients, config: LakeConfig, now: datetime
 ) -> tuple[set[str], list[Alert]]:
+    """A DLQ whose messages another reader holds hidden (an operator's `dlq list`, a peek of a
+    tick that died) cannot be seen whole: unless what is visible already alerts, the condition
+    is not judged, so its open alert is not resolved by a message we could not see."""
     sqs = clients.sqs()
-    sent = {}
+    sent, hidden = {}, set()
     for shard in event_shards(config):
         url = sqs.get_queue_url(QueueName=shard.dead_letter_queue)["QueueUrl"]
+        held = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        if int(held.get("ApproximateNumberOfMessagesNotVisible", "0")):
+            hidden.add(shard.dead_letter_queue)
         sent[shard.dead_letter_queue] = parked_sent_times(sqs, url)
-    return {DLQ_MESSAGE_OLD}, dlq_findings(sent, config.alerts.dlq_message_age, now)
+    alerts = dlq_findings(sent, config.alerts.dlq_message_age, now)
+    if hidden - {a.subject for a in alerts}:
+        return set(), alerts
+    return {DLQ_MESSAGE_OLD}, alerts
 
 
 def parked_sent_times(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> list[datetime]:
