@@ -43,7 +43,7 @@ from ngs_lake.runs.watermarks import GatewayWatermarks
 log = logging.getLogger(__name__)
 
 PEEK_LIMIT = 100  # parked messages looked at per DLQ and tick; one old one is enough to alert
-PEEK_HOLD_SECONDS = 30  # how long a peeked message stays hidden if we die before releasing it
+PEEK_HOLD_SECONDS = 10  # how long a peeked message stays hidden if we die before releasing it
 UNREADABLE = (ClientError, BotoCoreError)
 
 
