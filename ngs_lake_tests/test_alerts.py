@@ -89,6 +89,7 @@ class Scenario:
     before_restart: list[dict]  # every message read before the daemon was killed
     after_restart: list[dict]
     witness: dict  # the alert first raised after the restart: the new daemon was judging
+    listed: str  # `ngs-lake alerts list` while the first seven were open
 
 
 class AlertQueue:
@@ -240,6 +241,7 @@ def scenario(stack) -> Scenario:
     # Killed between ticks: a kill between a Publish and its mark sends the alert again after
     # the claim's lease, by design (test_alert_state.py shows that case).
     wait_for(lambda: _all_marked(lake), 30, what="every alert marked sent")
+    listed = lake.cli("alerts", "list").stdout
     daemon.signal(signal.SIGKILL)
     wait_for(lambda: daemon.exit_code() is not None, 10, what="the daemon gone")
     before_restart = list(queue.poll())
@@ -267,7 +269,7 @@ def scenario(stack) -> Scenario:
     time.sleep(6)  # three more sensor intervals: anything sent twice would arrive by now
     after = queue.poll()[len(before_restart) :]
     (daemon.log_path.parent / "alerts.json").write_text(json.dumps(queue.read, indent=1))
-    return Scenario(before_restart, after, witness)
+    return Scenario(before_restart, after, witness, listed)
 
 
 def _messages(scenario: Scenario, condition: str) -> list[dict]:
@@ -308,3 +310,14 @@ def test_each_alert_names_an_ngs_lake_command_that_exists(scenario):
             while isinstance(group, click.Group) and words:
                 group = group.get_command(ctx, words.pop(0))
                 assert group is not None, command
+
+
+def test_alerts_list_shows_each_open_alert_with_its_command(scenario):
+    lines = scenario.listed.splitlines()
+    for condition, subject in SUBJECTS.items():
+        if condition == "inventory_audit_failed":
+            continue
+        (line,) = [n for n, text in enumerate(lines) if f" {condition} {subject} " in text]
+        assert lines[line].startswith("OPEN "), lines[line]
+        command = next(m["command"] for m in scenario.before_restart if m["condition"] == condition)
+        assert lines[line + 2].strip() == f"look closer: {command}"
