@@ -12,10 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+
 from ngs_lake.alerts.conditions import Alert, AuditCheck
 from ngs_lake.alerts.messages import STATUS_ALERT, STATUS_RESOLVED, publish_request
 from ngs_lake.alerts.sources import Evaluation, evaluate
-from ngs_lake.alerts.state import OPEN, OPENING, RESOLVED, RESOLVING, AlertRecord, AlertState
+from ngs_lake.alerts.state import OPEN, OPENING, RESOLVED, RESOLVING, AlertState
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames
@@ -43,11 +46,12 @@ class DispatchReport:
     resolved: list[str] = field(default_factory=list)
     resent: list[str] = field(default_factory=list)  # taken over from a sender that died
     still_open: int = 0
+    failed: list[str] = field(default_factory=list)  # sends to try again next tick
 
     def summary(self) -> str:
         return (
             f"{len(self.opened)} alert(s) sent, {len(self.resolved)} resolved, "
-            f"{len(self.resent)} re-sent after a crash, {self.still_open} open"
+            f"{len(self.resent)} re-sent, {self.still_open} open, {len(self.failed)} failed"
         )
 
 
@@ -58,7 +62,14 @@ def dispatch(
     records = {r.alert.key: r for r in state.records()}
     holding = {a.key: a for a in evaluation.alerts}
     for key, record in list(records.items()):
-        if record.pending and _finish(state, publish, record, now, report):
+        token = state.take_over(record, now) if record.pending else None
+        if token is None:
+            continue
+        log.warning("alerts: sending %s again: its send was not marked", record.alert.alert_id)
+        if _send(
+            state, publish, record.alert, record.status, token, now, report, record.resolved_at
+        ):
+            report.resent.append(record.alert.alert_id)
             # Sent now, so this pass may resolve it (a resolution is already RESOLVED).
             done = OPEN if record.status == OPENING else RESOLVED
             records[key] = replace(record, status=done, claim=None, claimed_at=None)
@@ -67,9 +78,7 @@ def dispatch(
         if record is not None and record.status != RESOLVED:
             continue
         token = state.claim_open(alert, now)
-        if token is not None:
-            publish(alert, STATUS_ALERT, None)
-            state.mark_sent(alert, OPENING, token, now)
+        if token is not None and _send(state, publish, alert, OPENING, token, now, report):
             report.opened.append(alert.alert_id)
     for key, record in records.items():
         if record.status != OPEN:
@@ -78,32 +87,34 @@ def dispatch(
             report.still_open += 1
             continue
         token = state.claim_resolve(record, now)
-        if token is not None:
-            publish(record.alert, STATUS_RESOLVED, now)
-            state.mark_sent(record.alert, RESOLVING, token, now)
+        if token is not None and _send(
+            state, publish, record.alert, RESOLVING, token, now, report, now
+        ):
             report.resolved.append(record.alert.alert_id)
     return report
 
 
-def _finish(
+def _send(
     state: AlertState,
     publish: Publisher,
-    record: AlertRecord,
+    alert: Alert,
+    claimed: str,
+    token: str,
     now: datetime,
     report: DispatchReport,
+    resolved_at: datetime | None = None,
 ) -> bool:
-    """Send again what a dead sender claimed, once its lease ran out; True if we did."""
-    token = state.take_over(record, now)
-    if token is None:
+    """Publish the claimed send, then mark it. A Publish that fails may still have reached
+    subscribers (a lost answer), so its claim is released for the next tick to send again, and
+    the failure is reported for the sensor to fail its tick on."""
+    status = STATUS_ALERT if claimed == OPENING else STATUS_RESOLVED
+    try:
+        publish(alert, status, resolved_at)
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:  # refused, lost, garbled
+        state.release(alert, token)
+        report.failed.append(f"{alert.alert_id} ({status}): {exc}")
         return False
-    log.warning(
-        "alerts: sending %s again: its sender died before marking it", record.alert.alert_id
-    )
-    opening = record.status == OPENING
-    status = STATUS_ALERT if opening else STATUS_RESOLVED
-    publish(record.alert, status, None if opening else record.resolved_at)
-    state.mark_sent(record.alert, record.status, token, now)
-    report.resent.append(record.alert.alert_id)
+    state.mark_sent(alert, claimed, token, now)
     return True
 
 

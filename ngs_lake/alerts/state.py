@@ -35,6 +35,7 @@ CLAIM_LEASE = timedelta(seconds=120)  # longer than a sensor tick's 60 s budget
 RESOLVED_KEPT = timedelta(days=30)
 TTL_ATTRIBUTE = "expires_at"
 TREND_PARTITION = "trend#upload_backlog"
+RELEASED = "1970-01-01T00:00:00.000000Z"  # a claim's time once released: its lease is over
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,20 @@ class AlertState:
                 return None
             raise
         return token
+
+    def release(self, alert: Alert, token: str) -> None:
+        """Give up a claim whose Publish failed: the next tick takes it over at once."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=self._key(alert),
+                UpdateExpression="SET claimed_at = :never",
+                ConditionExpression="claim = :token",
+                ExpressionAttributeValues={":never": {"S": RELEASED}, ":token": {"S": token}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
 
     def mark_sent(self, alert: Alert, status: str, token: str, now: datetime) -> None:
         """The send claimed by `token` is published: OPENING -> OPEN, RESOLVING -> RESOLVED."""

@@ -28,6 +28,10 @@ ALERTS_SENSOR = "operations_alerts"
 AUDITED_ASSET = AssetKey("inventory_catalog")
 
 
+class AlertsNotSent(Exception):
+    """The operations topic refused or lost a Publish; the claim is released for the next tick."""
+
+
 def latest_audits(instance: DagsterInstance) -> list[AuditCheck]:
     """Each inventory check's latest evaluation; a check never evaluated, or only planned (its
     run still going), is not judged."""
@@ -69,6 +73,8 @@ def build_alerts_sensor(minimum_interval_seconds: int = 60) -> SensorDefinition:
         )
         for problem in evaluation.unreadable:
             context.log.warning(f"not judged this tick: {problem}")
+        if report.failed:  # a failed tick is what an operator sees in the UI; retried next tick
+            raise AlertsNotSent(f"{report.summary()}: " + "; ".join(report.failed))
         return SkipReason(report.summary())
 
     return operations_alerts
