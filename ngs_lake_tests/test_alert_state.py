@@ -8,15 +8,18 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
+import dagster as dg
 import pytest
 
-from ngs_lake.alerts.conditions import Alert
+from ngs_lake.alerts.conditions import Alert, audit_findings
 from ngs_lake.alerts.dispatch import DispatchReport, dispatch, operations_publisher
 from ngs_lake.alerts.sources import Evaluation
 from ngs_lake.alerts.state import AlertState
 from ngs_lake.aws.clients import AwsClients, AwsTarget
 from ngs_lake.config.document import load_lake_config
 from ngs_lake.config.names import LakeNames
+from ngs_lake.orchestration.inventory.assets import CHECKS, inventory_catalog
+from ngs_lake.orchestration.operations.sensors import latest_audits
 from ngs_lake.provisioning.alerting import plan_operations_topic
 from ngs_lake.provisioning.context import ProvisioningContext
 from ngs_lake.provisioning.plan import Action, Plan, Stage, apply_plan
@@ -24,6 +27,8 @@ from ngs_lake.provisioning.tables import plan_table, table_specs
 from ngs_lake_tests.conftest import SMALL_CONFIG, edited_config
 from ngs_lake_tests.fault_proxy import FaultProxy
 from ngs_lake_tests.lake_fixtures import drain_queue
+from ngs_lake_tests.test_ingest import resources_for
+from ngs_lake_tests.test_inventory import OBJECTS, _record_run, publish
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ACCOUNT = "123456789012"
@@ -206,3 +211,19 @@ def test_two_senders_at_once_send_one_alert(ops):
         t.join()
     assert errors == []
     assert sorted(m["condition"] for m in ops.received()) == ["gateway_silent", "run_stalled"]
+
+
+def test_a_failed_inventory_audit_reaches_the_alerts_with_its_dagster_severity(lake):
+    """The real `inventory_catalog` run: its failing checks, read back from the instance as the
+    alerts sensor reads them, alert with the check's severity (ERROR critical, WARN warning)."""
+    _record_run(lake, ["RunInfo.xml", "Data/Intensities/BaseCalls/L001/C1.1/L001_2.cbcl"])
+    publish(lake, OBJECTS, datetime.now(UTC))
+    with dg.instance_for_test() as instance:
+        dg.materialize([inventory_catalog], instance=instance, resources=resources_for(lake))
+        audits = latest_audits(instance)
+    assert {a.name for a in audits} == set(CHECKS)
+    alerts = {a.subject: a.severity for a in audit_findings(audits)}
+    assert alerts == {
+        "inventory_catalog/ledger_files_in_inventory": "critical",  # one file missing
+        "inventory_catalog/report_fresh": "warning",  # two sequencers have no report yet
+    }
