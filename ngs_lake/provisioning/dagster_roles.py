@@ -131,8 +131,37 @@ def daemon_policy(arns: LakeArns) -> Document:
             allow("ReadShareCatalogue", ["dynamodb:Scan"], arns.table(arns.names.shares_table)),
             # RunProgress: NotifyWhenUploaded when a run's marker arrives, and on retries.
             allow("AskForUploadNotifications", ["storagegateway:NotifyWhenUploaded"], arns.shares),
+            *_alerts_statements(arns),
         ]
     )
+
+
+def _alerts_statements(arns: LakeArns) -> list[Statement]:
+    """The operations_alerts sensor (alerts/): it also reads runs by state and the watermarks,
+    which the statements above allow."""
+    return [
+        # AlertState: records (Scan), claims and marks (PutItem, UpdateItem), trends (Query).
+        allow(
+            "AlertState",
+            ["dynamodb:Scan", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            arns.table(arns.names.alerts_table),
+        ),
+        # parked_sent_times: how many are held, then a peek (receive, release). The batch
+        # call is authorized as sqs:ChangeMessageVisibility.
+        allow(
+            "PeekParkedEvents",
+            [
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+                "sqs:ChangeMessageVisibility",
+            ],
+            arns.dead_letter_queues,
+        ),
+        # cache_backlog: ListGateways (no resource), DescribeCache per gateway.
+        allow("ListGateways", ["storagegateway:ListGateways"], "*"),
+        allow("ReadGatewayCaches", ["storagegateway:DescribeCache"], arns.gateways),
+        allow("PublishAlerts", ["sns:Publish"], arns.operations_topic),
+    ]
 
 
 def run_task_policy(arns: LakeArns) -> Document:
@@ -310,6 +339,24 @@ def _messaging_statements(arns: LakeArns) -> list[Statement]:
                 "sqs:SetQueueAttributes",
             ],
             queues,
+        ),
+        # alerting.py: the operations topic, its subscriptions, and the removal of one the
+        # document drops.
+        allow(
+            "ManageOperationsTopic",
+            [
+                "sns:CreateTopic",
+                "sns:TagResource",
+                "sns:GetTopicAttributes",
+                "sns:Subscribe",
+                "sns:ListSubscriptionsByTopic",
+            ],
+            arns.operations_topic,
+        ),
+        allow(
+            "ManageOperationsSubscriptions",
+            ["sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe"],
+            f"{arns.operations_topic}:*",
         ),
         allow(
             "ManageRunEventsTopic",
