@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
+from ngs_lake.alerts import dispatch as dispatch_module
 from ngs_lake.alerts.conditions import Alert, audit_findings
 from ngs_lake.alerts.dispatch import DispatchReport, dispatch, operations_publisher
 from ngs_lake.alerts.sources import Evaluation
@@ -227,3 +228,13 @@ def test_a_failed_inventory_audit_reaches_the_alerts_with_its_dagster_severity(l
         "inventory_catalog/ledger_files_in_inventory": "critical",  # one file missing
         "inventory_catalog/report_fresh": "warning",  # two sequencers have no report yet
     }
+
+
+def test_a_burst_over_a_pass_budget_is_sent_by_the_next_pass(ops, monkeypatch):
+    monkeypatch.setattr(dispatch_module, "MAX_SENDS_PER_PASS", 1)
+    report = ops.send([STALLED, SILENT], {"run_stalled", "gateway_silent"}, NOW)
+    assert (len(report.opened), report.deferred) == (1, 1)
+    assert len(ops.received()) == 1
+    report = ops.send([STALLED, SILENT], {"run_stalled", "gateway_silent"}, NOW)
+    assert (len(report.opened), report.deferred) == (1, 0)
+    assert len(ops.received()) == 1
