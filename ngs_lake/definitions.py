@@ -31,6 +31,7 @@ from ngs_lake.orchestration.inventory.assets import (
 )
 from ngs_lake.orchestration.onboarding.jobs import provision_lake
 from ngs_lake.orchestration.onboarding.sensors import lake_config_changed
+from ngs_lake.orchestration.operations.sensors import build_alerts_sensor
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 from ngs_lake.orchestration.sequencing.assets import run_manifest, sequencing_run
 from ngs_lake.orchestration.sequencing.jobs import complete_run, refresh_manifest
@@ -88,6 +89,11 @@ def defs() -> Definitions:
             capacity_report_job,
         ],
         schedules=[inventory_catalog_schedule, capacity_report_schedule],
-        sensors=[lake_config_changed, *event_sensors, lake_automation],
+        sensors=[
+            lake_config_changed,
+            *event_sensors,
+            lake_automation,
+            build_alerts_sensor(max(1, round(document.alerts.evaluate_every))),
+        ],
         resources=_resources(),
     )

@@ -59,6 +59,8 @@ EVENTS_QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:small-lake-gateway-events"
 DLQ = f"arn:aws:sqs:us-east-1:{ACCOUNT}:small-lake-gateway-events-dlq"
 RUNS_TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/small-lake-runs"
 TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:small-lake-run-events.fifo"
+OPERATIONS = f"arn:aws:sns:us-east-1:{ACCOUNT}:small-lake-operations"
+ALERTS_TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/small-lake-alerts"
 SHARE = f"arn:aws:storagegateway:us-east-1:{ACCOUNT}:share/share-F123D451"
 GATEWAY_ARN = f"arn:aws:storagegateway:us-east-1:{ACCOUNT}:gateway/sgw-712345DA"
 BUS = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"
@@ -300,6 +302,15 @@ DAGSTER_CASES = [
     Case(
         "daemon-put-object-in-run-bucket", DAEMON_ROLE, "s3:PutObject", obj(NVX), "ImplicitlyDenied"
     ),
+    # The alerts sensor: peek the DLQ, read the caches, keep its state, publish alerts.
+    Case("daemon-peek-dlq", DAEMON_ROLE, "sqs:ReceiveMessage", DLQ, "Allowed"),
+    Case("daemon-release-peeked", DAEMON_ROLE, "sqs:ChangeMessageVisibility", DLQ, "Allowed"),
+    Case("daemon-delete-parked", DAEMON_ROLE, "sqs:DeleteMessage", DLQ, "ImplicitlyDenied"),
+    Case("daemon-read-cache", DAEMON_ROLE, "storagegateway:DescribeCache", GATEWAY_ARN, "Allowed"),
+    Case("daemon-claim-alert", DAEMON_ROLE, "dynamodb:PutItem", ALERTS_TABLE, "Allowed"),
+    Case("daemon-publish-alert", DAEMON_ROLE, "sns:Publish", OPERATIONS, "Allowed"),
+    Case("run-publish-alert", RUN, "sns:Publish", OPERATIONS, "ImplicitlyDenied"),
+    Case("provisioner-subscribe-operator", PROVISIONER, "sns:Subscribe", OPERATIONS, "Allowed"),
     Case(
         "daemon-delete-runs-table",
         DAEMON_ROLE,

@@ -8,6 +8,7 @@ import logging
 
 import click
 
+from ngs_lake.cli.alerts_commands import alerts_group
 from ngs_lake.cli.config_commands import config_group, provision
 from ngs_lake.cli.dlq_commands import dlq_group
 from ngs_lake.cli.errors import LakeGroup
@@ -38,6 +39,7 @@ main.add_command(provision)
 main.add_command(gateway_group)
 main.add_command(dlq_group)
 main.add_command(runs_group)
+main.add_command(alerts_group)
 main.add_command(status_command)
 main.add_command(catalog_group)
 main.add_command(simulate_command)

@@ -22,6 +22,7 @@ from ngs_lake.config.model import (
     MAX_RULE_NAME,
     SECTIONS,
     SUPPORTED_VERSION,
+    AlertSettings,
     Consumer,
     Gateway,
     LakeConfig,
@@ -101,8 +102,10 @@ def parse_lake_document(document: object, source: str = "the lake config") -> La
             ("consumers", Consumer),
         )
     }
+    alerts = _parse_entry(AlertSettings, document.get("alerts") or {}, "alerts", problems)
     rules = _LakeRules.of(lake, document.get("lake"))
     problems.extend(_cross_reference_problems(rules, **sections))
+    problems.extend(_alert_problems(document.get("alerts")))
     if problems:
         raise LakeConfigError(problems, source)
     return LakeConfig(
@@ -112,7 +115,26 @@ def parse_lake_document(document: object, source: str = "the lake config") -> La
         gateways=sections["gateways"].parsed,
         sequencers=sections["sequencers"].parsed,
         consumers=sections["consumers"].parsed,
+        alerts=alerts,
     )
+
+
+def _alert_problems(raw: object) -> list[str]:
+    """A subscriber named twice: SNS keeps one subscription per endpoint, so the second entry's
+    filters would silently replace the first's. Read from the raw entries, so a duplicate shows
+    beside another entry's own problem."""
+    entries = raw.get("subscriptions") if isinstance(raw, Mapping) else None
+    counts = Counter(
+        (str(e.get("protocol")), str(e.get("endpoint")))
+        for e in (entries if isinstance(entries, list) else [])
+        if isinstance(e, Mapping)
+    )
+    return [
+        f"alerts.subscriptions[{endpoint}]: {n} entries subscribe {protocol} {endpoint!r}; "
+        "merge them into one"
+        for (protocol, endpoint), n in counts.items()
+        if n > 1
+    ]
 
 
 @dataclass

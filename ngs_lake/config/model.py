@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ngs_lake.config.units import parse_duration, parse_rate, parse_size
 from ngs_lake.platforms import PLATFORM_IDS, family_of
 
 SUPPORTED_VERSION = 1
 MAX_RULE_NAME = 64  # EventBridge's limit
-SECTIONS = ("version", "lake", "sites", "gateways", "sequencers", "consumers")
+SECTIONS = ("version", "lake", "sites", "gateways", "sequencers", "consumers", "alerts")
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,39}$")
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,23}$")
@@ -307,6 +307,68 @@ class Consumer(StrictEntry):
     read_prefixes: tuple[ReadPrefix, ...] = Field(min_length=1)
 
 
+# The conditions the lake alerts its operators on (ngs_lake/alerts/), as subscribers filter on
+# them: each is the `condition` message attribute of an alert on the operations topic.
+ALERT_CONDITIONS = (
+    "run_stalled",
+    "run_incomplete",
+    "run_needs_attention",
+    "gateway_silent",
+    "dlq_message_old",
+    "gateway_buffer_low",
+    "inventory_audit_failed",
+    "upload_backlog_growing",
+)
+ALERT_SEVERITIES = ("warning", "critical")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_QUEUE_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}$")
+
+
+def _valid_condition(value: str) -> str:
+    if value not in ALERT_CONDITIONS:
+        raise ValueError(
+            f"unknown alert condition {value!r}; expected one of: {', '.join(ALERT_CONDITIONS)}"
+        )
+    return value
+
+
+AlertCondition = Annotated[str, AfterValidator(_valid_condition)]
+
+
+class AlertSubscription(StrictEntry):
+    """One subscriber of the operations topic; `conditions` and `severities` become its SNS
+    filter policy (empty: every alert)."""
+
+    protocol: Literal["email", "https", "sqs"]
+    endpoint: str
+    conditions: tuple[AlertCondition, ...] = ()
+    severities: tuple[Literal["warning", "critical"], ...] = ()
+
+    @model_validator(mode="after")
+    def _endpoint_fits_protocol(self) -> AlertSubscription:
+        wanted = {
+            "email": (_EMAIL, "an email address such as 'ops@lab.example'"),
+            "https": (re.compile(r"^https://[^\s/]+(/\S*)?$"), "an https:// URL"),
+            "sqs": (
+                _QUEUE_ARN,
+                "an SQS queue ARN such as 'arn:aws:sqs:us-east-1:123456789012:ops'",
+            ),
+        }
+        pattern, words = wanted[self.protocol]
+        if not pattern.match(self.endpoint):
+            raise ValueError(f"endpoint {self.endpoint!r} is not {words} ({self.protocol})")
+        return self
+
+
+class AlertSettings(StrictEntry):
+    """When the lake alerts its operators; each window can be given in seconds ("30s")."""
+
+    evaluate_every: Seconds = Field(default=60, gt=0)  # the alerts sensor's interval
+    dlq_message_age: Seconds = Field(default=3600, gt=0)  # a parked event older than this
+    backlog_growth_window: Seconds = Field(default=7200, gt=0)  # a cache backlog growing this long
+    subscriptions: tuple[AlertSubscription, ...] = ()
+
+
 class LakeConfig(StrictEntry):
     """A validated document. Build it with `load_lake_config` or `parse_lake_document`."""
 
@@ -316,6 +378,7 @@ class LakeConfig(StrictEntry):
     gateways: tuple[Gateway, ...]
     sequencers: tuple[Sequencer, ...]
     consumers: tuple[Consumer, ...] = ()
+    alerts: AlertSettings = AlertSettings()
 
     def site(self, site_id: str) -> Site:
         return next(s for s in self.sites if s.id == site_id)

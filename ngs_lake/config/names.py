@@ -49,6 +49,15 @@ class LakeNames:
     def run_events_topic(self) -> str:
         return f"{self.prefix}-run-events.fifo"
 
+    @property
+    def operations_topic(self) -> str:
+        """Alerts for operators: a standard topic, as email and HTTPS endpoints subscribe to it."""
+        return f"{self.prefix}-operations"
+
+    @property
+    def alerts_table(self) -> str:
+        return f"{self.prefix}-alerts"
+
     def consumer_queue(self, consumer_name: str) -> str:
         return f"{self.prefix}-{consumer_name}.fifo"
 

@@ -135,6 +135,7 @@ def daemon_policy(arns: LakeArns) -> Document:
             # The tick's lifecycle steps (runs/verify_pass.py, runs/announce_pass.py): verify_run,
             # RunAnnouncer (bodies, marks, Publish, share tags), record_publish_failure.
             *_tick_lifecycle_statements(arns),
+            *_alerts_statements(arns),
         ]
     )
 
@@ -157,6 +158,34 @@ def _tick_lifecycle_statements(arns: LakeArns) -> list[Statement]:
         allow("ReadRunFiles", ["dynamodb:Query"], arns.table(arns.names.run_files_table)),
         allow("PublishRunEvents", ["sns:Publish"], arns.topic),
         allow("ReadShareTags", ["storagegateway:ListTagsForResource"], arns.shares),
+    ]
+
+
+def _alerts_statements(arns: LakeArns) -> list[Statement]:
+    """The operations_alerts sensor (alerts/): it also reads runs by state and the watermarks,
+    which the statements above allow."""
+    return [
+        # AlertState: records (Scan), claims and marks (PutItem, UpdateItem), trends (Query).
+        allow(
+            "AlertState",
+            ["dynamodb:Scan", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            arns.table(arns.names.alerts_table),
+        ),
+        # parked_sent_times: how many are held, then a peek (receive, release). The batch
+        # call is authorized as sqs:ChangeMessageVisibility.
+        allow(
+            "PeekParkedEvents",
+            [
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+                "sqs:ChangeMessageVisibility",
+            ],
+            arns.dead_letter_queues,
+        ),
+        # cache_backlog: ListGateways (no resource), DescribeCache per gateway.
+        allow("ListGateways", ["storagegateway:ListGateways"], "*"),
+        allow("ReadGatewayCaches", ["storagegateway:DescribeCache"], arns.gateways),
+        allow("PublishAlerts", ["sns:Publish"], arns.operations_topic),
     ]
 
 
@@ -335,6 +364,24 @@ def _messaging_statements(arns: LakeArns) -> list[Statement]:
                 "sqs:SetQueueAttributes",
             ],
             queues,
+        ),
+        # alerting.py: the operations topic, its subscriptions, and the removal of one the
+        # document drops.
+        allow(
+            "ManageOperationsTopic",
+            [
+                "sns:CreateTopic",
+                "sns:TagResource",
+                "sns:GetTopicAttributes",
+                "sns:Subscribe",
+                "sns:ListSubscriptionsByTopic",
+            ],
+            arns.operations_topic,
+        ),
+        allow(
+            "ManageOperationsSubscriptions",
+            ["sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe"],
+            f"{arns.operations_topic}:*",
         ),
         allow(
             "ManageRunEventsTopic",

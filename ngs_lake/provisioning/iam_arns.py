@@ -111,6 +111,7 @@ class LakeArns:
             n.gateways_table,
             n.events_table,
             n.shares_table,
+            n.alerts_table,
         )
         return [arn for name in names for arn in self.table(name)]
 
@@ -132,6 +133,10 @@ class LakeArns:
     @property
     def topic(self) -> str:
         return self._arn("sns", self.names.run_events_topic)
+
+    @property
+    def operations_topic(self) -> str:
+        return self._arn("sns", self.names.operations_topic)
 
     def rule(self, name: str) -> str:
         return self._arn("events", f"rule/{name}")

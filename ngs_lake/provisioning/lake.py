@@ -8,6 +8,7 @@ import os
 
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.model import LakeConfig
+from ngs_lake.provisioning.alerting import plan_operations_topic
 from ngs_lake.provisioning.bucket_specs import lake_bucket_specs, sequencer_bucket_spec
 from ngs_lake.provisioning.buckets import plan_bucket
 from ngs_lake.provisioning.context import ProvisioningContext
@@ -60,6 +61,7 @@ def plan_lake(config: LakeConfig, clients: AwsClients) -> Plan:
                         ),
                         lambda: plan_event_queues(ctx, gateway_arns),
                         lambda: plan_topic(ctx),
+                        lambda: plan_operations_topic(ctx),
                     ],
                 ),
             ),

@@ -12,6 +12,7 @@ from tempfile import TemporaryDirectory
 
 from dagster import (
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     DefaultScheduleStatus,
@@ -131,6 +132,7 @@ def check_results(refresh: CatalogueRefresh, now: datetime) -> Iterator[AssetChe
     yield AssetCheckResult(
         check_name="report_fresh",
         passed=not stale,
+        severity=AssetCheckSeverity.WARN,  # a late report delays the audit; it finds nothing wrong
         description="all reports fresh" if not stale else f"{len(stale)} buckets stale",
         metadata={"stale": MetadataValue.json(stale)},
     )
@@ -145,6 +147,7 @@ def _finding_check(
     return AssetCheckResult(
         check_name=name,
         passed=not failing,
+        severity=AssetCheckSeverity.ERROR,  # an unlocked, unencrypted or missing object
         description=(
             f"{len(findings)} buckets checked, none failing"
             if not failing

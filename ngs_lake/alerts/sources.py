@@ -1,0 +1,192 @@
+"""Where the alert conditions are read: the run ledger, the gateways' watermarks, the dead-letter
+queues, the gateways' caches (and the backlog samples kept in the alert state).
+
+Fail closed: a source that cannot be read judges none of its conditions this tick, so its open
+alerts stay open rather than being resolved by a read that failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ngs_lake.alerts.conditions import (
+    DLQ_MESSAGE_OLD,
+    GATEWAY_BUFFER_LOW,
+    GATEWAY_SILENT,
+    INVENTORY_AUDIT_FAILED,
+    RUN_CONDITIONS,
+    UPLOAD_BACKLOG_GROWING,
+    Alert,
+    AuditCheck,
+    audit_findings,
+    backlog_findings,
+    buffer_findings,
+    dlq_findings,
+    next_trend,
+    run_findings,
+    silent_gateway_findings,
+)
+from ngs_lake.alerts.state import AlertState
+from ngs_lake.aws.clients import AwsClients
+from ngs_lake.aws.storage_gateway import cache_backlog
+from ngs_lake.capacity.figures import gateway_capacity
+from ngs_lake.config.model import LakeConfig
+from ngs_lake.config.names import LakeNames, event_shards
+from ngs_lake.runs.ledger import RunLedger
+from ngs_lake.runs.watermarks import GatewayWatermarks
+
+log = logging.getLogger(__name__)
+
+PEEK_LIMIT = 100  # parked messages looked at per DLQ and tick; one old one is enough to alert
+PEEK_HOLD_SECONDS = 10  # how long a peeked message stays hidden if we die before releasing it
+UNREADABLE = (ClientError, BotoCoreError)
+
+
+@dataclass
+class Evaluation:
+    """The alerts that hold now, and the conditions that were judged (only those resolve)."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    judged: set[str] = field(default_factory=set)
+    unreadable: list[str] = field(default_factory=list)  # "<source>: <error>", for the tick log
+
+    def add(self, conditions: set[str], alerts: list[Alert]) -> None:
+        self.judged |= conditions
+        self.alerts += alerts
+
+
+def evaluate(
+    clients: AwsClients,
+    config: LakeConfig,
+    state: AlertState,
+    now: datetime,
+    audits: list[AuditCheck] | None = None,
+) -> Evaluation:
+    """Every condition whose source answers; `audits` None: the inventory checks are not read
+    here (the Dagster sensor passes them in from its instance)."""
+    names = LakeNames.of(config)
+    evaluation = Evaluation()
+    sources = (
+        ("run ledger", lambda: _runs(clients, names)),
+        ("gateway watermarks", lambda: _silence(clients, names, config, now)),
+        ("dead-letter queues", lambda: _dead_letters(clients, config, now)),
+        ("gateway caches", lambda: _caches(clients, config, state, now)),
+    )
+    for label, read in sources:
+        try:
+            evaluation.add(*read())
+        except UNREADABLE as exc:
+            log.warning("alerts: %s unreadable, its alerts stay as they are: %s", label, exc)
+            evaluation.unreadable.append(f"{label}: {exc}")
+    if audits is not None:
+        evaluation.add({INVENTORY_AUDIT_FAILED}, audit_findings(audits))
+    return evaluation
+
+
+def _runs(clients: AwsClients, names: LakeNames) -> tuple[set[str], list[Alert]]:
+    ledger = RunLedger(clients, names)
+    runs = [run for state in RUN_CONDITIONS for run in ledger.runs_in_state(state)]
+    return set(RUN_CONDITIONS.values()), run_findings(runs)
+
+
+def _silence(
+    clients: AwsClients, names: LakeNames, config: LakeConfig, now: datetime
+) -> tuple[set[str], list[Alert]]:
+    heard = {g: w.received_at for g, w in GatewayWatermarks(clients, names).all().items()}
+    gateway_ids = [g.id for g in config.gateways]
+    alerts = silent_gateway_findings(heard, gateway_ids, config.lake.gateway_silence, now)
+    return {GATEWAY_SILENT}, alerts
+
+
+def _dead_letters(
+    clients: AwsClients, config: LakeConfig, now: datetime
+) -> tuple[set[str], list[Alert]]:
+    """A DLQ whose messages another reader holds hidden (an operator's `dlq list`, a peek of a
+    tick that died) cannot be seen whole: unless what is visible already alerts, the condition
+    is not judged, so its open alert is not resolved by a message we could not see."""
+    sqs = clients.sqs()
+    sent, hidden = {}, set()
+    for shard in event_shards(config):
+        url = sqs.get_queue_url(QueueName=shard.dead_letter_queue)["QueueUrl"]
+        held = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        if int(held.get("ApproximateNumberOfMessagesNotVisible", "0")):
+            hidden.add(shard.dead_letter_queue)
+        sent[shard.dead_letter_queue] = parked_sent_times(sqs, url)
+    alerts = dlq_findings(sent, config.alerts.dlq_message_age, now)
+    if hidden - {a.subject for a in alerts}:
+        return set(), alerts
+    return {DLQ_MESSAGE_OLD}, alerts
+
+
+def parked_sent_times(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> list[datetime]:
+    """When each parked message was sent (its SentTimestamp), without consuming any.
+
+    CloudWatch's ApproximateAgeOfOldestMessage would do on AWS but the local stand-in lacks it,
+    so we peek: receive, holding each message hidden briefly so the next receive returns others,
+    then make them all visible again (ChangeMessageVisibility to 0 releases a message at once:
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html).
+    Each receive long-polls (WaitTimeSeconds > 0 asks every server; a short poll asks a sample
+    and can miss a small queue's messages):
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html
+    A peek counts as a receive, which matters only on a queue with a redrive policy; the DLQ
+    has none.
+    """
+    held: dict[str, dict[str, Any]] = {}
+    try:
+        while len(held) < limit:
+            batch = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=PEEK_HOLD_SECONDS,
+                WaitTimeSeconds=1,
+                MessageSystemAttributeNames=["SentTimestamp"],
+            ).get("Messages", [])
+            fresh = [m for m in batch if m["MessageId"] not in held]
+            if not fresh:
+                break
+            held |= {m["MessageId"]: m for m in fresh}
+    finally:
+        messages = list(held.values())
+        for start in range(0, len(messages), 10):
+            sqs.change_message_visibility_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(messages[start : start + 10])
+                ],
+            )
+    return [
+        datetime.fromtimestamp(int(m["Attributes"]["SentTimestamp"]) / 1000, UTC)
+        for m in held.values()
+    ]
+
+
+def _caches(
+    clients: AwsClients, config: LakeConfig, state: AlertState, now: datetime
+) -> tuple[set[str], list[Alert]]:
+    """DescribeCache per gateway: the live buffer, and the backlog trend sampled into the alert
+    state (AWS reports the dirty cache per gateway; a per-share figure is a CloudWatch metric
+    only, so the trend is per gateway, which covers its shares)."""
+    known = {g.id for g in config.gateways}
+    caches = {
+        b.gateway_id: (b.cache_bytes, b.dirty_bytes)
+        for b in cache_backlog(clients.storagegateway())
+        if b.gateway_id in known
+    }
+    previous = state.trends()
+    trends = []
+    for gateway_id, (_, dirty) in sorted(caches.items()):
+        trend = next_trend(previous.get(gateway_id), gateway_id, dirty, now)
+        if trend != previous.get(gateway_id):
+            state.save_trend(trend, now)
+        trends.append(trend)
+    alerts = buffer_findings(gateway_capacity(config), caches, now)
+    alerts += backlog_findings(trends, config.alerts.backlog_growth_window, now)
+    return {GATEWAY_BUFFER_LOW, UPLOAD_BACKLOG_GROWING}, alerts
