@@ -29,17 +29,20 @@ from ngs_lake.orchestration.inventory.assets import (
     inventory_catalog_job,
     inventory_catalog_schedule,
 )
+from ngs_lake.orchestration.inventory.sensors import build_inventory_reports_sensor
+from ngs_lake.orchestration.lineage import lake_assets
 from ngs_lake.orchestration.onboarding.jobs import provision_lake
 from ngs_lake.orchestration.onboarding.sensors import lake_config_changed
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
-from ngs_lake.orchestration.sequencing.assets import run_manifest, sequencing_run
 from ngs_lake.orchestration.sequencing.jobs import announce_run, complete_run, refresh_manifest
 from ngs_lake.orchestration.sequencing.sensors import build_storage_gateway_events_sensor
 
 
-def _sensor_interval_seconds() -> int:
-    """Sensor intervals are part of a definition, so this one setting is read as they load."""
-    return int(os.environ.get("NGS_LAKE_SENSOR_INTERVAL_SECONDS", "5"))
+def _sensor_interval_seconds(
+    variable: str = "NGS_LAKE_SENSOR_INTERVAL_SECONDS", default: int = 5
+) -> int:
+    """Sensor intervals are part of a definition, so these settings are read as they load."""
+    return int(os.environ.get(variable, str(default)))
 
 
 def _resources() -> dict:
@@ -78,8 +81,13 @@ def defs() -> Definitions:
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=15,
     )
+    # Each new inventory report: the catalogue, then the capacity report downstream of it.
+    inventory_sensor = build_inventory_reports_sensor(
+        _sensor_interval_seconds("NGS_LAKE_INVENTORY_SENSOR_INTERVAL_SECONDS", 30),
+        [inventory_catalog.key, capacity_report.key],
+    )
     return Definitions(
-        assets=[sequencing_run, run_manifest, inventory_catalog, capacity_report],
+        assets=lake_assets(document),
         jobs=[
             provision_lake,
             announce_run,
@@ -89,6 +97,6 @@ def defs() -> Definitions:
             capacity_report_job,
         ],
         schedules=[inventory_catalog_schedule, capacity_report_schedule],
-        sensors=[lake_config_changed, *event_sensors, lake_automation],
+        sensors=[lake_config_changed, *event_sensors, inventory_sensor, lake_automation],
         resources=_resources(),
     )

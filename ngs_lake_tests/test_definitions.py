@@ -1,6 +1,7 @@
 """The Dagster code location loads, also with a broken document; its provisioning job and sensor
 work on a real instance."""
 
+import hashlib
 import subprocess
 import sys
 
@@ -101,14 +102,17 @@ def test_config_change_sensor_requests_provisioning_for_every_change_reverts_inc
     assert a != b
     with dg.instance_for_test() as instance:
         context, result = _evaluate(instance, lake, None)
-        first, capacity = result
+        first, capacity = result.run_requests
         assert (first.job_name, capacity.job_name) == ("provision_lake", "capacity_report_job")
+        (observed,) = result.asset_events  # lake_config's data version: the document's digest
+        assert observed.asset_key == dg.AssetKey("lake_config")
+        assert observed.tags["dagster/data_version"] == hashlib.sha256(path.read_bytes()).hexdigest()
         context, result = _evaluate(instance, lake, context.cursor)
         assert isinstance(result, dg.SkipReason)
         for content in (b, a):  # A -> B -> back to A: each change provisions
             path.write_text(content)
             context, result = _evaluate(instance, lake, context.cursor)
-            provision, _ = result
+            provision, _ = result.run_requests
             assert provision.job_name == "provision_lake"
             # No run key: Dagster would skip a key it has seen, and so the revert to A.
             assert provision.run_key is None

@@ -1,0 +1,165 @@
+"""The lake as one lineage graph, the capacity history and dashboard links, and the sensor that
+catalogues each new inventory report: fast, against the Definitions and a moto server (no
+daemon)."""
+
+from __future__ import annotations
+
+import urllib.request
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from ngs_lake.aws.clients import AwsClients, AwsTarget
+from ngs_lake.capacity.figures import gateway_capacity
+from ngs_lake.capacity.publication import CapacityInputs, write_dashboard
+from ngs_lake.config.document import load_lake_config
+from ngs_lake.config.names import LakeNames
+from ngs_lake.definitions import defs
+from ngs_lake.inventory.report import report_root
+from ngs_lake.local.inventory_writer import publish_report, report_columns
+from ngs_lake_tests.conftest import SMALL_CONFIG, dagster_resources
+
+K = dg.AssetKey
+
+
+def _graph() -> dict[dg.AssetKey, set[dg.AssetKey]]:
+    graph = defs().get_repository_def().asset_graph
+    return {key: set(graph.get(key).parent_keys) for key in graph.get_all_asset_keys()}
+
+
+def _reaches(parents: dict, start: dg.AssetKey, end: dg.AssetKey) -> bool:
+    children: dict = {}
+    for key, ups in parents.items():
+        for up in ups:
+            children.setdefault(up, set()).add(key)
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in children.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return end in seen
+
+
+def test_the_lake_is_one_connected_graph_from_the_config_to_the_capacity_report(monkeypatch):
+    monkeypatch.setenv("NGS_LAKE_CONFIG", str(SMALL_CONFIG))
+    parents = _graph()
+    # Walked undirected from the config document, every asset is reached: one graph.
+    neighbours: dict = {k: set(v) for k, v in parents.items()}
+    for key, ups in parents.items():
+        for up in ups:
+            neighbours.setdefault(up, set()).add(key)
+    seen, todo = {K("lake_config")}, [K("lake_config")]
+    while todo:
+        for nxt in neighbours[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    assert seen == set(parents)
+    assert len(parents) == 13  # 7 lake-wide assets, and a bucket and a report per sequencer
+    # And the directed paths the issue names.
+    assert parents[K("provisioned_lake")] == {K("lake_config")}
+    assert parents[K(["sequencer_bucket", "MIS-MAD-01"])] == {K("provisioned_lake")}
+    assert K(["sequencer_bucket", "MIS-MAD-01"]) in parents[K("sequencing_run")]
+    assert parents[K("run_manifest")] == {K("sequencing_run")}
+    assert parents[K(["inventory_report", "PRM-MAD-01"])] == {K(["sequencer_bucket", "PRM-MAD-01"])}
+    assert K(["inventory_report", "NVX-MAD-01"]) in parents[K("inventory_catalog")]
+    assert parents[K("capacity_report")] == {
+        K("inventory_catalog"),
+        K("run_ledger"),
+        K("lake_config"),
+    }
+    assert _reaches(parents, K("lake_config"), K("run_manifest"))
+    assert _reaches(parents, K("lake_config"), K("capacity_report"))
+
+
+def _clients(moto) -> AwsClients:
+    return AwsClients(
+        AwsTarget("us-east-1", moto.endpoint, name="local"),
+        {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
+    )
+
+
+def _open(url: str) -> tuple[str, str]:
+    """What a browser gets: a plain HTTP GET of the link."""
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.headers["Content-Type"], answer.read().decode()
+
+
+def test_three_days_of_reports_give_three_points_on_each_sites_trend_and_links_that_open(moto):
+    config = load_lake_config(SMALL_CONFIG)
+    clients = _clients(moto)
+    s3 = clients.s3()
+    s3.create_bucket(Bucket="small-lake-catalog")
+    inputs = CapacityInputs(gateway_capacity(config), {}, [], [], [], ["advice"])
+    for day in (3, 1, 2, 2):  # out of order, and day 2 twice: still one row per gateway a day
+        dashboard = write_dashboard(
+            s3, "small-lake-catalog", config, datetime(2026, 11, day, 9, tzinfo=UTC), inputs
+        )
+    listed = s3.list_objects_v2(Bucket="small-lake-catalog", Prefix="reports/capacity/history/")
+    assert [o["Key"] for o in listed["Contents"]] == [
+        f"reports/capacity/history/2026-11-0{d}.json" for d in (1, 2, 3)
+    ]
+    # gw-a: 16 TiB / ((20 + 0.5) GB/h x 24) = 35.76 days, the lower of madison's two gateways.
+    assert dashboard.trend == {
+        "madison": [("2026-11-01", 35.76), ("2026-11-02", 35.76), ("2026-11-03", 35.76)]
+    }
+    content_type, index = _open(dashboard.index_url)
+    assert content_type.startswith("text/html")
+    assert "<h1>Capacity report</h1>" in index
+    site_url = dashboard.site_urls["madison"]
+    assert f"<a href='{site_url.replace('&', '&amp;')}'>madison</a>" in index
+    content_type, page = _open(site_url)
+    assert content_type.startswith("text/html")
+    assert "<h2>Buffer days, last 3 days recorded</h2>" in page
+    assert "data:image/png;base64,iVBORw0KGgo" in page
+
+
+def _write_report(s3, config, bucket: str, moment: datetime, checksum: bool = True) -> str:
+    root = report_root(
+        config.lake.inventory.prefix, bucket, LakeNames.of(config).inventory_config_id
+    )
+    key = publish_report(
+        s3,
+        destination_bucket=config.lake.inventory.bucket,
+        root=root,
+        source_bucket=bucket,
+        file_format="CSV",
+        columns=report_columns(config.lake.inventory.fields),
+        rows=[],
+        created_at=moment,
+    )
+    if not checksum:  # still arriving: its checksum, written last, not yet there
+        s3.delete_object(Bucket=config.lake.inventory.bucket, Key=key.replace(".json", ".checksum"))
+    return key
+
+
+def test_the_sensor_catalogues_each_new_complete_report_once(moto, tmp_path):
+    config = load_lake_config(SMALL_CONFIG)
+    s3 = _clients(moto).s3()
+    s3.create_bucket(Bucket=config.lake.inventory.bucket)
+    sensor = defs().resolve_sensor_def("inventory_reports_arrived")
+    resources = dagster_resources(moto.endpoint, "http://127.0.0.1:9", SMALL_CONFIG)
+
+    def tick(cursor: str | None):
+        with dg.instance_for_test() as instance:
+            context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+            result = sensor(context)
+            return result, getattr(result, "cursor", None) or cursor
+
+    result, cursor = tick(None)
+    assert isinstance(result, dg.SkipReason)
+    moment = datetime(2026, 11, 30, 12, 1, 5, tzinfo=UTC)
+    _write_report(s3, config, "small-lake-prm-mad-01", moment, checksum=False)
+    result, cursor = tick(cursor)
+    assert isinstance(result, dg.SkipReason)  # no manifest.checksum yet: not a report
+    _write_report(s3, config, "small-lake-prm-mad-01", moment)
+    result, cursor = tick(cursor)
+    (request,) = result.run_requests
+    assert request.asset_selection == [K("inventory_catalog"), K("capacity_report")]
+    assert [e.asset_key for e in result.asset_events] == [K(["inventory_report", "PRM-MAD-01"])]
+    assert isinstance(tick(cursor)[0], dg.SkipReason)  # seen
+    # A new report in the same minute (same folder) is still new.
+    _write_report(s3, config, "small-lake-prm-mad-01", moment.replace(second=40))
+    result, cursor = tick(cursor)
+    (again,) = result.run_requests
+    assert again.run_key != request.run_key
