@@ -106,7 +106,9 @@ def test_config_change_sensor_requests_provisioning_for_every_change_reverts_inc
         assert (first.job_name, capacity.job_name) == ("provision_lake", "capacity_report_job")
         (observed,) = result.asset_events  # lake_config's data version: the document's digest
         assert observed.asset_key == dg.AssetKey("lake_config")
-        assert observed.tags["dagster/data_version"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert (
+            observed.tags["dagster/data_version"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        )
         context, result = _evaluate(instance, lake, context.cursor)
         assert isinstance(result, dg.SkipReason)
         for content in (b, a):  # A -> B -> back to A: each change provisions

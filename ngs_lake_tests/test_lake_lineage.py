@@ -103,6 +103,7 @@ def test_three_days_of_reports_give_three_points_on_each_sites_trend_and_links_t
     assert dashboard.trend == {
         "madison": [("2026-11-01", 35.76), ("2026-11-02", 35.76), ("2026-11-03", 35.76)]
     }
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in dashboard.index_url  # SigV4, as SSE-KMS needs
     content_type, index = _open(dashboard.index_url)
     assert content_type.startswith("text/html")
     assert "<h1>Capacity report</h1>" in index
