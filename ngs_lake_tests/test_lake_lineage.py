@@ -1,6 +1,5 @@
-"""The lake as one lineage graph, the capacity history and dashboard links, and the sensor that
-catalogues each new inventory report: fast, against the Definitions and a moto server (no
-daemon)."""
+"""The lake as one lineage graph, and the capacity history and dashboard links: fast, against the
+Definitions and a moto server (no daemon)."""
 
 from __future__ import annotations
 
@@ -13,11 +12,8 @@ from ngs_lake.aws.clients import AwsClients, AwsTarget
 from ngs_lake.capacity.figures import gateway_capacity
 from ngs_lake.capacity.publication import CapacityInputs, write_dashboard
 from ngs_lake.config.document import load_lake_config
-from ngs_lake.config.names import LakeNames
 from ngs_lake.definitions import defs
-from ngs_lake.inventory.report import report_root
-from ngs_lake.local.inventory_writer import publish_report, report_columns
-from ngs_lake_tests.conftest import SMALL_CONFIG, dagster_resources
+from ngs_lake_tests.conftest import SMALL_CONFIG
 
 K = dg.AssetKey
 
@@ -113,54 +109,3 @@ def test_three_days_of_reports_give_three_points_on_each_sites_trend_and_links_t
     assert content_type.startswith("text/html")
     assert "<h2>Buffer days, last 3 days recorded</h2>" in page
     assert "data:image/png;base64,iVBORw0KGgo" in page
-
-
-def _write_report(s3, config, bucket: str, moment: datetime, checksum: bool = True) -> str:
-    root = report_root(
-        config.lake.inventory.prefix, bucket, LakeNames.of(config).inventory_config_id
-    )
-    key = publish_report(
-        s3,
-        destination_bucket=config.lake.inventory.bucket,
-        root=root,
-        source_bucket=bucket,
-        file_format="CSV",
-        columns=report_columns(config.lake.inventory.fields),
-        rows=[],
-        created_at=moment,
-    )
-    if not checksum:  # still arriving: its checksum, written last, not yet there
-        s3.delete_object(Bucket=config.lake.inventory.bucket, Key=key.replace(".json", ".checksum"))
-    return key
-
-
-def test_the_sensor_catalogues_each_new_complete_report_once(moto, tmp_path):
-    config = load_lake_config(SMALL_CONFIG)
-    s3 = _clients(moto).s3()
-    s3.create_bucket(Bucket=config.lake.inventory.bucket)
-    sensor = defs().resolve_sensor_def("inventory_reports_arrived")
-    resources = dagster_resources(moto.endpoint, "http://127.0.0.1:9", SMALL_CONFIG)
-
-    def tick(cursor: str | None):
-        with dg.instance_for_test() as instance:
-            context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-            result = sensor(context)
-            return result, getattr(result, "cursor", None) or cursor
-
-    result, cursor = tick(None)
-    assert isinstance(result, dg.SkipReason)
-    moment = datetime(2026, 11, 30, 12, 1, 5, tzinfo=UTC)
-    _write_report(s3, config, "small-lake-prm-mad-01", moment, checksum=False)
-    result, cursor = tick(cursor)
-    assert isinstance(result, dg.SkipReason)  # no manifest.checksum yet: not a report
-    _write_report(s3, config, "small-lake-prm-mad-01", moment)
-    result, cursor = tick(cursor)
-    (request,) = result.run_requests
-    assert request.asset_selection == [K("inventory_catalog"), K("capacity_report")]
-    assert [e.asset_key for e in result.asset_events] == [K(["inventory_report", "PRM-MAD-01"])]
-    assert isinstance(tick(cursor)[0], dg.SkipReason)  # seen
-    # A new report in the same minute (same folder) is still new.
-    _write_report(s3, config, "small-lake-prm-mad-01", moment.replace(second=40))
-    result, cursor = tick(cursor)
-    (again,) = result.run_requests
-    assert again.run_key != request.run_key
