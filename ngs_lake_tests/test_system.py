@@ -409,6 +409,30 @@ def test_every_run_completes_once_and_in_order_under_faults(system):
     assert system.proxy.faults.seen.get("DeleteMessageBatch", 0) > 0
 
 
+@pytest.fixture(scope="module")
+def webserver(system: System) -> Iterator[tuple[int, ManagedProcess]]:
+    """dagster-webserver on the system's instance, started as soon as a test asks for it (the
+    catalogue test does, so its start-up overlaps that test's wait)."""
+    port = free_port()
+    web = ManagedProcess(
+        "dagster-webserver",
+        [
+            str(Path(sys.executable).parent / "dagster-webserver"),
+            "-w",
+            str(system.workspace),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        system.env,
+        system.work / "webserver.log",
+        cwd=REPO,
+    ).start()
+    yield port, web
+    web.stop()
+
+
 def _readme_catalogue_queries() -> list[list[str]]:
     """The `ngs-lake catalog query` commands of the README's catalogue section, as arguments."""
     text = (REPO / "README.md").read_text()
@@ -425,7 +449,7 @@ def _readme_catalogue_queries() -> list[list[str]]:
 
 
 def test_the_readme_catalogue_queries_return_each_run_within_five_minutes_of_completing(
-    system, tmp_path
+    system, tmp_path, webserver
 ):
     clients = system.clients()
     ledger = RunLedger(clients, LakeNames.of(load_lake_config(system.config_path)))
@@ -517,54 +541,38 @@ def _check_lineage_and_capacity(page, base: str, shots: Path) -> None:
     page.screenshot(path=str(shots / "report_madison.png"), full_page=True)
 
 
-def test_the_dagster_ui_shows_one_lineage_graph_the_capacity_sites_and_the_report(system):
+def test_the_dagster_ui_shows_one_lineage_graph_the_capacity_sites_and_the_report(
+    system, webserver
+):
     """Playwright drives Debian's chromium, headless, against dagster-webserver on this instance.
-    Screenshots (lineage, capacity_report, report_index, report_madison .png) go to the
-    system's work folder."""
+    Screenshots (partitions, lineage, capacity_report, report_index and report_madison, .png)
+    go to the system's work folder, printed."""
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    web = ManagedProcess(
-        "dagster-webserver",
-        [
-            str(Path(sys.executable).parent / "dagster-webserver"),
-            "-w",
-            str(system.workspace),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        system.env,
-        system.work / "webserver.log",
-        cwd=REPO,
-    ).start()
-    try:
-        web.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/server_info"), timeout=120)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                args=["--no-sandbox", "--disable-dev-shm-usage"],
-            )
-            page = browser.new_page(viewport={"width": 1600, "height": 1200})
-            # Dagster's first-visit newsletter dialog, whenever it shows, is dismissed.
-            page.add_locator_handler(
-                page.get_by_text("Join the Dagster community"),
-                lambda: page.get_by_role("button", name="Skip").click(),
-            )
-            page.goto(f"http://127.0.0.1:{port}/assets/sequencing_run?view=lineage")
-            graph = page.get_by_text("run_manifest", exact=True).first
-            graph.wait_for(timeout=60_000)
-            assert page.get_by_text("sequencing_run", exact=True).first.is_visible()
-            page.goto(f"http://127.0.0.1:{port}/assets/sequencing_run?view=partitions")
-            materialised = page.get_by_text(f"Materialized ({len(system.run_keys)})")
-            materialised.wait_for(timeout=60_000)
-            body = page.inner_text("body")
-            for key in system.run_keys:
-                assert key in body, key
-            page.screenshot(path=str(system.work / "partitions.png"))
-            print(f"screenshots in {system.work}")
-            _check_lineage_and_capacity(page, f"http://127.0.0.1:{port}", system.work)
-            browser.close()
-    finally:
-        web.stop()
+    port, web = webserver
+    web.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/server_info"), timeout=120)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+        )
+        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        # Dagster's first-visit newsletter dialog, whenever it shows, is dismissed.
+        page.add_locator_handler(
+            page.get_by_text("Join the Dagster community"),
+            lambda: page.get_by_role("button", name="Skip").click(),
+        )
+        page.goto(f"http://127.0.0.1:{port}/assets/sequencing_run?view=lineage")
+        graph = page.get_by_text("run_manifest", exact=True).first
+        graph.wait_for(timeout=60_000)
+        assert page.get_by_text("sequencing_run", exact=True).first.is_visible()
+        page.goto(f"http://127.0.0.1:{port}/assets/sequencing_run?view=partitions")
+        materialised = page.get_by_text(f"Materialized ({len(system.run_keys)})")
+        materialised.wait_for(timeout=60_000)
+        body = page.inner_text("body")
+        for key in system.run_keys:
+            assert key in body, key
+        page.screenshot(path=str(system.work / "partitions.png"))
+        print(f"screenshots in {system.work}")
+        _check_lineage_and_capacity(page, f"http://127.0.0.1:{port}", system.work)
+        browser.close()
