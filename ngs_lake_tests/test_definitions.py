@@ -51,6 +51,12 @@ def test_provision_lake_job_provisions_then_finds_nothing_to_do(moto, start_gate
     assert output["plan_create"] > 50
     assert output["applied"] == output["plan_create"] + output["plan_update"]
     moto.client("s3").head_bucket(Bucket="small-lake-prm-mad-01")
+    # The applied plan is a materialization of `provisioned_lake`, tagged with the document.
+    (provisioned,) = first.asset_materializations_for_node("provision")
+    assert provisioned.asset_key == dg.AssetKey("provisioned_lake")
+    assert provisioned.metadata["changes applied"].value == output["applied"]
+    digest = hashlib.sha256(SMALL_CONFIG.read_bytes()).hexdigest()
+    assert provisioned.metadata["config sha256"].value == digest
 
     second = provision_lake.execute_in_process(resources=resources, instance=instance)
     again = _output_metadata(second)
