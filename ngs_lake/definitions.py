@@ -14,7 +14,9 @@ from dagster import (
     AutomationConditionSensorDefinition,
     DefaultSensorStatus,
     Definitions,
+    define_asset_job,
     definitions,
+    in_process_executor,
 )
 
 from ngs_lake.config.model import LakeConfigError
@@ -43,6 +45,15 @@ def _sensor_interval_seconds(
 ) -> int:
     """Sensor intervals are part of a definition, so these settings are read as they load."""
     return int(os.environ.get(variable, str(default)))
+
+
+# In one process: two short steps, so a second interpreter per step would cost more than they do.
+catalogue_refresh_job = define_asset_job(
+    "catalogue_refresh_job",
+    selection=AssetSelection.assets(inventory_catalog, capacity_report),
+    executor_def=in_process_executor,
+    description="The inventory catalogue from the newest reports, then the capacity report.",
+)
 
 
 def _resources() -> dict:
@@ -84,7 +95,7 @@ def defs() -> Definitions:
     # Each new inventory report: the catalogue, then the capacity report downstream of it.
     inventory_sensor = build_inventory_reports_sensor(
         _sensor_interval_seconds("NGS_LAKE_INVENTORY_SENSOR_INTERVAL_SECONDS", 30),
-        [inventory_catalog.key, capacity_report.key],
+        catalogue_refresh_job,
     )
     return Definitions(
         assets=lake_assets(document),
@@ -95,6 +106,7 @@ def defs() -> Definitions:
             refresh_manifest,
             inventory_catalog_job,
             capacity_report_job,
+            catalogue_refresh_job,
         ],
         schedules=[inventory_catalog_schedule, capacity_report_schedule],
         sensors=[lake_config_changed, *event_sensors, inventory_sensor, lake_automation],

@@ -45,36 +45,48 @@ def _write_report(s3, config, bucket: str, moment: datetime, checksum: bool = Tr
     return key
 
 
-def test_the_sensor_catalogues_each_new_complete_report_once(moto, tmp_path):
+def test_the_sensor_catalogues_each_new_complete_report_once_one_run_at_a_time(moto):
     config = load_lake_config(SMALL_CONFIG)
     s3 = _clients(moto).s3()
     s3.create_bucket(Bucket=config.lake.inventory.bucket)
-    sensor = defs().resolve_sensor_def("inventory_reports_arrived")
+    loaded = defs()
+    sensor = loaded.resolve_sensor_def("inventory_reports_arrived")
     resources = dagster_resources(moto.endpoint, "http://127.0.0.1:9", SMALL_CONFIG)
+    with dg.instance_for_test() as instance:
 
-    def tick(cursor: str | None):
-        with dg.instance_for_test() as instance:
+        def tick(cursor: str | None):
             context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
             result = sensor(context)
             return result, getattr(result, "cursor", None) or cursor
 
-    result, cursor = tick(None)
-    assert isinstance(result, dg.SkipReason)
-    moment = datetime(2026, 11, 30, 12, 1, 5, tzinfo=UTC)
-    _write_report(s3, config, "small-lake-prm-mad-01", moment, checksum=False)
-    result, cursor = tick(cursor)
-    assert isinstance(result, dg.SkipReason)  # no manifest.checksum yet: not a report
-    _write_report(s3, config, "small-lake-prm-mad-01", moment)
-    result, cursor = tick(cursor)
-    (request,) = result.run_requests
-    assert request.asset_selection == [K("inventory_catalog"), K("capacity_report")]
-    assert [e.asset_key for e in result.asset_events] == [K(["inventory_report", "PRM-MAD-01"])]
-    assert isinstance(tick(cursor)[0], dg.SkipReason)  # seen
-    # A new report in the same minute (same folder) is still new.
-    _write_report(s3, config, "small-lake-prm-mad-01", moment.replace(second=40))
-    result, cursor = tick(cursor)
-    (again,) = result.run_requests
-    assert again.run_key != request.run_key
+        result, cursor = tick(None)
+        assert isinstance(result, dg.SkipReason)
+        moment = datetime(2026, 11, 30, 12, 1, 5, tzinfo=UTC)
+        _write_report(s3, config, "small-lake-prm-mad-01", moment, checksum=False)
+        result, cursor = tick(cursor)
+        assert isinstance(result, dg.SkipReason)  # no manifest.checksum yet: not a report
+        _write_report(s3, config, "small-lake-prm-mad-01", moment)
+        result, cursor = tick(cursor)
+        (request,) = result.run_requests
+        assert request.job_name == "catalogue_refresh_job"
+        assert [e.asset_key for e in result.asset_events] == [K(["inventory_report", "PRM-MAD-01"])]
+        assert isinstance(tick(cursor)[0], dg.SkipReason)  # seen
+        # While a catalogue run is running, a new report waits (out of the cursor) for the next.
+        job = loaded.resolve_job_def("catalogue_refresh_job")
+        queued = instance.create_run_for_job(job, status=dg.DagsterRunStatus.STARTED)
+        _write_report(s3, config, "small-lake-nvx-mad-01", moment)
+        result, cursor = tick(cursor)
+        assert isinstance(result, dg.SkipReason)
+        assert queued.run_id in result.skip_message
+        instance.report_run_failed(queued)
+        result, cursor = tick(cursor)
+        (after,) = result.run_requests
+        assert [e.asset_key for e in result.asset_events] == [K(["inventory_report", "NVX-MAD-01"])]
+        # A new report in the same minute (same folder) is still new.
+        _write_report(s3, config, "small-lake-prm-mad-01", moment.replace(second=40))
+        result, cursor = tick(cursor)
+        (again,) = result.run_requests
+        assert len({request.run_key, after.run_key, again.run_key}) == 3
 
 
 class _Delivery(InventoryDelivery):

@@ -7,6 +7,11 @@ is there and matches (ARCHITECTURE §3). The sensor looks at each bucket's newes
 recorded as an observation of that bucket's report asset and requests one run that catalogues
 every bucket and refreshes the capacity report. The cursor holds, per bucket, the manifest key and
 its creation time, so a report rewritten within the same minute (same folder) still counts as new.
+
+At most one such run is queued or running: reports that arrive meanwhile (a delivery spans many
+buckets, and runs complete one after another) stay out of the cursor and are picked up by the next
+tick after it, so a burst of reports costs one or two runs, not one per bucket, and the lifecycle
+runs that share the instance's run slots are not held up.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetKey,
     AssetObservation,
     AssetSpec,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -32,6 +40,11 @@ from ngs_lake.config.names import LakeNames
 from ngs_lake.inventory.report import InventoryReportError, find_latest_report, report_root
 from ngs_lake.orchestration.onboarding.assets import bucket_key
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
+
+if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export its name
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 CATALOGUE_GROUP = "catalogue"
 
@@ -84,13 +97,21 @@ def newest_reports(aws: AwsConnection, document: LakeConfig) -> Iterator[tuple[s
         )
 
 
-def build_inventory_reports_sensor(interval: int, targets: list[AssetKey]):  # noqa: ANN201
-    """The sensor, targeting the catalogue and the assets downstream of it (passed in: the
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def build_inventory_reports_sensor(interval: int, job: UnresolvedAssetJobDefinition):  # noqa: ANN201
+    """The sensor, running `job`: the catalogue and the assets downstream of it (passed in: the
     catalogue domain does not import the capacity domain)."""
 
     @sensor(
         name="inventory_reports_arrived",
-        asset_selection=targets,
+        job=job,
         minimum_interval_seconds=interval,
         default_status=DefaultSensorStatus.RUNNING,
         description="Catalogues each new S3 Inventory report (its manifest.checksum written "
@@ -109,13 +130,18 @@ def build_inventory_reports_sensor(interval: int, targets: list[AssetKey]):  # n
                 events.append(AssetObservation(report_key(sequencer_id), metadata=metadata))
         if not fresh:
             return SkipReason("no new inventory report")
+        busy = context.instance.get_runs(RunsFilter(job_name=job.name, statuses=IN_FLIGHT), limit=1)
+        if busy:
+            return SkipReason(
+                f"{len(fresh)} new reports wait for the catalogue run {busy[0].run_id} to end"
+            )
         seen |= fresh
         digest = hashlib.sha256(json.dumps(fresh, sort_keys=True).encode()).hexdigest()[:16]
         return SensorResult(
             run_requests=[
                 RunRequest(
                     run_key=f"inventory-{digest}",
-                    asset_selection=targets,
+                    job_name=job.name,
                     tags={"ngs_lake/new_reports": str(len(fresh))},
                 )
             ],
