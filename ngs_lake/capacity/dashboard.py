@@ -103,7 +103,7 @@ def site_page(
         f"<h1>Site {html.escape(site.site)}</h1>"
         f"<p>Generated {generated_at.isoformat(timespec='seconds')}</p>"
         f"<table>{summary}</table>"
-        f"<h2>Buffer days, last {points} days recorded</h2>"
+        f"<h2>Buffer days, last {points} day{'' if points == 1 else 's'} recorded</h2>"
         f"<img alt='buffer days trend at {html.escape(site.site)}' "
         f"src='data:image/png;base64,{chart_png_base64}'>"
         f"<h2>Gateways</h2>{html_table(gateway_rows)}"
