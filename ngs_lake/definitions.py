@@ -14,7 +14,9 @@ from dagster import (
     AutomationConditionSensorDefinition,
     DefaultSensorStatus,
     Definitions,
+    define_asset_job,
     definitions,
+    in_process_executor,
 )
 
 from ngs_lake.config.model import LakeConfigError
@@ -29,18 +31,30 @@ from ngs_lake.orchestration.inventory.assets import (
     inventory_catalog_job,
     inventory_catalog_schedule,
 )
+from ngs_lake.orchestration.inventory.sensors import build_inventory_reports_sensor
+from ngs_lake.orchestration.lineage import lake_assets
 from ngs_lake.orchestration.onboarding.jobs import provision_lake
 from ngs_lake.orchestration.onboarding.sensors import lake_config_changed
 from ngs_lake.orchestration.operations.sensors import build_alerts_sensor
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
-from ngs_lake.orchestration.sequencing.assets import run_manifest, sequencing_run
 from ngs_lake.orchestration.sequencing.jobs import complete_run, refresh_manifest
 from ngs_lake.orchestration.sequencing.sensors import build_storage_gateway_events_sensor
 
 
-def _sensor_interval_seconds() -> int:
-    """Sensor intervals are part of a definition, so this one setting is read as they load."""
-    return int(os.environ.get("NGS_LAKE_SENSOR_INTERVAL_SECONDS", "5"))
+def _sensor_interval_seconds(
+    variable: str = "NGS_LAKE_SENSOR_INTERVAL_SECONDS", default: int = 5
+) -> int:
+    """Sensor intervals are part of a definition, so these settings are read as they load."""
+    return int(os.environ.get(variable, str(default)))
+
+
+# In one process: two short steps, so a second interpreter per step would cost more than they do.
+catalogue_refresh_job = define_asset_job(
+    "catalogue_refresh_job",
+    selection=AssetSelection.assets(inventory_catalog, capacity_report),
+    executor_def=in_process_executor,
+    description="The inventory catalogue from the newest reports, then the capacity report.",
+)
 
 
 def _resources() -> dict:
@@ -79,19 +93,26 @@ def defs() -> Definitions:
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=15,
     )
+    # Each new inventory report: the catalogue, then the capacity report downstream of it.
+    inventory_sensor = build_inventory_reports_sensor(
+        _sensor_interval_seconds("NGS_LAKE_INVENTORY_SENSOR_INTERVAL_SECONDS", 30),
+        catalogue_refresh_job,
+    )
     return Definitions(
-        assets=[sequencing_run, run_manifest, inventory_catalog, capacity_report],
+        assets=lake_assets(document),
         jobs=[
             provision_lake,
             complete_run,
             refresh_manifest,
             inventory_catalog_job,
             capacity_report_job,
+            catalogue_refresh_job,
         ],
         schedules=[inventory_catalog_schedule, capacity_report_schedule],
         sensors=[
             lake_config_changed,
             *event_sensors,
+            inventory_sensor,
             lake_automation,
             build_alerts_sensor(max(1, round(document.alerts.evaluate_every))),
         ],

@@ -199,15 +199,24 @@ def test_the_asset_checks_observed_rates_and_writes_chart_and_html(lake):
     rates = {r.data["sequencer"]: r.data for r in metadata["observed rates"].value.records}
     assert rates["PRM-MAD-01"]["flag"] == "off by more than 20%"
     assert rates["NVX-MAD-01"]["observed (7 d)"] == "idle"
-    chart = metadata["buffer days chart"].value
-    png = base64.b64decode(chart.split("base64,", 1)[1].rstrip(")"))
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    sites = {r.data["site"]: r.data for r in metadata["sites"].value.records}
+    assert 14 < sites["madison"]["lowest buffer days"] < 15  # gw-b's, as the check says
+    assert sites["madison"]["appliances"] == "gw-a (8 slots free), gw-b (9 slots free)"
+    assert sites["madison"]["cache"] == "24.0 TiB"  # 16 TiB + 8 TiB
+    assert sites["madison"]["cache used"] == "0 B of 24.0 TiB (0%)"  # the gateways' DescribeCache
+    assert sites["madison"]["full-time write, configured"] == "30.5 GB/h"  # 20 + 0.5 + 10
+    assert sites["madison"]["full-time write, observed (7 d)"] == "25.0 GB/h"  # PRM-MAD-01
+    assert sites["madison"]["headroom"].startswith("novaseq-6000 1, nextseq-2000 3,")
+    assert sites["madison"]["meets target"] == "NO"
     page = (
         lake.clients.s3()
         .get_object(Bucket="small-lake-catalog", Key="reports/capacity/latest.html")["Body"]
         .read()
         .decode()
     )
+    chart = page.split("alt='buffer days per gateway' src='data:image/png;base64,", 1)[1]
+    png = base64.b64decode(chart.split("'", 1)[0])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert "site madison needs another appliance before adding a NovaSeq X" in page
     assert "gw-b (madison) holds 14." in page
     assert "<td>NVX-MAD-01</td>" in page

@@ -1,6 +1,7 @@
 """The Dagster code location loads, also with a broken document; its provisioning job and sensor
 work on a real instance."""
 
+import hashlib
 import subprocess
 import sys
 
@@ -50,6 +51,12 @@ def test_provision_lake_job_provisions_then_finds_nothing_to_do(moto, start_gate
     assert output["plan_create"] > 50
     assert output["applied"] == output["plan_create"] + output["plan_update"]
     moto.client("s3").head_bucket(Bucket="small-lake-prm-mad-01")
+    # The applied plan is a materialization of `provisioned_lake`, tagged with the document.
+    (provisioned,) = first.asset_materializations_for_node("provision")
+    assert provisioned.asset_key == dg.AssetKey("provisioned_lake")
+    assert provisioned.metadata["changes applied"].value == output["applied"]
+    digest = hashlib.sha256(SMALL_CONFIG.read_bytes()).hexdigest()
+    assert provisioned.metadata["config sha256"].value == digest
 
     second = provision_lake.execute_in_process(resources=resources, instance=instance)
     again = _output_metadata(second)
@@ -101,14 +108,19 @@ def test_config_change_sensor_requests_provisioning_for_every_change_reverts_inc
     assert a != b
     with dg.instance_for_test() as instance:
         context, result = _evaluate(instance, lake, None)
-        first, capacity = result
+        first, capacity = result.run_requests
         assert (first.job_name, capacity.job_name) == ("provision_lake", "capacity_report_job")
+        (observed,) = result.asset_events  # lake_config's data version: the document's digest
+        assert observed.asset_key == dg.AssetKey("lake_config")
+        assert (
+            observed.tags["dagster/data_version"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        )
         context, result = _evaluate(instance, lake, context.cursor)
         assert isinstance(result, dg.SkipReason)
         for content in (b, a):  # A -> B -> back to A: each change provisions
             path.write_text(content)
             context, result = _evaluate(instance, lake, context.cursor)
-            provision, _ = result
+            provision, _ = result.run_requests
             assert provision.job_name == "provision_lake"
             # No run key: Dagster would skip a key it has seen, and so the revert to A.
             assert provision.run_key is None

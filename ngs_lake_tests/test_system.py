@@ -14,7 +14,10 @@ runs through the code server. Three runs of over 500 files each are written on t
 - a poison message lands on the events queue.
 
 Afterwards every run has completed, each consumer FIFO queue holds exactly one message per
-lifecycle step per run, in order, and the DLQ holds only the poison message.
+lifecycle step per run, in order, and the DLQ holds only the poison message. The local stack's
+inventory delivery (a report a few seconds after a run completes, here) runs throughout, so the
+README's catalogue queries return every run within minutes of its completion; the browser then
+checks the lineage is one graph, the capacity asset's per-site table and the report's link.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shlex
 import shutil
 import signal
 import sys
@@ -29,6 +33,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -37,6 +42,7 @@ import yaml
 from ngs_lake.aws.clients import AwsClients, AwsTarget
 from ngs_lake.config.document import load_lake_config
 from ngs_lake.config.names import LakeNames
+from ngs_lake.local.inventory_writer import InventoryDelivery
 from ngs_lake.local.processes import (
     ManagedProcess,
     dagster_daemon_argv,
@@ -50,7 +56,7 @@ from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.model import RunState
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
-from ngs_lake_tests.conftest import CREDENTIALS, REPO, SMALL_CONFIG
+from ngs_lake_tests.conftest import CREDENTIALS, REPO, SMALL_CONFIG, run_cli
 from ngs_lake_tests.fault_proxy import FaultProxy
 from ngs_lake_tests.lake_fixtures import drain_queue
 from ngs_lake_tests.test_gateway_uploads import wait_for
@@ -63,6 +69,26 @@ POISON = "this is not an EventBridge event"
 # moto's SQS (which slows sharply with depth) even through the outages below.
 RUN_SECONDS = 120
 LIFECYCLE = ["run.started", "run.copy_complete", "run.completed"]
+INVENTORY_DELAY_SECONDS = 5  # `make run` waits minutes after a completion; tests, seconds
+
+
+class InventoryThread(threading.Thread):
+    """The local stack's inventory delivery, ticking beside the test (a report
+    INVENTORY_DELAY_SECONDS after a run completes); errors during the outages are retried."""
+
+    def __init__(self, delivery: InventoryDelivery) -> None:
+        super().__init__(name="inventory-delivery", daemon=True)
+        self.delivery = delivery
+        self.stopped = threading.Event()
+        self.reports: list[float] = []  # when each round of reports was written
+
+    def run(self) -> None:
+        while not self.stopped.wait(2):
+            try:
+                if self.delivery.tick():
+                    self.reports.append(time.time())
+            except Exception:  # moto stopped, a timeout: the next tick tries again
+                continue
 
 
 @dataclass
@@ -81,6 +107,7 @@ class System:
     env: dict[str, str]
     run_keys: list[str]
     tap_url: str
+    inventory: InventoryThread
 
     def clients(self) -> AwsClients:
         target = AwsTarget("us-east-1", self.moto_url, self.gateway_url, name="local")
@@ -169,6 +196,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         **base_env,
         **AwsTarget("us-east-1", proxy.endpoint, gateway_url, name="local").environment(),
         **dagster_environment(home, REPO, config_path, sensor_interval_seconds=3),
+        "NGS_LAKE_INVENTORY_SENSOR_INTERVAL_SECONDS": "3",
     }
     bin_dir = Path(sys.executable).parent
     code_server = ManagedProcess(
@@ -228,6 +256,17 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         env,
         [],
         tap_url,
+        # The start-up report is left out (the fast test covers it): its catalogue run would
+        # only compete with the scenario for the two cores.
+        InventoryThread(
+            InventoryDelivery(
+                clients,
+                config,
+                INVENTORY_DELAY_SECONDS,
+                last_report=datetime.now(UTC),
+                covered_until=datetime.now(UTC),
+            )
+        ),
     )
     try:
         wait_for(
@@ -236,9 +275,12 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             what="the code server",
         )
         daemon.start()
+        system.inventory.start()
         _drive(system, clients, names)
         yield system
     finally:
+        system.inventory.stopped.set()
+        system.inventory.join(timeout=60)
         for process in (daemon, code_server, gateway):
             process.stop()
         proxy.__exit__(None, None, None)
@@ -378,10 +420,10 @@ def test_every_run_completes_once_and_in_order_under_faults(system):
     assert system.proxy.faults.seen.get("DeleteMessageBatch", 0) > 0
 
 
-def test_the_dagster_ui_shows_lineage_and_materialised_partitions(system):
-    """Playwright drives Debian's chromium, headless, against dagster-webserver on this instance."""
-    from playwright.sync_api import sync_playwright
-
+@pytest.fixture(scope="module")
+def webserver(system: System) -> Iterator[tuple[int, ManagedProcess]]:
+    """dagster-webserver on the system's instance, started as soon as a test asks for it (the
+    catalogue test does, so its start-up overlaps that test's wait)."""
     port = free_port()
     web = ManagedProcess(
         "dagster-webserver",
@@ -398,25 +440,150 @@ def test_the_dagster_ui_shows_lineage_and_materialised_partitions(system):
         system.work / "webserver.log",
         cwd=REPO,
     ).start()
-    try:
-        web.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/server_info"), timeout=120)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                args=["--no-sandbox", "--disable-dev-shm-usage"],
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(f"http://127.0.0.1:{port}/assets/sequencing_run?view=lineage")
-            graph = page.get_by_text("run_manifest", exact=True).first
-            graph.wait_for(timeout=60_000)
-            assert page.get_by_text("sequencing_run", exact=True).first.is_visible()
-            page.goto(f"http://127.0.0.1:{port}/assets/sequencing_run?view=partitions")
-            materialised = page.get_by_text(f"Materialized ({len(system.run_keys)})")
-            materialised.wait_for(timeout=60_000)
-            body = page.inner_text("body")
-            for key in system.run_keys:
-                assert key in body, key
-            page.screenshot(path=str(system.work / "partitions.png"))
-            browser.close()
-    finally:
-        web.stop()
+    yield port, web
+    web.stop()
+
+
+def _readme_catalogue_queries() -> list[list[str]]:
+    """The `ngs-lake catalog query` commands of the README's catalogue section, as arguments."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("Query the catalogue with DuckDB SQL", 1)[1].split("```sh", 1)[1]
+    block = block.split("```", 1)[0]
+    commands = [c for c in block.split(".venv/bin/ngs-lake ") if c.strip()]
+    out = []
+    for command in commands:
+        args = shlex.split(command)
+        if "--format" in args:  # the test reads JSON
+            del args[args.index("--format") : args.index("--format") + 2]
+        out.append(args)
+    return out
+
+
+def test_the_readme_catalogue_queries_return_each_run_within_five_minutes_of_completing(
+    system, tmp_path, webserver
+):
+    clients = system.clients()
+    ledger = RunLedger(clients, LakeNames.of(load_lake_config(system.config_path)))
+    completed = max(ledger.get_run(k).completed_at for k in system.run_keys)
+    deadline = completed.timestamp() + 300
+    runs, by_month, by_platform = _readme_catalogue_queries()
+
+    def query(args: list[str]) -> list[dict]:
+        answer = run_cli(
+            system.moto_url,
+            system.gateway_url,
+            system.config_path,
+            *args,
+            "--format",
+            "json",
+            "--state",
+            str(tmp_path),
+        )
+        return json.loads(answer.stdout) if answer.returncode == 0 else []
+
+    wait_for(
+        lambda: {r["run_key"] for r in query(runs)} >= set(system.run_keys),
+        timeout=max(1, deadline - time.time()),
+        interval=5,
+        what="the README's first catalogue query to list every completed run",
+    )
+    # Delivered by the local stack's inventory delivery after the runs completed.
+    assert any(t >= completed.timestamp() for t in system.inventory.reports)
+    assert sum(r["runs"] for r in query(by_month)) == 3
+    assert {r["site"] for r in query(by_month)} == {"madison"}
+    written = {r["platform"]: list(r.values())[1] for r in query(by_platform)}
+    assert written["novaseq-x"] > 0 and written["miseq"] > 0
+
+
+LINEAGE_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
+
+
+def _one_graph(nodes: list[dict]) -> tuple[set[str], set[str]]:
+    """(every asset, those reached from lake_config walking edges either way), as the UI's
+    GraphQL API serves the lineage."""
+    edges = [
+        ("/".join(n["assetKey"]["path"]), "/".join(d["path"]))
+        for n in nodes
+        for d in n["dependencyKeys"]
+    ]
+    assets = {"/".join(n["assetKey"]["path"]) for n in nodes}
+    seen, todo = {"lake_config"}, ["lake_config"]
+    while todo:
+        at = todo.pop()
+        for a, b in edges:
+            for here, there in ((a, b), (b, a)):
+                if here == at and there not in seen:
+                    seen.add(there)
+                    todo.append(there)
+    return assets, seen
+
+
+def _check_lineage_and_capacity(page, base: str, shots: Path) -> None:
+    # The global lineage, every group expanded (the UI's Alt+E): one graph, config to reports.
+    page.goto(f"{base}/asset-groups")
+    page.get_by_text("Materialize all").first.wait_for(timeout=60_000)
+    page.keyboard.press("Alt+e")
+    for name in ("lake_config", "provisioned_lake", "inventory_catalog", "capacity_report"):
+        page.get_by_text(name, exact=True).first.wait_for(timeout=30_000)
+    page.screenshot(path=str(shots / "lineage.png"))
+    answer = page.evaluate(
+        """async (query) => (await (await fetch('/graphql', {method: 'POST',
+            headers: {'Content-Type': 'application/json'},
+            body: JSON.stringify({query})})).json())""",
+        LINEAGE_QUERY,
+    )
+    assets, reached = _one_graph(answer["data"]["assetNodes"])
+    assert reached == assets, assets - reached
+    assert {"capacity_report", "sequencing_run", "sequencer_bucket/NVX-MAD-01"} <= reached
+    # The capacity asset: the per-site table, then the report link, opened as a browser would.
+    page.goto(f"{base}/assets/capacity_report")
+    page.get_by_text("appliances", exact=True).first.wait_for(timeout=60_000)
+    body = page.inner_text("body")
+    for text in ("lowest buffer days", "cache used", "gw-a (8 slots free), gw-b (9 slots free)"):
+        assert text in body, text
+    page.screenshot(path=str(shots / "capacity_report.png"), full_page=True)
+    link = page.locator("a[href*='index.html']").first.get_attribute("href")
+    page.goto(link)
+    page.get_by_role("heading", name="Capacity report").wait_for(timeout=30_000)
+    page.screenshot(path=str(shots / "report_index.png"), full_page=True)
+    page.get_by_role("link", name="madison").click()
+    page.get_by_role("heading", name="Site madison").wait_for(timeout=30_000)
+    assert page.locator("img[alt='buffer days trend at madison']").is_visible()
+    page.screenshot(path=str(shots / "report_madison.png"), full_page=True)
+
+
+def test_the_dagster_ui_shows_one_lineage_graph_the_capacity_sites_and_the_report(
+    system, webserver
+):
+    """Playwright drives Debian's chromium, headless, against dagster-webserver on this instance.
+    Screenshots (partitions, lineage, capacity_report, report_index and report_madison, .png)
+    go to the system's work folder, printed."""
+    from playwright.sync_api import sync_playwright
+
+    port, web = webserver
+    web.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/server_info"), timeout=120)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+        )
+        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        # Dagster's first-visit newsletter dialog, whenever it shows, is dismissed.
+        page.add_locator_handler(
+            page.get_by_text("Join the Dagster community"),
+            lambda: page.get_by_role("button", name="Skip").click(),
+        )
+        page.goto(f"http://127.0.0.1:{port}/assets/sequencing_run?view=lineage")
+        graph = page.get_by_text("run_manifest", exact=True).first
+        graph.wait_for(timeout=60_000)
+        assert page.get_by_text("sequencing_run", exact=True).first.is_visible()
+        page.goto(f"http://127.0.0.1:{port}/assets/sequencing_run?view=partitions")
+        materialised = page.get_by_text(f"Materialized ({len(system.run_keys)})")
+        materialised.wait_for(timeout=60_000)
+        body = page.inner_text("body")
+        for key in system.run_keys:
+            assert key in body, key
+        page.screenshot(path=str(system.work / "partitions.png"))
+        print(f"screenshots in {system.work}")
+        _check_lineage_and_capacity(page, f"http://127.0.0.1:{port}", system.work)
+        browser.close()

@@ -108,12 +108,18 @@ class AwsClients:
                     if service == "storagegateway"
                     else self.target.endpoint_url
                 )
+                config = self.botocore_config
+                if service == "s3":
+                    # Presigned links (the reports') must be SigV4, which S3 requires for
+                    # SSE-KMS objects; botocore presigns with SigV2 unless told:
+                    # https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingAWSSDK.html
+                    config = config.merge(Config(signature_version="s3v4"))
                 # Without explicit credentials boto3 uses the standard AWS chain.
                 self._clients[service] = self.session.client(
                     service,
                     region_name=self.target.region,
                     endpoint_url=endpoint,
-                    config=self.botocore_config,
+                    config=config,
                     **dict(self.credentials or {}),
                 )
             return self._clients[service]

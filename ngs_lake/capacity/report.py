@@ -1,11 +1,9 @@
-"""The capacity report's rows, chart (PNG) and HTML page, from figures already computed."""
+"""The capacity report's per-gateway rows and chart (PNG), from figures already computed."""
 
 from __future__ import annotations
 
-import html
 import io
 from dataclasses import dataclass
-from datetime import datetime
 
 from ngs_lake.aws.storage_gateway import CacheBacklog
 from ngs_lake.capacity.figures import HOURS_PER_DAY, GatewayCapacity
@@ -85,34 +83,3 @@ def buffer_chart(gateways: list[GatewayCapacity], target_days: float) -> bytes:
     fig.savefig(buffer, format="png")
     plt.close(fig)
     return buffer.getvalue()
-
-
-def html_report(
-    generated_at: datetime,
-    gateway_rows: list[dict[str, str | float | int]],
-    rate_rows: list[dict[str, str | int]],
-    advice: list[str],
-    chart_png_base64: str,
-) -> str:
-    def table(rows: list[dict]) -> str:
-        if not rows:
-            return "<p>none</p>"
-        head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
-        body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>"
-            for r in rows
-        )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-    items = "".join(f"<li>{html.escape(a)}</li>" for a in advice)
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>ngs_lake capacity</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>"
-        f"<h1>Capacity report</h1><p>Generated {generated_at.isoformat(timespec='seconds')}</p>"
-        f"<h2>Recommendations</h2><ul>{items}</ul>"
-        f"<img alt='buffer days per gateway' src='data:image/png;base64,{chart_png_base64}'>"
-        f"<h2>Gateways</h2>{table(gateway_rows)}"
-        f"<h2>Observed data rates, last 7 days</h2>{table(rate_rows)}"
-        "</body></html>"
-    )

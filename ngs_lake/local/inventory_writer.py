@@ -16,7 +16,8 @@ import hashlib
 import io
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -33,6 +34,10 @@ from ngs_lake.inventory.report import (
     report_root,
     timestamp_folder,
 )
+from ngs_lake.runs.ledger import RunLedger
+from ngs_lake.runs.model import RunState, utc_iso
+
+DEFAULT_DELAY_SECONDS = 120.0  # after a run completes; NGS_LAKE_INVENTORY_DELAY_SECONDS
 
 InventoryRow = dict[str, Any]  # CSV column name -> value (int sizes, datetimes, str, bool)
 
@@ -217,3 +222,49 @@ def _batched(rows: Iterable[InventoryRow], size: int) -> Iterator[list[Inventory
             batch = []
     if batch:
         yield batch
+
+
+@dataclass
+class InventoryDelivery:
+    """When the stand-in delivers reports: daily, as S3 would, and `delay_seconds` after a run
+    completes, so the catalogue (and the README's queries) show a completed run within minutes
+    rather than the next day. A report taken `delay_seconds` after the newest completion also
+    covers the runs that complete in between, so a burst of completions gets one report."""
+
+    clients: AwsClients
+    config: LakeConfig
+    delay_seconds: float = DEFAULT_DELAY_SECONDS
+    daily_seconds: float = 86400
+    last_report: datetime | None = None
+    # The newest completion already covered by a report (or seen before the first one).
+    covered_until: datetime | None = None
+
+    def deliver(self, now: datetime) -> list[str]:
+        written = produce_lake_inventory(self.clients, self.config, now)
+        self.last_report = now
+        self.covered_until = max(self.covered_until or now, now)
+        return written
+
+    def due(self, now: datetime) -> bool:
+        if self.last_report is None:
+            return True
+        if (now - self.last_report).total_seconds() >= self.daily_seconds:
+            return True
+        newest = self.newest_completion()
+        return (
+            newest is not None
+            and (self.covered_until is None or newest > self.covered_until)
+            and (now - newest).total_seconds() >= self.delay_seconds
+        )
+
+    def newest_completion(self) -> datetime | None:
+        """The newest completion the ledger holds, among runs active since the last report."""
+        since = (self.covered_until or datetime.now(UTC)) - timedelta(days=1)
+        ledger = RunLedger(self.clients, LakeNames.of(self.config))
+        runs = ledger.runs_in_state(RunState.COMPLETED, active_since=utc_iso(since))
+        return max((r.completed_at for r in runs if r.completed_at is not None), default=None)
+
+    def tick(self, now: datetime | None = None) -> list[str]:
+        """Deliver if due; returns the manifest keys written (none when not due)."""
+        moment = now or datetime.now(UTC)
+        return self.deliver(moment) if self.due(moment) else []

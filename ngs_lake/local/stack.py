@@ -28,6 +28,7 @@ from ngs_lake.config.document import load_lake_config
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.units import format_size
 from ngs_lake.gateway.server import share_root
+from ngs_lake.local.inventory_writer import DEFAULT_DELAY_SECONDS, InventoryDelivery
 from ngs_lake.local.process_groups import ProcessWatchdog, WatchdogGone
 from ngs_lake.local.processes import (
     ManagedProcess,
@@ -46,7 +47,7 @@ from ngs_lake.orchestration.control import submit_job_once_loaded
 from ngs_lake.simulator.lab import LabSettings, SimulatedLab, plan_lab
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-INVENTORY_INTERVAL_SECONDS = 86400  # S3 delivers daily reports; so does the stand-in
+INVENTORY_DELAY_ENV = "NGS_LAKE_INVENTORY_DELAY_SECONDS"
 # Materialised once at start-up so the UI shows them at once; their schedules take over after.
 STARTUP_JOBS = ("inventory_catalog_job", "capacity_report_job")
 
@@ -66,7 +67,11 @@ class LocalStack:
     project_dir: Path = field(default_factory=Path.cwd)
     echo: Callable[[str], None] = print
     processes: list[ManagedProcess] = field(default_factory=list)
-    last_inventory: float = 0.0
+    # Reports daily, as S3, and this long after a run completes (so the catalogue keeps up).
+    inventory_delay_seconds: float = field(
+        default_factory=lambda: float(os.environ.get(INVENTORY_DELAY_ENV, DEFAULT_DELAY_SECONDS))
+    )
+    inventory: InventoryDelivery | None = None
     lab: LabSettings | None = None  # simulated sequencers to start once Dagster is up
     status_every_seconds: float = 30.0
     simulated: SimulatedLab | None = None
@@ -224,17 +229,22 @@ class LocalStack:
             self.echo(f"    {n.message_id}" + ("" if n.published_at else " (not yet published)"))
 
     def write_inventory(self) -> None:
-        """Deliver today's S3 Inventory reports, as S3 would (moto never does)."""
-        from ngs_lake.local.inventory_writer import produce_lake_inventory
-
-        clients = AwsClients(AwsTarget.from_environment(self.config.lake.region))
+        """Deliver S3 Inventory reports when due, as S3 would (moto never does): at start-up,
+        daily, and `inventory_delay_seconds` after a run completes."""
+        if self.inventory is None:
+            clients = AwsClients(AwsTarget.from_environment(self.config.lake.region))
+            self.inventory = InventoryDelivery(clients, self.config, self.inventory_delay_seconds)
         started = time.monotonic()
-        written = produce_lake_inventory(clients, self.config)
-        self.last_inventory = time.monotonic()
-        self.echo(
-            f"inventory reports      {len(written)} written in "
-            f"{self.last_inventory - started:.1f} s"
-        )
+        try:
+            written = self.inventory.tick()
+        except Exception as exc:  # a report is retried on the next pass; the lake keeps running
+            self.echo(f"[inventory] not written: {exc}")
+            return
+        if written:
+            self.echo(
+                f"inventory reports      {len(written)} written in "
+                f"{time.monotonic() - started:.1f} s"
+            )
 
     def launch_startup_jobs(self, timeout: float = 120) -> None:
         """Submit the catalogue and capacity jobs once the code location has loaded."""
@@ -270,10 +280,11 @@ class LocalStack:
                 "running; press Ctrl-C to stop everything, or run "
                 f"`ngs-lake local down --state {self.state_dir}` in another shell"
             )
-            last_status = time.monotonic()
+            last_status = last_inventory = time.monotonic()
             while True:
-                if time.monotonic() - self.last_inventory >= INVENTORY_INTERVAL_SECONDS:
+                if time.monotonic() - last_inventory >= 5:  # one ledger query per pass
                     self.write_inventory()
+                    last_inventory = time.monotonic()
                 if time.monotonic() - last_status >= self.status_every_seconds:
                     self.echo_status()
                     last_status = time.monotonic()

@@ -1,10 +1,13 @@
 """`capacity_report`: per site and gateway, how much cache buffer the lake has and what fits.
 
-Materialised daily and whenever the config document changes (the `lake_config_changed` sensor
-requests it beside provisioning). Its check fails when any gateway is under the buffer target.
+Downstream of the catalogue, the run ledger (observed rates) and the config document. Refreshed
+with each new inventory catalogue (the inventory_reports_arrived sensor requests both), daily,
+and whenever the config document changes. The UI shows the per-site figures as table metadata;
+Dagster has no image metadata, so the charts (the trend of buffer days per site) are in the HTML
+report, a page per site plus an index, linked by a URL that opens in a browser. Its check fails
+when any gateway is under the buffer target.
 """
 
-import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -12,6 +15,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
     DefaultScheduleStatus,
     MaterializeResult,
     MetadataValue,
@@ -23,15 +27,18 @@ from dagster import (
     define_asset_job,
 )
 
+from ngs_lake.aws.clients import AwsClients
 from ngs_lake.aws.storage_gateway import CacheBacklog, cache_backlog
-from ngs_lake.capacity.figures import gateway_capacity, recommendations
+from ngs_lake.capacity.figures import GatewayCapacity, gateway_capacity, recommendations
 from ngs_lake.capacity.observed import observed_rates
-from ngs_lake.capacity.report import GatewayRow, buffer_chart, html_report, rate_cells
+from ngs_lake.capacity.publication import CapacityInputs, write_dashboard
+from ngs_lake.capacity.report import GatewayRow, rate_cells
+from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 from ngs_lake.runs.ledger import RunLedger
 
-REPORT_PREFIX = "reports/capacity"
+RUN_LEDGER = AssetKey("run_ledger")
 
 
 def _table(rows: list[dict]) -> MetadataValue:
@@ -47,10 +54,49 @@ def _table(rows: list[dict]) -> MetadataValue:
     )
 
 
+def _backlog(context: AssetExecutionContext, clients: AwsClients) -> dict[str, CacheBacklog]:
+    try:
+        return {
+            b.gateway_id: b
+            for b in cache_backlog(
+                clients.storagegateway(), clients.target.storagegateway_endpoint_url
+            )
+        }
+    except Exception as exc:  # the report is still worth having without the live figures
+        context.log.warning(f"gateway cache figures unavailable: {exc}")
+        return {}
+
+
+def _inputs(
+    context: AssetExecutionContext, clients: AwsClients, document: LakeConfig, now: datetime
+) -> CapacityInputs:
+    rates = observed_rates(document, RunLedger(clients, LakeNames.of(document)), now)
+    gateways = gateway_capacity(
+        document, {r.sequencer_id: r.bytes_per_hour for r in rates if r.bytes_per_hour}
+    )
+    backlog = _backlog(context, clients)
+    advice = recommendations(document, gateways)
+    advice += [
+        f"{r.sequencer_id} wrote {r.ratio:.0%} of its configured rate over the last 7 days"
+        for r in rates
+        if r.flagged and r.ratio is not None
+    ]
+    return CapacityInputs(
+        gateways=gateways,
+        backlog=backlog,
+        rates=rates,
+        gateway_rows=[GatewayRow(g, backlog.get(g.gateway_id)).cells() for g in gateways],
+        rate_rows=[rate_cells(r) for r in rates],
+        advice=advice,
+    )
+
+
 @asset(
     group_name="capacity",
-    description="Cache buffer days per gateway against the target, headroom per platform, "
-    "gateway backlog, observed data rates and recommendations; PNG chart and HTML report.",
+    deps=["inventory_catalog", RUN_LEDGER, "lake_config"],
+    description="Capacity per site (appliances and free slots, cache used, write rates, lowest "
+    "buffer days against the target, headroom per platform) and per gateway; a daily history "
+    "and an HTML dashboard with each site's trend.",
     check_specs=[
         AssetCheckSpec(
             "every_gateway_meets_buffer_target",
@@ -66,53 +112,26 @@ def capacity_report(
     document = lake.load()
     clients = aws.clients(document.lake.region)
     now = datetime.now(UTC)
-    rates = observed_rates(document, RunLedger(clients, LakeNames.of(document)), now)
-    gateways = gateway_capacity(
-        document, {r.sequencer_id: r.bytes_per_hour for r in rates if r.bytes_per_hour}
-    )
-    backlog: dict[str, CacheBacklog] = {}
-    try:
-        backlog = {
-            b.gateway_id: b
-            for b in cache_backlog(
-                clients.storagegateway(), clients.target.storagegateway_endpoint_url
-            )
-        }
-    except Exception as exc:  # the report is still worth having without the live figures
-        context.log.warning(f"gateway cache figures unavailable: {exc}")
-    gateway_rows = [GatewayRow(g, backlog.get(g.gateway_id)).cells() for g in gateways]
-    rate_rows = [rate_cells(r) for r in rates]
-    advice = recommendations(document, gateways)
-    advice += [
-        f"{r.sequencer_id} wrote {r.ratio:.0%} of its configured rate over the last 7 days"
-        for r in rates
-        if r.flagged and r.ratio is not None
-    ]
-    chart = base64.b64encode(buffer_chart(gateways, document.lake.cache_buffer_days)).decode()
-    page = html_report(now, gateway_rows, rate_rows, advice, chart)
-    s3 = clients.s3()
-    key = f"{REPORT_PREFIX}/{now:%Y-%m-%d}.html"
-    for target in (key, f"{REPORT_PREFIX}/latest.html"):
-        s3.put_object(
-            Bucket=document.lake.catalog_bucket,
-            Key=target,
-            Body=page.encode(),
-            ContentType="text/html; charset=utf-8",
-        )
-    short = [g for g in gateways if not g.meets_target]
+    inputs = _inputs(context, clients, document, now)
+    dashboard = write_dashboard(clients.s3(), document.lake.catalog_bucket, document, now, inputs)
+    gateways = inputs.gateways
     yield MaterializeResult(
         metadata={
-            "gateways": _table(gateway_rows),
-            "observed rates": _table(rate_rows),
-            "recommendations": MetadataValue.md("\n".join(f"- {a}" for a in advice)),
-            "buffer days chart": MetadataValue.md(
-                f"![buffer days per gateway](data:image/png;base64,{chart})"
-            ),
-            "report": MetadataValue.url(f"s3://{document.lake.catalog_bucket}/{key}"),
-            "lowest buffer days": round(min(g.buffer_days for g in gateways), 1),
+            "sites": _table([s.cells() for s in dashboard.sites]),
+            "report": MetadataValue.url(dashboard.index_url),
+            "lowest buffer days": round(min(g.worst_buffer_days for g in gateways), 1),
+            "days of history": max((len(p) for p in dashboard.trend.values()), default=0),
+            "recommendations": MetadataValue.md("\n".join(f"- {a}" for a in inputs.advice)),
+            "gateways": _table(inputs.gateway_rows),
+            "observed rates": _table(inputs.rate_rows),
         }
     )
-    yield AssetCheckResult(
+    yield _buffer_check(gateways)
+
+
+def _buffer_check(gateways: list[GatewayCapacity]) -> AssetCheckResult:
+    short = [g for g in gateways if not g.meets_target]
+    return AssetCheckResult(
         check_name="every_gateway_meets_buffer_target",
         passed=not short,
         description=(

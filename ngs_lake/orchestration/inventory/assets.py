@@ -52,6 +52,8 @@ CHECKS = {
 
 @asset(
     group_name="catalogue",
+    # The sensor `inventory_reports_arrived` materialises it for each new report; the daily
+    # schedule re-checks freshness when reports stop arriving.
     description="The lake's catalogue: every object from S3 Inventory, mapped to its run, as "
     "Parquet partitioned by site and sequencer, with per-run and per-sequencer aggregates.",
     check_specs=[
@@ -102,7 +104,14 @@ def inventory_catalog(
                     ]
                 ),
             ),
-            "catalogue": MetadataValue.url(f"s3://{document.lake.catalog_bucket}/catalog/"),
+            # A presigned listing opens in a browser, on AWS and on the local moto server alike.
+            "catalogue": MetadataValue.url(
+                clients.s3().generate_presigned_url(
+                    "list_objects_v2",
+                    Params={"Bucket": document.lake.catalog_bucket, "Prefix": "catalog/"},
+                    ExpiresIn=7 * 24 * 3600,
+                )
+            ),
         }
     )
     yield from check_results(refresh, now)

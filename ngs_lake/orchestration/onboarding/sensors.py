@@ -6,18 +6,21 @@ Dagster never runs a key twice, so a digest key would ignore a revert from B bac
 would never be provisioned again.
 """
 
-import hashlib
 from pathlib import Path
 
 from dagster import (
+    AssetObservation,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
+    SensorResult,
     SkipReason,
     sensor,
 )
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from ngs_lake.orchestration.capacity.assets import capacity_report_job
+from ngs_lake.orchestration.onboarding.assets import LAKE_CONFIG, config_digest
 from ngs_lake.orchestration.onboarding.jobs import provision_lake
 from ngs_lake.orchestration.resources import LakeConfigResource
 
@@ -33,12 +36,21 @@ def lake_config_changed(context: SensorEvaluationContext, lake: LakeConfigResour
     path = Path(lake.resolved_path())
     if not path.is_file():
         return SkipReason(f"config document {path} not found")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = config_digest(path)
     if digest == context.cursor:
         return SkipReason("config document unchanged")
     context.update_cursor(digest)
     tags = {"ngs_lake/config_sha256": digest}
-    return [
-        RunRequest(job_name=provision_lake.name, tags=tags),
-        RunRequest(job_name=capacity_report_job.name, tags=tags),
-    ]
+    # The observation gives `lake_config` its data version: the lineage's head moves with the file.
+    observed = AssetObservation(
+        LAKE_CONFIG,
+        metadata={"path": str(path), "sha256": digest},
+        tags={DATA_VERSION_TAG: digest},
+    )
+    return SensorResult(
+        run_requests=[
+            RunRequest(job_name=provision_lake.name, tags=tags),
+            RunRequest(job_name=capacity_report_job.name, tags=tags),
+        ],
+        asset_events=[observed],
+    )
