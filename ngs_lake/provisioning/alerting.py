@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from ngs_lake.config.model import AlertSubscription
 from ngs_lake.provisioning.context import ProvisioningContext
+from ngs_lake.provisioning.iam_arns import LakeArns, Statement, allow
 from ngs_lake.provisioning.plan import Action, Change, setting_change
 
 PENDING = "PendingConfirmation"
@@ -150,3 +151,31 @@ def _plan_subscription(
     return setting_change(
         "sns-subscription", label, comparable(current), comparable(desired), update, notes
     )
+
+
+def alerts_sensor_statements(arns: LakeArns) -> list[Statement]:
+    """What the daemon's operations_alerts sensor (alerts/) needs beyond the events sensor's
+    statements, which already let it read runs by state and the watermarks."""
+    return [
+        # AlertState: records (Scan), claims and marks (PutItem, UpdateItem), trends (Query).
+        allow(
+            "AlertState",
+            ["dynamodb:Scan", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            arns.table(arns.names.alerts_table),
+        ),
+        # parked_sent_times: how many are held, then a peek (receive, release). The batch
+        # call is authorized as sqs:ChangeMessageVisibility.
+        allow(
+            "PeekParkedEvents",
+            [
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+                "sqs:ChangeMessageVisibility",
+            ],
+            arns.dead_letter_queues,
+        ),
+        # cache_backlog: ListGateways (no resource), DescribeCache per gateway.
+        allow("ListGateways", ["storagegateway:ListGateways"], "*"),
+        allow("ReadGatewayCaches", ["storagegateway:DescribeCache"], arns.gateways),
+        allow("PublishAlerts", ["sns:Publish"], arns.operations_topic),
+    ]

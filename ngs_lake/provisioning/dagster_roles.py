@@ -20,6 +20,7 @@ STS GetCallerIdentity (`AwsClients.account_id`) needs no permission.
 
 from __future__ import annotations
 
+from ngs_lake.provisioning.alerting import alerts_sensor_statements
 from ngs_lake.provisioning.iam_arns import (
     COMPUTE_LOG_PREFIX,
     Document,
@@ -135,7 +136,7 @@ def daemon_policy(arns: LakeArns) -> Document:
             # The tick's lifecycle steps (runs/verify_pass.py, runs/announce_pass.py): verify_run,
             # RunAnnouncer (bodies, marks, Publish, share tags), record_publish_failure.
             *_tick_lifecycle_statements(arns),
-            *_alerts_statements(arns),
+            *alerts_sensor_statements(arns),
         ]
     )
 
@@ -158,34 +159,6 @@ def _tick_lifecycle_statements(arns: LakeArns) -> list[Statement]:
         allow("ReadRunFiles", ["dynamodb:Query"], arns.table(arns.names.run_files_table)),
         allow("PublishRunEvents", ["sns:Publish"], arns.topic),
         allow("ReadShareTags", ["storagegateway:ListTagsForResource"], arns.shares),
-    ]
-
-
-def _alerts_statements(arns: LakeArns) -> list[Statement]:
-    """The operations_alerts sensor (alerts/): it also reads runs by state and the watermarks,
-    which the statements above allow."""
-    return [
-        # AlertState: records (Scan), claims and marks (PutItem, UpdateItem), trends (Query).
-        allow(
-            "AlertState",
-            ["dynamodb:Scan", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-            arns.table(arns.names.alerts_table),
-        ),
-        # parked_sent_times: how many are held, then a peek (receive, release). The batch
-        # call is authorized as sqs:ChangeMessageVisibility.
-        allow(
-            "PeekParkedEvents",
-            [
-                "sqs:GetQueueAttributes",
-                "sqs:ReceiveMessage",
-                "sqs:ChangeMessageVisibility",
-            ],
-            arns.dead_letter_queues,
-        ),
-        # cache_backlog: ListGateways (no resource), DescribeCache per gateway.
-        allow("ListGateways", ["storagegateway:ListGateways"], "*"),
-        allow("ReadGatewayCaches", ["storagegateway:DescribeCache"], arns.gateways),
-        allow("PublishAlerts", ["sns:Publish"], arns.operations_topic),
     ]
 
 
