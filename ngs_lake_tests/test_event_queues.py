@@ -126,8 +126,10 @@ def test_the_code_location_has_one_events_sensor_per_site(tmp_path):
     sensors = listed.stdout.strip().splitlines()[-1]
     assert sensors == str(
         [
+            "inventory_reports_arrived",
             "lake_automation",
             "lake_config_changed",
+            "operations_alerts",
             "storage_gateway_events_boston",
             "storage_gateway_events_madison",
         ]

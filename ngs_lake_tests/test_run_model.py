@@ -5,6 +5,7 @@ Everything is observed from outside: items read back through boto3, messages fro
 queue, calls counted by a botocore event hook.
 """
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import dagster as dg
 import pytest
+import yaml
 
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.orchestration.resources import AwsConnection
@@ -186,7 +188,13 @@ class CountingConnection(AwsConnection):
         return AwsClients(made.target, made.credentials, session=_COUNTING_SESSION)
 
 
-def test_a_run_is_listed_once_per_verification_and_its_metadata_is_on_the_partition(lake):
+def test_a_run_is_listed_once_per_verification_and_its_metadata_is_on_the_partition(lake, tmp_path):
+    # No listing fits the tick's budget, so the run waits in UPLOAD_CONFIRMED for the asset.
+    document = yaml.safe_load(lake.config_path.read_text())
+    document["lake"]["tick_verify_seconds"] = "0.000001s"
+    over_budget = tmp_path / "over-budget.yaml"
+    over_budget.write_text(yaml.safe_dump(document, sort_keys=False))
+    lake = dataclasses.replace(lake, config_path=over_budget)
     (run,) = plan_simulation(
         RunSpec(platform="miseq", scenario="tiny", duration_seconds=1, seed=21, max_file_bytes=512)
     )
