@@ -50,6 +50,7 @@ from ngs_lake.local.processes import (
     gateway_argv,
     http_ok,
     moto_server_argv,
+    unwind_on_stop_signals,
 )
 from ngs_lake.local.stack import LOCAL_CREDENTIALS
 from ngs_lake.platforms import family_of
@@ -96,6 +97,7 @@ def main() -> None:
     )
     parser.add_argument("--delay", type=float, default=30.0, help="the delayed launcher's delay")
     args = parser.parse_args()
+    unwind_on_stop_signals()  # so that `finally` stops the servers and the daemon
     results = {}
     for launcher in args.launchers:
         print(f"latency [{launcher}]: load average {load_average()} (1, 5, 15 min)", flush=True)
