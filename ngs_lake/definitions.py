@@ -33,7 +33,7 @@ from ngs_lake.orchestration.onboarding.jobs import provision_lake
 from ngs_lake.orchestration.onboarding.sensors import lake_config_changed
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 from ngs_lake.orchestration.sequencing.assets import run_manifest, sequencing_run
-from ngs_lake.orchestration.sequencing.jobs import announce_run, complete_run, refresh_manifest
+from ngs_lake.orchestration.sequencing.jobs import complete_run, refresh_manifest
 from ngs_lake.orchestration.sequencing.sensors import build_storage_gateway_events_sensor
 
 
@@ -82,7 +82,6 @@ def defs() -> Definitions:
         assets=[sequencing_run, run_manifest, inventory_catalog, capacity_report],
         jobs=[
             provision_lake,
-            announce_run,
             complete_run,
             refresh_manifest,
             inventory_catalog_job,

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from ngs_lake.local.processes import http_ok
 from ngs_lake.orchestration.sequencing.assets import run_manifest, sequencing_run
-from ngs_lake.orchestration.sequencing.jobs import announce_run, complete_run, refresh_manifest
+from ngs_lake.orchestration.sequencing.jobs import complete_run, refresh_manifest
 from ngs_lake.orchestration.sequencing.sensors import build_storage_gateway_events_sensor
 from ngs_lake.runs.ingest import IngestSettings
 from ngs_lake.runs.model import RunState
@@ -23,7 +23,8 @@ SETTINGS = IngestSettings(budget_seconds=10, wait_seconds=0, flush_every=100)
 
 
 class Driver:
-    """Plays the daemon: ticks the sensor, applies partition adds, runs what it requests."""
+    """Plays the daemon: ticks the sensor, stores its asset events, applies partition adds, runs
+    what it requests."""
 
     def __init__(self, lake, instance):
         self.lake = lake
@@ -31,7 +32,7 @@ class Driver:
         self.sensor = build_storage_gateway_events_sensor(5, SETTINGS)
         self.defs = dg.Definitions(
             assets=[sequencing_run, run_manifest],
-            jobs=[announce_run, complete_run, refresh_manifest],
+            jobs=[complete_run, refresh_manifest],
             resources=resources_for(lake),
         )
         self.seen_keys: set[str] = set()
@@ -41,6 +42,8 @@ class Driver:
             instance=self.instance, resources=resources_for(self.lake)
         )
         result = self.sensor(context)
+        for event in result.asset_events:  # as the daemon stores them, after the tick
+            self.instance.report_runless_asset_event(event)
         for request in result.dynamic_partitions_requests:
             self.instance.add_dynamic_partitions("sequencing_runs", list(request.partition_keys))
         for request in result.run_requests:

@@ -1,4 +1,4 @@
-"""A real dagster-daemon process runs the storage_gateway_events sensor and launches announce_run."""
+"""A real dagster-daemon process runs the storage_gateway_events sensor, whose tick announces."""
 
 import json
 
@@ -23,7 +23,7 @@ def test_the_daemon_ingests_and_announces(lake, tmp_path):
             lambda: lake.consumer_messages("lims", wait_rounds=1),
             timeout=180,
             interval=1,
-            what="run.started from a daemon-launched run",
+            what="run.started from the daemon's sensor tick",
         )
     finally:
         daemon.stop()

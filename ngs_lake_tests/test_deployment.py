@@ -8,10 +8,14 @@ here. Every other setting (Postgres, the S3 compute logs on the moto server) com
 environment that deploy/env/*.env documents, with only this machine's addresses put in.
 
 Against the moto server and the software gateway, one simulated NovaSeq X run is written in three
-parts. Between the first and second the daemon is SIGKILLed and started again; between the
-second and third the code server is restarted. The run still goes from its first file to
-`run.completed` and its `run_manifest`, each lifecycle message arrives once, the sensors carry
-on from their cursors, and the webserver's GraphQL shows the partition materialized.
+parts. Between the first and second the daemon is SIGKILLed and started again. With the third,
+the code server's SNS Publish hangs at a fault proxy after reaching SNS: the code server, which
+runs the events sensor's body, is SIGKILLed mid-publish and started again; then the daemon is
+SIGKILLed while the tick that verified the run is still publishing, so the tick's asset events
+are lost with it. The run still goes from its first file to `run.completed` and its
+`run_manifest`, each lifecycle message arrives once and in order, the sensors carry on from their
+cursors, and the webserver's GraphQL shows the partition materialized (reported again by a later
+tick) with its metadata and both checks, without a single `complete_run`.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.simulator import PlannedRun, RunSpec, plan_simulation, simulate
 from ngs_lake_tests.conftest import CREDENTIALS, REPO, SMALL_CONFIG, local_environment
+from ngs_lake_tests.fault_proxy import FaultProxy
 from ngs_lake_tests.lake_fixtures import drain_queue
 from ngs_lake_tests.postgres_server import PostgresServer, deploy_dagster_home, start_postgres
 from ngs_lake_tests.test_gateway_uploads import wait_for
@@ -153,9 +158,11 @@ class Deployment:
     code_server: ManagedProcess
     daemon: ManagedProcess
     webserver: ManagedProcess
+    proxy: FaultProxy  # between the code server and moto
     run_key: str = ""
     lims: list[dict] = field(default_factory=list)
     code_server_restarted_at: float = 0.0
+    daemon_killed_at: float = 0.0
 
     def graphql(self, query: str, **variables: Any) -> dict:
         body = json.dumps({"query": query, "variables": variables}).encode()
@@ -189,6 +196,15 @@ class Deployment:
     def runs(self, job_name: str) -> list[dict]:
         return self.graphql(RUNS, filter={"pipelineName": job_name})["runsOrError"]["results"]
 
+    def materializations(self, asset: str, partition: str) -> list[dict]:
+        data = self.graphql(MATERIALIZATIONS, path=[asset], partitions=[partition])
+        return data["assetOrError"]["assetMaterializations"]
+
+    def check_executions(self, check: str, partition: str) -> list[dict]:
+        return self.graphql(
+            CHECK_EXECUTIONS, path=["sequencing_run"], check=check, partition=partition
+        )["assetCheckExecutions"]
+
 
 PARTITIONS = """
 query ($path: [String!]!) {
@@ -208,6 +224,30 @@ query ($selector: SensorSelector!) {
         ticks(limit: 200) { status timestamp }
       }
     }
+  }
+}"""
+MATERIALIZATIONS = """
+query ($path: [String!]!, $partitions: [String!]) {
+  assetOrError(assetKey: {path: $path}) {
+    ... on Asset {
+      assetMaterializations(partitions: $partitions) {
+        runId timestamp partition
+        metadataEntries {
+          label
+          ... on IntMetadataEntry { intValue }
+          ... on TextMetadataEntry { text }
+          ... on FloatMetadataEntry { floatValue }
+          ... on UrlMetadataEntry { url }
+        }
+      }
+    }
+  }
+}"""
+CHECK_EXECUTIONS = """
+query ($path: [String!]!, $check: String!, $partition: String) {
+  assetCheckExecutions(assetKey: {path: $path}, checkName: $check, partition: $partition, limit: 5) {
+    runId status partition
+    evaluation { success metadataEntries { label ... on IntMetadataEntry { intValue } } }
   }
 }"""
 RUNS = """
@@ -299,6 +339,8 @@ def deployment(
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     config_path = _config(work)
     envs = _environments(work, moto_url, gateway_url, postgres, config_path)
+    proxy = FaultProxy(moto_port).__enter__()
+    envs.code_server["NGS_LAKE_AWS_ENDPOINT_URL"] = proxy.endpoint  # the sensor body's calls
     moto = ManagedProcess(
         "moto", moto_server_argv(moto_port), {**os.environ, **CREDENTIALS}, work / "moto.log"
     )
@@ -337,6 +379,7 @@ def deployment(
         code_server,
         daemon,
         webserver,
+        proxy,
     )
     try:
         moto.start().wait_ready(lambda: http_ok(f"{moto_url}/moto-api/"))
@@ -353,6 +396,7 @@ def deployment(
     finally:
         for process in (daemon, webserver, code_server, gateway, moto):
             process.stop()
+        proxy.__exit__(None, None, None)
 
 
 def _start_code_server(code_server: ManagedProcess, port: int) -> None:
@@ -401,17 +445,15 @@ def _drive(deployment: Deployment, share: Path, code_port: int) -> None:
         interval=1,
         what=f"{written} files in the ledger after the daemon's restart",
     )
-    deployment.code_server.stop()
-    deployment.code_server_restarted_at = time.time()
-    _start_code_server(deployment.code_server, code_port)
-
-    simulate([third], share)
     try:
+        _third_part_through_publish_faults(deployment, ledger, share, third, code_port)
+        # Read the LIMS queue only after the faults: moto drops a repeated FIFO message only
+        # while the first is still in the queue, where AWS drops it at the topic for 5 minutes.
         wait_for(
-            lambda: "run.completed" in deployment.receive_lims(),
+            lambda: not ledger.require_run(deployment.run_key).unpublished,
             timeout=240,
             interval=1,
-            what="run.completed",
+            what="run.completed published",
         )
         wait_for(
             lambda: deployment.run_key in deployment.materialized("run_manifest"),
@@ -421,6 +463,36 @@ def _drive(deployment: Deployment, share: Path, code_port: int) -> None:
         )
     except AssertionError as exc:
         raise AssertionError(f"{exc}; logs in {deployment.work}") from None
+
+
+def _third_part_through_publish_faults(
+    deployment: Deployment, ledger: RunLedger, share: Path, third: PlannedRun, code_port: int
+) -> None:
+    """Publish reaches SNS and its answer never comes back (the proxy's forward_hang): the code
+    server is SIGKILLed mid-publish (run.copy_complete), then the daemon while the tick that
+    verified the run hangs on publishing again, so that tick's asset events die with it."""
+    proxy = deployment.proxy
+    proxy.faults.set("Publish", "forward_hang")
+    simulate([third], share)
+    wait_for(
+        lambda: proxy.faults.seen.get("Publish", 0) >= 1,
+        timeout=180,
+        interval=0.2,
+        what="a Publish held at the proxy",
+    )
+    _kill(deployment.code_server)
+    deployment.code_server_restarted_at = time.time()
+    _start_code_server(deployment.code_server, code_port)
+    wait_for(
+        lambda: ledger.require_run(deployment.run_key).state == "COMPLETED",
+        timeout=240,
+        interval=0.1,
+        what="the run verified in a tick",
+    )
+    _kill(deployment.daemon)  # the tick is still publishing: its result has nowhere to go
+    deployment.daemon_killed_at = time.time()
+    proxy.faults.set("Publish", None)
+    deployment.daemon.start()
 
 
 def _ticks(deployment: Deployment, sensor: str) -> list[dict]:
@@ -460,6 +532,34 @@ def test_the_webserver_shows_the_partition_materialized(deployment):
     assert deployment.run_key in deployment.materialized("run_manifest")
 
 
+def test_the_partition_verified_in_a_tick_shows_its_metadata_and_checks(deployment):
+    """The run was verified by the sensor's tick, not by a run: its partition shows one
+    materialization, reported by a tick after the daemon's restart (the verifying tick's report
+    died with the daemon), with the run's figures and instrument metadata, and both checks
+    passed; run_manifest followed it through its automation condition."""
+    (materialization,) = deployment.materializations("sequencing_run", deployment.run_key)
+    assert materialization["runId"] == ""  # reported by the sensor, not materialized by a run
+    assert float(materialization["timestamp"]) / 1000 > deployment.daemon_killed_at
+    entries = {e["label"]: e for e in materialization["metadataEntries"]}
+    (run,) = plan_simulation(RUN_SPEC)
+    assert entries["files"]["intValue"] == len(run.files)
+    assert entries["expected_files"]["intValue"] > 0
+    assert entries["flowcell"]["text"] == run.metadata["flowcell"]
+    assert entries["platform"]["text"] == "novaseq-x"
+    assert entries["s3_prefix"]["url"] == f"s3://small-lake-nvx-mad-01/{run.run_folder}/"
+    assert entries["marker_to_completion_seconds"]["floatValue"] > 0
+    for check in ("file_count_matches_geometry", "no_object_missing"):
+        (execution,) = deployment.check_executions(check, deployment.run_key)
+        assert (execution["status"], execution["evaluation"]["success"]) == ("SUCCEEDED", True)
+    geometry = deployment.check_executions("file_count_matches_geometry", deployment.run_key)
+    figures = {e["label"]: e.get("intValue") for e in geometry[0]["evaluation"]["metadataEntries"]}
+    assert figures["files_in_s3"] == len(run.files)
+    assert figures["missing"] == 0
+    assert deployment.runs("complete_run") == []
+    manifests = deployment.materializations("run_manifest", deployment.run_key)
+    assert manifests and all(m["runId"] for m in manifests)  # Dagster runs, by its condition
+
+
 def test_compute_logs_are_in_the_compute_log_bucket(deployment):
     """S3ComputeLogManager wrote each finished run's step logs under deploy's prefix."""
     s3 = deployment.clients.s3()
@@ -471,6 +571,6 @@ def test_compute_logs_are_in_the_compute_log_bucket(deployment):
         )
         for o in page.get("Contents", [])
     ]
-    done = [r["runId"] for r in deployment.runs("complete_run") if r["status"] == "SUCCESS"]
+    done = [m["runId"] for m in deployment.materializations("run_manifest", deployment.run_key)]
     assert done
     assert any(run_id in key for run_id in done for key in keys), keys[:20]

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from ngs_lake.orchestration.sequencing.jobs import announce_run
 from ngs_lake.orchestration.sequencing.sensors import build_storage_gateway_events_sensor
 from ngs_lake.runs.announcements import RunAnnouncer, validate_message
 from ngs_lake.runs.ingest import GatewayEventIngest, IngestSettings
@@ -31,9 +30,9 @@ def resources_for(lake, endpoint=None):
     )
 
 
-def tick(lake, instance):
+def tick(lake, instance, endpoint=None):
     sensor = build_storage_gateway_events_sensor(5, FAST)
-    context = dg.build_sensor_context(instance=instance, resources=resources_for(lake))
+    context = dg.build_sensor_context(instance=instance, resources=resources_for(lake, endpoint))
     return sensor(context)
 
 
@@ -58,32 +57,21 @@ def test_a_simulated_run_yields_exactly_one_enriched_run_started(lake):
     )
     simulate([run], share_dir, seed=4)
     run_key = f"MIS-MAD-01/{run.run_folder}"
-    requests, partitions = {}, set()
+    requests, partitions = [], set()
     with dg.instance_for_test() as instance:
 
         def ingested_everything():
             result = tick(lake, instance)
-            requests.update({r.run_key: r for r in result.run_requests})
+            requests.extend(result.run_requests)
             partitions.update(
                 k for p in result.dynamic_partitions_requests for k in p.partition_keys
             )
-            return lake.ledger().file_count(run_key) >= len(run.files) and requests
+            return lake.ledger().file_count(run_key) >= len(run.files)
 
         wait_for(ingested_everything, what="every file in the ledger")
         assert run_key in partitions
-        assert f"{run_key}#announce#1.0#1" in requests
-        request = requests[f"{run_key}#announce#1.0#1"]
-        assert request.job_name == "announce_run"
-        result = announce_run.execute_in_process(
-            run_config=request.run_config,
-            resources=resources_for(lake),
-            instance=instance,
-            tags=request.tags,
-        )
-        assert result.success
-        # The next tick does not ask for run.started again: it is published.
-        later = tick(lake, instance).run_requests
-        assert not [r for r in later if r.job_name == "announce_run"]
+        assert requests == []  # run.started is published by the tick itself, not by a job
+        assert not lake.ledger().get_run(run_key).unpublished
 
     messages = [
         m
@@ -260,29 +248,23 @@ def test_an_announcement_whose_publish_fails_is_retried_not_lost(lake):
         dg.instance_for_test() as instance,
     ):
         proxy.faults.set("Publish", "fail")
-        (request,) = tick(lake, instance).run_requests
-        failed = announce_run.execute_in_process(
-            run_config=request.run_config,
-            resources=resources_for(lake, proxy.endpoint),
-            instance=instance,
-            tags=request.tags,
-            raise_on_error=False,
-        )
-        assert not failed.success
+        assert tick(lake, instance, proxy.endpoint).run_requests == []
         assert proxy.faults.seen["Publish"] >= 1
         (entry,) = lake.ledger().log.outbox(run_key)
         assert entry.published_at is None  # recorded, not sent
-        assert lake.ledger().get_run(run_key).published_sequence == 0
-        retries = []
-        wait_for(  # after the retry backoff (1 s in this lake)
-            lambda: retries.extend(tick(lake, instance).run_requests) or retries,
-            what="the announcement requested again",
+        run = lake.ledger().get_run(run_key)
+        assert run.published_sequence == 0
+        assert (run.publish_failure.key, run.publish_failure.count) == (
+            f"{run_key}#announce#1.0",
+            1,
         )
-        (retry,) = retries
-        assert retry.run_key == f"{run_key}#announce#1.0#2"  # the next attempt, not the spent key
-        assert announce_run.execute_in_process(
-            run_config=retry.run_config, resources=resources_for(lake), instance=instance
-        ).success
+        wait_for(  # after the retry backoff (1 s in this lake), the next tick publishes it
+            lambda: (
+                tick(lake, instance).run_requests == []
+                and not lake.ledger().get_run(run_key).unpublished
+            ),
+            what="the announcement published again",
+        )
     messages = lake.consumer_messages("lims")
     assert [json.loads(m["Body"])["event_type"] for m in messages] == ["run.started"]
 
@@ -382,6 +364,7 @@ def test_operator_commands_list_show_and_abort(lake):
     outbox = [e.message_id for e in lake.ledger().log.outbox(run_key)]
     assert outbox == [f"{run_key}#run.started", f"{run_key}#run.aborted"]  # in that order
     with dg.instance_for_test() as instance:
-        (request,) = tick(lake, instance).run_requests  # one announce_run publishes both
-    assert request.tags["ngs_lake/work"] == f"{run_key}#announce#2.0"
+        assert tick(lake, instance).run_requests == []  # the tick publishes both, in order
+    heard = [json.loads(m["Body"])["message_id"] for m in lake.consumer_messages("lims")]
+    assert heard == [f"{run_key}#run.started", f"{run_key}#run.aborted"]
     assert cli("abort", run_key).returncode == 1  # already aborted, said plainly

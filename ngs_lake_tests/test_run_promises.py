@@ -13,7 +13,6 @@ from pathlib import Path
 import dagster as dg
 
 from ngs_lake.aws.clients import AwsClients, AwsTarget
-from ngs_lake.orchestration.sequencing.jobs import announce_run
 from ngs_lake.runs.announcements import RunAnnouncer
 from ngs_lake.runs.model import RunState, Trigger
 from ngs_lake.runs.tick import run_tick
@@ -22,7 +21,7 @@ from ngs_lake_tests.fault_proxy import FaultProxy
 from ngs_lake_tests.lake_fixtures import upload_event
 from ngs_lake_tests.test_completion import Driver, events_of
 from ngs_lake_tests.test_gateway_uploads import wait_for
-from ngs_lake_tests.test_ingest import drain, resources_for, tick
+from ngs_lake_tests.test_ingest import drain, tick
 
 THREE_DAYS_AGO = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
 
@@ -166,7 +165,7 @@ def test_a_silent_gateway_stalls_none_of_its_runs_and_is_reported_once(lake):
     assert "silent_since" not in item
 
 
-def test_a_lifecycle_run_that_always_fails_ends_in_needs_attention_announced_once(lake):
+def test_an_announcement_that_always_fails_ends_in_needs_attention_announced_once(lake):
     run_key = "NVX-MAD-01/20261130_LH00123_0099_A22ATTNXT3"
     lake.start_run(run_key, datetime.now(UTC))
     with (
@@ -174,22 +173,15 @@ def test_a_lifecycle_run_that_always_fails_ends_in_needs_attention_announced_onc
         dg.instance_for_test() as instance,
     ):
         proxy.faults.set("Publish", "fail")
-        failures = []
 
         def fail_until_attention() -> bool:
-            for request in tick(lake, instance).run_requests:
-                result = announce_run.execute_in_process(
-                    run_config=request.run_config,
-                    resources=resources_for(lake, proxy.endpoint),
-                    instance=instance,
-                    tags=request.tags,
-                    raise_on_error=False,
-                )
-                failures.append(result.success)
+            assert tick(lake, instance, proxy.endpoint).run_requests == []  # no job publishes
             return lake.ledger().require_run(run_key).state == RunState.NEEDS_ATTENTION
 
         wait_for(fail_until_attention, timeout=60, interval=0.3, what="NEEDS_ATTENTION")
-        assert failures == [False, False, False]  # lake.lifecycle_run_attempts: 3, then no more
+        # lake.lifecycle_run_attempts: 3 ticks tried (botocore does not retry an answer it
+        # cannot parse), then no more
+        assert proxy.faults.seen["Publish"] == 3
         run = lake.ledger().require_run(run_key)
         assert (run.attention_from, run.attention_count) == (RunState.STARTED, 1)
         assert run.attention_reason == "announce failed 3 times"

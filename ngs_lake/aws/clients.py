@@ -118,6 +118,18 @@ class AwsClients:
                 )
             return self._clients[service]
 
+    def bounded(self, read_timeout: float, max_attempts: int) -> AwsClients:
+        """The same target with tighter timeouts and fewer attempts, for calls made inside a
+        sensor tick: a hung endpoint then costs the tick seconds, not the whole sensor timeout."""
+        config = _BOTOCORE_CONFIG.merge(
+            Config(
+                connect_timeout=min(5.0, read_timeout),
+                read_timeout=read_timeout,
+                retries={"mode": "standard", "max_attempts": max_attempts},
+            )
+        )
+        return AwsClients(self.target, self.credentials, self.session, config)
+
     def s3(self) -> S3Client:
         return self.client("s3")
 

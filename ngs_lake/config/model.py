@@ -262,6 +262,11 @@ class LakeSettings(StrictEntry):
     # doubling backoff, this many times in all; then the run needs an operator.
     lifecycle_run_attempts: int = Field(default=5, gt=0, le=20)
     lifecycle_retry_backoff: Seconds = Field(default=30, gt=0)
+    # The events sensor's own lifecycle work, after its drain (25 s), within Dagster's 60 s
+    # sensor timeout: verifying confirmed runs (a run whose listing does not fit is verified
+    # by a complete_run Dagster run), then publishing owed messages (the rest wait a tick).
+    tick_verify_seconds: Seconds = Field(default=8, gt=0, le=20)
+    tick_publish_seconds: Seconds = Field(default=8, gt=0, le=20)
 
 
 class Site(StrictEntry):

@@ -186,6 +186,20 @@ class RunLedger:
                     raise
         return len(activity)
 
+    def record_publish_failure(self, run: Run, key: str) -> None:
+        """One more failed attempt at the announcement work `key` (counted afresh for a new
+        key). Not a transition: the run's state and version stay as they are."""
+        failure = run.publish_failure
+        count = failure.count + 1 if failure is not None and failure.key == key else 1
+        value = {"key": key, "count": count, "at": utc_iso()}
+        self.ddb.update_item(
+            TableName=self.names.runs_table,
+            Key={"run_key": {"S": run.run_key}},
+            UpdateExpression="SET publish_failure = :f",
+            ConditionExpression="attribute_exists(run_key)",
+            ExpressionAttributeValues=to_item({":f": value}),
+        )
+
     def apply(
         self,
         run: Run,

@@ -17,7 +17,14 @@ from ngs_lake.aws.storage_gateway import StorageGatewayShares
 from ngs_lake.runs.events import UploadNotification
 from ngs_lake.runs.ingest import MarkerSeen
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
-from ngs_lake.runs.model import Run, RunState, Trigger, VerificationSummary, utc_iso
+from ngs_lake.runs.model import (
+    Run,
+    RunState,
+    Trigger,
+    VerificationSummary,
+    parse_iso,
+    utc_iso,
+)
 from ngs_lake.runs.verification import Verification
 from ngs_lake.runs.watermarks import Watermark
 
@@ -158,35 +165,43 @@ class RunProgress:
 
 
 def completion_facts(run: Run, verification: Verification) -> dict[str, Any]:
-    """The figures a completed run reports: counts, and the three latencies operators ask about."""
+    """The figures a completed run reports: counts, the expected-file count its geometry gave,
+    and the three latencies operators ask about. Kept in the ledger, so the run's partition
+    can be reported again from the ledger alone."""
     marker, confirmed = run.marker_seen_at, run.confirmed_at
     completed = datetime.now(UTC)
     last_upload = run.last_activity_at
     return {
         "files": verification.files,
         "bytes": verification.bytes,
+        "expected_files": verification.expected_count,
         "sequencing_seconds": (marker - run.started_at).total_seconds() if marker else None,
         "upload_lag_seconds": (confirmed - last_upload).total_seconds() if confirmed else None,
         "marker_to_completion_seconds": (completed - marker).total_seconds() if marker else None,
     }
 
 
-def complete(ledger: RunLedger, run: Run, verification: Verification) -> dict[str, Any]:
+def complete(ledger: RunLedger, run: Run, verification: Verification) -> Run:
     """UPLOAD_CONFIRMED -> COMPLETED, with the run's metadata and figures; `run.completed` owed.
 
-    Returns the completion figures. TransitionConflict if the run moved meanwhile.
+    Returns the run as completed. TransitionConflict if the run moved meanwhile.
     """
     facts = completion_facts(run, verification)
-    ledger.apply(
-        run,
-        Trigger.VERIFIED,
-        fields={
-            "completed_at": utc_iso(),
-            "completion": {k: v for k, v in facts.items() if v is not None},
-            "metadata": verification.metadata,
-        },
+    fields = {
+        "completed_at": utc_iso(),
+        "completion": {k: v for k, v in facts.items() if v is not None},
+        "metadata": verification.metadata,
+    }
+    ledger.apply(run, Trigger.VERIFIED, fields=fields)
+    return run.model_copy(
+        update={
+            **fields,
+            "completed_at": parse_iso(fields["completed_at"]),
+            "state": RunState.COMPLETED,
+            "version": run.version + 1,
+            "sequence": run.sequence + 1,  # run.completed
+        }
     )
-    return facts
 
 
 def record_incomplete(ledger: RunLedger, run: Run, verification: Verification) -> int:

@@ -212,6 +212,17 @@ class VerificationSummary(BaseModel):
         return [r[:MAX_REASON_CHARS] for r in reasons[:MAX_REASONS]]
 
 
+class PublishFailure(BaseModel):
+    """The sensor's failed attempts to publish one piece of announcement work (`key`): counted
+    in the ledger, since no Dagster run records them, so retries stay bounded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    count: int
+    at: datetime
+
+
 class Run(BaseModel):
     """A run as the ledger holds it. Timestamps are UTC; `version` guards every transition."""
 
@@ -256,6 +267,7 @@ class Run(BaseModel):
     silent_seconds: float | None = None
     abort_reason: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    publish_failure: PublishFailure | None = None
 
     @property
     def flowcell(self) -> str | None:

@@ -1,7 +1,9 @@
-"""One tick of the run core: drain the gateway events, move runs along, and say what is due.
+"""One tick of the run core: drain the gateway events, move runs along, verify and announce
+what fits the tick, and say what is left for Dagster runs.
 
 The events sensor calls `run_tick` once per tick and turns the `TickPlan` it returns into Dagster
-objects (run requests, partitions); every lifecycle decision is taken here, none in the sensor.
+objects (run requests, partitions, the asset events of runs verified here); every lifecycle
+decision is taken here, none in the sensor.
 The plan is reconciled from the ledger, not only from this tick's events, because a daemon can
 die after the SQS deletes and before the tick's result is stored (ARCHITECTURE §7).
 """
@@ -16,11 +18,27 @@ from ngs_lake.aws.clients import AwsClients
 from ngs_lake.aws.storage_gateway import StorageGatewayShares
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import EventShard, LakeNames
+from ngs_lake.runs.announce_pass import (
+    PUBLISH_ATTEMPTS,
+    PUBLISH_READ_TIMEOUT_SECONDS,
+    AnnounceReport,
+    AnnounceWork,
+    announce_due,
+)
+from ngs_lake.runs.announcements import RunAnnouncer
 from ngs_lake.runs.ingest import GatewayEventIngest, IngestSettings, TickReport
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.lifecycle import RunProgress
 from ngs_lake.runs.model import Run, RunState, Trigger, utc_iso
-from ngs_lake.runs.retries import AttemptLog, RetryPolicy, Verdict, retry_verdict
+from ngs_lake.runs.retries import (
+    Attempt,
+    AttemptLog,
+    AttemptStatus,
+    RetryPolicy,
+    Verdict,
+    retry_verdict,
+)
+from ngs_lake.runs.verify_pass import Verified, verify_due
 
 RECENTLY_FINISHED = timedelta(days=2)
 ACTIVE_STATES = (
@@ -34,8 +52,8 @@ ACTIVE_STATES = (
 
 
 class Work(StrEnum):
-    ANNOUNCE = "announce"  # publish the run's recorded, unpublished messages
-    VERIFY = "verify"  # materialise the run's sequencing_run partition
+    ANNOUNCE = "announce"  # publish the run's recorded, unpublished messages (in the tick)
+    VERIFY = "verify"  # verify the run: in the tick, or a run of its sequencing_run partition
     MANIFEST = "manifest"  # write the run's manifest again after an amendment
 
 
@@ -52,13 +70,18 @@ class LifecycleRequest:
 
 @dataclass
 class TickPlan:
-    """What Dagster should do after this tick: plain data, no Dagster types."""
+    """What Dagster should do after this tick, and what the tick did itself: plain data."""
 
     report: TickReport
     requests: list[LifecycleRequest] = field(default_factory=list)
     partitions: set[str] = field(default_factory=set)  # every run Dagster should know
     gave_up: list[str] = field(default_factory=list)  # runs moved to NEEDS_ATTENTION
     silent_gateways: list[str] = field(default_factory=list)  # reported silent this tick
+    verify_here: list[tuple[LifecycleRequest, Run]] = field(default_factory=list)  # never tried
+    announce: list[AnnounceWork] = field(default_factory=list)  # messages due
+    verified: list[Verified] = field(default_factory=list)  # verified in this tick
+    completed: list[Run] = field(default_factory=list)  # recently COMPLETED, before the tick
+    announced: AnnounceReport = field(default_factory=AnnounceReport)
 
 
 def run_tick(
@@ -100,7 +123,38 @@ def run_tick(
     )
     plan = plan_after(progress, report, attempts, policy, now)
     plan.silent_gateways = silent
+    lifecycle_in_tick(plan, clients, names, ledger, document)
     return plan
+
+
+def lifecycle_in_tick(
+    plan: TickPlan, clients: AwsClients, names: LakeNames, ledger: RunLedger, document: LakeConfig
+) -> None:
+    """Verify what fits the budget (the rest to Dagster runs), then publish what is owed."""
+    bounded = clients.bounded(PUBLISH_READ_TIMEOUT_SECONDS, PUBLISH_ATTEMPTS)
+    verify = verify_due(
+        ledger,
+        bounded.s3(),
+        [run for _, run in plan.verify_here],
+        document.lake.tick_verify_seconds,
+    )
+    fallback = {run.run_key for run in verify.fallback}
+    plan.requests += [request for request, run in plan.verify_here if run.run_key in fallback]
+    plan.verified = verify.verified
+    queued = {w.run.run_key for w in plan.announce}
+    just_verified = [
+        AnnounceWork(v.run, _announce_key(v.run))
+        for v in verify.verified
+        if v.run.run_key not in queued
+    ]
+    announcer = RunAnnouncer(bounded, names, ledger)
+    plan.announced = announce_due(
+        announcer, just_verified + plan.announce, document.lake.tick_publish_seconds
+    )
+
+
+def _announce_key(run: Run) -> str:
+    return f"{run.run_key}#announce#{run.sequence}.{run.attention_count}"
 
 
 def _work_due(run: Run) -> list[tuple[Work, str]]:
@@ -109,12 +163,20 @@ def _work_due(run: Run) -> list[tuple[Work, str]]:
     epoch = f".{run.attention_count}"
     due = []
     if run.unpublished:
-        due.append((Work.ANNOUNCE, f"{run.run_key}#announce#{run.sequence}{epoch}"))
+        due.append((Work.ANNOUNCE, _announce_key(run)))
     if run.state == RunState.UPLOAD_CONFIRMED:
         due.append((Work.VERIFY, f"{run.run_key}#verify#{run.verify_attempts + 1}{epoch}"))
     if run.amended_count and run.state == RunState.COMPLETED:
         due.append((Work.MANIFEST, f"{run.run_key}#manifest#{run.amended_count}{epoch}"))
     return due
+
+
+def _publish_attempts(run: Run, key: str) -> list[Attempt]:
+    """The tick's failed publishes of `key`, as the ledger counted them."""
+    failure = run.publish_failure
+    if failure is None or failure.key != key:
+        return []
+    return [Attempt(AttemptStatus.FAILED, failure.at)] * failure.count
 
 
 def plan_after(
@@ -125,18 +187,28 @@ def plan_after(
     now: datetime,
 ) -> TickPlan:
     """What the ledger says is owed, for every active or recently finished run, within the
-    retry policy: a piece of work that failed every attempt puts its run in NEEDS_ATTENTION."""
+    retry policy: a piece of work that failed every attempt puts its run in NEEDS_ATTENTION.
+
+    Announcements are the tick's own work, their failures counted in the ledger; a
+    verification never tried is the tick's to try; the rest are Dagster runs."""
     recent = utc_iso(now - RECENTLY_FINISHED)
     active = [run for state in ACTIVE_STATES for run in progress.runs_in_state(state)]
-    active += progress.runs_in_state(RunState.COMPLETED, active_since=recent)
-    active += progress.runs_in_state(RunState.ABORTED, active_since=recent)
+    completed = progress.runs_in_state(RunState.COMPLETED, active_since=recent)
+    active += completed + progress.runs_in_state(RunState.ABORTED, active_since=recent)
     plan = TickPlan(report, partitions={run.run_key for run in active} | set(report.new_runs))
+    plan.completed = completed
     for run in active:
         for work, key in _work_due(run):
-            tried = attempts(key)
+            tried = _publish_attempts(run, key) if work == Work.ANNOUNCE else attempts(key)
             verdict = retry_verdict(tried, policy, now)
             if verdict == Verdict.REQUEST:
-                plan.requests.append(LifecycleRequest(work, run.run_key, key, len(tried) + 1))
+                request = LifecycleRequest(work, run.run_key, key, len(tried) + 1)
+                if work == Work.ANNOUNCE:
+                    plan.announce.append(AnnounceWork(run, key))
+                elif work == Work.VERIFY and not tried:
+                    plan.verify_here.append((request, run))
+                else:
+                    plan.requests.append(request)
             elif verdict == Verdict.GIVE_UP and run.state != RunState.NEEDS_ATTENTION:
                 _give_up(progress.ledger, run, work, len(tried), plan)
                 break  # the run has moved; the next tick sees its new state

@@ -13,6 +13,7 @@ beyond the instrument's) fails the run, with a reason naming the file, instead o
 from __future__ import annotations
 
 import fnmatch
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,10 +68,23 @@ class Verification:
         return sum(o.size for o in self.objects.values())
 
 
-def list_run_objects(s3: Any, bucket: str, run_folder: str) -> dict[str, S3Object]:
+class OverBudget(Exception):
+    """The run's listing did not fit the time it was given; a Dagster run verifies it instead."""
+
+
+def _within(deadline: float | None, run_folder: str) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise OverBudget(f"{run_folder}: listing not done within the tick's verification budget")
+
+
+def list_run_objects(
+    s3: Any, bucket: str, run_folder: str, deadline: float | None = None
+) -> dict[str, S3Object]:
+    """Every object under the run's prefix; OverBudget once `deadline` (monotonic) passes."""
     prefix = f"{run_folder}/"
     objects: dict[str, S3Object] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        _within(deadline, run_folder)
         for item in page.get("Contents", []):
             relative = item["Key"][len(prefix) :]
             if relative:
@@ -136,15 +150,18 @@ def _unparsed(result: Verification, paths: list[str], exc: ValueError) -> None:
     result.unreadable.setdefault(path, reason)
 
 
-def verify_run(s3: Any, run: Run, ledger_files: list[RunFile]) -> Verification:
+def verify_run(
+    s3: Any, run: Run, ledger_files: list[RunFile], deadline: float | None = None
+) -> Verification:
     """One listing of the run's prefix, checked against the ledger and the run's geometry; the
-    metadata files read for the geometry also give the run's metadata.
+    metadata files read for the geometry also give the run's metadata. With a `deadline`
+    (time.monotonic), OverBudget if the listing and the checks are not done by then.
 
     The expected-file check runs only on metadata that was read in full: without it the check
     would judge the run by a guess (RunInfo.xml unread: one file expected, none missing).
     """
     result = Verification(run.run_key)
-    result.objects = list_run_objects(s3, run.bucket, run.run_folder)
+    result.objects = list_run_objects(s3, run.bucket, run.run_folder, deadline)
     for row in ledger_files:
         found = result.objects.get(row.path)
         if found is None:
@@ -153,6 +170,7 @@ def verify_run(s3: Any, run: Run, ledger_files: list[RunFile]) -> Verification:
             s3, run.bucket, found.key, row.size
         ):
             result.size_mismatch.append(row.path)
+    _within(deadline, run.run_folder)
     contents = read_metadata(s3, run, result)
     if result.unreadable:
         return result

@@ -1,58 +1,18 @@
-"""`announce_run`: publish a run's recorded lifecycle messages (rendered, published, marked);
-`complete_run` and `refresh_manifest`: the run's assets as jobs."""
+"""`complete_run` and `refresh_manifest`: the run's assets as jobs.
 
-from dagster import (
-    Config,
-    OpExecutionContext,
-    define_asset_job,
-    in_process_executor,
-    job,
-    op,
-)
+Announcements have no job: the events sensor publishes them in its tick (runs.announce_pass).
+`complete_run` verifies only the runs the sensor's tick could not (runs.verify_pass).
+"""
 
-from ngs_lake.config.names import LakeNames
-from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
-from ngs_lake.runs.announcements import RunAnnouncer
-from ngs_lake.runs.ledger import RunLedger
-
-
-class AnnounceConfig(Config):
-    run_key: str
-
-
-@op(description="Publish a run's recorded lifecycle messages to the FIFO topic, oldest first.")
-def announce(
-    context: OpExecutionContext,
-    config: AnnounceConfig,
-    lake: LakeConfigResource,
-    aws: AwsConnection,
-) -> None:
-    document = lake.load()
-    clients = aws.clients(document.lake.region)
-    names = LakeNames.of(document)
-    ledger = RunLedger(clients, names, document.lake.events_ttl_days)
-    results = RunAnnouncer(clients, names, ledger).publish_pending(config.run_key)
-    for result in results:
-        context.log.info(f"{result.message_id} (sequence {result.sequence}) published")
-    context.add_output_metadata(
-        {
-            "message_ids": ", ".join(r.message_id for r in results),
-            "published_now": len(results),
-        }
-    )
-
-
-@job(executor_def=in_process_executor, tags={"ngs_lake/kind": "lifecycle"})
-def announce_run() -> None:
-    announce()
-
+from dagster import define_asset_job, in_process_executor
 
 complete_run = define_asset_job(
     "complete_run",
     selection=["sequencing_run"],
     executor_def=in_process_executor,
     tags={"ngs_lake/kind": "lifecycle"},
-    description="Verify a confirmed run in S3; complete it or record it incomplete.",
+    description="Verify a confirmed run too large for the sensor's tick; complete it or record "
+    "it incomplete.",
 )
 
 

@@ -1,15 +1,21 @@
 """`storage_gateway_events`: the sensor that runs one tick of the run core and turns the plan it
-returns into Dagster run requests and partitions.
+returns into Dagster run requests, partitions and asset events.
 
-It holds no lifecycle logic: `runs.tick.run_tick` decides what is due, when a failed lifecycle
-run is tried again and when to stop. What stays here is Dagster's side: reading the attempts
-from the instance, and turning each request into a RunRequest. Dagster skips a run key it has
-seen, so an attempt's key is `<work key>#<attempt>` (ARCHITECTURE §7).
+It holds no lifecycle logic: `runs.tick.run_tick` decides what is due, verifies and announces
+what fits the tick, and says when a failed lifecycle run is tried again and when to stop. What
+stays here is Dagster's side: reading the attempts from the instance, turning each request into
+a RunRequest (Dagster skips a run key it has seen, so an attempt's key is
+`<work key>#<attempt>`, ARCHITECTURE §7), and reporting the `sequencing_run` partitions the tick
+verified. The daemon stores those asset events only after the tick returns, so a crash in
+between loses them: every tick reports again each recently completed run whose partition has
+no materialization and no Dagster run verifying it.
 """
 
 from datetime import UTC, datetime
 
 from dagster import (
+    AssetCheckEvaluation,
+    AssetMaterialization,
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -23,11 +29,17 @@ from dagster import (
 
 from ngs_lake.config.names import LAKE_WIDE_SENSOR, EventShard
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
-from ngs_lake.orchestration.sequencing.jobs import announce_run, complete_run, refresh_manifest
+from ngs_lake.orchestration.sequencing.jobs import complete_run, refresh_manifest
+from ngs_lake.orchestration.sequencing.partition_reports import (
+    SEQUENCING_RUN,
+    completed_check_outcomes,
+    reported_events,
+)
 from ngs_lake.orchestration.sequencing.partitions import sequencing_runs
 from ngs_lake.runs.ingest import IngestSettings
+from ngs_lake.runs.model import Run
 from ngs_lake.runs.retries import Attempt, AttemptLog, AttemptStatus
-from ngs_lake.runs.tick import LifecycleRequest, Work, run_tick
+from ngs_lake.runs.tick import LifecycleRequest, TickPlan, Work, run_tick
 
 IN_FLIGHT = {
     DagsterRunStatus.QUEUED,
@@ -42,7 +54,8 @@ WORK_TAG = "ngs_lake/work"
 # Completion is what consumers wait for: the queue starts it before announcements and manifests
 # that were queued earlier.
 COMPLETION_PRIORITY = "10"
-JOBS = {Work.ANNOUNCE: announce_run, Work.VERIFY: complete_run, Work.MANIFEST: refresh_manifest}
+RUN_KEY_TAG = "ngs_lake/run_key"
+JOBS = {Work.VERIFY: complete_run, Work.MANIFEST: refresh_manifest}
 
 
 def attempt_log(instance: DagsterInstance) -> AttemptLog:
@@ -71,7 +84,7 @@ def run_request(request: LifecycleRequest) -> RunRequest:
     """The Dagster run for one lifecycle request; its run key is never reused."""
     tags = {
         WORK_TAG: request.key,
-        "ngs_lake/run_key": request.run_key,
+        RUN_KEY_TAG: request.run_key,
         "ngs_lake/attempt": str(request.attempt),
     }
     if request.work == Work.VERIFY:
@@ -79,12 +92,36 @@ def run_request(request: LifecycleRequest) -> RunRequest:
     return RunRequest(
         run_key=f"{request.key}#{request.attempt}",
         job_name=JOBS[request.work].name,
-        partition_key=None if request.work == Work.ANNOUNCE else request.run_key,
-        run_config={"ops": {"announce": {"config": {"run_key": request.run_key}}}}
-        if request.work == Work.ANNOUNCE
-        else {},
+        partition_key=request.run_key,
         tags=tags,
     )
+
+
+AssetEvent = AssetMaterialization | AssetCheckEvaluation
+
+
+def asset_events(instance: DagsterInstance, plan: TickPlan) -> list[AssetEvent]:
+    """The partitions this tick verified, and the reconcile pass: every recently completed run
+    whose partition the instance does not show materialized, unless a Dagster run of it is in
+    flight (that run materializes it itself)."""
+    events: list[AssetEvent] = []
+    for run in [v.run for v in plan.verified] + _unreported(instance, plan.completed):
+        events += reported_events(run, completed_check_outcomes(run))
+    return events
+
+
+def _unreported(instance: DagsterInstance, completed: list[Run]) -> list[Run]:
+    if not completed:
+        return []
+    shown = instance.get_materialized_partitions(SEQUENCING_RUN)
+    return [
+        run
+        for run in completed
+        if run.run_key not in shown
+        and not instance.get_run_records(
+            RunsFilter(tags={RUN_KEY_TAG: run.run_key}, statuses=list(IN_FLIGHT)), limit=1
+        )
+    ]
 
 
 def build_storage_gateway_events_sensor(
@@ -97,10 +134,11 @@ def build_storage_gateway_events_sensor(
 
     @sensor(
         name=shard.sensor_name if shard else LAKE_WIDE_SENSOR,
-        jobs=[announce_run, complete_run, refresh_manifest],
+        jobs=[complete_run, refresh_manifest],
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Drains gateway events into the run ledger and starts lifecycle runs"
+        description="Drains gateway events into the run ledger, verifies and announces runs, "
+        "and starts the lifecycle runs that do not fit its tick"
         + (f" for site {site}." if site else "."),
     )
     def storage_gateway_events(
@@ -110,6 +148,7 @@ def build_storage_gateway_events_sensor(
         clients = aws.clients(document.lake.region)
         plan = run_tick(clients, document, attempt_log(context.instance), shard, settings)
         requests = [run_request(r) for r in plan.requests]
+        events = asset_events(context.instance, plan)
         for gateway in plan.silent_gateways:
             context.log.warning(f"gateway {gateway} silent: no events for lake.gateway_silence")
         for run_key in plan.gave_up:
@@ -118,13 +157,17 @@ def build_storage_gateway_events_sensor(
             context.instance.get_dynamic_partitions(sequencing_runs.name)
         )
         report = plan.report
+        announced = plan.announced
         context.log.info(
             f"received {report.received}, recorded {report.recorded}, rejected {report.rejected}, "
             f"new runs {len(report.new_runs)}, requests {len(requests)}, "
-            f"ledger writes {report.ledger_write_calls}"
+            f"ledger writes {report.ledger_write_calls}, verified {len(plan.verified)}, "
+            f"published {len(announced.published)}, publish failed {len(announced.failed)}, "
+            f"deferred {len(announced.deferred)}, asset events {len(events)}"
         )
         return SensorResult(
             run_requests=requests,
+            asset_events=events,
             dynamic_partitions_requests=[sequencing_runs.build_add_request(sorted(missing))]
             if missing
             else [],
