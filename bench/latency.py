@@ -31,6 +31,7 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import boto3
@@ -41,7 +42,7 @@ from dagster._core.scheduler.instigation import InstigatorType
 
 from ngs_lake.aws.clients import AwsClients, AwsTarget
 from ngs_lake.config.document import load_lake_config
-from ngs_lake.config.names import LAKE_WIDE_SENSOR
+from ngs_lake.config.names import LAKE_WIDE_SENSOR, LakeNames
 from ngs_lake.local.processes import (
     ManagedProcess,
     dagster_daemon_argv,
@@ -55,6 +56,7 @@ from ngs_lake.local.processes import (
 from ngs_lake.local.stack import LOCAL_CREDENTIALS
 from ngs_lake.platforms import family_of
 from ngs_lake.provisioning import apply_plan, plan_lake
+from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,7 +69,16 @@ RUNS = [
     ("MIS-MAD-01", "gw-a", "miseq"),
 ]
 GOAL_P50_SECONDS = 10.0
-QUIET_SECONDS = 35  # one automation-condition tick (30 s) with no new Dagster run
+# Where the time from the last object to run.completed goes, from the ledger's step times (the
+# tick that made each transition) and the notification request: (label, from, to).
+PHASES = (
+    ("last object -> marker seen by a tick", "last_object", "MARKER_SEEN"),
+    ("marker seen -> NotifyWhenUploaded asked", "MARKER_SEEN", "notification_requested"),
+    ("asked -> confirmation seen by a tick", "notification_requested", "UPLOAD_CONFIRMED"),
+    ("confirmed -> verified (COMPLETED)", "UPLOAD_CONFIRMED", "COMPLETED"),
+    ("COMPLETED -> run.completed received", "COMPLETED", "received"),
+)
+QUIET_SECONDS = 45  # a few automation-sensor ticks (15 s apart) with no new Dagster run
 IN_FLIGHT = {
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -96,6 +107,13 @@ def main() -> None:
         "--launchers", nargs="+", choices=("default", "delayed"), default=["default", "delayed"]
     )
     parser.add_argument("--delay", type=float, default=30.0, help="the delayed launcher's delay")
+    parser.add_argument(
+        "--sensor-interval",
+        type=int,
+        default=5,
+        help="the sensors' minimum_interval_seconds (NGS_LAKE_SENSOR_INTERVAL_SECONDS)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the logs and the instance")
     args = parser.parse_args()
     unwind_on_stop_signals()  # so that `finally` stops the servers and the daemon
     results = {}
@@ -103,7 +121,12 @@ def main() -> None:
         print(f"latency [{launcher}]: load average {load_average()} (1, 5, 15 min)", flush=True)
         results[launcher] = measure(launcher, args)
         report(launcher, results[launcher], args)
-    summary: dict = {"bench": "latency", "settling_seconds": args.settling, "delay": args.delay}
+    summary: dict = {
+        "bench": "latency",
+        "settling_seconds": args.settling,
+        "delay": args.delay,
+        "sensor_interval_seconds": args.sensor_interval,
+    }
     for launcher, figures in results.items():
         summary[launcher] = {k: v for k, v in figures.items() if not isinstance(v, list)}
     if "default" in results:  # the figures run_all.py has always read
@@ -135,7 +158,9 @@ def measure(launcher: str, args: argparse.Namespace) -> dict:
         **os.environ,
         **LOCAL_CREDENTIALS,
         **AwsTarget("us-east-1", moto_url, gateway_url, name="local").environment(),
-        **dagster_environment(home, REPO, config_path, sensor_interval_seconds=5),
+        **dagster_environment(
+            home, REPO, config_path, sensor_interval_seconds=args.sensor_interval
+        ),
         # The daemon imports the launcher as `bench.delayed_launcher`.
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
     }
@@ -173,6 +198,7 @@ def measure(launcher: str, args: argparse.Namespace) -> dict:
         instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home), config_dir=str(REPO)))
         runs = count_runs_when_quiet(instance, [f"{s}/{r.run_folder}" for s, _, r in planned])
         figures = lag_figures(work, moto_url, planned, seen)
+        figures["phases"] = phase_figures(clients, config_path, moto_url, planned, seen)
         figures.update(runs)
         figures.update(tick_figures(instance, started, finished))
         figures["completed"] = len(figures["s3_lag"])
@@ -181,7 +207,10 @@ def measure(launcher: str, args: argparse.Namespace) -> dict:
         daemon.stop()
         gateway.stop()
         moto.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"  kept {work} (daemon.log, dagster/)")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     return figures
 
 
@@ -254,17 +283,53 @@ def lag_figures(work: Path, moto_url: str, planned: list, seen: dict) -> dict:
     return figures
 
 
+def phase_figures(
+    clients: AwsClients, config_path: Path, moto_url: str, planned: list, seen: dict
+) -> dict[str, float]:
+    """The median of each of PHASES over the completed runs."""
+    ledger = RunLedger(clients, LakeNames.of(load_lake_config(config_path)))
+    keys = [
+        f"{s}/{r.run_folder}"
+        for s, _, r in planned
+        if (f"{s}/{r.run_folder}", "run.completed") in seen
+    ]
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", **CREDENTIALS)
+    spans: dict[str, list[float]] = {label: [] for label, _, _ in PHASES}
+    for key, run in ledger.get_runs(keys).items():
+        moments = {state: at.timestamp() for state, at in run.steps.items()}
+        if run.notification_requested_at:
+            moments["notification_requested"] = run.notification_requested_at.timestamp()
+        moments["received"] = seen[key, "run.completed"]
+        moments["last_object"] = max(
+            o["LastModified"].timestamp()
+            for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket=run.bucket, Prefix=f"{run.run_folder}/"
+            )
+            for o in page.get("Contents", [])
+        )
+        for label, start, end in PHASES:
+            if start in moments and end in moments:
+                spans[label].append(moments[end] - moments[start])
+    return {label: statistics.median(v) for label, v in spans.items() if v}
+
+
 def count_runs_when_quiet(instance: DagsterInstance, run_keys: list[str]) -> dict:
-    """Wait (bounded) until no Dagster run is in flight and none was created for QUIET_SECONDS,
-    so that manifests requested after `run.completed` are counted too; then count, by job, the
-    runs for the sequencing runs (tagged with the run key, or of its partition). Others (the
-    provisioning job, the capacity report) are counted apart."""
+    """Wait (bounded) until no Dagster run is in flight and either every run has its manifest or
+    no run was created for QUIET_SECONDS, so that the manifests the automation sensor requests
+    after `run.completed` are counted; then count, by job, the runs for the sequencing runs
+    (tagged with the run key, or of its partition). Others (the provisioning job, the capacity
+    report) are counted apart."""
     deadline = time.time() + 240
     while time.time() < deadline:
         records = instance.get_run_records()
         newest = max((r.create_timestamp.timestamp() for r in records), default=0.0)
         busy = any(r.dagster_run.status in IN_FLIGHT for r in records)
-        if not busy and time.time() - newest >= QUIET_SECONDS:
+        manifests = {
+            r.dagster_run.tags.get("dagster/partition")
+            for r in records
+            if job_label(r.dagster_run) == "run_manifest"
+        }
+        if not busy and (manifests >= set(run_keys) or time.time() - newest >= QUIET_SECONDS):
             break
         time.sleep(2)
     ours, others = [], []
@@ -289,17 +354,19 @@ def job_label(run: DagsterRun) -> str:
 
 
 def tick_figures(instance: DagsterInstance, since: float, until: float) -> dict:
-    """Durations of the events sensor's ticks (each site's, if per-site) from the first run
-    written to the last `run.completed`: idle ticks before and after would flatter the p50."""
-    durations = []
+    """Durations of the events sensor's ticks (each site's, if per-site), and the gaps between
+    one tick's start and the next's, from the first run written to the last `run.completed`:
+    idle ticks before and after would flatter the p50."""
+    durations, gaps = [], []
     for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
         if not state.instigator_name.startswith(LAKE_WIDE_SENSOR):
             continue
-        for tick in instance.get_ticks(
+        ticks = instance.get_ticks(
             state.instigator_origin_id, state.selector_id, after=since, before=until
-        ):
-            if tick.end_timestamp is not None:
-                durations.append(tick.end_timestamp - tick.timestamp)
+        )
+        starts = sorted(t.timestamp for t in ticks)
+        gaps += [b - a for a, b in pairwise(starts)]
+        durations += [t.end_timestamp - t.timestamp for t in ticks if t.end_timestamp is not None]
     if not durations:
         return {"ticks": 0}
     return {
@@ -307,12 +374,15 @@ def tick_figures(instance: DagsterInstance, since: float, until: float) -> dict:
         "tick_p50": statistics.median(durations),
         "tick_p95": percentile(durations, 0.95),
         "tick_max": max(durations),
+        "tick_gap_p50": statistics.median(gaps) if gaps else None,
+        "tick_gap_mean": statistics.fmean(gaps) if gaps else None,
     }
 
 
 def report(launcher: str, f: dict, args: argparse.Namespace) -> None:
     print(
-        f"latency [{launcher}]: {f['completed']} of {args.runs} runs completed; sensor every 5 s; "
+        f"latency [{launcher}]: {f['completed']} of {args.runs} runs completed; sensor interval "
+        f"{args.sensor_interval} s; "
         f"settling time {args.settling} s"
         + (f"; launch delay {args.delay:g} s" if launcher == "delayed" else "")
     )
@@ -334,8 +404,13 @@ def report(launcher: str, f: dict, args: argparse.Namespace) -> None:
     if f["ticks"]:
         print(
             f"  events sensor ticks {f['ticks']}: p50 {f['tick_p50']:.2f} s   "
-            f"p95 {f['tick_p95']:.2f} s   max {f['tick_max']:.2f} s"
+            f"p95 {f['tick_p95']:.2f} s   max {f['tick_max']:.2f} s; start to next start "
+            f"p50 {f['tick_gap_p50'] or 0:.1f} s, mean {f['tick_gap_mean'] or 0:.1f} s"
         )
+    if f["phases"]:
+        print("  from the last object, step by step (p50 of each):")
+    for label, seconds in f["phases"].items():
+        print(f"    {label:<42} p50 {seconds:5.1f} s")
     print(f"  load average after {f['load_after']}")
 
 
