@@ -141,7 +141,8 @@ def main() -> None:
         gateway.start().wait_ready(lambda: http_ok(f"{gateway_url}/health"))
         config = load_lake_config(REPO / "config/examples/small.yaml")
         apply_plan(plan_lake(config, AwsClients(target, CREDENTIALS)))
-        gateway.stop()  # only the catalogue was needed; the gateway would add its own events
+        # The gateway stays up, idle: the tick's first message of a run carries the share's tags,
+        # which it reads from the gateway's API (ListTagsForResource).
         names = LakeNames.of(config)
         ddb = boto3.client(
             "dynamodb", endpoint_url=moto_url, region_name="us-east-1", **CREDENTIALS
