@@ -37,6 +37,7 @@ from pathlib import Path
 import boto3
 import yaml
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster._core.execution.backfill import BulkActionStatus
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.scheduler.instigation import InstigatorType
 
@@ -329,7 +330,11 @@ def count_runs_when_quiet(instance: DagsterInstance, run_keys: list[str]) -> dic
             for r in records
             if job_label(r.dagster_run) == "run_manifest"
         }
-        if not busy and (manifests >= set(run_keys) or time.time() - newest >= QUIET_SECONDS):
+        # The automation sensor asks for several partitions at once as a backfill (its
+        # emit_backfills), whose runs the backfill daemon launches later.
+        backfilling = any(b.status == BulkActionStatus.REQUESTED for b in instance.get_backfills())
+        quiet = time.time() - newest >= QUIET_SECONDS
+        if not busy and not backfilling and (manifests >= set(run_keys) or quiet):
             break
         time.sleep(2)
     ours, others = [], []
@@ -338,6 +343,7 @@ def count_runs_when_quiet(instance: DagsterInstance, run_keys: list[str]) -> dic
         keys = {run.tags.get("ngs_lake/run_key"), run.tags.get("dagster/partition")}
         (ours if keys & set(run_keys) else others).append(run)
     return {
+        "backfills": len(instance.get_backfills()),
         "dagster_runs": len(ours),
         "dagster_runs_per_sequencing_run": len(ours) / len(run_keys),
         "dagster_runs_by_job": dict(Counter(job_label(r) for r in ours)),
@@ -398,7 +404,8 @@ def report(launcher: str, f: dict, args: argparse.Namespace) -> None:
         )
     print(
         f"  Dagster runs {f['dagster_runs']} ({f['dagster_runs_per_sequencing_run']:.1f} per "
-        f"sequencing run; {f['dagster_runs_failed']} failed): {f['dagster_runs_by_job']}; "
+        f"sequencing run; {f['dagster_runs_failed']} failed; {f['backfills']} backfills): "
+        f"{f['dagster_runs_by_job']}; "
         f"besides: {f['other_dagster_runs']}"
     )
     if f["ticks"]:
