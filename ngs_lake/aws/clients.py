@@ -96,6 +96,8 @@ class AwsClients:
     botocore_config: Config = field(default=_BOTOCORE_CONFIG, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _bounded: dict[tuple[float, int], AwsClients] = field(default_factory=dict, repr=False)
+    _account_id: str | None = field(default=None, repr=False)
 
     def client(self, service: str) -> Any:
         # boto3 sessions are not thread-safe while building clients; built clients are.
@@ -126,15 +128,23 @@ class AwsClients:
 
     def bounded(self, read_timeout: float, max_attempts: int) -> AwsClients:
         """The same target with tighter timeouts and fewer attempts, for calls made inside a
-        sensor tick: a hung endpoint then costs the tick seconds, not the whole sensor timeout."""
-        config = _BOTOCORE_CONFIG.merge(
-            Config(
-                connect_timeout=min(5.0, read_timeout),
-                read_timeout=read_timeout,
-                retries={"mode": "standard", "max_attempts": max_attempts},
-            )
-        )
-        return AwsClients(self.target, self.credentials, self.session, config)
+        sensor tick: a hung endpoint then costs the tick seconds, not the whole sensor timeout.
+        Kept with these clients, sharing their session and its lock, so a tick builds none."""
+        with self._lock:
+            if (read_timeout, max_attempts) not in self._bounded:
+                if self.session is None:
+                    self.session = boto3.Session(profile_name=self.target.profile)
+                config = _BOTOCORE_CONFIG.merge(
+                    Config(
+                        connect_timeout=min(5.0, read_timeout),
+                        read_timeout=read_timeout,
+                        retries={"mode": "standard", "max_attempts": max_attempts},
+                    )
+                )
+                self._bounded[(read_timeout, max_attempts)] = AwsClients(
+                    self.target, self.credentials, self.session, config, _lock=self._lock
+                )
+            return self._bounded[(read_timeout, max_attempts)]
 
     def s3(self) -> S3Client:
         return self.client("s3")
@@ -161,4 +171,7 @@ class AwsClients:
         return self.client("storagegateway")
 
     def account_id(self) -> str:
-        return self.sts().get_caller_identity()["Account"]
+        """The caller's account, asked once: it cannot change for a set of credentials."""
+        if self._account_id is None:
+            self._account_id = self.sts().get_caller_identity()["Account"]
+        return self._account_id

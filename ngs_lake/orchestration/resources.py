@@ -6,6 +6,7 @@ serves the local stand-in and real AWS alike.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import replace
 
@@ -54,7 +55,16 @@ class AwsConnection(ResourceWithBoto3Configuration):
             )
             if value
         }
-        return AwsClients(self.aws_target(default_region), credentials or None)
+        return shared_clients(self.aws_target(default_region), tuple(sorted(credentials.items())))
+
+
+@functools.lru_cache(maxsize=32)
+def shared_clients(target: AwsTarget, credentials: tuple[tuple[str, str], ...]) -> AwsClients:
+    """One set of clients per target and credentials for the whole process. A sensor builds its
+    resources every tick, and building a boto3 session and its clients cost about two thirds of
+    a tick's time (py-spy, bench/latency.py); built clients are thread-safe, and clients on the
+    default credential chain refresh their own credentials."""
+    return AwsClients(target, dict(credentials) or None)
 
 
 class LakeConfigResource(ConfigurableResource):
