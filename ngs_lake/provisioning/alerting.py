@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from ngs_lake.config.model import AlertSubscription
-from ngs_lake.provisioning.context import ProvisioningContext
+from ngs_lake.provisioning.context import TOPIC_MISSING, ProvisioningContext, read_or_none
 from ngs_lake.provisioning.iam_arns import LakeArns, Statement, allow
 from ngs_lake.provisioning.plan import Action, Change, setting_change
 
@@ -46,13 +44,7 @@ def plan_operations_topic(ctx: ProvisioningContext) -> list[Change]:
     """The topic, then each subscription: one group, applied in order."""
     sns = ctx.clients.sns
     arn = operations_topic_arn(ctx)
-    try:
-        sns().get_topic_attributes(TopicArn=arn)
-        exists = True
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("NotFound", "NotFoundException"):
-            raise
-        exists = False
+    exists = read_or_none(sns().get_topic_attributes, TOPIC_MISSING, TopicArn=arn) is not None
 
     def create() -> None:
         sns().create_topic(

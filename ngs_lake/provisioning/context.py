@@ -60,6 +60,10 @@ class ProvisioningContext:
         return self.key_arn() or f"arn:aws:kms:{self.region}:{self.account}:key/<created-by-plan>"
 
 
+# What SNS answers GetTopicAttributes for a topic that does not exist.
+TOPIC_MISSING = {"NotFound", "NotFoundException"}
+
+
 def read_or_none(call: Any, missing: set[str], **kwargs: Any) -> Any:
     """Call a Get*/Describe*; None when AWS answers that the thing is not set."""
     try:

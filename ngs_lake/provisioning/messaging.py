@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from ngs_lake.config.model import Consumer
 from ngs_lake.config.names import EventShard, event_shards
-from ngs_lake.provisioning.context import ProvisioningContext
+from ngs_lake.provisioning.context import TOPIC_MISSING, ProvisioningContext, read_or_none
 from ngs_lake.provisioning.plan import Action, Change, setting_change
 from ngs_lake.provisioning.policies import (
     consumer_filter_policy,
@@ -123,12 +123,8 @@ def shard_event_pattern(
 def plan_topic(ctx: ProvisioningContext) -> list[Change]:
     sns = ctx.clients.sns
     arn = topic_arn(ctx)
-    try:
-        attributes = sns().get_topic_attributes(TopicArn=arn)["Attributes"]
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("NotFound", "NotFoundException"):
-            raise
-        attributes = None
+    answer = read_or_none(sns().get_topic_attributes, TOPIC_MISSING, TopicArn=arn)
+    attributes = answer and answer["Attributes"]
 
     def create() -> None:
         sns().create_topic(
