@@ -25,7 +25,7 @@ from ngs_lake.aws.clients import (
     AwsTarget,
 )
 from ngs_lake.config.document import load_lake_config
-from ngs_lake.config.model import LakeConfig
+from ngs_lake.config.model import LOCAL_TARGET, LakeConfig
 from ngs_lake.config.units import format_size
 from ngs_lake.gateway.server import share_root
 from ngs_lake.local.inventory_writer import DEFAULT_DELAY_SECONDS, InventoryDelivery
@@ -81,7 +81,7 @@ class LocalStack:
 
     @property
     def config(self) -> LakeConfig:
-        return load_lake_config(self.config_path)
+        return load_lake_config(self.config_path, target=LOCAL_TARGET)
 
     @property
     def dagster_home(self) -> Path:

@@ -21,6 +21,7 @@ STS GetCallerIdentity (`AwsClients.account_id`) needs no permission.
 from __future__ import annotations
 
 from ngs_lake.provisioning.alerting import alerts_sensor_statements
+from ngs_lake.provisioning.approvals import document_record_statements
 from ngs_lake.provisioning.iam_arns import (
     COMPUTE_LOG_PREFIX,
     Document,
@@ -72,6 +73,8 @@ def webserver_policy(arns: LakeArns) -> Document:
                 bucket_arn(logs),
                 Condition={"StringLike": {"s3:prefix": f"{COMPUTE_LOG_PREFIX}/*"}},
             ),
+            # Its code server loads the document in force: the record, when the file is invalid.
+            *document_record_statements(arns, write=False),
             # A sensor evaluated from the UI ("Test sensor") would run in the webserver's code
             # server: it must not drain the events queue or write the ledger from here.
             {
@@ -137,6 +140,7 @@ def daemon_policy(arns: LakeArns) -> Document:
             # RunAnnouncer (bodies, marks, Publish, share tags), record_publish_failure.
             *_tick_lifecycle_statements(arns),
             *alerts_sensor_statements(arns),
+            *document_record_statements(arns, write=True),
         ]
     )
 
@@ -258,6 +262,8 @@ def provisioning_task_policy(arns: LakeArns) -> Document:
                 arns.table(arns.names.runs_table),
             ),
             allow("WriteRunLog", ["dynamodb:PutItem"], arns.table(arns.names.run_log_table)),
+            # approvals.py: the apply's record (PutObject); document_in_force.py: the record.
+            *document_record_statements(arns, write=True),
             *_messaging_statements(arns),
             *_share_statements(arns),
             _write_compute_logs(arns),
