@@ -47,7 +47,8 @@ from ngs_lake_tests.conftest import (
 from ngs_lake_tests.lake_fixtures import Lake, upload_event
 from ngs_lake_tests.test_gateway_uploads import wait_for
 
-pytestmark = pytest.mark.slow
+# A broken lake waits out each step (60 to 90 s) before its tests say what is missing.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 RUN_BEFORE = "20261201_LH00123_0101_A22CFGLT1"  # sent while the file is invalid
 RUN_AFTER = "20261201_LH00123_0102_A22CFGLT2"  # sent after the SIGKILL and restart
 PROBLEM = (
@@ -77,9 +78,10 @@ def _typo(text: str) -> str:
 class Scenario:
     lake: Lake
     valid_sha256: str
+    recorded: dict | None  # s3://small-lake-catalog/lake-config/in-force.json before the typo
     invalid_since: float  # epoch seconds: the typo saved
     alerts: list[dict]  # every message on the operations queue, in order
-    started: list[str]  # message ids the LIMS heard, in order
+    started: list[str]  # message ids the LIMS heard while the file was invalid, in order
     status: str  # `ngs-lake status` while the file was invalid
     runs_list: str  # `ngs-lake runs list` then
     ticks: dict[str, list[TickStatus]]  # each sensor's ticks while the file was invalid
@@ -146,8 +148,13 @@ class Reader:
             self.read.append(json.loads(m["Body"]))
         return self.read
 
-    def until(self, what: str, predicate, timeout: float = 120) -> list[dict]:
-        return wait_for(lambda: predicate(self.poll()) and self.read, timeout, 0, what)
+    def until(self, predicate, timeout: float = 60) -> list[dict]:
+        """What was read once `predicate` holds, or after `timeout`: the tests then say what
+        is missing, each for its own promise."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.poll()) and time.monotonic() < deadline:
+            pass
+        return self.read
 
 
 def _recorded(lake: Lake) -> dict | None:
@@ -188,33 +195,38 @@ def scenario(stack) -> Scenario:
     alerts, lims = Reader(lake, "small-lake-ops"), Reader(lake, "small-lake-lims.fifo")
     valid = lake.config_path.read_text()
     valid_sha256 = hashlib.sha256(valid.encode()).hexdigest()
-    wait_for(
-        lambda: (_recorded(lake) or {}).get("sha256") == valid_sha256,
-        90,
-        1,
-        "the daemon's sensors recording the valid document",
-    )
+    deadline = time.monotonic() + 90  # the daemon's sensors record the valid document
+    while (_recorded(lake) or {}).get("sha256") != valid_sha256 and time.monotonic() < deadline:
+        time.sleep(1)
+    recorded = _recorded(lake)
     lake.config_path.write_text(_typo(valid))
     invalid_since = time.time()
     _start_run(lake, RUN_BEFORE)
-    alerts.until("the config_invalid alert", _has("alert"))
-    lims.until("run.started of the run sent meanwhile", lambda read: len(read) >= 1)
+    alerts.until(_has("alert"))
+    lims.until(lambda read: len(read) >= 1)  # run.started of the run sent meanwhile
     status = lake.cli("status").stdout
     runs_list = lake.cli("runs", "list").stdout
     daemon.signal(signal.SIGKILL)
     wait_for(lambda: daemon.exit_code() is not None, 10, what="the daemon gone")
     daemon.start()
     _start_run(lake, RUN_AFTER)
-    lims.until("run.started from the restarted daemon", lambda read: len(read) >= 2)
+    lims.until(lambda read: len(read) >= 2, 90)  # run.started from the restarted daemon
     ticks = _ticks_since(home, invalid_since)
+    started = [m["message_id"] for m in lims.read]  # all while the file was invalid
     lake.config_path.write_text(valid)
-    alerts.until("the config_invalid resolution", _has("resolved"))
+    alerts.until(_has("resolved"))
     time.sleep(6)  # three more alert intervals: anything sent twice would arrive by now
     alerts.poll()
-    started = [m["message_id"] for m in lims.poll()]
     return Scenario(
-        lake, valid_sha256, invalid_since, alerts.read, started, status, runs_list, ticks
+        lake, valid_sha256, recorded, invalid_since, alerts.read, started, status, runs_list, ticks
     )
+
+
+def test_the_valid_document_is_recorded_in_the_catalogue_bucket(scenario):
+    assert scenario.recorded is not None
+    assert scenario.recorded["sha256"] == scenario.valid_sha256
+    assert scenario.recorded["text"] == scenario.lake.config_path.read_text()
+    assert scenario.recorded["schema"] == "ngs-lake/document-in-force/v1"
 
 
 def test_a_typo_leaves_ingest_and_announcements_running_across_a_sigkill(scenario):

@@ -141,7 +141,8 @@ def _tell(lake: Lake) -> Story:
     refused = provision_lake.execute_in_process(
         resources=local, run_config=approval_run_config(stale), raise_on_error=False
     )
-    (failure,) = [e for e in refused.all_events if e.event_type_value == "STEP_FAILURE"]
+    failures = [e for e in refused.all_events if e.event_type_value == "STEP_FAILURE"]
+    job_refusal = failures[0].event_specific_data.error.message if failures else "(not refused)"
     created_before = created_before or _bucket_exists(lake, NEW_BUCKET)
     applied = provision_lake.execute_in_process(
         resources=local, run_config=approval_run_config(current)
@@ -157,7 +158,7 @@ def _tell(lake: Lake) -> Story:
         stale,
         current,
         cli_refusal,
-        failure.event_specific_data.error.message,
+        job_refusal,
         applied.run_id,
         created_after,
         cli_digest,

@@ -112,6 +112,13 @@ _recorded: dict[str, str] = {}
 _last_address: list[RecordAddress] = []
 
 
+def forget_process_state() -> None:
+    """What a restart loses: this process's memory of the record (for a simulation that plays a
+    daemon or code server restarting; the record itself is in S3)."""
+    _recorded.clear()
+    _last_address.clear()
+
+
 def load_document_in_force(
     path: str | Path, s3_for: S3ForRegion, target: str | None = None, record: bool = True
 ) -> DocumentInForce:

@@ -91,7 +91,7 @@ def lake_config_changed(  # noqa: ANN201
         tags={DATA_VERSION_TAG: digest},
     )
     requests = [RunRequest(job_name=capacity_report_job.name, tags=tags)]
-    if auto and plan.mutations:
+    if auto:  # today's local behaviour: every change launches provision_lake, no-ops included
         requests.insert(
             0,
             RunRequest(
