@@ -440,6 +440,35 @@ DAGSTER_CASES = [
         "Allowed",
     ),
     Case("run-read-record", RUN, "s3:GetObject", obj(CATALOG, RECORD), "Allowed"),
+    # lake_config_changed plans in the daemon's code server: the reads, none of the writes.
+    Case(
+        "daemon-plan-read",
+        DAEMON_ROLE,
+        "s3:GetBucketObjectLockConfiguration",
+        bucket(NVX),
+        "Allowed",
+    ),
+    Case(
+        "daemon-plan-no-write",
+        DAEMON_ROLE,
+        "s3:PutBucketObjectLockConfiguration",
+        bucket(NVX),
+        "ImplicitlyDenied",
+    ),
+    Case(
+        "daemon-plan-read-share",
+        DAEMON_ROLE,
+        "storagegateway:DescribeSMBFileShares",
+        SHARE,
+        "Allowed",
+    ),
+    Case(
+        "daemon-plan-no-share-update",
+        DAEMON_ROLE,
+        "storagegateway:UpdateSMBFileShare",
+        SHARE,
+        "ImplicitlyDenied",
+    ),
 ]
 
 CASES = GATEWAY_CASES + CONSUMER_CASES + BREAK_GLASS_CASES + DAGSTER_CASES
