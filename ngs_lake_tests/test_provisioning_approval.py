@@ -11,6 +11,7 @@ with Conditions that moto enforces without them (ARCHITECTURE §9).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -31,6 +32,7 @@ from ngs_lake.orchestration.onboarding.sensors import approval_run_config, lake_
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.provisioning.approvals import plan_digest
+from ngs_lake.provisioning.plan import Action, Change, Plan, Stage
 from ngs_lake_tests.conftest import (
     CREDENTIALS,
     GATEWAY_CREDENTIALS,
@@ -232,3 +234,26 @@ def test_auto_apply_is_refused_on_the_aws_target_and_defaults_to_the_local_targe
         "there is planned, reviewed, then applied with `ngs-lake provision --apply`; remove the "
         "key or set it to false"
     ]
+
+
+def test_the_plan_digest_covers_the_document_and_every_change_not_the_printed_policies():
+    change = Change("s3-bucket", "small-lake-x", Action.CREATE, "bucket not found")
+    plan = Plan([Stage("Sequencer buckets", [[change]])], iam_policies={"gateway role": {}})
+    expected = {
+        "config_sha256": "a" * 64,
+        "changes": [
+            {
+                "resource": "s3-bucket",
+                "name": "small-lake-x",
+                "action": "create",
+                "reason": "bucket not found",
+            }
+        ],
+    }
+    digest = hashlib.sha256(json.dumps(expected, sort_keys=True).encode()).hexdigest()
+    assert plan_digest(plan, "a" * 64) == digest
+    plan.iam_policies = {"gateway role": {"Statement": []}}  # printed, never applied
+    assert plan_digest(plan, "a" * 64) == digest
+    assert plan_digest(plan, "b" * 64) != digest
+    change.reason = "bucket not found again"
+    assert plan_digest(plan, "a" * 64) != digest

@@ -37,13 +37,11 @@ class StalePlan(Exception):
 
 
 def plan_digest(plan: Plan, config_sha256: str) -> str:
-    """SHA-256 of the document's digest, every change (resource, name, action, reason, notes)
-    in plan order, and the identity policies the plan hands out."""
-    body = {
-        "config_sha256": config_sha256,
-        "changes": [c.as_dict() for c in plan.changes],
-        "iam_policies": plan.iam_policies,
-    }
+    """SHA-256 of the document's digest and every change (resource, name, action, reason,
+    notes) in plan order: what applying does. The identity documents the plan prints are not
+    applied, and name the process's compute-log bucket, so the same plan seen from the CLI and
+    from the code server would otherwise differ."""
+    body = {"config_sha256": config_sha256, "changes": [c.as_dict() for c in plan.changes]}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
