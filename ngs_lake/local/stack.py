@@ -207,11 +207,19 @@ class LocalStack:
     def echo_status(self) -> None:
         """One compact status block: runs by state, upload backlog, latest notifications."""
         from ngs_lake.operations.status import collect_status
+        from ngs_lake.provisioning.document_in_force import load_document_in_force
 
-        try:
-            status = collect_status(
-                AwsClients(AwsTarget.from_environment(self.config.lake.region)), self.config, 3
+        def clients(region: str) -> AwsClients:
+            return AwsClients(AwsTarget.from_environment(region))
+
+        try:  # the document in force: an invalid file must not blind the status
+            in_force = load_document_in_force(
+                self.config_path, lambda region: clients(region).s3(), LOCAL_TARGET, record=False
             )
+            if in_force.falls_back:
+                self.echo(f"[status] {in_force.status_line()}")
+            document = in_force.document
+            status = collect_status(clients(document.lake.region), document, 3)
         except Exception as exc:  # a status line must never stop the lake
             self.echo(f"[status] unavailable: {exc}")
             return
