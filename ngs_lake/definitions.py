@@ -1,10 +1,11 @@
 """The one Definitions object: every job, sensor and resource of ngs_lake meets here.
 
-Built lazily (`@definitions`): nothing is read when the module is imported. The config document
-is read once, when the code location loads, to build one events sensor per event queue. A
-document that fails validation still loads the location, with `provision_lake` (the job that
-would fix the lake) and the lake-wide events sensor, whose every tick reports the document's
-problems until it is fixed.
+Built lazily (`@definitions`): nothing is read when the module is imported. The document in
+force is read once, when the code location loads, to build one events sensor per event queue:
+the file, or when it is invalid the last valid document recorded in the catalogue bucket, so a
+code server restarted while the file is broken runs the lake as before. Only when there is no
+record to fall back on does the location load degraded, with `provision_lake` and the lake-wide
+events sensor, whose every tick reports the document's problems until it is fixed.
 """
 
 import os
@@ -83,7 +84,7 @@ def _degraded_definitions(interval: int) -> Definitions:
 def defs() -> Definitions:
     interval = _sensor_interval_seconds()
     try:
-        document = LakeConfigResource().load()
+        document = LakeConfigResource().load(AwsConnection())
     except LakeConfigError:
         return _degraded_definitions(interval)
     # One events sensor per event queue of the document: the lake-wide queue, or one per site

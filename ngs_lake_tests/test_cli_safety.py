@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,13 +38,15 @@ def test_apply_refuses_without_yes_when_stdin_is_not_a_terminal(moto, start_gate
     refused = provision(gateway, moto, "--apply")
     assert refused.returncode == 1
     lines = refused.stderr.splitlines()
+    digest = refused.stdout.splitlines()[-1].removeprefix("plan digest: ")
+    assert len(digest) == 64
     assert lines[-2] == (
-        f"about to apply 84 change(s) to local stand-in at {moto.endpoint}, region us-east-1; "
-        f"Storage Gateway API at {gateway.endpoint} (84 create)"
+        f"about to apply plan {digest}: 84 change(s) to local stand-in at {moto.endpoint}, "
+        f"region us-east-1; Storage Gateway API at {gateway.endpoint} (84 create)"
     )
     assert lines[-1] == (
         "Error: not applied: stdin is not a terminal, so no one can confirm; read the plan, then "
-        "run `ngs-lake provision --apply --yes`"
+        f"run `ngs-lake provision --apply --yes --digest {digest}`"
     )
     assert bucket_names(moto) == []  # nothing was created
 
@@ -117,9 +120,9 @@ def test_the_plan_shows_policies_only_when_asked(moto, start_gateway):
     quiet = provision(gateway, moto, "--plan")
     assert quiet.returncode == 0, quiet.stderr
     assert '"Statement"' not in quiet.stdout
-    assert quiet.stdout.splitlines()[-1] == (
-        "plan: 84 create, 0 update, 0 no-op, 0 retained, 0 move, 0 remove"
-    )
+    *_, counts, digest = quiet.stdout.splitlines()
+    assert counts == "plan: 84 create, 0 update, 0 no-op, 0 retained, 0 move, 0 remove"
+    assert re.fullmatch(r"plan digest: [0-9a-f]{64}", digest)
     shown = provision(gateway, moto, "--plan", "--show-policies")
     policies = json.loads(shown.stdout[shown.stdout.index("\n{") :])
     assert all("Statement" in document for document in policies.values())

@@ -8,12 +8,21 @@ import sys
 import dagster as dg
 import pytest
 
+from ngs_lake.config.document import load_lake_config
 from ngs_lake.config.model import LakeConfigError
 from ngs_lake.definitions import defs
 from ngs_lake.orchestration.onboarding.jobs import provision_lake
-from ngs_lake.orchestration.onboarding.sensors import lake_config_changed
-from ngs_lake.orchestration.resources import LakeConfigResource
-from ngs_lake_tests.conftest import REPO, SMALL_CONFIG, dagster_resources, edited_config
+from ngs_lake.orchestration.onboarding.sensors import approval_run_config, lake_config_changed
+from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
+from ngs_lake.provisioning import plan_lake
+from ngs_lake.provisioning.approvals import plan_digest
+from ngs_lake_tests.conftest import (
+    REPO,
+    SMALL_CONFIG,
+    dagster_resources,
+    edited_config,
+    lake_clients,
+)
 
 
 def test_dagster_definitions_validate():
@@ -41,11 +50,26 @@ def test_one_definitions_object_holds_the_jobs_sensors_and_schedules():
         assert (schedule.job_name, schedule.execution_timezone) == (job, "UTC")
 
 
+def _approved(moto, gateway) -> dict:
+    """The run config approving the plan as it stands now."""
+    plan = plan_lake(load_lake_config(SMALL_CONFIG), lake_clients(moto, gateway))
+    return approval_run_config(
+        plan_digest(plan, hashlib.sha256(SMALL_CONFIG.read_bytes()).hexdigest())
+    )
+
+
 def test_provision_lake_job_provisions_then_finds_nothing_to_do(moto, start_gateway):
     gateway = start_gateway(SMALL_CONFIG)
     resources = dagster_resources(moto.endpoint, gateway.endpoint, SMALL_CONFIG)
     instance = dg.DagsterInstance.ephemeral()
-    first = provision_lake.execute_in_process(resources=resources, instance=instance)
+    unapproved = provision_lake.execute_in_process(
+        resources=resources, instance=instance, raise_on_error=False
+    )
+    assert not unapproved.success  # no digest, no apply
+    assert moto.client("s3").list_buckets()["Buckets"] == []
+    first = provision_lake.execute_in_process(
+        resources=resources, instance=instance, run_config=_approved(moto, gateway)
+    )
     assert first.success
     output = _output_metadata(first)
     assert output["plan_create"] > 50
@@ -58,7 +82,9 @@ def test_provision_lake_job_provisions_then_finds_nothing_to_do(moto, start_gate
     digest = hashlib.sha256(SMALL_CONFIG.read_bytes()).hexdigest()
     assert provisioned.metadata["config sha256"].value == digest
 
-    second = provision_lake.execute_in_process(resources=resources, instance=instance)
+    second = provision_lake.execute_in_process(
+        resources=resources, instance=instance, run_config=_approved(moto, gateway)
+    )
     again = _output_metadata(second)
     assert again["applied"] == 0
     assert again["plan_create"] == again["plan_update"] == again["plan_move"] == 0
@@ -73,8 +99,8 @@ def _definitions() -> dg.Definitions:
     return defs()
 
 
-def test_an_invalid_document_still_loads_provision_lake_and_reports_its_problems(
-    tmp_path, monkeypatch
+def test_an_invalid_document_with_no_record_loads_provision_lake_and_reports_its_problems(
+    tmp_path, monkeypatch, local_env
 ):
     def unknown_platform(document):
         document["sequencers"][0]["platform"] = "hiseq-2500"
@@ -88,21 +114,26 @@ def test_an_invalid_document_still_loads_provision_lake_and_reports_its_problems
     sensor = loaded.resolve_sensor_def("storage_gateway_events")
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(
-            instance=instance, resources={"lake": LakeConfigResource(path=str(path)), "aws": {}}
+            instance=instance,
+            resources={"lake": LakeConfigResource(path=str(path)), "aws": AwsConnection()},
         )
         with pytest.raises(LakeConfigError) as error:
             sensor(context)
     assert "sequencers[NVX-MAD-01].platform" in str(error.value), str(error.value)
+    assert "cannot read s3://small-lake-catalog/lake-config/in-force.json" in str(error.value)
 
 
-def _evaluate(instance, lake, cursor):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lake": lake})
+def _evaluate(instance, resources, cursor):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     return context, lake_config_changed(context)
 
 
-def test_config_change_sensor_requests_provisioning_for_every_change_reverts_included(tmp_path):
+def test_config_change_sensor_auto_applies_every_change_locally_reverts_included(
+    tmp_path, moto, start_gateway
+):
     path = edited_config(tmp_path, SMALL_CONFIG, lambda d: None, "lake.yaml")
-    lake = LakeConfigResource(path=str(path))
+    gateway = start_gateway(path)
+    lake = dagster_resources(moto.endpoint, gateway.endpoint, path)  # the local target
     a = path.read_text()
     b = a.replace("settling_time_seconds: 5", "settling_time_seconds: 9")
     assert a != b
@@ -110,7 +141,7 @@ def test_config_change_sensor_requests_provisioning_for_every_change_reverts_inc
         context, result = _evaluate(instance, lake, None)
         first, capacity = result.run_requests
         assert (first.job_name, capacity.job_name) == ("provision_lake", "capacity_report_job")
-        (observed,) = result.asset_events  # lake_config's data version: the document's digest
+        observed, _plan = result.asset_events  # lake_config's data version: the document's digest
         assert observed.asset_key == dg.AssetKey("lake_config")
         assert (
             observed.tags["dagster/data_version"] == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -120,7 +151,9 @@ def test_config_change_sensor_requests_provisioning_for_every_change_reverts_inc
         for content in (b, a):  # A -> B -> back to A: each change provisions
             path.write_text(content)
             context, result = _evaluate(instance, lake, context.cursor)
-            provision, _ = result.run_requests
+            provision, _ = result.run_requests  # nothing is provisioned yet: changes to apply
             assert provision.job_name == "provision_lake"
+            approved = result.asset_events[1].metadata["plan digest"].value
+            assert provision.run_config == approval_run_config(approved)
             # No run key: Dagster would skip a key it has seen, and so the revert to A.
             assert provision.run_key is None

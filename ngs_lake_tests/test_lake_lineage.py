@@ -51,9 +51,10 @@ def test_the_lake_is_one_connected_graph_from_the_config_to_the_capacity_report(
             seen.add(nxt)
             todo.append(nxt)
     assert seen == set(parents)
-    assert len(parents) == 13  # 7 lake-wide assets, and a bucket and a report per sequencer
-    # And the directed paths the issue names.
-    assert parents[K("provisioned_lake")] == {K("lake_config")}
+    assert len(parents) == 14  # 8 lake-wide assets, and a bucket and a report per sequencer
+    # And the directed paths the issue names: the document is planned, the plan applied.
+    assert parents[K("provisioning_plan")] == {K("lake_config")}
+    assert parents[K("provisioned_lake")] == {K("provisioning_plan")}
     assert parents[K(["sequencer_bucket", "MIS-MAD-01"])] == {K("provisioned_lake")}
     assert K(["sequencer_bucket", "MIS-MAD-01"]) in parents[K("sequencing_run")]
     assert parents[K("run_manifest")] == {K("sequencing_run")}

@@ -55,6 +55,7 @@ def bucket(name: str) -> str:
 
 NVX, MIS, PRM = "small-lake-nvx-mad-01", "small-lake-mis-mad-01", "small-lake-prm-mad-01"
 CATALOG, INVENTORY = "small-lake-catalog", "small-lake-inventory"
+RECORD = "lake-config/in-force.json"
 EVENTS_QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:small-lake-gateway-events"
 DLQ = f"arn:aws:sqs:us-east-1:{ACCOUNT}:small-lake-gateway-events-dlq"
 RUNS_TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/small-lake-runs"
@@ -417,6 +418,57 @@ DAGSTER_CASES = [
     ),
     Case("web-get-run-object", WEB, "s3:GetObject", obj(NVX), "ExplicitlyDenied"),
     Case("web-receive-gateway-events", WEB, "sqs:ReceiveMessage", EVENTS_QUEUE, "ExplicitlyDenied"),
+    # The document in force (its record) and the apply history, under lake-config/.
+    Case("daemon-record-document", DAEMON_ROLE, "s3:PutObject", obj(CATALOG, RECORD), "Allowed"),
+    Case("daemon-read-record", DAEMON_ROLE, "s3:GetObject", obj(CATALOG, RECORD), "Allowed"),
+    Case("daemon-encrypt-record", DAEMON_ROLE, "kms:GenerateDataKey", KEY, "Allowed", VIA_S3),
+    Case(
+        "daemon-put-catalogue-table",
+        DAEMON_ROLE,
+        "s3:PutObject",
+        obj(CATALOG, "manifests/x"),
+        "ImplicitlyDenied",
+    ),
+    Case("web-read-record", WEB, "s3:GetObject", obj(CATALOG, RECORD), "Allowed"),
+    Case("web-write-record", WEB, "s3:PutObject", obj(CATALOG, RECORD), "ImplicitlyDenied"),
+    Case("web-decrypt-record", WEB, "kms:Decrypt", KEY, "Allowed", VIA_S3),
+    Case(
+        "provisioner-record-apply",
+        PROVISIONER,
+        "s3:PutObject",
+        obj(CATALOG, "lake-config/applies/2026-12-07T08:00:00.000000Z-0123456789abcdef.json"),
+        "Allowed",
+    ),
+    Case("run-read-record", RUN, "s3:GetObject", obj(CATALOG, RECORD), "Allowed"),
+    # lake_config_changed plans in the daemon's code server: the reads, none of the writes.
+    Case(
+        "daemon-plan-read",
+        DAEMON_ROLE,
+        "s3:GetBucketObjectLockConfiguration",
+        bucket(NVX),
+        "Allowed",
+    ),
+    Case(
+        "daemon-plan-no-write",
+        DAEMON_ROLE,
+        "s3:PutBucketObjectLockConfiguration",
+        bucket(NVX),
+        "ImplicitlyDenied",
+    ),
+    Case(
+        "daemon-plan-read-share",
+        DAEMON_ROLE,
+        "storagegateway:DescribeSMBFileShares",
+        SHARE,
+        "Allowed",
+    ),
+    Case(
+        "daemon-plan-no-share-update",
+        DAEMON_ROLE,
+        "storagegateway:UpdateSMBFileShare",
+        SHARE,
+        "ImplicitlyDenied",
+    ),
 ]
 
 CASES = GATEWAY_CASES + CONSUMER_CASES + BREAK_GLASS_CASES + DAGSTER_CASES

@@ -29,6 +29,7 @@ DLQ_MESSAGE_OLD = "dlq_message_old"
 GATEWAY_BUFFER_LOW = "gateway_buffer_low"
 INVENTORY_AUDIT_FAILED = "inventory_audit_failed"
 UPLOAD_BACKLOG_GROWING = "upload_backlog_growing"
+CONFIG_INVALID = "config_invalid"
 
 
 @dataclass(frozen=True)
@@ -230,4 +231,34 @@ def backlog_findings(trends: Iterable[BacklogTrend], window: float, now: datetim
         )
         for t in trends
         if (now - t.since).total_seconds() >= window and t.last_bytes > t.since_bytes
+    ]
+
+
+@dataclass(frozen=True)
+class DocumentCheck:
+    """The config file as the sensor that loaded it found it: its problems (none when it is the
+    document in force), and the digest of the document the lake runs on."""
+
+    path: str
+    problems: tuple[str, ...]
+    digest_in_force: str
+    saved_at: datetime
+
+
+def config_invalid_findings(check: DocumentCheck) -> list[Alert]:
+    """The file on disk is invalid: the lake runs on the recorded document meanwhile, and no
+    change to it can be planned until the file is fixed."""
+    if not check.problems:
+        return []
+    return [
+        Alert(
+            CONFIG_INVALID,
+            check.path,
+            check.saved_at,
+            CRITICAL,
+            f"{check.path} is invalid ({len(check.problems)} problem(s)): "
+            f"{'; '.join(check.problems)}. The lake runs on the last valid document, sha256 "
+            f"{check.digest_in_force}, until the file is fixed",
+            "ngs-lake config validate",
+        )
     ]

@@ -15,7 +15,7 @@ from datetime import datetime
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from ngs_lake.alerts.conditions import Alert, AuditCheck
+from ngs_lake.alerts.conditions import Alert, AuditCheck, DocumentCheck
 from ngs_lake.alerts.messages import STATUS_ALERT, STATUS_RESOLVED, publish_request
 from ngs_lake.alerts.sources import Evaluation, evaluate
 from ngs_lake.alerts.state import OPEN, OPENING, RESOLVED, RESOLVING, AlertState
@@ -136,10 +136,14 @@ def _send(
 
 
 def alert_pass(
-    clients: AwsClients, config: LakeConfig, now: datetime, audits: list[AuditCheck] | None = None
+    clients: AwsClients,
+    config: LakeConfig,
+    now: datetime,
+    audits: list[AuditCheck] | None = None,
+    document: DocumentCheck | None = None,
 ) -> tuple[Evaluation, DispatchReport]:
     """Judge every condition, then send what changed: what the alerts sensor does each tick."""
     names = LakeNames.of(config)
     state = AlertState(clients, names)
-    evaluation = evaluate(clients, config, state, now, audits)
+    evaluation = evaluate(clients, config, state, now, audits, document)
     return evaluation, dispatch(state, operations_publisher(clients, names), evaluation, now)

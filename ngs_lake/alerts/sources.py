@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ngs_lake.alerts.conditions import (
+    CONFIG_INVALID,
     DLQ_MESSAGE_OLD,
     GATEWAY_BUFFER_LOW,
     GATEWAY_SILENT,
@@ -23,9 +24,11 @@ from ngs_lake.alerts.conditions import (
     UPLOAD_BACKLOG_GROWING,
     Alert,
     AuditCheck,
+    DocumentCheck,
     audit_findings,
     backlog_findings,
     buffer_findings,
+    config_invalid_findings,
     dlq_findings,
     next_trend,
     run_findings,
@@ -66,9 +69,11 @@ def evaluate(
     state: AlertState,
     now: datetime,
     audits: list[AuditCheck] | None = None,
+    document: DocumentCheck | None = None,
 ) -> Evaluation:
     """Every condition whose source answers; `audits` None: the inventory checks are not read
-    here (the Dagster sensor passes them in from its instance)."""
+    here (the Dagster sensor passes them in from its instance); `document` None: the config
+    file is not judged (the caller loaded it, so passes what it found)."""
     names = LakeNames.of(config)
     evaluation = Evaluation()
     sources = (
@@ -85,6 +90,8 @@ def evaluate(
             evaluation.unreadable.append(f"{label}: {exc}")
     if audits is not None:
         evaluation.add({INVENTORY_AUDIT_FAILED}, audit_findings(audits))
+    if document is not None:
+        evaluation.add({CONFIG_INVALID}, config_invalid_findings(document))
     return evaluation
 
 

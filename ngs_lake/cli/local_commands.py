@@ -14,6 +14,7 @@ from ngs_lake.cli.options import (
     state_option,
 )
 from ngs_lake.cli.target import connect
+from ngs_lake.config.model import LOCAL_TARGET
 from ngs_lake.config.units import UnitError, parse_duration
 from ngs_lake.platforms import PLATFORM_IDS
 from ngs_lake.simulator.lab import DEFAULT_MIX
@@ -39,7 +40,7 @@ def demo_command(
     from ngs_lake.local.demo import render_outcome, run_demo
     from ngs_lake.local.processes import ProcessFailed
 
-    load_document(config_path)  # a bad document fails here, with its problems listed
+    load_document(config_path, LOCAL_TARGET)  # a bad document fails here, with its problems
     try:
         outcome = run_demo(
             config_path.resolve(), run_count, settling, timeout, echo=click.echo, keep=keep

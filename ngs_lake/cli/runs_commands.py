@@ -9,7 +9,7 @@ import click
 
 from ngs_lake.cli.options import (
     config_option,
-    load_document,
+    load_in_force,
 )
 from ngs_lake.cli.target import connect
 from ngs_lake.runs.model import RunState
@@ -24,7 +24,10 @@ def _ledger(config_path: Path):  # noqa: ANN202 - (config, clients, ledger)
     from ngs_lake.config.names import LakeNames
     from ngs_lake.runs.ledger import RunLedger
 
-    config = load_document(config_path)
+    in_force = load_in_force(config_path)
+    if in_force.falls_back:
+        click.echo(in_force.status_line(), err=True)
+    config = in_force.document
     clients = connect(config)  # names the target on stderr first
     return config, clients, RunLedger(clients, LakeNames.of(config))
 

@@ -11,6 +11,7 @@ import click
 from ngs_lake.cli.options import (
     config_option,
     load_document,
+    load_in_force,
     state_option,
 )
 from ngs_lake.cli.target import connect
@@ -25,10 +26,13 @@ def status_command(config_path: Path, watch: float | None) -> None:
 
     from ngs_lake.operations.status import collect_status, render_status
 
-    config = load_document(config_path)
+    in_force = load_in_force(config_path)
+    config = in_force.document
     clients = connect(config)
     while True:
         text = render_status(collect_status(clients, config))
+        if in_force.falls_back:  # one line, then everything else as usual
+            text = f"{in_force.status_line()}\n{text}"
         if watch is None:
             click.echo(text)
             return

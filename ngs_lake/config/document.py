@@ -19,9 +19,11 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ngs_lake.config.model import (
+    LOCAL_TARGET,
     MAX_RULE_NAME,
     SECTIONS,
     SUPPORTED_VERSION,
+    TARGET_ENV,
     AlertSettings,
     Consumer,
     Gateway,
@@ -32,30 +34,39 @@ from ngs_lake.config.model import (
     Site,
     StrictEntry,
     buffer_days,
+    deployment_target,
 )
 from ngs_lake.config.names import LakeNames
 from ngs_lake.config.units import format_size
 
 
-def load_lake_config(path: str | Path) -> LakeConfig:
-    """Read and validate a config document, raising `LakeConfigError` with every problem."""
+def load_lake_config(path: str | Path, target: str | None = None) -> LakeConfig:
+    """Read and validate a config document, raising `LakeConfigError` with every problem;
+    `target` ('local' or 'aws') defaults to the environment's (`NGS_LAKE_TARGET`)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise LakeConfigError([f"cannot read {path}: {exc.strerror}"], str(path)) from None
+    return parse_lake_text(data, str(path), target)
+
+
+def parse_lake_text(data: bytes, source: str, target: str | None = None) -> LakeConfig:
+    """Validate a document's bytes as read from `source` (a file, or the recorded copy)."""
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
         raise LakeConfigError(
-            [f"{path} is not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset {exc.start}"],
-            str(path),
+            [f"{source} is not UTF-8 text: byte {byte:#04x} at offset {exc.start}"], source
         ) from None
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise LakeConfigError([yaml_problem(path, exc)], str(path)) from None
+        raise LakeConfigError([yaml_problem(Path(source), exc)], source) from None
     except RecursionError:
-        raise LakeConfigError([f"{path} is nested too deeply to read"], str(path)) from None
-    return parse_lake_document(document, source=str(path))
+        raise LakeConfigError([f"{source} is nested too deeply to read"], source) from None
+    return parse_lake_document(document, source=source, target=target)
 
 
 def yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
@@ -73,7 +84,9 @@ def yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
     return f"{path} is not valid YAML: {exc}"
 
 
-def parse_lake_document(document: object, source: str = "the lake config") -> LakeConfig:
+def parse_lake_document(
+    document: object, source: str = "the lake config", target: str | None = None
+) -> LakeConfig:
     """Validate a parsed document; see the module docstring for how problems are gathered."""
     if not isinstance(document, Mapping):
         raise LakeConfigError(
@@ -106,6 +119,7 @@ def parse_lake_document(document: object, source: str = "the lake config") -> La
     rules = _LakeRules.of(lake, document.get("lake"))
     problems.extend(_cross_reference_problems(rules, **sections))
     problems.extend(_alert_problems(document.get("alerts")))
+    problems.extend(_auto_apply_problems(lake, target or deployment_target()))
     if problems:
         raise LakeConfigError(problems, source)
     return LakeConfig(
@@ -117,6 +131,18 @@ def parse_lake_document(document: object, source: str = "the lake config") -> La
         consumers=sections["consumers"].parsed,
         alerts=alerts,
     )
+
+
+def _auto_apply_problems(lake: LakeSettings | None, target: str) -> list[str]:
+    """Applying a saved document without review is for the local stand-in only: on AWS a plan
+    can create COMPLIANCE-locked buckets that no one can remove (README, Provisioning)."""
+    if lake is None or not lake.auto_apply or target == LOCAL_TARGET:
+        return []
+    return [
+        f"lake.auto_apply: true is refused on the {target} target ({TARGET_ENV}={target}): a "
+        "change there is planned, reviewed, then applied with `ngs-lake provision --apply`; "
+        "remove the key or set it to false"
+    ]
 
 
 def _alert_problems(raw: object) -> list[str]:

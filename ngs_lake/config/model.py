@@ -7,8 +7,9 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -36,6 +37,16 @@ _SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "run-event-v1.json"
 EVENT_TYPES: tuple[str, ...] = tuple(
     json.loads(_SCHEMA.read_text())["properties"]["event_type"]["enum"]
 )
+
+
+TARGET_ENV = "NGS_LAKE_TARGET"
+LOCAL_TARGET = "local"
+
+
+def deployment_target(environ: Mapping[str, str] | None = None) -> str:
+    """The target the environment names (`NGS_LAKE_TARGET`); real AWS when unset, as
+    `AwsTarget.from_environment` reads it."""
+    return (os.environ if environ is None else environ).get(TARGET_ENV, "aws")
 
 
 class LakeConfigError(ValueError):
@@ -268,6 +279,14 @@ class LakeSettings(StrictEntry):
     # most 12 s each keeps the tick inside Dagster's 60 s sensor timeout.
     tick_verify_seconds: Seconds = Field(default=8, gt=0, le=12)
     tick_publish_seconds: Seconds = Field(default=8, gt=0, le=12)
+    # Whether a saved change is applied without review (the `lake_config_changed` sensor
+    # launches `provision_lake` itself). Unset: true on the local target only, whose stand-in
+    # is wiped by every `make run`; true is refused on the aws target (document.py).
+    auto_apply: bool | None = None
+
+    def applies_automatically(self, target: str) -> bool:
+        """`auto_apply` as in force on `target` ('local' or 'aws')."""
+        return self.auto_apply if self.auto_apply is not None else target == LOCAL_TARGET
 
 
 class Site(StrictEntry):
@@ -318,6 +337,7 @@ ALERT_CONDITIONS = (
     "gateway_buffer_low",
     "inventory_audit_failed",
     "upload_backlog_growing",
+    "config_invalid",
 )
 ALERT_SEVERITIES = ("warning", "critical")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

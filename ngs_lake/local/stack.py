@@ -25,7 +25,7 @@ from ngs_lake.aws.clients import (
     AwsTarget,
 )
 from ngs_lake.config.document import load_lake_config
-from ngs_lake.config.model import LakeConfig
+from ngs_lake.config.model import LOCAL_TARGET, LakeConfig
 from ngs_lake.config.units import format_size
 from ngs_lake.gateway.server import share_root
 from ngs_lake.local.inventory_writer import DEFAULT_DELAY_SECONDS, InventoryDelivery
@@ -81,7 +81,7 @@ class LocalStack:
 
     @property
     def config(self) -> LakeConfig:
-        return load_lake_config(self.config_path)
+        return load_lake_config(self.config_path, target=LOCAL_TARGET)
 
     @property
     def dagster_home(self) -> Path:
@@ -207,11 +207,19 @@ class LocalStack:
     def echo_status(self) -> None:
         """One compact status block: runs by state, upload backlog, latest notifications."""
         from ngs_lake.operations.status import collect_status
+        from ngs_lake.provisioning.document_in_force import load_document_in_force
 
-        try:
-            status = collect_status(
-                AwsClients(AwsTarget.from_environment(self.config.lake.region)), self.config, 3
+        def clients(region: str) -> AwsClients:
+            return AwsClients(AwsTarget.from_environment(region))
+
+        try:  # the document in force: an invalid file must not blind the status
+            in_force = load_document_in_force(
+                self.config_path, lambda region: clients(region).s3(), LOCAL_TARGET, record=False
             )
+            if in_force.falls_back:
+                self.echo(f"[status] {in_force.status_line()}")
+            document = in_force.document
+            status = collect_status(clients(document.lake.region), document, 3)
         except Exception as exc:  # a status line must never stop the lake
             self.echo(f"[status] unavailable: {exc}")
             return

@@ -1,6 +1,7 @@
 """The lake as one lineage graph, from the config document to the capacity report:
 
-    lake_config -> provisioned_lake -> sequencer_bucket/<id> -> sequencing_run -> run_manifest
+    lake_config -> provisioning_plan -> provisioned_lake -> sequencer_bucket/<id>
+                                       sequencer_bucket/<id> -> sequencing_run -> run_manifest
                                        sequencer_bucket/<id> -> run_ledger ----------+
                                        sequencer_bucket/<id> -> inventory_report/<id> |
                                            -> inventory_catalog -> capacity_report <-+- lake_config
@@ -21,6 +22,7 @@ from ngs_lake.orchestration.onboarding.assets import (
     LAKE_GROUP,
     lake_config,
     provisioned_lake,
+    provisioning_plan,
     sequencer_bucket_specs,
 )
 from ngs_lake.orchestration.sequencing.assets import run_manifest, sequencing_run
@@ -45,6 +47,7 @@ def lake_assets(document: LakeConfig) -> list:
     )
     return [
         lake_config,
+        provisioning_plan,
         provisioned_lake,
         *buckets,
         ledger,

@@ -15,8 +15,8 @@ from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field
 
 from ngs_lake.aws.clients import AwsClients, AwsTarget
-from ngs_lake.config.document import load_lake_config
 from ngs_lake.config.model import LakeConfig
+from ngs_lake.provisioning.document_in_force import DocumentInForce, load_document_in_force
 
 
 class AwsConnection(ResourceWithBoto3Configuration):
@@ -68,12 +68,23 @@ def shared_clients(target: AwsTarget, credentials: tuple[tuple[str, str], ...]) 
 
 
 class LakeConfigResource(ConfigurableResource):
-    """The config document; `path` defaults to $NGS_LAKE_CONFIG, then config/lake.yaml."""
+    """The config document; `path` defaults to $NGS_LAKE_CONFIG, then config/lake.yaml.
+
+    Every sensor, asset and job loads the document in force through it: the file when valid
+    (and then recorded), else the last valid document recorded in the catalogue bucket
+    (provisioning/document_in_force.py), so a typo in the file never stops the lake.
+    """
 
     path: str | None = None
 
     def resolved_path(self) -> str:
         return self.path or os.environ.get("NGS_LAKE_CONFIG", "config/lake.yaml")
 
-    def load(self) -> LakeConfig:
-        return load_lake_config(self.resolved_path())
+    def in_force(self, aws: AwsConnection) -> DocumentInForce:
+        target = aws.aws_target()
+        return load_document_in_force(
+            self.resolved_path(), lambda region: aws.clients(region).s3(), target.name
+        )
+
+    def load(self, aws: AwsConnection) -> LakeConfig:
+        return self.in_force(aws).document

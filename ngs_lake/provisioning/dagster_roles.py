@@ -2,25 +2,27 @@
 the daemon, the run tasks, and the run task that runs `provision_lake`.
 
 Each statement allows what named calls of ngs_lake need, and nothing on the lake's sequencer
-buckets goes beyond reading: the run tasks and the daemon, whose events sensor verifies and
-announces runs in its tick, read runs (verification, metadata, manifests); the webserver reads
-no object; the provisioning task manages the buckets'
-configuration, never their objects. The bucket policies' Denies (TLS only, no deletion or shorter
-retention, the lake key only) apply to all of them on top.
+buckets goes beyond reading: the run tasks and the daemon (its events sensor verifies and
+announces; `lake_config_changed` plans, with the provisioning role's reads) read runs; the
+webserver reads no object; the provisioning task manages the buckets' configuration, never their
+objects. The bucket policies' Denies (TLS only, no deletion or shorter retention, the lake key
+only) apply to all of them on top.
 
 Where the code runs: with workspace.yaml's `python_module`, the webserver and the daemon each
 start their own code server, so sensors and schedules run under the daemon's role, while every
 job runs in its own ECS task (EcsRunLauncher) under a run task's role. provision_lake's task
 takes the provisioning role through a task-role override on that job (`ecs/task_overrides`).
 
-Not generated: what the Dagster instance needs for itself beyond compute logs (Postgres, and the
-EcsRunLauncher's ECS and iam:PassRole calls), which depends on the cluster, not on the document.
-STS GetCallerIdentity (`AwsClients.account_id`) needs no permission.
+Not generated: what the Dagster instance needs for itself beyond compute logs (Postgres, the
+EcsRunLauncher's calls), which depends on the cluster. STS GetCallerIdentity needs no permission.
 """
 
 from __future__ import annotations
 
+import re
+
 from ngs_lake.provisioning.alerting import alerts_sensor_statements
+from ngs_lake.provisioning.approvals import document_record_statements
 from ngs_lake.provisioning.iam_arns import (
     COMPUTE_LOG_PREFIX,
     Document,
@@ -36,6 +38,7 @@ WEBSERVER = "dagster webserver"
 DAEMON = "dagster daemon"
 RUN_TASK = "dagster run task"
 PROVISIONING_TASK = "dagster run task for provision_lake"
+READ = re.compile(r"^[a-z0-9-]+:(Get|Describe|List|Scan)")
 
 
 def dagster_role_documents(arns: LakeArns) -> dict[str, Document]:
@@ -55,13 +58,8 @@ def _through_s3(arns: LakeArns) -> dict:
 def webserver_policy(arns: LakeArns) -> Document:
     """The UI shows runs from Postgres and compute logs from S3; no lake call runs in it."""
     logs = arns.target.compute_log_bucket
-    lake_data = [
-        *(a for b in arns.sequencer_buckets for a in (bucket_arn(b), objects_arn(b))),
-        *arns.tables,
-        *arns.event_queues,
-        *arns.dead_letter_queues,
-        arns.topic,
-    ]
+    buckets = [a for b in arns.sequencer_buckets for a in (bucket_arn(b), objects_arn(b))]
+    lake_data = [*buckets, *arns.tables, *arns.event_queues, *arns.dead_letter_queues, arns.topic]
     return document(
         [
             # S3ComputeLogManager (deploy/dagster.yaml compute_logs) reads a run's logs for the UI.
@@ -72,6 +70,8 @@ def webserver_policy(arns: LakeArns) -> Document:
                 bucket_arn(logs),
                 Condition={"StringLike": {"s3:prefix": f"{COMPUTE_LOG_PREFIX}/*"}},
             ),
+            # Its code server loads the document in force: the record, when the file is invalid.
+            *document_record_statements(arns, write=False),
             # A sensor evaluated from the UI ("Test sensor") would run in the webserver's code
             # server: it must not drain the events queue or write the ledger from here.
             {
@@ -137,6 +137,8 @@ def daemon_policy(arns: LakeArns) -> Document:
             # RunAnnouncer (bodies, marks, Publish, share tags), record_publish_failure.
             *_tick_lifecycle_statements(arns),
             *alerts_sensor_statements(arns),
+            *document_record_statements(arns, write=True),
+            *plan_read_statements(arns),
         ]
     )
 
@@ -226,6 +228,15 @@ def run_task_policy(arns: LakeArns) -> Document:
     )
 
 
+def plan_read_statements(arns: LakeArns) -> list[Statement]:
+    """`lake_config_changed` plans in the daemon's code server: the provisioning role's reads."""
+    reads = (
+        {**s, "Sid": f"Plan{s['Sid']}", "Action": [a for a in s["Action"] if READ.match(a)]}
+        for s in provisioning_task_policy(arns)["Statement"]
+    )
+    return [s for s in reads if s["Action"]]
+
+
 def _write_compute_logs(arns: LakeArns) -> Statement:
     """S3ComputeLogManager uploads a run's stdout and stderr from its task."""
     logs = objects_arn(arns.target.compute_log_bucket, f"{COMPUTE_LOG_PREFIX}/")
@@ -258,6 +269,8 @@ def provisioning_task_policy(arns: LakeArns) -> Document:
                 arns.table(arns.names.runs_table),
             ),
             allow("WriteRunLog", ["dynamodb:PutItem"], arns.table(arns.names.run_log_table)),
+            # approvals.py: the apply's record (PutObject); document_in_force.py: the record.
+            *document_record_statements(arns, write=True),
             *_messaging_statements(arns),
             *_share_statements(arns),
             _write_compute_logs(arns),

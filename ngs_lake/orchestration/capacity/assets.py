@@ -109,7 +109,7 @@ def _inputs(
 def capacity_report(
     context: AssetExecutionContext, aws: AwsConnection, lake: LakeConfigResource
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
-    document = lake.load()
+    document = lake.load(aws)
     clients = aws.clients(document.lake.region)
     now = datetime.now(UTC)
     inputs = _inputs(context, clients, document, now)

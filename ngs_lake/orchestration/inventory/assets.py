@@ -64,7 +64,7 @@ CHECKS = {
 def inventory_catalog(
     context: AssetExecutionContext, aws: AwsConnection, lake: LakeConfigResource
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
-    document = lake.load()
+    document = lake.load(aws)
     clients = aws.clients(document.lake.region)
     ledger = RunLedger(clients, LakeNames.of(document))
     refresh = refresh_catalogue(clients, document, ledger)

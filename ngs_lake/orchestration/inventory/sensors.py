@@ -121,7 +121,7 @@ def build_inventory_reports_sensor(interval: int, job: UnresolvedAssetJobDefinit
         context: SensorEvaluationContext, aws: AwsConnection, lake: LakeConfigResource
     ) -> SensorResult | SkipReason:
         seen: dict[str, str] = json.loads(context.cursor or "{}")
-        current = lake.load()
+        current = lake.load(aws)
         events = []
         fresh: dict[str, str] = {}
         for sequencer_id, marker, metadata in newest_reports(aws, current):

@@ -3,8 +3,10 @@ S3 bucket per sequencer.
 
 The document is an observable source asset: its SHA-256 is its data version, observed by the
 `lake_config_changed` sensor (or the UI's "Observe"), so a provisioning run can be traced to the
-document it applied. The provisioned lake and the buckets are external assets: `provision_lake`
-records a materialization of `provisioned_lake` after each apply, and the buckets are filled by
+document it applied. The plan, the provisioned lake and the buckets are external assets: the
+sensor records each new document's plan as a materialization of `provisioning_plan` (what a
+person reviews, with its digest), `provision_lake` records one of `provisioned_lake` after each
+apply, and the buckets are filled by
 the gateways, not by Dagster. Their specs come from the document, so a new sequencer's bucket
 joins the graph when the code location reloads.
 """
@@ -27,6 +29,7 @@ from ngs_lake.config.model import LakeConfig
 
 LAKE_GROUP = "lake"
 LAKE_CONFIG = AssetKey("lake_config")
+PROVISIONING_PLAN = AssetKey("provisioning_plan")
 PROVISIONED_LAKE = AssetKey("provisioned_lake")
 
 
@@ -54,9 +57,18 @@ def lake_config(context) -> ObserveResult:  # noqa: ANN001 (Dagster's observe co
     )
 
 
+provisioning_plan = AssetSpec(
+    PROVISIONING_PLAN,
+    deps=[LAKE_CONFIG],
+    group_name=LAKE_GROUP,
+    description="What applying the document would change, as `lake_config_changed` computed "
+    "it: counts, every change (irreversible first) and the plan digest that `provision_lake` "
+    "must be launched with (run config `ops: provision: config: plan_digest`).",
+)
+
 provisioned_lake = AssetSpec(
     PROVISIONED_LAKE,
-    deps=[LAKE_CONFIG],
+    deps=[PROVISIONING_PLAN],
     group_name=LAKE_GROUP,
     description="Every AWS resource the document describes (buckets, queues, topic, tables, "
     "KMS key, gateway shares), as the last `provision_lake` run applied them.",

@@ -1,52 +1,92 @@
-"""`provision_lake`: the same plan-then-apply as `ngs-lake provision`, as a Dagster job.
+"""`provision_lake`: the same plan-then-apply as `ngs-lake provision --apply`, as a Dagster job.
 
-An applied plan is recorded as a materialization of the `provisioned_lake` asset, tagged with the
-document's SHA-256, so the lineage shows which document the lake was last provisioned from.
+It applies only the plan a person reviewed: its run config names the plan's digest (the
+`provisioning_plan` materialization shows it), and a plan that no longer has that digest is
+refused, naming both. Each apply is recorded (digest, time, who) in the catalogue bucket, and as
+a materialization of the `provisioned_lake` asset, tagged with the document's SHA-256.
 """
 
-from pathlib import Path
+from datetime import UTC, datetime
 
 from dagster import (
     AssetMaterialization,
     Config,
+    Failure,
     MetadataValue,
     OpExecutionContext,
     in_process_executor,
     job,
     op,
 )
+from dagster._core.storage.tags import USER_TAG
+from pydantic import Field
 
-from ngs_lake.orchestration.onboarding.assets import PROVISIONED_LAKE, config_digest
+from ngs_lake.orchestration.onboarding.assets import PROVISIONED_LAKE
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 from ngs_lake.provisioning import apply_plan, plan_lake
+from ngs_lake.provisioning.approvals import (
+    ApplyHistory,
+    ApplyRecord,
+    StalePlan,
+    caller_arn,
+    check_approval,
+    plan_digest,
+    utc_stamp,
+)
 
 
 class ProvisionConfig(Config):
     apply: bool = True
+    plan_digest: str = Field(
+        default="",
+        description="The digest of the plan you reviewed (the latest provisioning_plan "
+        "materialization's `plan digest`); the run is refused unless the plan still has it.",
+    )
 
 
-@op(description="Plan the lake from the config document against AWS, then apply the plan.")
+@op(description="Plan the lake from the document in force; apply it if its digest is approved.")
 def provision(
     context: OpExecutionContext,
     config: ProvisionConfig,
     lake: LakeConfigResource,
     aws: AwsConnection,
 ) -> None:
-    document = lake.load()
-    plan = plan_lake(document, aws.clients(document.lake.region))
-    context.log.info(plan.render(show_policies=False))
-    applied = apply_plan(plan) if config.apply else []
+    in_force = lake.in_force(aws)
+    document = in_force.document
+    clients = aws.clients(document.lake.region)
+    plan = plan_lake(document, clients)
+    digest = plan_digest(plan, in_force.sha256)
+    context.log.info(f"{plan.render(show_policies=False)}\nplan digest: {digest}")
+    applied = []
     if config.apply:
-        counts = plan.counts()
+        try:
+            check_approval(config.plan_digest, digest)
+        except StalePlan as exc:
+            metadata = {"approved": exc.approved, "current": digest}
+            raise Failure(str(exc), metadata=metadata) from None
+        applied = apply_plan(plan)
+        who = context.run.tags.get(USER_TAG) or caller_arn(clients.sts())
+        ApplyHistory(clients.s3(), document.lake.catalog_bucket).record(
+            ApplyRecord(
+                digest,
+                in_force.sha256,
+                utc_stamp(datetime.now(UTC)),
+                who,
+                f"dagster run {context.run_id}",
+                len(applied),
+            )
+        )
         context.log_event(
             AssetMaterialization(
                 PROVISIONED_LAKE,
                 description=f"{len(applied)} changes applied",
                 metadata={
                     "changes applied": len(applied),
-                    "resources unchanged": counts.get("no-op", 0),
+                    "resources unchanged": plan.counts().get("no-op", 0),
                     "sequencers": len(document.sequencers),
-                    "config sha256": config_digest(Path(lake.resolved_path())),
+                    "config sha256": in_force.sha256,
+                    "plan digest": digest,
+                    "applied by": who,
                 },
             )
         )
@@ -55,11 +95,16 @@ def provision(
             **{f"plan_{action}": n for action, n in plan.counts().items()},
             "applied": len(applied),
             "config": lake.resolved_path(),
+            "plan digest": digest,
             "plan": MetadataValue.md(f"```\n{plan.render(show_policies=False)}\n```"),
         }
     )
 
 
-@job(executor_def=in_process_executor, description="Provision the lake from config/lake.yaml.")
+@job(
+    executor_def=in_process_executor,
+    description="Apply the reviewed plan: launch with `ops: {provision: {config: {plan_digest: "
+    "<the provisioning_plan's digest>}}}`.",
+)
 def provision_lake() -> None:
     provision()

@@ -19,7 +19,7 @@ from dagster import (
     sensor,
 )
 
-from ngs_lake.alerts.conditions import AuditCheck
+from ngs_lake.alerts.conditions import AuditCheck, DocumentCheck
 from ngs_lake.alerts.dispatch import alert_pass
 from ngs_lake.orchestration.inventory.assets import CHECKS
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
@@ -61,15 +61,20 @@ def build_alerts_sensor(minimum_interval_seconds: int = 60) -> SensorDefinition:
         default_status=DefaultSensorStatus.RUNNING,
         description="Alerts the operations topic once per condition and subject (stalled, "
         "incomplete or abandoned runs, silent gateways, old parked events, low cache buffers, "
-        "growing backlogs, failed inventory audits), and again when each clears.",
+        "growing backlogs, failed inventory audits, an invalid config file), and again when "
+        "each clears.",
     )
     def operations_alerts(
         context: SensorEvaluationContext, aws: AwsConnection, lake: LakeConfigResource
     ) -> SkipReason:
-        document = lake.load()
+        in_force = lake.in_force(aws)
+        document, now = in_force.document, datetime.now(UTC)
         clients = aws.clients(document.lake.region)
+        checked = DocumentCheck(
+            in_force.path, in_force.problems, in_force.sha256, in_force.saved_at or now
+        )
         evaluation, report = alert_pass(
-            clients, document, datetime.now(UTC), latest_audits(context.instance)
+            clients, document, now, latest_audits(context.instance), checked
         )
         for problem in evaluation.unreadable:
             context.log.warning(f"not judged this tick: {problem}")

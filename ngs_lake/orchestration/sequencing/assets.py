@@ -50,7 +50,7 @@ from ngs_lake.runs.verification import verify_run
 def sequencing_run(
     context: AssetExecutionContext, aws: AwsConnection, lake: LakeConfigResource
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
-    document = lake.load()
+    document = lake.load(aws)
     clients = aws.clients(document.lake.region)
     names = LakeNames.of(document)
     ledger = RunLedger(clients, names, document.lake.events_ttl_days)
@@ -92,7 +92,7 @@ def sequencing_run(
 def run_manifest(
     context: AssetExecutionContext, aws: AwsConnection, lake: LakeConfigResource
 ) -> MaterializeResult:
-    document = lake.load()
+    document = lake.load(aws)
     clients = aws.clients(document.lake.region)
     names = LakeNames.of(document)
     run = RunLedger(clients, names).require_run(context.partition_key)

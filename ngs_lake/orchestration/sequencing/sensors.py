@@ -144,7 +144,7 @@ def build_storage_gateway_events_sensor(
     def storage_gateway_events(
         context: SensorEvaluationContext, aws: AwsConnection, lake: LakeConfigResource
     ) -> SensorResult:
-        document = lake.load()
+        document = lake.load(aws)
         clients = aws.clients(document.lake.region)
         plan = run_tick(clients, document, attempt_log(context.instance), shard, settings)
         requests = [run_request(r) for r in plan.requests]
