@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from ngs_lake.platforms.base import (
     ExpectedFilesReport,
     PlatformFamily,
     PlatformFileError,
+    RunFacts,
     bare,
     expected_report,
 )
@@ -44,14 +45,33 @@ class ElementRunParameters(BaseModel):
     flowcell: str | None = Field(default=None, alias="FlowcellID")
     side: str | None = Field(default=None, alias="Side")
     date: str | None = Field(default=None, alias="Date")
-    cycles: dict[str, int] = Field(alias="Cycles")
+    # A cytoprofiling run has imaging batches and no Cycles (real_runs/20250415_AV244103_2345).
+    cycles: dict[str, int] = Field(default_factory=dict, alias="Cycles")
     read_order: str | None = Field(default=None, alias="ReadOrder")
+    consumables: dict[str, Any] = Field(default_factory=dict, alias="Consumables")
+
+    @property
+    def flowcell_serial(self) -> str | None:
+        """`FlowcellID`, else the flow cell consumable's `SerialNumber`; None when blank."""
+        consumable = self.consumables.get("Flowcell")
+        serial = consumable.get("SerialNumber") if isinstance(consumable, dict) else None
+        return self.flowcell or (serial if isinstance(serial, str) and serial else None)
+
+    def geometry(self) -> str | None:
+        """Reads in `ReadOrder` (else as listed), zero-cycle reads left out."""
+        order = [r.strip() for r in (self.read_order or "").split(",") if r.strip()]
+        reads = order or list(self.cycles)
+        labels = [f"{r}:{self.cycles[r]}" for r in reads if self.cycles.get(r)]
+        return " ".join(labels) or None
 
 
 class RunUploaded(BaseModel):
+    """`{"outcome": "OutcomeCompleted"}`: real files spell the key in lower case
+    (real_runs/20250127_AV244103_1234_NT1850075L); `Outcome` is accepted too."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    outcome: str = Field(alias="Outcome")
+    outcome: str = Field(validation_alias=AliasChoices("outcome", "Outcome"))
 
 
 def cycle_archive(read: str, cycle: int) -> str:
@@ -102,6 +122,21 @@ class Element(PlatformFamily):
 
     def metadata_paths(self, platform: str, run_folder: str) -> tuple[str, ...]:
         return (RUN_PARAMETERS, RUN_UPLOADED)
+
+    def is_fact_file(self, platform: str, relative_path: str) -> bool:
+        return relative_path == RUN_PARAMETERS
+
+    def read_facts(self, platform: str, files: Mapping[str, bytes]) -> RunFacts:
+        if RUN_PARAMETERS not in files:
+            return RunFacts()
+        params = parse_run_parameters(files[RUN_PARAMETERS])
+        return RunFacts(
+            run_id=params.run_folder_name or None,
+            flowcell=params.flowcell_serial,
+            instrument=params.instrument or None,
+            run_date=params.date[:10] if params.date else None,
+            geometry=params.geometry(),
+        )
 
     def parse_metadata(self, platform: str, files: Mapping[str, bytes]) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -111,7 +111,7 @@ def test_data_files_are_the_base_calls_then_the_filter_files():
         ("novaseq-x", "CopyComplete.txt", ("RTAComplete.txt", "RunCompletionStatus.xml")),
         ("novaseq-6000", "CopyComplete.txt", ("RTAComplete.txt",)),
         ("nextseq-2000", "CopyComplete.txt", ("RTAComplete.txt",)),
-        ("nextseq-550", "RTAComplete.xml", ()),
+        ("nextseq-550", "RTAComplete.txt", ()),
         ("miseq", "RTAComplete.txt", ()),
     ],
 )
@@ -138,12 +138,16 @@ def test_each_model_has_its_output_format(platform, output):
 
 
 def test_metadata_is_run_info_and_run_parameters():
-    assert ILLUMINA.metadata_paths("miseq", "run") == ("RunInfo.xml", "RunParameters.xml")
+    assert ILLUMINA.metadata_paths("miseq", "run") == (
+        "RunInfo.xml",
+        "RunParameters.xml",
+        "runParameters.xml",
+    )
 
 
 def _complete_nextseq_550() -> tuple[dict[str, bytes], set[str]]:
     files = {"RunInfo.xml": (DATA / NEXTSEQ_550).read_bytes()}
-    present = {"RunInfo.xml", "RunParameters.xml", "RTAComplete.xml", "SampleSheet.csv"}
+    present = {"RunInfo.xml", "RunParameters.xml", "RTAComplete.txt", "SampleSheet.csv"}
     return files, present | set(data_files(MODELS["nextseq-550"], run_info(NEXTSEQ_550)))
 
 

@@ -127,9 +127,7 @@ def test_a_run_info_implying_more_files_than_any_instrument_writes_is_refused():
 
 @pytest.mark.parametrize("platform", ["novaseq-x", "miseq", "nextseq-550"])
 def test_the_file_count_checked_is_the_count_listed(platform):
-    info = parse_run_info(
-        (DATA / "201125_A00291_0321_AHWHKYDRXX/RunInfo.xml").read_bytes()
-    )
+    info = parse_run_info((DATA / "201125_A00291_0321_AHWHKYDRXX/RunInfo.xml").read_bytes())
     assert data_file_count(MODELS[platform], info) == len(data_files(MODELS[platform], info))
 
 
