@@ -89,6 +89,7 @@ class PlatformFamily(ABC):
     name: str
     run_depth: int
     default_stall_window: timedelta
+    folder_layout: str  # the run folder's shape, for people: named when a folder matches none
 
     def locate(self, key: str) -> RunLocation | None:
         """The run a share key belongs to, or None for a stray key outside any run folder.

@@ -113,6 +113,7 @@ def parse_run_uploaded(data: bytes) -> RunUploaded:
 class Element(PlatformFamily):
     name = "element"
     run_depth = 1
+    folder_layout = "<YYYYMMDD>_AV<6 digits>_<run name> at the share's top"
     default_stall_window = timedelta(hours=2)
 
     run_path_pattern = bare(RUN_FOLDER)

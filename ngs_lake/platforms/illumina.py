@@ -323,6 +323,7 @@ def filter_files(model: IlluminaModel, run_info: RunInfo) -> list[str]:
 class Illumina(PlatformFamily):
     name = "illumina"
     run_depth = 1
+    folder_layout = "<YYMMDD|YYYYMMDD>_<instrument>_<run number>_<flow cell> at the share's top"
     # A NovaSeq X spends ~5 minutes a cycle and pauses for the paired-end turn; two hours without a
     # file is unusual.
     default_stall_window = timedelta(hours=2)

@@ -99,6 +99,7 @@ def _count(values: dict[str, str], key: str) -> int:
 class Nanopore(PlatformFamily):
     name = "nanopore"
     run_depth = 3
+    folder_layout = "<experiment>/<sample>/<YYYYMMDD>_<HHMM>_<position>_<flow cell>_<8 hex>"
     # POD5 batches close every few minutes at most; an hour of silence means trouble.
     default_stall_window = timedelta(hours=1)
 

@@ -139,6 +139,7 @@ def cell_facts(data: bytes, name: str, movie: str | None) -> RunFacts:
 class PacBio(PlatformFamily):
     name = "pacbio"
     run_depth = 2
+    folder_layout = "r<instrument>_<YYYYMMDD>_<HHMMSS>/<plate>_<well>, one run per SMRT cell"
     # A cell writes its data only when it ends, up to 30 hours after it starts.
     default_stall_window = timedelta(hours=36)
 
