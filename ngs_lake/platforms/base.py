@@ -133,6 +133,11 @@ class PlatformFamily(ABC):
             for pattern in self.metadata_paths(platform, "")
         )
 
+    def folder_facts(self, run_folder: str) -> RunFacts:
+        """What the run folder's own name says (present on every event of the run, so known from
+        its first); a fact read from the run's files replaces it."""
+        return RunFacts()
+
     @abstractmethod
     def read_facts(self, platform: str, files: Mapping[str, bytes]) -> RunFacts:
         """The run's facts from whichever of its fact files are given.

@@ -127,6 +127,18 @@ class Element(PlatformFamily):
     def is_fact_file(self, platform: str, relative_path: str) -> bool:
         return relative_path == RUN_PARAMETERS
 
+    def folder_facts(self, run_folder: str) -> RunFacts:
+        """The instrument and the date, from `<YYYYMMDD>_<instrument>_<run name>`."""
+        parts = RUN_FOLDER.match(run_folder)
+        if parts is None:
+            return RunFacts()
+        day = parts["date"]
+        return RunFacts(
+            run_id=run_folder,
+            instrument=parts["instrument"],
+            run_date=f"{day[:4]}-{day[4:6]}-{day[6:]}",
+        )
+
     def read_facts(self, platform: str, files: Mapping[str, bytes]) -> RunFacts:
         if RUN_PARAMETERS not in files:
             return RunFacts()

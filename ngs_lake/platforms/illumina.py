@@ -336,6 +336,20 @@ class Illumina(PlatformFamily):
     def metadata_paths(self, platform: str, run_folder: str) -> tuple[str, ...]:
         return (RUN_INFO, *RUN_PARAMETERS_NAMES)
 
+    def folder_facts(self, run_folder: str) -> RunFacts:
+        """Run id, instrument and date; not the flow cell, whose folder form carries the A/B
+        side letter that RunInfo's <Flowcell> lacks (real_runs/201125_A00291_0321_AHWHKYDRXX)."""
+        parts = RUN_FOLDER.match(run_folder)
+        if parts is None:
+            return RunFacts()
+        stamp = parts["date"]
+        day = stamp if len(stamp) == 8 else f"20{stamp}"
+        return RunFacts(
+            run_id=run_folder,
+            instrument=parts["instrument"],
+            run_date=f"{day[:4]}-{day[4:6]}-{day[6:]}",
+        )
+
     def read_facts(self, platform: str, files: Mapping[str, bytes]) -> RunFacts:
         """From RunInfo.xml (written first); from RunParameters.xml until it is there."""
         if RUN_INFO in files:

@@ -117,6 +117,14 @@ class Nanopore(PlatformFamily):
     def is_fact_file(self, platform: str, relative_path: str) -> bool:
         return bool(FINAL_SUMMARY.match(relative_path))
 
+    def folder_facts(self, run_folder: str) -> RunFacts:
+        """The flow cell and the start date, from `<YYYYMMDD>_<HHMM>_<position>_<flow cell>_..`."""
+        parts = RUN_FOLDER.match(run_folder.rsplit("/", 1)[-1])
+        if parts is None:
+            return RunFacts()
+        day = parts["date"]
+        return RunFacts(flowcell=parts["flowcell"], run_date=f"{day[:4]}-{day[4:6]}-{day[6:]}")
+
     def read_facts(self, platform: str, files: Mapping[str, bytes]) -> RunFacts:
         """From the final summary, MinKNOW's one file that names the run; it is written last."""
         summary = next((v for k, v in files.items() if FINAL_SUMMARY.match(k)), None)

@@ -166,6 +166,14 @@ class PacBio(PlatformFamily):
     def is_fact_file(self, platform: str, relative_path: str) -> bool:
         return bool(FACT_FILES[platform].match(relative_path))
 
+    def folder_facts(self, run_folder: str) -> RunFacts:
+        """The instrument and the run's date, from `r<instrument>_<YYYYMMDD>_<HHMMSS>/<cell>`."""
+        parts = RUN_FOLDER.match(run_folder.split("/", 1)[0])
+        if parts is None:
+            return RunFacts()
+        day = parts["date"]
+        return RunFacts(instrument=parts["instrument"], run_date=f"{day[:4]}-{day[4:6]}-{day[6:]}")
+
     def read_facts(self, platform: str, files: Mapping[str, bytes]) -> RunFacts:
         marker = self._marker(platform, files)
         movie = marker[1] if marker else None

@@ -37,7 +37,7 @@ from ngs_lake.runs.model import (
     sns_group_id,
     utc_iso,
 )
-from ngs_lake.runs.run_facts import read_facts, stored_facts
+from ngs_lake.runs.run_facts import folder_facts, read_facts, stored_facts
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,8 @@ class RunAnnouncer:
             bytes=sum(f.size for f in files),
             uploads=sorted(f.uploaded_at for f in files),
             metadata=run.metadata or self.run_metadata(run, {f.path for f in files}),
-            facts=stored_facts(run) or read_facts(self.clients, run, {f.path for f in files}),
+            facts=folder_facts(run)
+            | (stored_facts(run) or read_facts(self.clients, run, {f.path for f in files})),
         )
 
     def publish(self, run: Run, mid: str, body: str, event_type: RunEventType) -> None:

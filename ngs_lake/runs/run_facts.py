@@ -53,6 +53,11 @@ def stored_facts(run: Run) -> dict[str, str]:
     return {k: v for k, v in run.facts.items() if k != FACTS_ERROR}
 
 
+def folder_facts(run: Run) -> dict[str, str]:
+    """What the run folder's name says: known from the run's first event, whatever it is."""
+    return family_of(run.platform).folder_facts(run.run_folder).as_dict()
+
+
 def read_facts(clients: AwsClients, run: Run | NewRun, present: set[str]) -> dict[str, str]:
     """The facts from the run's fact files in S3: for a message whose run has none stored (its
     fact file's read at ingest failed), so `run.completed` always carries them."""
