@@ -416,10 +416,12 @@ def read_geometry(reads: list[Read]) -> str:
 
 
 def run_folder_name(date: datetime, instrument: str, number: int, flowcell: str) -> str:
-    """The folder name an instrument gives a run (only the NovaSeq X, `LH`, uses YYYYMMDD; the
-    NextSeq 2000, `VH`, writes e.g. `200722_VH00123_5_AAAFWVYM5`)."""
-    stamp = date.strftime("%Y%m%d") if instrument.startswith("LH") else date.strftime("%y%m%d")
-    digits = f"{number}" if instrument.startswith("VH") else f"{number:04d}"
+    """The folder name an instrument gives a run (the NovaSeq X, `LH`, and the iSeq 100, `FS`,
+    use YYYYMMDD: `20190730_FS10000507_18_BPC29604-1714`; the NextSeq 1000/2000, `VH`, and the
+    iSeq write the number unpadded: `200722_VH00123_5_AAAFWVYM5`)."""
+    long_date = instrument.startswith(("LH", "FS"))
+    stamp = date.strftime("%Y%m%d") if long_date else date.strftime("%y%m%d")
+    digits = f"{number}" if instrument.startswith(("VH", "FS")) else f"{number:04d}"
     return f"{stamp}_{instrument}_{digits}_{flowcell}"
 
 
