@@ -318,6 +318,7 @@ ALERT_CONDITIONS = (
     "gateway_buffer_low",
     "inventory_audit_failed",
     "upload_backlog_growing",
+    "folder_unrecognised",
 )
 ALERT_SEVERITIES = ("warning", "critical")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
