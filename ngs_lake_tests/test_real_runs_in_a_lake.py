@@ -166,6 +166,18 @@ def _uploaded(lake: Lake, sequencer_id: str, key: str) -> Callable[[], bool]:
     return check
 
 
+def _all_uploaded(lake: Lake, run: CorpusRun) -> Callable[[], bool]:
+    s3 = lake.clients.s3()
+    bucket = lake.config.bucket_name(run.sequencer_id)
+    wanted = {f"{run.run_path}/{p}" for p in [run.first[0], *run.rest, run.marker[0]]}
+
+    def check() -> bool:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=run.run_path)
+        return wanted <= {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+    return check
+
+
 def _messages(lake: Lake) -> dict[tuple[str, str], dict]:
     bodies = [json.loads(m["Body"]) for m in lake.consumer_messages("lims")]
     return {(b["run"]["run_key"], b["event_type"]): b for b in bodies}
@@ -202,6 +214,8 @@ def test_five_real_runs_of_four_families_complete_with_their_facts(real_lake):
             for relative, data in run.rest.items():
                 _write(lake, run.sequencer_id, f"{run.run_path}/{relative}", data)
             _write(lake, run.sequencer_id, f"{run.run_path}/{run.marker[0]}", run.marker[1])
+        for run in runs:  # uploaded before the next tick: one drain takes each run whole
+            wait_for(_all_uploaded(lake, run), what=f"{run.run_key} uploaded")
 
         def all_completed() -> bool:
             states = [(r := lake.ledger().get_run(x.run_key)) and r.state for x in runs]
