@@ -208,7 +208,12 @@ def test_five_real_runs_of_four_families_complete_with_their_facts(real_lake):
             if run.sequencer_id != "MIN-MAD-01":  # a final summary is Nanopore's fact file
                 assert stored.facts == run.expected_facts, run.run_key
         miniseq = lake.ledger().get_run(runs[0].run_key)
-        assert "flowcell  000H02MFC" in run_report(miniseq, [], [])
+        report = run_report(miniseq, [], [])  # what `ngs-lake runs show` prints
+        assert "flowcell  000H02MFC" in report
+        assert (
+            "instrument ML-PT1-15; flowcell 000H02MFC; run_date 2016-06-07; geometry R1:30"
+            in report
+        )
         # 2. The rest of each run, its marker last; each completes.
         for run in runs:
             for relative, data in run.rest.items():
