@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from ngs_lake.alerts.conditions import FOLDER_UNRECOGNISED, unrecognised_folder_findings
 from ngs_lake.config.model import ALERT_CONDITIONS
-from ngs_lake.platforms import family_of
+from ngs_lake.platforms import PLATFORM_IDS, family_of
+from ngs_lake.platforms.base import RunFacts
+from ngs_lake.runs.announcements import run_event_schema
 from ngs_lake.runs.classification import ObjectKind, ShareEntry, classify_upload_event
 from ngs_lake.runs.model import NewRun, RunFile
 from ngs_lake.runs.run_facts import FACTS_ERROR, fact_files, merged_facts
@@ -114,3 +116,11 @@ def test_a_settled_candidate_is_one_warning_naming_status():
         "warning",
         "ngs-lake status",
     )
+
+
+def test_the_message_schema_names_every_platform_and_the_facts():
+    """Consumers validate against the shipped schema: a platform it does not list (MinION,
+    Sequel II, ...) would fail every message of that platform."""
+    schema = run_event_schema()["properties"]["run"]["properties"]
+    assert schema["platform"]["enum"] == list(PLATFORM_IDS)
+    assert set(schema["facts"]["properties"]) == set(RunFacts.__dataclass_fields__)
