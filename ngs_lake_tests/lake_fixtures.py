@@ -4,6 +4,7 @@ feed its events queue the AWS-shaped events a gateway would send."""
 import json
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,22 +157,37 @@ def upload_event(
     )
 
 
-@pytest.fixture
-def lake(moto, start_gateway, tmp_path) -> Lake:
-    def edit(document: dict) -> None:
-        document["lake"]["settling_time_seconds"] = 1
-        lims = next(c for c in document["consumers"] if c["name"] == "lims")
-        lims["event_types"] = list(EVENT_TYPES)  # the LIMS hears every lifecycle step
-        document["lake"]["abort_after_stall_windows"] = 3
-        promethion = next(s for s in document["sequencers"] if s["id"] == "PRM-MAD-01")
-        promethion["stall_window"] = "4s"  # compressed time for stall and abort tests
-        document["lake"]["lifecycle_run_attempts"] = 3  # and for retries that end
-        document["lake"]["lifecycle_retry_backoff"] = "1s"
-        document["lake"]["gateway_silence"] = "8s"
+def _small_lake(document: dict) -> None:
+    document["lake"]["settling_time_seconds"] = 1
+    lims = next(c for c in document["consumers"] if c["name"] == "lims")
+    lims["event_types"] = list(EVENT_TYPES)  # the LIMS hears every lifecycle step
+    document["lake"]["abort_after_stall_windows"] = 3
+    promethion = next(s for s in document["sequencers"] if s["id"] == "PRM-MAD-01")
+    promethion["stall_window"] = "4s"  # compressed time for stall and abort tests
+    document["lake"]["lifecycle_run_attempts"] = 3  # and for retries that end
+    document["lake"]["lifecycle_retry_backoff"] = "1s"
+    document["lake"]["gateway_silence"] = "8s"
 
-    path = edited_config(tmp_path, SMALL_CONFIG, edit, "lake.yaml")
-    gateway = start_gateway(path)
-    clients = lake_clients(moto, gateway)
-    config = load_lake_config(path)
-    apply_plan(plan_lake(config, clients))
-    return Lake(moto, gateway, config, path, clients)
+
+@pytest.fixture
+def lake_with(moto, start_gateway, tmp_path) -> Callable[[Callable[[dict], None]], Lake]:
+    """The small lake with one more edit of its document (more sequencers, say)."""
+
+    def build(more: Callable[[dict], None]) -> Lake:
+        def edit(document: dict) -> None:
+            _small_lake(document)
+            more(document)
+
+        path = edited_config(tmp_path, SMALL_CONFIG, edit, "lake.yaml")
+        gateway = start_gateway(path)
+        clients = lake_clients(moto, gateway)
+        config = load_lake_config(path)
+        apply_plan(plan_lake(config, clients))
+        return Lake(moto, gateway, config, path, clients)
+
+    return build
+
+
+@pytest.fixture
+def lake(lake_with) -> Lake:
+    return lake_with(lambda document: None)

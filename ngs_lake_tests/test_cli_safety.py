@@ -41,8 +41,8 @@ def test_apply_refuses_without_yes_when_stdin_is_not_a_terminal(moto, start_gate
     digest = refused.stdout.splitlines()[-1].removeprefix("plan digest: ")
     assert len(digest) == 64
     assert lines[-2] == (
-        f"about to apply plan {digest}: 84 change(s) to local stand-in at {moto.endpoint}, "
-        f"region us-east-1; Storage Gateway API at {gateway.endpoint} (84 create)"
+        f"about to apply plan {digest}: 86 change(s) to local stand-in at {moto.endpoint}, "
+        f"region us-east-1; Storage Gateway API at {gateway.endpoint} (86 create)"
     )
     assert lines[-1] == (
         "Error: not applied: stdin is not a terminal, so no one can confirm; read the plan, then "
@@ -52,7 +52,7 @@ def test_apply_refuses_without_yes_when_stdin_is_not_a_terminal(moto, start_gate
 
     applied = provision(gateway, moto, "--apply", "--yes")
     assert applied.returncode == 0, applied.stderr
-    assert "applied 84 change(s)" in applied.stdout
+    assert "applied 86 change(s)" in applied.stdout
     again = provision(gateway, moto, "--apply")  # nothing to do: nothing to confirm
     assert again.returncode == 0, again.stderr
     assert again.stderr.splitlines()[-1] == "nothing to apply: every resource is up to date"
@@ -121,7 +121,7 @@ def test_the_plan_shows_policies_only_when_asked(moto, start_gateway):
     assert quiet.returncode == 0, quiet.stderr
     assert '"Statement"' not in quiet.stdout
     *_, counts, digest = quiet.stdout.splitlines()
-    assert counts == "plan: 84 create, 0 update, 0 no-op, 0 retained, 0 move, 0 remove"
+    assert counts == "plan: 86 create, 0 update, 0 no-op, 0 retained, 0 move, 0 remove"
     assert re.fullmatch(r"plan digest: [0-9a-f]{64}", digest)
     shown = provision(gateway, moto, "--plan", "--show-policies")
     policies = json.loads(shown.stdout[shown.stdout.index("\n{") :])

@@ -139,8 +139,8 @@ def test_unknown_timezone_and_platform():
         "sites[madison].timezone: unknown IANA time zone 'America/Madison'; near names: "
         "America/Maceio, America/Dawson, America/Marigot",
         "sequencers[MIS-MAD-01].platform: unknown platform 'miseq-i100'; expected one of: "
-        "novaseq-x, novaseq-6000, nextseq-2000, nextseq-550, miseq, promethion, gridion, revio, "
-        "aviti",
+        "novaseq-x, novaseq-6000, nextseq-2000, nextseq-1000, nextseq-550, miniseq, miseq, "
+        "iseq-100, promethion, gridion, minion, revio, sequel-2, aviti",
     ]
 
 
@@ -198,7 +198,8 @@ def test_every_problem_is_reported_at_once():
         "sites[madison].timezone: unknown IANA time zone 'Mars/Olympus', such as 'Europe/Berlin'",
         "gateways[gw-a].ip: '10.30.1' is not an IPv4 address",
         "sequencers[PRM-MAD-01].platform: unknown platform 'sanger'; expected one of: novaseq-x, "
-        "novaseq-6000, nextseq-2000, nextseq-550, miseq, promethion, gridion, revio, aviti",
+        "novaseq-6000, nextseq-2000, nextseq-1000, nextseq-550, miniseq, miseq, iseq-100, "
+        "promethion, gridion, minion, revio, sequel-2, aviti",
     ]
 
 

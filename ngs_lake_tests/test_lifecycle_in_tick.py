@@ -29,6 +29,7 @@ METADATA = {
     "run_cycles",
     "run_experiment_name",
     "run_flowcell",
+    "run_geometry",
     "run_instrument",
     "run_lanes",
     "run_rta_version",

@@ -92,7 +92,8 @@ def test_the_catalogue_maps_keys_to_the_same_runs(family, key, expected):
         ("novaseq-x", "CopyComplete.txt", True),
         ("novaseq-x", "RTAComplete.txt", False),
         ("miseq", "RTAComplete.txt", True),
-        ("nextseq-550", "RTAComplete.xml", True),
+        ("nextseq-550", "RTAComplete.txt", True),
+        ("nextseq-550", "RTAComplete.xml", False),
         ("promethion", "final_summary_PAQ12345_3f2a1b9c_a1b2c3d4.txt", True),
         ("promethion", "sequencing_summary_PAQ12345_3f2a1b9c_a1b2c3d4.txt", False),
         ("revio", "metadata/m84046_231116_153611_s1.transferdone", True),
@@ -229,10 +230,12 @@ def test_pacbio_names_the_missing_cell_files():
     assert report.missing == ("hifi_reads/a.bam.pbi",)
 
 
-def test_element_run_parameters_must_name_its_cycles():
+def test_element_run_parameters_without_cycles_expect_no_base_calls():
+    """A cytoprofiling run images in batches and lists no Cycles (real_runs/20250415_AV244103_2345)."""
     params = b'{"RunName": "r", "RunFolderName": "f", "InstrumentName": "AV1"}'
-    with pytest.raises(PlatformFileError, match=re.escape("RunParameters.json: Cycles: Field")):
-        ELEMENT.parse_metadata("aviti", {"RunParameters.json": params})
+    files = {"RunParameters.json": params}
+    report = ELEMENT.check_expected_files("aviti", "f", files, set(files))
+    assert report.missing == ("RunManifest.json", "RunUploaded.json")
 
 
 def test_element_outcome_is_read_from_the_marker():

@@ -41,7 +41,7 @@ from ngs_lake.platforms.illumina import MAX_TILES, parse_run_info
 from ngs_lake.runs.events import EventRejected, parse_gateway_message
 from ngs_lake_tests.conftest import SMALL_CONFIG
 
-DATA = Path(__file__).parent / "data" / "illumina"
+DATA = Path(__file__).parent / "data" / "real_runs"
 # Example counts per property; with `derandomize`, each run tries exactly these.
 EXAMPLES = {
     "events": 600,
@@ -242,7 +242,7 @@ def test_a_gateway_message_is_an_event_or_event_rejected(body):
 
 # 2. RunInfo.xml, from any instrument generation, or damaged on the way.
 
-REAL_RUN_INFOS = [p.read_bytes() for p in sorted(DATA.glob("*RunInfo.xml"))]
+REAL_RUN_INFOS = [p.read_bytes() for p in sorted(DATA.glob("**/RunInfo.xml"))]
 # A RunInfo.xml as a document to mutate: attributes and texts by name; None is left out.
 RUN_INFO = {
     "Version": "3",

@@ -23,9 +23,9 @@ from ngs_lake.runs.verification import verify_run
 from ngs_lake_tests.fault_proxy import FaultProxy
 from ngs_lake_tests.test_ingest import resources_for
 
-DATA = Path(__file__).parent / "data" / "illumina"
-NOVASEQ_X_RUN_INFO = (DATA / "novaseq-x_v6_NovaSeqX_WHGS_TruSeqPF_NA12878_RunInfo.xml").read_bytes()
-RUN_PARAMETERS = (DATA / "nextseq-2000_200722_VH00123_5_AAAFWVYM5_RunParameters.xml").read_bytes()
+DATA = Path(__file__).parent / "data" / "real_runs"
+NOVASEQ_X_RUN_INFO = (DATA / "NovaSeqX_WHGS_TruSeqPF_NA12878/RunInfo.xml").read_bytes()
+RUN_PARAMETERS = (DATA / "200722_VH00123_5_AAAFWVYM5/RunParameters.xml").read_bytes()
 SEQUENCER = "NVX-MAD-01"
 BUCKET = "small-lake-nvx-mad-01"
 # A NovaSeq X whose share holds three of the 8,229 files its RunInfo.xml implies (the run).

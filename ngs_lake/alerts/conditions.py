@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from ngs_lake.capacity.figures import GatewayCapacity
 from ngs_lake.config.units import format_size
 from ngs_lake.runs.model import Run, RunState, utc_iso
+from ngs_lake.runs.unrecognised import SETTLING_WINDOW, UnrecognisedFolder
 
 WARNING = "warning"
 CRITICAL = "critical"
@@ -30,6 +31,7 @@ GATEWAY_BUFFER_LOW = "gateway_buffer_low"
 INVENTORY_AUDIT_FAILED = "inventory_audit_failed"
 UPLOAD_BACKLOG_GROWING = "upload_backlog_growing"
 CONFIG_INVALID = "config_invalid"
+FOLDER_UNRECOGNISED = "folder_unrecognised"
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,23 @@ def run_findings(runs: Iterable[Run]) -> list[Alert]:
             )
         )
     return out
+
+
+def unrecognised_folder_findings(folders: Iterable[UnrecognisedFolder]) -> list[Alert]:
+    """A top-level share folder that matches no run folder of its platform, once settled: its
+    files are kept in S3 but no run is made of them, so someone must look."""
+    return [
+        Alert(
+            FOLDER_UNRECOGNISED,
+            folder.subject,
+            folder.first_seen + SETTLING_WINDOW,
+            WARNING,
+            f"folder {folder.folder!r} on {folder.sequencer_id} matches no {folder.platform} "
+            f"run folder: {folder.reason}",
+            "ngs-lake status",
+        )
+        for folder in folders
+    ]
 
 
 def silent_gateway_findings(

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ngs_lake.alerts.conditions import (
     CONFIG_INVALID,
     DLQ_MESSAGE_OLD,
+    FOLDER_UNRECOGNISED,
     GATEWAY_BUFFER_LOW,
     GATEWAY_SILENT,
     INVENTORY_AUDIT_FAILED,
@@ -33,6 +34,7 @@ from ngs_lake.alerts.conditions import (
     next_trend,
     run_findings,
     silent_gateway_findings,
+    unrecognised_folder_findings,
 )
 from ngs_lake.alerts.state import AlertState
 from ngs_lake.aws.clients import AwsClients
@@ -41,6 +43,7 @@ from ngs_lake.capacity.figures import gateway_capacity
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames, event_shards
 from ngs_lake.runs.ledger import RunLedger
+from ngs_lake.runs.unrecognised_ledger import UnrecognisedFolders
 from ngs_lake.runs.watermarks import GatewayWatermarks
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,7 @@ def evaluate(
         ("gateway watermarks", lambda: _silence(clients, names, config, now)),
         ("dead-letter queues", lambda: _dead_letters(clients, config, now)),
         ("gateway caches", lambda: _caches(clients, config, state, now)),
+        ("unrecognised folders", lambda: _unrecognised(clients, names, now)),
     )
     for label, read in sources:
         try:
@@ -99,6 +103,13 @@ def _runs(clients: AwsClients, names: LakeNames) -> tuple[set[str], list[Alert]]
     ledger = RunLedger(clients, names)
     runs = [run for state in RUN_CONDITIONS for run in ledger.runs_in_state(state)]
     return set(RUN_CONDITIONS.values()), run_findings(runs)
+
+
+def _unrecognised(
+    clients: AwsClients, names: LakeNames, now: datetime
+) -> tuple[set[str], list[Alert]]:
+    folders = UnrecognisedFolders(clients, names).unrecognised(now, prune=True)
+    return {FOLDER_UNRECOGNISED}, unrecognised_folder_findings(folders)
 
 
 def _silence(

@@ -54,7 +54,7 @@ def simulate_command(
     config_path: Path,
 ) -> None:
     """Write realistic run folders into a share folder, in each platform's real order."""
-    from ngs_lake.simulator import RunSpec, plan_simulation, simulate
+    from ngs_lake.simulator import RunSpec, plan_unused, simulate
     from ngs_lake.simulator.writer import terminal_progress
 
     if sequencer and duration:
@@ -83,11 +83,11 @@ def simulate_command(
             max_file_bytes=parse_size(max_file_size) if max_file_size else None,
             stall_seconds=parse_duration(stall),
         )
-        runs = plan_simulation(spec)
+        runs = plan_unused(spec, share_dir)  # numbered after the share's runs, never reused
         if rate:
             # The sequencer's full-time data rate sets the pace: bytes / (bytes per second).
             seconds = sum(r.total_bytes for r in runs) / (rate / 3600)
-            runs = plan_simulation(replace(spec, duration_seconds=seconds))
+            runs = plan_unused(replace(spec, duration_seconds=seconds), share_dir)
     except (UnitError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     refusal = None if force else share_refusal(share_dir)

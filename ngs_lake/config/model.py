@@ -338,6 +338,7 @@ ALERT_CONDITIONS = (
     "inventory_audit_failed",
     "upload_backlog_growing",
     "config_invalid",
+    "folder_unrecognised",
 )
 ALERT_SEVERITIES = ("warning", "critical")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -86,6 +86,11 @@ class LakeNames:
         return f"{self.prefix}-shares"
 
     @property
+    def unrecognised_folders_table(self) -> str:
+        """Top-level share folders that match no run folder (runs/unrecognised.py)."""
+        return f"{self.prefix}-unrecognised-folders"
+
+    @property
     def inventory_config_id(self) -> str:
         return f"{self.prefix}-inventory"
 

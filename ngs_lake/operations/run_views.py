@@ -39,6 +39,10 @@ def runs_table(runs: list[Run], file_counts: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
+# What runs/run_facts.py stores, in the order a person reads a run by.
+FACT_ORDER = ("run_id", "instrument", "flowcell", "run_date", "geometry", "facts_error")
+
+
 def run_report(run: Run, files: list[RunFile], outbox: list[OutboxEntry]) -> str:
     total = sum(f.size for f in files)
     lines = [
@@ -50,6 +54,9 @@ def run_report(run: Run, files: list[RunFile], outbox: list[OutboxEntry]) -> str
     ]
     if run.flowcell:
         lines.append(f"flowcell  {run.flowcell}")
+    facts = [f"{k} {run.facts[k]}" for k in FACT_ORDER if run.facts.get(k)]
+    if facts:
+        lines.append(f"facts     {'; '.join(facts)}")
     if run.attention_reason:
         lines.append(
             f"attention {run.attention_reason} (in {run.attention_from}); "

@@ -21,6 +21,8 @@ from ngs_lake.operations.run_views import ago, elapsed
 from ngs_lake.runs.dynamo_items import from_item
 from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.model import RunState, utc_iso
+from ngs_lake.runs.unrecognised import UnrecognisedFolder
+from ngs_lake.runs.unrecognised_ledger import UnrecognisedFolders
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,10 @@ class LakeStatus:
     runs_by_state: dict[str, int]
     stalled: list[dict[str, Any]] = field(default_factory=list)
     latest: list[Notification] = field(default_factory=list)
+    # Share folders that match no run folder: settled ones, then those still settling.
+    unrecognised: list[UnrecognisedFolder] = field(default_factory=list)
+    settling: list[UnrecognisedFolder] = field(default_factory=list)
+    unrecognised_error: str | None = None
 
     @property
     def events_waiting(self) -> int:
@@ -133,7 +139,23 @@ def collect_status(clients: AwsClients, config: LakeConfig, latest: int = 5) -> 
             key=lambda r: r.get("last_activity_at", ""),
         ),
         latest=notifications[:latest],
+        **_unrecognised_folders(clients, names),
     )
+
+
+def _unrecognised_folders(clients: AwsClients, names: LakeNames) -> dict[str, Any]:
+    """Read only: a settled candidate with a run under it is left for the alert pass to drop."""
+    table = UnrecognisedFolders(clients, names)
+    now = datetime.now(UTC)
+    try:
+        candidates = table.all()
+        settled = table.unrecognised(now)
+    except Exception as exc:  # shown, not raised: the rest of the status still helps
+        return {"unrecognised_error": str(exc)}
+    return {
+        "unrecognised": settled,
+        "settling": [f for f in candidates if not f.settled(now)],
+    }
 
 
 def _latest_notifications(
@@ -173,6 +195,20 @@ def _age(seconds: float | None) -> str:
     return elapsed(seconds)
 
 
+def _render_unrecognised(status: LakeStatus) -> list[str]:
+    if status.unrecognised_error:
+        return [f"unrecognised folders  unavailable: {status.unrecognised_error}"]
+    if not (status.unrecognised or status.settling):
+        return []
+    lines = ["unrecognised folders (their files are in S3, but no run is made of them)"]
+    for folder in status.unrecognised:
+        lines.append(f"  {folder.subject}  since {ago(folder.first_seen)}: {folder.reason}")
+    for folder in status.settling:
+        seen = ago(folder.first_seen)
+        lines.append(f"  {folder.subject}  settling (seen {seen}): {folder.reason}")
+    return lines
+
+
 def render_status(status: LakeStatus) -> str:
     lines = [f"ngs_lake status at {status.taken_at:%Y-%m-%d %H:%M:%S} UTC", ""]
     for figures in status.event_queues:
@@ -204,6 +240,7 @@ def render_status(status: LakeStatus) -> str:
         lines.append("stalled runs")
         for run in status.stalled:
             lines.append(f"  {run['run_key']}  last activity {ago(run.get('last_activity_at'))}")
+    lines += _render_unrecognised(status)
     lines.append("latest notifications")
     if not status.latest:
         lines.append("  none yet")

@@ -35,11 +35,16 @@ PLATFORMS: dict[str, Platform] = {
         Platform("novaseq-x", Family.ILLUMINA, "NovaSeq X", 20 * GB),
         Platform("novaseq-6000", Family.ILLUMINA, "NovaSeq 6000", 12 * GB),
         Platform("nextseq-2000", Family.ILLUMINA, "NextSeq 2000", 4 * GB),
+        Platform("nextseq-1000", Family.ILLUMINA, "NextSeq 1000", 2 * GB),
         Platform("nextseq-550", Family.ILLUMINA, "NextSeq 550", 2 * GB),
+        Platform("miniseq", Family.ILLUMINA, "MiniSeq", 0.5 * GB),
         Platform("miseq", Family.ILLUMINA, "MiSeq", 0.5 * GB),
+        Platform("iseq-100", Family.ILLUMINA, "iSeq 100", 0.2 * GB),
         Platform("promethion", Family.NANOPORE, "PromethION", 10 * GB),
         Platform("gridion", Family.NANOPORE, "GridION", 2 * GB),
+        Platform("minion", Family.NANOPORE, "MinION (and Flongle)", 0.5 * GB),
         Platform("revio", Family.PACBIO, "Revio", 6 * GB),
+        Platform("sequel-2", Family.PACBIO, "Sequel II/IIe", 2 * GB),
         Platform("aviti", Family.ELEMENT, "AVITI", 5 * GB),
     )
 }

@@ -7,6 +7,7 @@ counts as stalled. Pure: no AWS, no Dagster, no file system.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
@@ -56,6 +57,22 @@ class ExpectedFilesReport:
         return f"{len(self.missing)} of {self.expected} expected files missing: {shown}{more}"
 
 
+@dataclass(frozen=True)
+class RunFacts:
+    """What a lab searches a run by, read from its first metadata file (issue #34): the same
+    five facts for every family, each None where the family's files do not say it."""
+
+    run_id: str | None = None
+    flowcell: str | None = None
+    instrument: str | None = None
+    run_date: str | None = None  # YYYY-MM-DD, as the file dates the run (instrument-local or UTC)
+    geometry: str | None = None  # reads in order, e.g. "R1:151 I1:8 I2:8 R2:151"; None: long reads
+
+    def as_dict(self) -> dict[str, str]:
+        """The facts that are known, for the ledger and messages."""
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
 def bare(pattern: re.Pattern[str]) -> str:
     """A whole-name regex without its anchors, to compose into a path pattern."""
     return pattern.pattern.removeprefix("^").removesuffix("$")
@@ -72,6 +89,7 @@ class PlatformFamily(ABC):
     name: str
     run_depth: int
     default_stall_window: timedelta
+    folder_layout: str  # the run folder's shape, for people: named when a folder matches none
 
     def locate(self, key: str) -> RunLocation | None:
         """The run a share key belongs to, or None for a stray key outside any run folder.
@@ -107,6 +125,25 @@ class PlatformFamily(ABC):
     @abstractmethod
     def metadata_paths(self, platform: str, run_folder: str) -> tuple[str, ...]:
         """Files (relative to the run folder) whose content describes the run."""
+
+    def is_fact_file(self, platform: str, relative_path: str) -> bool:
+        """Whether this file of a run carries its facts (read at ingest, when it lands)."""
+        return any(
+            fnmatch.fnmatchcase(relative_path, pattern)
+            for pattern in self.metadata_paths(platform, "")
+        )
+
+    def folder_facts(self, run_folder: str) -> RunFacts:
+        """What the run folder's own name says (present on every event of the run, so known from
+        its first); a fact read from the run's files replaces it."""
+        return RunFacts()
+
+    @abstractmethod
+    def read_facts(self, platform: str, files: Mapping[str, bytes]) -> RunFacts:
+        """The run's facts from whichever of its fact files are given.
+
+        Raises PlatformFileError (a ValueError) for a file it cannot parse.
+        """
 
     @abstractmethod
     def parse_metadata(self, platform: str, files: Mapping[str, bytes]) -> dict[str, Any]:

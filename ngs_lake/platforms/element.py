@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from ngs_lake.platforms.base import (
     ExpectedFilesReport,
     PlatformFamily,
     PlatformFileError,
+    RunFacts,
     bare,
     expected_report,
 )
@@ -44,14 +45,33 @@ class ElementRunParameters(BaseModel):
     flowcell: str | None = Field(default=None, alias="FlowcellID")
     side: str | None = Field(default=None, alias="Side")
     date: str | None = Field(default=None, alias="Date")
-    cycles: dict[str, int] = Field(alias="Cycles")
+    # A cytoprofiling run has imaging batches and no Cycles (real_runs/20250415_AV244103_2345).
+    cycles: dict[str, int] = Field(default_factory=dict, alias="Cycles")
     read_order: str | None = Field(default=None, alias="ReadOrder")
+    consumables: dict[str, Any] = Field(default_factory=dict, alias="Consumables")
+
+    @property
+    def flowcell_serial(self) -> str | None:
+        """`FlowcellID`, else the flow cell consumable's `SerialNumber`; None when blank."""
+        consumable = self.consumables.get("Flowcell")
+        serial = consumable.get("SerialNumber") if isinstance(consumable, dict) else None
+        return self.flowcell or (serial if isinstance(serial, str) and serial else None)
+
+    def geometry(self) -> str | None:
+        """Reads in `ReadOrder` (else as listed), zero-cycle reads left out."""
+        order = [r.strip() for r in (self.read_order or "").split(",") if r.strip()]
+        reads = order or list(self.cycles)
+        labels = [f"{r}:{self.cycles[r]}" for r in reads if self.cycles.get(r)]
+        return " ".join(labels) or None
 
 
 class RunUploaded(BaseModel):
+    """`{"outcome": "OutcomeCompleted"}`: real files spell the key in lower case
+    (real_runs/20250127_AV244103_1234_NT1850075L); `Outcome` is accepted too."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    outcome: str = Field(alias="Outcome")
+    outcome: str = Field(validation_alias=AliasChoices("outcome", "Outcome"))
 
 
 def cycle_archive(read: str, cycle: int) -> str:
@@ -93,6 +113,7 @@ def parse_run_uploaded(data: bytes) -> RunUploaded:
 class Element(PlatformFamily):
     name = "element"
     run_depth = 1
+    folder_layout = "<YYYYMMDD>_AV<6 digits>_<run name> at the share's top"
     default_stall_window = timedelta(hours=2)
 
     run_path_pattern = bare(RUN_FOLDER)
@@ -102,6 +123,33 @@ class Element(PlatformFamily):
 
     def metadata_paths(self, platform: str, run_folder: str) -> tuple[str, ...]:
         return (RUN_PARAMETERS, RUN_UPLOADED)
+
+    def is_fact_file(self, platform: str, relative_path: str) -> bool:
+        return relative_path == RUN_PARAMETERS
+
+    def folder_facts(self, run_folder: str) -> RunFacts:
+        """The instrument and the date, from `<YYYYMMDD>_<instrument>_<run name>`."""
+        parts = RUN_FOLDER.match(run_folder)
+        if parts is None:
+            return RunFacts()
+        day = parts["date"]
+        return RunFacts(
+            run_id=run_folder,
+            instrument=parts["instrument"],
+            run_date=f"{day[:4]}-{day[4:6]}-{day[6:]}",
+        )
+
+    def read_facts(self, platform: str, files: Mapping[str, bytes]) -> RunFacts:
+        if RUN_PARAMETERS not in files:
+            return RunFacts()
+        params = parse_run_parameters(files[RUN_PARAMETERS])
+        return RunFacts(
+            run_id=params.run_folder_name or None,
+            flowcell=params.flowcell_serial,
+            instrument=params.instrument or None,
+            run_date=params.date[:10] if params.date else None,
+            geometry=params.geometry(),
+        )
 
     def parse_metadata(self, platform: str, files: Mapping[str, bytes]) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -1,10 +1,10 @@
-"""Illumina: NovaSeq X, NovaSeq 6000, NextSeq 2000, NextSeq 550 and MiSeq run folders.
+"""Illumina: NovaSeq X, NovaSeq 6000, NextSeq 1000/2000, NextSeq 500/550, MiniSeq, MiSeq, iSeq 100.
 
 The run folder is a top-level folder of the share named `<YYMMDD|YYYYMMDD>_<instrument>_<run
 number>_<flowcell>`. RunInfo.xml (written first) gives the geometry, lanes x surfaces x tiles x
 cycles, from which the expected output follows: one CBCL per lane, surface and cycle on the
-NovaSeq and NextSeq 2000 families, one .bcl per tile and cycle on the MiSeq, and one .bcl.bgzf per
-lane and cycle on the NextSeq 550.
+NovaSeq, NextSeq 1000/2000 and iSeq 100, one .bcl per tile and cycle on the MiSeq, and one
+.bcl.bgzf per lane and cycle on the NextSeq 500/550 and MiniSeq.
 """
 
 from __future__ import annotations
@@ -14,23 +14,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring as safe_fromstring
 from pydantic import BaseModel, ConfigDict
 
 from ngs_lake.platforms.base import (
     ExpectedFilesReport,
     PlatformFamily,
     PlatformFileError,
+    RunFacts,
     bare,
     expected_report,
 )
+from ngs_lake.platforms.illumina_parameters import (
+    RUN_PARAMETERS,
+    RUN_PARAMETERS_NAMES,
+    RunParameters,
+    parse_run_parameters,
+    run_parameters_facts,
+    run_parameters_of,
+)
+from ngs_lake.platforms.instrument_xml import parse_instrument_xml
+
+__all__ = ["RUN_PARAMETERS", "RunParameters", "parse_run_parameters"]
 
 OutputFormat = Literal["cbcl", "bcl", "bcl.bgzf"]
 RUN_INFO = "RunInfo.xml"
-RUN_PARAMETERS = "RunParameters.xml"
 BASECALLS = "Data/Intensities/BaseCalls"
 FILTER_CYCLE = 26  # RTA writes the per-tile filter files once cycle 26 is done
 # What a RunInfo.xml may declare: the instruments' real maxima with a margin, checked before any
@@ -64,6 +73,14 @@ class IlluminaModel:
     markers_before: tuple[str, ...]  # written earlier, in this order, before the completion marker
 
 
+# Which file completes a run, per model, and why (sources in the README's platform table):
+# - NovaSeq X/6000 and NextSeq 1000/2000 copy the run to its output folder after RTA ends:
+#   RTAComplete.txt says base calling ended, CopyComplete.txt (written last) that the copy did.
+# - NextSeq 500/550 and MiniSeq (RTA 2) write the run where it is read: RTAComplete.txt is the
+#   last data write. They also write RunCompletionStatus.xml, the control software's verdict,
+#   whose order against RTAComplete.txt no public folder shows, so it is not waited for.
+#   (`RTAComplete.xml` is an older RTA's name, never seen in an NCS 2 folder.)
+# - MiSeq and iSeq 100 write RTAComplete.txt last.
 MODELS: dict[str, IlluminaModel] = {
     m.platform: m
     for m in (
@@ -75,8 +92,11 @@ MODELS: dict[str, IlluminaModel] = {
         ),
         IlluminaModel("novaseq-6000", "cbcl", "CopyComplete.txt", ("RTAComplete.txt",)),
         IlluminaModel("nextseq-2000", "cbcl", "CopyComplete.txt", ("RTAComplete.txt",)),
-        IlluminaModel("nextseq-550", "bcl.bgzf", "RTAComplete.xml", ()),
+        IlluminaModel("nextseq-1000", "cbcl", "CopyComplete.txt", ("RTAComplete.txt",)),
+        IlluminaModel("nextseq-550", "bcl.bgzf", "RTAComplete.txt", ()),
+        IlluminaModel("miniseq", "bcl.bgzf", "RTAComplete.txt", ()),
         IlluminaModel("miseq", "bcl", "RTAComplete.txt", ()),
+        IlluminaModel("iseq-100", "cbcl", "RTAComplete.txt", ()),
     )
 }
 
@@ -124,7 +144,7 @@ class RunInfo(BaseModel):
 def parse_run_info(data: bytes) -> RunInfo:
     """Parse RunInfo.xml of any version 2 to 6; refuse DTDs, entities, truncated files and
     geometries beyond the instruments' (the MAX_ constants), before generating any tile name."""
-    root = _parse_xml(data, RUN_INFO)
+    root = parse_instrument_xml(data, RUN_INFO)
     if root.tag != "RunInfo":
         raise PlatformFileError(f"{RUN_INFO}: the root element is <{root.tag}>, not <RunInfo>")
     run = root.find("Run")
@@ -250,36 +270,6 @@ def parse_run_date(text: str | None) -> datetime | None:
         raise PlatformFileError(f"{RUN_INFO}: <Date> {text!r} is out of range") from None
 
 
-class RunParameters(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    application: str | None
-    application_version: str | None
-    chemistry: str | None
-    experiment_name: str | None
-    rta_version: str | None
-
-
-def parse_run_parameters(data: bytes) -> RunParameters:
-    """Application, version and chemistry, wherever each instrument generation puts them."""
-    root = _parse_xml(data, RUN_PARAMETERS)
-
-    def first(*tags: str) -> str | None:
-        for tag in tags:
-            for element in root.iter(tag):
-                if element.text and element.text.strip():
-                    return element.text.strip()
-        return None
-
-    return RunParameters(
-        application=first("Application", "ApplicationName"),
-        application_version=first("ApplicationVersion", "SystemSuiteVersion"),
-        chemistry=first("Chemistry", "ChemistryVersion", "ReagentKitVersion"),
-        experiment_name=first("ExperimentName"),
-        rta_version=first("RtaVersion", "RTAVersion"),
-    )
-
-
 def data_file_count(model: IlluminaModel, run_info: RunInfo) -> int:
     """How many files `data_files` lists, counted without listing them."""
     lanes = range(1, run_info.lane_count + 1)
@@ -333,6 +323,7 @@ def filter_files(model: IlluminaModel, run_info: RunInfo) -> list[str]:
 class Illumina(PlatformFamily):
     name = "illumina"
     run_depth = 1
+    folder_layout = "<YYMMDD|YYYYMMDD>_<instrument>_<run number>_<flow cell> at the share's top"
     # A NovaSeq X spends ~5 minutes a cycle and pauses for the paired-end turn; two hours without a
     # file is unusual.
     default_stall_window = timedelta(hours=2)
@@ -343,7 +334,35 @@ class Illumina(PlatformFamily):
         return MODELS[platform].completion_marker
 
     def metadata_paths(self, platform: str, run_folder: str) -> tuple[str, ...]:
-        return (RUN_INFO, RUN_PARAMETERS)
+        return (RUN_INFO, *RUN_PARAMETERS_NAMES)
+
+    def folder_facts(self, run_folder: str) -> RunFacts:
+        """Run id, instrument and date; not the flow cell, whose folder form carries the A/B
+        side letter that RunInfo's <Flowcell> lacks (real_runs/201125_A00291_0321_AHWHKYDRXX)."""
+        parts = RUN_FOLDER.match(run_folder)
+        if parts is None:
+            return RunFacts()
+        stamp = parts["date"]
+        day = stamp if len(stamp) == 8 else f"20{stamp}"
+        return RunFacts(
+            run_id=run_folder,
+            instrument=parts["instrument"],
+            run_date=f"{day[:4]}-{day[4:6]}-{day[6:]}",
+        )
+
+    def read_facts(self, platform: str, files: Mapping[str, bytes]) -> RunFacts:
+        """From RunInfo.xml (written first); from RunParameters.xml until it is there."""
+        if RUN_INFO in files:
+            info = parse_run_info(files[RUN_INFO])
+            return RunFacts(
+                run_id=info.run_id,
+                flowcell=info.flowcell,
+                instrument=info.instrument,
+                run_date=info.date.date().isoformat() if info.date else None,
+                geometry=read_geometry(info.reads),
+            )
+        found = run_parameters_of(files)
+        return run_parameters_facts(found[1], found[0]) if found else RunFacts()
 
     def parse_metadata(self, platform: str, files: Mapping[str, bytes]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -361,8 +380,9 @@ class Illumina(PlatformFamily):
                 "reads": [r.model_dump() for r in info.reads],
                 "cycles": info.total_cycles,
             }
-        if RUN_PARAMETERS in files:
-            out |= parse_run_parameters(files[RUN_PARAMETERS]).model_dump(exclude_none=True)
+        found = run_parameters_of(files)
+        if found:
+            out |= parse_run_parameters(found[1], found[0]).model_dump(exclude_none=True)
         return out
 
     def check_expected_files(
@@ -378,30 +398,31 @@ class Illumina(PlatformFamily):
                 f"{RUN_INFO} implies {count} files for a {platform} run; at most "
                 f"{MAX_EXPECTED_FILES}"
             )
-        expected = [RUN_INFO, RUN_PARAMETERS, *model.markers_before, model.completion_marker]
+        found = run_parameters_of(files)  # MiSeq and HiSeq spell it runParameters.xml
+        parameters = found[0] if found else RUN_PARAMETERS
+        expected = [RUN_INFO, parameters, *model.markers_before, model.completion_marker]
         return expected_report(expected + data_files(model, info), present)
 
 
+def read_geometry(reads: list[Read]) -> str:
+    """`R1:151 I1:8 I2:8 R2:151`: reads in number order, index reads counted apart."""
+    counts = {"R": 0, "I": 0}
+    labels = []
+    for read in reads:
+        kind = "I" if read.is_index else "R"
+        counts[kind] += 1
+        labels.append(f"{kind}{counts[kind]}:{read.cycles}")
+    return " ".join(labels)
+
+
 def run_folder_name(date: datetime, instrument: str, number: int, flowcell: str) -> str:
-    """The folder name an instrument gives a run (only the NovaSeq X, `LH`, uses YYYYMMDD; the
-    NextSeq 2000, `VH`, writes e.g. `200722_VH00123_5_AAAFWVYM5`)."""
-    stamp = date.strftime("%Y%m%d") if instrument.startswith("LH") else date.strftime("%y%m%d")
-    digits = f"{number}" if instrument.startswith("VH") else f"{number:04d}"
+    """The folder name an instrument gives a run (the NovaSeq X, `LH`, and the iSeq 100, `FS`,
+    use YYYYMMDD: `20190730_FS10000507_18_BPC29604-1714`; the NextSeq 1000/2000, `VH`, and the
+    iSeq write the number unpadded: `200722_VH00123_5_AAAFWVYM5`)."""
+    long_date = instrument.startswith(("LH", "FS"))
+    stamp = date.strftime("%Y%m%d") if long_date else date.strftime("%y%m%d")
+    digits = f"{number}" if instrument.startswith(("VH", "FS")) else f"{number:04d}"
     return f"{stamp}_{instrument}_{digits}_{flowcell}"
-
-
-def _parse_xml(data: bytes, name: str) -> Element:
-    try:
-        return safe_fromstring(data, forbid_dtd=True)
-    except DefusedXmlException as exc:
-        raise PlatformFileError(
-            f"{name}: refused: it declares a DTD or entities ({type(exc).__name__}); instrument "
-            "files never do"
-        ) from None
-    except ParseError as exc:
-        raise PlatformFileError(f"{name}: not well-formed XML ({exc}); truncated?") from None
-    except (LookupError, ValueError) as exc:  # an encoding expat does not know, or cannot read
-        raise PlatformFileError(f"{name}: unreadable XML declaration ({exc})") from None
 
 
 def _whole(text: str | None) -> int | None:

@@ -1,9 +1,13 @@
-"""Oxford Nanopore: PromethION and GridION runs written by MinKNOW.
+"""Oxford Nanopore: PromethION, GridION and MinION (with Flongle) runs written by MinKNOW.
 
 A run is `<experiment>/<sample>/<YYYYMMDD>_<HHMM>_<position>_<flow cell>_<protocol run id:8>`.
-MinKNOW writes POD5 batches (and basecalled FASTQ) through the run, then the output hash list,
-then `final_summary_<flow cell>_<protocol run id:8>_<acquisition id:8>.txt` last. The summary
-counts the files in their final destination; the hash list names each one.
+MinKNOW writes POD5 (older: FAST5) batches and basecalled FASTQ through the run, then the output
+hash list, then `final_summary_<flow cell>_<protocol run id:8>_<acquisition id:8>.txt` last; older
+MinKNOW wrote `final_summary_<flow cell>_<id:8>.txt` or a bare `final_summary.txt`, sometimes under
+`summary/` (ARCHITECTURE §2). The summary counts the files in their final destination; the hash
+list names each one. Flow cells are three letters and five digits (`PAM83464`), Flongles three
+and three (`AOZ898`); a MinION's position is its device id (`MN32284`)
+(ngs_lake_tests/data/real_runs/20231107_MIN2_26171SS, from EdinburghGenomics/hesiod).
 """
 
 from __future__ import annotations
@@ -19,18 +23,25 @@ from ngs_lake.platforms.base import (
     ExpectedFilesReport,
     PlatformFamily,
     PlatformFileError,
+    RunFacts,
     RunLocation,
     bare,
     expected_report,
 )
 
+FLOWCELL = r"[A-Z]{3}\d{3}(?:\d{2})?"  # PromethION/MinION/GridION: PAM83464; Flongle: AOZ898
 RUN_FOLDER = re.compile(
     r"^(?P<date>\d{8})_(?P<time>\d{4})_(?P<position>[A-Za-z0-9-]{1,12})_"
-    r"(?P<flowcell>[A-Z]{3}\d{5})_(?P<protocol>[0-9a-f]{8})$"
+    rf"(?P<flowcell>{FLOWCELL})_(?P<protocol>[0-9a-f]{{8}})$"
 )
 NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-FINAL_SUMMARY = re.compile(r"^final_summary_[A-Z]{3}\d{5}_[0-9a-f]{8}_[0-9a-f]{8}\.txt$")
-OUTPUT_HASH = re.compile(r"^output_hash_[A-Z]{3}\d{5}_[0-9a-f]{8}_[0-9a-f]{8}\.csv$")
+FINAL_SUMMARY = re.compile(
+    rf"^(?:final_summary_{FLOWCELL}_[0-9a-f]{{8}}(?:_[0-9a-f]{{8}})?|(?:summary/)?final_summary)\.txt$"
+)
+OUTPUT_HASH = re.compile(rf"^output_hash_{FLOWCELL}_[0-9a-f]{{8}}_[0-9a-f]{{8}}\.csv$")
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 def run_stem(flowcell: str, protocol: str, acquisition: str) -> str:
@@ -88,6 +99,7 @@ def _count(values: dict[str, str], key: str) -> int:
 class Nanopore(PlatformFamily):
     name = "nanopore"
     run_depth = 3
+    folder_layout = "<experiment>/<sample>/<YYYYMMDD>_<HHMM>_<position>_<flow cell>_<8 hex>"
     # POD5 batches close every few minutes at most; an hour of silence means trouble.
     default_stall_window = timedelta(hours=1)
 
@@ -100,7 +112,32 @@ class Nanopore(PlatformFamily):
         return bool(FINAL_SUMMARY.match(location.relative_path))
 
     def metadata_paths(self, platform: str, run_folder: str) -> tuple[str, ...]:
-        return ("final_summary_*.txt", "output_hash_*.csv")
+        return ("final_summary*.txt", "summary/final_summary.txt", "output_hash_*.csv")
+
+    def is_fact_file(self, platform: str, relative_path: str) -> bool:
+        return bool(FINAL_SUMMARY.match(relative_path))
+
+    def folder_facts(self, run_folder: str) -> RunFacts:
+        """The flow cell and the start date, from `<YYYYMMDD>_<HHMM>_<position>_<flow cell>_..`."""
+        parts = RUN_FOLDER.match(run_folder.rsplit("/", 1)[-1])
+        if parts is None:
+            return RunFacts()
+        day = parts["date"]
+        return RunFacts(flowcell=parts["flowcell"], run_date=f"{day[:4]}-{day[4:6]}-{day[6:]}")
+
+    def read_facts(self, platform: str, files: Mapping[str, bytes]) -> RunFacts:
+        """From the final summary, MinKNOW's one file that names the run; it is written last."""
+        summary = next((v for k, v in files.items() if FINAL_SUMMARY.match(k)), None)
+        if summary is None:
+            return RunFacts()
+        values = parse_final_summary(summary)
+        started = values.get("started", "")
+        return RunFacts(
+            run_id=values["protocol_run_id"],
+            flowcell=values["flow_cell_id"],
+            instrument=values.get("instrument") or None,
+            run_date=started[:10] if _DATE.match(started) else None,
+        )
 
     def parse_metadata(self, platform: str, files: Mapping[str, bytes]) -> dict[str, Any]:
         summary = next((v for k, v in files.items() if FINAL_SUMMARY.match(k)), None)
@@ -144,6 +181,7 @@ class Nanopore(PlatformFamily):
         shortfalls = []
         for key, suffixes in (
             ("pod5_files_in_final_dest", (".pod5",)),
+            ("fast5_files_in_final_dest", (".fast5",)),
             ("fastq_files_in_final_dest", (".fastq", ".fastq.gz")),
         ):
             want = _count(values, key)

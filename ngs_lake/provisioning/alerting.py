@@ -166,6 +166,14 @@ def alerts_sensor_statements(arns: LakeArns) -> list[Statement]:
             ],
             arns.dead_letter_queues,
         ),
+        # UnrecognisedFolders.unrecognised: the candidates (Scan), a run's parent dropped
+        # (DeleteItem); the runs under a folder are queried through the by-sequencer index,
+        # which the events sensor's RunLifecycle statement already allows.
+        allow(
+            "JudgeUnrecognisedFolders",
+            ["dynamodb:Scan", "dynamodb:DeleteItem"],
+            arns.table(arns.names.unrecognised_folders_table),
+        ),
         # cache_backlog: ListGateways (no resource), DescribeCache per gateway.
         allow("ListGateways", ["storagegateway:ListGateways"], "*"),
         allow("ReadGatewayCaches", ["storagegateway:DescribeCache"], arns.gateways),

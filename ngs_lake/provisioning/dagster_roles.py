@@ -129,6 +129,12 @@ def daemon_policy(arns: LakeArns) -> Document:
                 ["dynamodb:BatchWriteItem"],
                 [*arns.table(files), *arns.table(arns.names.events_table)],
             ),
+            # UnrecognisedFolders.record: a candidate per stray top-level folder (UpdateItem).
+            allow(
+                "RecordUnrecognisedFolders",
+                ["dynamodb:UpdateItem"],
+                arns.table(arns.names.unrecognised_folders_table),
+            ),
             # ShareCatalogue.load: Scan of the shares table.
             allow("ReadShareCatalogue", ["dynamodb:Scan"], arns.table(arns.names.shares_table)),
             # RunProgress: NotifyWhenUploaded when a run's marker arrives, and on retries.

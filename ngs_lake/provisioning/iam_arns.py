@@ -112,6 +112,7 @@ class LakeArns:
             n.events_table,
             n.shares_table,
             n.alerts_table,
+            n.unrecognised_folders_table,
         )
         return [arn for name in names for arn in self.table(name)]
 

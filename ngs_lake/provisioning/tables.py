@@ -55,6 +55,8 @@ def table_specs(names: LakeNames, events_ttl_days: int | None) -> list[TableSpec
             ttl_attribute=EVENTS_TTL_ATTRIBUTE if events_ttl_days else None,
         ),
         TableSpec(names.shares_table, "sequencer_id"),
+        # Share folders that match no run folder of the platform (runs/unrecognised.py).
+        TableSpec(names.unrecognised_folders_table, "sequencer_id", "folder"),
         # One item per (condition, subject) alerted; resolved ones expire (alerts/state.py).
         TableSpec(names.alerts_table, "condition", "subject", ttl_attribute="expires_at"),
     ]

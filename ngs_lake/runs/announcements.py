@@ -37,6 +37,7 @@ from ngs_lake.runs.model import (
     sns_group_id,
     utc_iso,
 )
+from ngs_lake.runs.run_facts import folder_facts, read_facts, stored_facts
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class RunBlock(BaseModel):
     s3_uri: str
     flowcell: str | None = None
     metadata: dict[str, Any] = {}
+    facts: dict[str, str] = {}  # run id, flowcell, instrument, date, geometry (runs/run_facts.py)
 
 
 class UploadBlock(BaseModel):
@@ -117,6 +119,7 @@ class RunContext:
     bytes: int
     uploads: list[datetime]
     metadata: dict[str, Any]
+    facts: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,8 @@ class RunAnnouncer:
             bytes=sum(f.size for f in files),
             uploads=sorted(f.uploaded_at for f in files),
             metadata=run.metadata or self.run_metadata(run, {f.path for f in files}),
+            facts=folder_facts(run)
+            | (stored_facts(run) or read_facts(self.clients, run, {f.path for f in files})),
         )
 
     def publish(self, run: Run, mid: str, body: str, event_type: RunEventType) -> None:
@@ -208,7 +213,11 @@ class RunAnnouncer:
             occurred_at=occurred_at(entry.recorded_at, run.timezone or "UTC"),
             run=RunBlock(
                 run_key=run.run_key,
-                run_id=str(metadata.get("run_id") or run.run_folder.rsplit("/", 1)[-1]),
+                run_id=str(
+                    metadata.get("run_id")
+                    or context.facts.get("run_id")
+                    or run.run_folder.rsplit("/", 1)[-1]
+                ),
                 sequencer_id=tags.get("sequencer", run.sequencer_id),
                 platform=tags.get("platform", run.platform),
                 site=tags.get("site", run.site),
@@ -216,8 +225,9 @@ class RunAnnouncer:
                 bucket=run.bucket,
                 prefix=prefix,
                 s3_uri=f"s3://{run.bucket}/{prefix}",
-                flowcell=metadata.get("flowcell"),
+                flowcell=metadata.get("flowcell") or context.facts.get("flowcell"),
                 metadata=metadata,
+                facts=context.facts,
             ),
             upload=UploadBlock(
                 files=context.files,

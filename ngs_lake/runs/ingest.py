@@ -30,6 +30,9 @@ from ngs_lake.runs.events import (
 )
 from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.model import EventRecord, NewRun, Run, RunFile
+from ngs_lake.runs.run_facts import RunFactsRecorder
+from ngs_lake.runs.unrecognised import StrayObject
+from ngs_lake.runs.unrecognised_ledger import UnrecognisedFolders
 from ngs_lake.runs.watermarks import GatewayWatermarks
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,7 @@ class TickReport:
     newest_by_gateway: dict[str, datetime] = field(default_factory=dict)  # event time
     marker_seen: list[str] = field(default_factory=list)  # runs moved to MARKER_SEEN
     confirmed: list[str] = field(default_factory=list)  # runs moved to UPLOAD_CONFIRMED
+    facts_recorded: list[str] = field(default_factory=list)  # runs whose facts were stored
 
 
 class RunProgressHandler(Protocol):
@@ -122,6 +126,7 @@ class _Pending:
     parked: list[dict[str, Any]] = field(default_factory=list)  # DLQ entries
     markers: list[MarkerSeen] = field(default_factory=list)
     notifications: list[UploadNotification] = field(default_factory=list)
+    strays: list[StrayObject] = field(default_factory=list)  # objects in no run folder
 
     def __len__(self) -> int:
         return len(self.handles)
@@ -148,6 +153,8 @@ class GatewayEventIngest:
         self.progress = progress
         self.catalogue = ShareCatalogue(clients, names)
         self.watermarks = GatewayWatermarks(clients, names)
+        self.facts = RunFactsRecorder(clients, names)  # issue #34: facts from the first read
+        self.unrecognised = UnrecognisedFolders(clients, names)
         self.queue_url = self.sqs.get_queue_url(QueueName=shard.queue)["QueueUrl"]
         self.dlq_url = self.sqs.get_queue_url(QueueName=shard.dead_letter_queue)["QueueUrl"]
 
@@ -255,6 +262,9 @@ class GatewayEventIngest:
         )
         report.recorded += 1
         if classified.run_key is None:
+            pending.strays.append(
+                StrayObject(share.sequencer_id, share.platform, event.key, event.time)
+            )
             return
         run_key = classified.run_key
         if run_key not in pending.runs:
@@ -325,6 +335,8 @@ class GatewayEventIngest:
                     f"could not park rejected messages in the DLQ: {answer['Failed']}"
                 )
         report.ledger_write_calls += self.ledger.write_batch(pending.files, pending.events)
+        report.facts_recorded += self.facts.record(pending.files, pending.runs, known)
+        report.ledger_write_calls += self.unrecognised.record(pending.strays)
         if self.progress is not None:  # lifecycle steps, still before the deletes
             late: dict[str, list[str]] = {}
             for row in pending.files:

@@ -267,11 +267,14 @@ class Run(BaseModel):
     silent_seconds: float | None = None
     abort_reason: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # Flowcell, instrument, run id, date and geometry, from the first metadata read at ingest
+    # (runs/run_facts.py), so a STARTED or INCOMPLETE run carries them too.
+    facts: dict[str, str] = Field(default_factory=dict)
     publish_failure: PublishFailure | None = None
 
     @property
     def flowcell(self) -> str | None:
-        value = self.metadata.get("flowcell")
+        value = self.metadata.get("flowcell") or self.facts.get("flowcell")
         return str(value) if value else None
 
     def step_iso(self, state: str) -> str | None:

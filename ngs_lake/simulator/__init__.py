@@ -18,11 +18,12 @@ from ngs_lake.simulator.illumina import plan_illumina
 from ngs_lake.simulator.nanopore import plan_nanopore
 from ngs_lake.simulator.pacbio import plan_pacbio
 from ngs_lake.simulator.plan import PlannedRun, RunSpec, WriteStep, apply_scenario
+from ngs_lake.simulator.run_numbers import existing_run_folders, unused_runs
 from ngs_lake.simulator.writer import WriteStats, execute
 
 DUAL_FLOW_CELL = ("novaseq-x", "novaseq-6000")
 
-__all__ = ["PlannedRun", "RunSpec", "WriteStats", "plan_simulation", "simulate"]
+__all__ = ["PlannedRun", "RunSpec", "WriteStats", "plan_simulation", "plan_unused", "simulate"]
 
 
 def plan_simulation(spec: RunSpec) -> list[PlannedRun]:
@@ -58,10 +59,23 @@ def plan_simulation(spec: RunSpec) -> list[PlannedRun]:
     return [apply_scenario(run, spec, _marker_test(run)) for run in runs]
 
 
+def plan_unused(spec: RunSpec, share: Path) -> list[PlannedRun]:
+    """`plan_simulation`, numbered after the runs already in the share, never naming one of
+    their folders (simulator/run_numbers.py)."""
+    return unused_runs(spec, share, plan_simulation)
+
+
 def simulate(
     runs: list[PlannedRun], share: Path, seed: int = 0, progress: TextIO | None = None
 ) -> WriteStats:
-    """Write the planned runs into a share folder, interleaved on one clock."""
+    """Write the planned runs into a share folder, interleaved on one clock; a run folder that
+    already exists is refused, as an instrument never writes into an old run."""
+    taken = existing_run_folders(runs, share)
+    if taken:
+        raise ValueError(
+            f"run folder {taken[0]} already exists in {share}; an instrument never reuses one "
+            "(plan with plan_unused, or `ngs-lake simulate`, which numbers runs after the share's)"
+        )
     share.mkdir(parents=True, exist_ok=True)
     return execute([s for run in runs for s in run.steps], share, seed, progress)
 

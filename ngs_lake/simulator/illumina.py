@@ -67,6 +67,28 @@ FULL: dict[str, FullGeometry] = {
     "miseq": FullGeometry(
         1, 2, 1, 19, ((301, False), (8, True), (8, True), (301, False)), 2, "M01234", 650e3, 650e3
     ),
+    # NextSeq 1000 P2: one lane (as the NextSeq 2000 P1/P2), RunInfo 6.
+    "nextseq-1000": FullGeometry(
+        1, 2, 6, 16, ((151, False), (10, True), (10, True), (151, False)), 6, "VH01234", 150e6, 2e6
+    ),
+    # MiniSeq: one lane, 2 surfaces x 3 swaths x 10 tiles, FiveDigit names, RunInfo 4
+    # (real_runs/160607_ML-PT1-15_0009_A000H02MFC).
+    "miniseq": FullGeometry(
+        1,
+        2,
+        3,
+        10,
+        ((151, False), (8, True), (8, True), (151, False)),
+        4,
+        "MN00123",
+        30e6,
+        5e6,
+        sections_per_lane=1,
+    ),
+    # iSeq 100: one lane, one surface, 16 tiles.
+    "iseq-100": FullGeometry(
+        1, 1, 1, 16, ((151, False), (8, True), (8, True), (151, False)), 5, "FS10000123", 20e6, 1e6
+    ),
 }
 
 TINY_READS = ((3, False), (1, True), (1, True), (3, False))
@@ -159,6 +181,9 @@ def plan_illumina(
     timeline.text(duration * 0.05, "Logs/Sequencing.log", f"{spec.start.isoformat()} run started\n")
     for marker, fraction in zip(model.markers_before, (0.93, 0.95), strict=False):
         timeline.text(duration * fraction, marker, _marker_content(marker, spec.start))
+    if platform in RTA2_VERDICT:  # NCS 2 writes its verdict beside RTAComplete.txt
+        status = "RunCompletionStatus.xml"
+        timeline.text(duration * 0.99, status, _marker_content(status, spec.start))
     timeline.text(
         duration, model.completion_marker, _marker_content(model.completion_marker, spec.start)
     )
@@ -174,6 +199,11 @@ def plan_illumina(
         "reads": [r.model_dump() for r in info.reads],
     }
     return PlannedRun(platform, run_folder, timeline.steps, metadata, model.completion_marker)
+
+
+# NextSeq 500/550 and MiniSeq (NCS 2, RTA 2) write RunCompletionStatus.xml as well as
+# RTAComplete.txt; RTAComplete.txt completes the run (platforms/illumina.py says why).
+RTA2_VERDICT = ("nextseq-550", "miniseq")
 
 
 def render_run_info(info: RunInfo) -> str:
@@ -228,8 +258,11 @@ APPLICATIONS = {
     "novaseq-x": ("NovaSeq X Series Control Software", "1.2.0.28691"),
     "novaseq-6000": ("NovaSeq Control Software", "1.7.5"),
     "nextseq-2000": ("NextSeq 1000/2000 Control Software", "1.5.0.42699"),
+    "nextseq-1000": ("NextSeq 1000/2000 Control Software", "1.5.0.42699"),
     "nextseq-550": ("NextSeq Control Software", "4.0.1.41"),
+    "miniseq": ("MiniSeq Control Software", "2.2.0.4"),
     "miseq": ("MiSeq Control Software", "4.0.0.1769"),
+    "iseq-100": ("iSeq Control Software", "2.0.0"),
 }
 
 
@@ -273,8 +306,12 @@ def _flowcell_id(platform: str, rng: random.Random) -> str:
         return f"000000000-{alnum(rng, 5)}"
     if platform == "novaseq-x":
         return f"22{alnum(rng, 5)}LT{rng.randint(1, 9)}"
-    if platform == "nextseq-2000":
+    if platform in ("nextseq-2000", "nextseq-1000"):
         return f"AA{alnum(rng, 5)}M5"
+    if platform == "miniseq":
+        return f"000H{alnum(rng, 5)}"
+    if platform == "iseq-100":  # as in `20190730_FS10000507_18_BPC29604-1714`
+        return f"BPC{rng.randint(10000, 99999)}-{rng.randint(1000, 9999)}"
     if platform == "nextseq-550":
         return f"H{alnum(rng, 4)}BGX{rng.randint(1, 9)}"
     return f"H{alnum(rng, 4)}DSX{rng.choice('YZ')}"

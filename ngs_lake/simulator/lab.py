@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.simulator import PlannedRun, RunSpec, plan_simulation, simulate
+from ngs_lake.simulator.run_numbers import next_run_number
 
 DEFAULT_MIX = ("novaseq-x", "miseq", "promethion", "aviti", "nextseq-2000")
 
@@ -61,15 +62,15 @@ def plan_lab(config: LakeConfig, shares: Path, settings: LabSettings) -> list[La
         platform = platforms[index % len(platforms)]
         candidates = by_platform[platform]
         sequencer = candidates[(index // len(platforms)) % len(candidates)]
+        share = shares / sequencer.gateway / sequencer.id
         spec = RunSpec(
             platform=platform,
             scale=settings.scale,
             duration_seconds=settings.duration_seconds,
             seed=settings.seed + index,
             max_file_bytes=settings.max_file_bytes,
-            run_number=settings.seed * 100 + index + 1,
+            run_number=next_run_number(share) + index,  # never a run id already handed out
         )
-        share = shares / sequencer.gateway / sequencer.id
         for run in plan_simulation(spec):
             planned.append(
                 LabRun(sequencer.id, share, run, index * settings.stagger_seconds, spec.seed)

@@ -1,5 +1,7 @@
 """ONT runs as MinKNOW writes them: growing throughput logs, POD5 and FASTQ batches, the
-sequencing summary and reports, the output hash list, and final_summary last.
+sequencing summary and reports, the output hash list, and final_summary last. A MinION runs a
+Flongle: its position is the device id and the flow cell is three letters and three digits
+(`20231108_1411_MN32284_AOZ898_35873099`, ngs_lake_tests/data/real_runs).
 """
 
 from __future__ import annotations
@@ -11,19 +13,28 @@ from pathlib import Path
 from ngs_lake.platforms.nanopore import final_summary_name, output_hash_name, run_stem
 from ngs_lake.simulator.plan import PlannedRun, RunSpec, Timeline, hex_id
 
-FULL_BATCHES = {"promethion": 3000, "gridion": 600}
+FULL_BATCHES = {"promethion": 3000, "gridion": 600, "minion": 60}
 POD5_BYTES = 400e6
 FASTQ_BYTES = 60e6
 
 
 def plan_nanopore(spec: RunSpec, rng: random.Random, offset: float = 0.0) -> PlannedRun:
-    promethion = spec.platform == "promethion"
-    position = (
-        f"{rng.randint(1, 3)}{rng.choice('ABCDEFGH')}" if promethion else f"X{rng.randint(1, 5)}"
-    )
-    flowcell = f"{'PAQ' if promethion else 'FAW'}{rng.randint(10000, 99999)}"
+    promethion, minion = spec.platform == "promethion", spec.platform == "minion"
+    if minion:
+        position = spec.instrument or f"MN{rng.randint(10000, 99999)}"
+        letters = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(3))
+        flowcell = f"{letters}{rng.randint(100, 999)}"  # a Flongle
+    else:
+        position = (
+            f"{rng.randint(1, 3)}{rng.choice('ABCDEFGH')}"
+            if promethion
+            else f"X{rng.randint(1, 5)}"
+        )
+        flowcell = f"{'PAQ' if promethion else 'FAW'}{rng.randint(10000, 99999)}"
     protocol, acquisition = hex_id(rng), hex_id(rng)
-    instrument = spec.instrument or ("PC24B243" if promethion else "GXB02001")
+    instrument = spec.instrument or (
+        position if minion else "PC24B243" if promethion else "GXB02001"
+    )
     experiment, sample = "sim_experiment", f"sample_{hex_id(rng, 4)}"
     run_dir = f"{spec.start:%Y%m%d_%H%M}_{position}_{flowcell}_{protocol}"
     run_folder = f"{experiment}/{sample}/{run_dir}"

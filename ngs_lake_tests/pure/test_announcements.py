@@ -110,6 +110,7 @@ def test_the_body_is_the_published_json():
             "s3_uri": "s3://ngs-lake-nvx-mad-01/20231116_LH00123_0042_A22F7KLT4/",
             "flowcell": "22F7KLT4",
             "metadata": {},
+            "facts": {},
         },
         "upload": {
             "files": 8_229,

@@ -20,7 +20,8 @@ ALL_EVENT_TYPES = (
     "run.aborted, run.amended, run.needs_attention"
 )
 ALL_PLATFORMS = (
-    "novaseq-x, novaseq-6000, nextseq-2000, nextseq-550, miseq, promethion, gridion, revio, aviti"
+    "novaseq-x, novaseq-6000, nextseq-2000, nextseq-1000, nextseq-550, miniseq, miseq, iseq-100, "
+    "promethion, gridion, minion, revio, sequel-2, aviti"
 )
 
 

@@ -63,7 +63,7 @@ def test_run_parameters_are_read_by_their_names():
     ("data", "message"),
     [
         (b'{"RunName": "r"', "RunParameters.json: not JSON (JSONDecodeError: Expecting ',' delimiter: line 1 column 16 (char 15))"),
-        (json.dumps({k: v for k, v in PARAMETERS.items() if k != "Cycles"}).encode(), "RunParameters.json: Cycles: Field required"),
+        (json.dumps({k: v for k, v in PARAMETERS.items() if k != "InstrumentName"}).encode(), "RunParameters.json: InstrumentName: Field required"),
         (params(Cycles={"R1": "many"}), "RunParameters.json: Cycles.R1: Input should be a valid integer, unable to parse string as an integer"),
     ],
 )  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 from ngs_lake.platforms.base import PlatformFileError
 from ngs_lake.platforms.illumina import parse_run_date, parse_run_info, parse_run_parameters
 
-DATA = Path(__file__).parents[1] / "data" / "illumina"
+DATA = Path(__file__).parents[1] / "data" / "real_runs"
 
 
 def read(name: str) -> bytes:
@@ -19,7 +19,7 @@ def read(name: str) -> bytes:
     ("name", "expected"),
     [
         (
-            "miseq_v2_150602_M01270_0108_000000000-ADWKV_RunInfo.xml",
+            "150602_M01270_0108_000000000-ADWKV/RunInfo.xml",
             dict(
                 version=2,
                 run_id="150602_M01270_0108_000000000-ADWKV",
@@ -36,7 +36,7 @@ def read(name: str) -> bytes:
             ),
         ),
         (
-            "miseq_v2_210827_M05898_0165_000000000-JVM38_RunInfo.xml",
+            "210827_M05898_0165_000000000-JVM38/RunInfo.xml",
             dict(
                 version=2,
                 run_id="210827_M05898_0165_000000000-JVM38",
@@ -53,7 +53,7 @@ def read(name: str) -> bytes:
             ),
         ),
         (
-            "handmade_v3_RunInfo.xml",
+            "../handmade/handmade_v3_RunInfo.xml",
             dict(
                 version=3,
                 run_id="160606_K00166_0102_BHF22YBBXX",
@@ -70,7 +70,7 @@ def read(name: str) -> bytes:
             ),
         ),
         (
-            "miniseq_v4_160607_ML-PT1-15_0009_A000H02MFC_RunInfo.xml",
+            "160607_ML-PT1-15_0009_A000H02MFC/RunInfo.xml",
             dict(
                 version=4,
                 run_id="160607_ML-PT1-15_0009_A000H02MFC",
@@ -87,7 +87,7 @@ def read(name: str) -> bytes:
             ),
         ),
         (
-            "handmade_nextseq-550_v4_RunInfo.xml",
+            "../handmade/handmade_nextseq-550_v4_RunInfo.xml",
             dict(
                 version=4,
                 run_id="231116_NB551452_0142_AHW7JJBGXY",
@@ -104,7 +104,7 @@ def read(name: str) -> bytes:
             ),
         ),
         (
-            "novaseq-6000_v5_201125_A00291_0321_AHWHKYDRXX_RunInfo.xml",
+            "201125_A00291_0321_AHWHKYDRXX/RunInfo.xml",
             dict(
                 version=5,
                 run_id="201125_A00291_0321_AHWHKYDRXX",
@@ -121,7 +121,7 @@ def read(name: str) -> bytes:
             ),
         ),
         (
-            "novaseq-x_v6_NovaSeqX_WHGS_TruSeqPF_NA12878_RunInfo.xml",
+            "NovaSeqX_WHGS_TruSeqPF_NA12878/RunInfo.xml",
             dict(
                 version=6,
                 run_id="NovaSeqX_WHGS_TruSeqPF_NA12878",
@@ -157,20 +157,20 @@ def test_verbatim_run_info_files(name, expected):
 
 
 def test_declared_tiles_are_kept_in_instrument_order():
-    info = parse_run_info(read("novaseq-6000_v5_201125_A00291_0321_AHWHKYDRXX_RunInfo.xml"))
+    info = parse_run_info(read("201125_A00291_0321_AHWHKYDRXX/RunInfo.xml"))
     assert info.tiles[:2] == ["1_2101", "1_2102"]
     assert info.tiles[-1] == "2_1278"
     assert info.lane_tiles(2)[0] == "2101"
 
 
 def test_tiles_are_derived_from_the_layout_when_not_listed():
-    info = parse_run_info(read("miseq_v2_150602_M01270_0108_000000000-ADWKV_RunInfo.xml"))
+    info = parse_run_info(read("150602_M01270_0108_000000000-ADWKV/RunInfo.xml"))
     assert info.tiles[:3] == ["1_1101", "1_1102", "1_1103"]
     assert info.tiles[18:20] == ["1_1119", "1_2101"]
 
 
 def test_novaseq_x_reverse_complement_index():
-    info = parse_run_info(read("novaseq-x_v6_NovaSeqX_WHGS_TruSeqPF_NA12878_RunInfo.xml"))
+    info = parse_run_info(read("NovaSeqX_WHGS_TruSeqPF_NA12878/RunInfo.xml"))
     assert [r.is_reverse_complement for r in info.reads] == [False, False, True, False]
     assert info.total_cycles == 318
 
@@ -210,7 +210,7 @@ def test_hostile_xml_is_refused(hostile):
 
 
 def test_a_truncated_file_is_refused():
-    data = read("novaseq-6000_v5_201125_A00291_0321_AHWHKYDRXX_RunInfo.xml")
+    data = read("201125_A00291_0321_AHWHKYDRXX/RunInfo.xml")
     with pytest.raises(
         PlatformFileError, match=r"^RunInfo.xml: not well-formed XML \(.*\); truncated\?$"
     ):
@@ -238,7 +238,7 @@ def test_malformed_run_info_names_what_is_wrong(xml, message):
 
 
 def test_nextseq_2000_run_parameters():
-    params = parse_run_parameters(read("nextseq-2000_200722_VH00123_5_AAAFWVYM5_RunParameters.xml"))
+    params = parse_run_parameters(read("200722_VH00123_5_AAAFWVYM5/RunParameters.xml"))
     assert params.application == "NextSeq 1000/2000 Control Software"
     assert params.application_version == "1.1.0.27334"
     assert params.experiment_name == "gap14_test_NS2000"

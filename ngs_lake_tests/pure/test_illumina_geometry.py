@@ -24,12 +24,12 @@ from ngs_lake.platforms.illumina import (
     tile_names,
 )
 
-DATA = Path(__file__).parents[1] / "data" / "illumina"
-NOVASEQ_X = "novaseq-x_v6_NovaSeqX_WHGS_TruSeqPF_NA12878_RunInfo.xml"
-NOVASEQ_6000 = "novaseq-6000_v5_201125_A00291_0321_AHWHKYDRXX_RunInfo.xml"
-MISEQ = "miseq_v2_150602_M01270_0108_000000000-ADWKV_RunInfo.xml"
-NEXTSEQ_550 = "handmade_nextseq-550_v4_RunInfo.xml"
-NEXTSEQ_2000_PARAMETERS = "nextseq-2000_200722_VH00123_5_AAAFWVYM5_RunParameters.xml"
+DATA = Path(__file__).parents[1] / "data" / "real_runs"
+NOVASEQ_X = "NovaSeqX_WHGS_TruSeqPF_NA12878/RunInfo.xml"
+NOVASEQ_6000 = "201125_A00291_0321_AHWHKYDRXX/RunInfo.xml"
+MISEQ = "150602_M01270_0108_000000000-ADWKV/RunInfo.xml"
+NEXTSEQ_550 = "../handmade/handmade_nextseq-550_v4_RunInfo.xml"
+NEXTSEQ_2000_PARAMETERS = "200722_VH00123_5_AAAFWVYM5/RunParameters.xml"
 CALLS = "Data/Intensities/BaseCalls"
 ILLUMINA = family_of("novaseq-x")
 
@@ -111,7 +111,7 @@ def test_data_files_are_the_base_calls_then_the_filter_files():
         ("novaseq-x", "CopyComplete.txt", ("RTAComplete.txt", "RunCompletionStatus.xml")),
         ("novaseq-6000", "CopyComplete.txt", ("RTAComplete.txt",)),
         ("nextseq-2000", "CopyComplete.txt", ("RTAComplete.txt",)),
-        ("nextseq-550", "RTAComplete.xml", ()),
+        ("nextseq-550", "RTAComplete.txt", ()),
         ("miseq", "RTAComplete.txt", ()),
     ],
 )
@@ -138,12 +138,16 @@ def test_each_model_has_its_output_format(platform, output):
 
 
 def test_metadata_is_run_info_and_run_parameters():
-    assert ILLUMINA.metadata_paths("miseq", "run") == ("RunInfo.xml", "RunParameters.xml")
+    assert ILLUMINA.metadata_paths("miseq", "run") == (
+        "RunInfo.xml",
+        "RunParameters.xml",
+        "runParameters.xml",
+    )
 
 
 def _complete_nextseq_550() -> tuple[dict[str, bytes], set[str]]:
     files = {"RunInfo.xml": (DATA / NEXTSEQ_550).read_bytes()}
-    present = {"RunInfo.xml", "RunParameters.xml", "RTAComplete.xml", "SampleSheet.csv"}
+    present = {"RunInfo.xml", "RunParameters.xml", "RTAComplete.txt", "SampleSheet.csv"}
     return files, present | set(data_files(MODELS["nextseq-550"], run_info(NEXTSEQ_550)))
 
 

@@ -71,7 +71,11 @@ def test_the_final_summary_is_the_marker(relative, is_marker):
 
 
 def test_metadata_is_the_summary_and_the_hash_list():
-    assert ONT.metadata_paths("promethion", RUN) == ("final_summary_*.txt", "output_hash_*.csv")
+    assert ONT.metadata_paths("promethion", RUN) == (
+        "final_summary*.txt",
+        "summary/final_summary.txt",
+        "output_hash_*.csv",
+    )
 
 
 def test_the_summary_is_key_value_lines():

@@ -12,11 +12,16 @@ FAMILIES = {
     "novaseq-x": ("illumina", "NovaSeq X"),
     "novaseq-6000": ("illumina", "NovaSeq 6000"),
     "nextseq-2000": ("illumina", "NextSeq 2000"),
+    "nextseq-1000": ("illumina", "NextSeq 1000"),
     "nextseq-550": ("illumina", "NextSeq 550"),
+    "miniseq": ("illumina", "MiniSeq"),
     "miseq": ("illumina", "MiSeq"),
+    "iseq-100": ("illumina", "iSeq 100"),
     "promethion": ("nanopore", "PromethION"),
     "gridion": ("nanopore", "GridION"),
+    "minion": ("nanopore", "MinION (and Flongle)"),
     "revio": ("pacbio", "Revio"),
+    "sequel-2": ("pacbio", "Sequel II/IIe"),
     "aviti": ("element", "AVITI"),
 }
 
@@ -43,7 +48,8 @@ def test_an_unknown_platform_is_named_with_the_closed_list():
         family_of("hiseq-2500")
     assert str(caught.value) == (
         "unknown platform 'hiseq-2500'; expected one of: novaseq-x, novaseq-6000, nextseq-2000, "
-        "nextseq-550, miseq, promethion, gridion, revio, aviti"
+        "nextseq-1000, nextseq-550, miniseq, miseq, iseq-100, promethion, gridion, minion, revio, "
+        "sequel-2, aviti"
     )
 
 

@@ -99,7 +99,7 @@ def partition_metadata(run: Run) -> dict[str, Any]:
     }
     instrument = {
         f"run_{key}": value
-        for key, value in metadata.items()
+        for key, value in {**run.facts, **metadata}.items()
         if isinstance(value, str | int | float) and not isinstance(value, bool)
     }
     return {
@@ -107,7 +107,7 @@ def partition_metadata(run: Run) -> dict[str, Any]:
         "size": format_size(completion.get("bytes", 0)),
         "platform": run.platform,
         "site": run.site,
-        "flowcell": str(metadata.get("flowcell") or ""),
+        "flowcell": run.flowcell or "",
         "s3_prefix": MetadataValue.url(f"s3://{run.bucket}/{run.run_folder}/"),
         **seconds,
         "expected_files": completion.get("expected_files", 0),
