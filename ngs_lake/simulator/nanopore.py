@@ -19,18 +19,8 @@ FASTQ_BYTES = 60e6
 
 
 def plan_nanopore(spec: RunSpec, rng: random.Random, offset: float = 0.0) -> PlannedRun:
+    position, flowcell = _position_and_flowcell(spec, rng)
     promethion, minion = spec.platform == "promethion", spec.platform == "minion"
-    if minion:
-        position = spec.instrument or f"MN{rng.randint(10000, 99999)}"
-        letters = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(3))
-        flowcell = f"{letters}{rng.randint(100, 999)}"  # a Flongle
-    else:
-        position = (
-            f"{rng.randint(1, 3)}{rng.choice('ABCDEFGH')}"
-            if promethion
-            else f"X{rng.randint(1, 5)}"
-        )
-        flowcell = f"{'PAQ' if promethion else 'FAW'}{rng.randint(10000, 99999)}"
     protocol, acquisition = hex_id(rng), hex_id(rng)
     instrument = spec.instrument or (
         position if minion else "PC24B243" if promethion else "GXB02001"
@@ -103,3 +93,15 @@ def plan_nanopore(spec: RunSpec, rng: random.Random, offset: float = 0.0) -> Pla
         "pod5_files": batches,
     }
     return PlannedRun(spec.platform, run_folder, timeline.steps, metadata, marker)
+
+
+def _position_and_flowcell(spec: RunSpec, rng: random.Random) -> tuple[str, str]:
+    """A MinION's position is its device id and it runs a Flongle (three letters, three digits);
+    a PromethION's is a bay (`1A`), a GridION's a slot (`X1`)."""
+    if spec.platform == "minion":
+        position = spec.instrument or f"MN{rng.randint(10000, 99999)}"
+        letters = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(3))
+        return position, f"{letters}{rng.randint(100, 999)}"
+    if spec.platform == "promethion":
+        return f"{rng.randint(1, 3)}{rng.choice('ABCDEFGH')}", f"PAQ{rng.randint(10000, 99999)}"
+    return f"X{rng.randint(1, 5)}", f"FAW{rng.randint(10000, 99999)}"
