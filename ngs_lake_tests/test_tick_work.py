@@ -48,12 +48,20 @@ def test_an_owed_message_of_a_run_silent_for_days_is_published(lake):
     4 x 36 h): its `run.aborted` is owed all the same, and the tick publishes it."""
     run_key = "PRM-MAD-01/exp_old/sample_1/20261125_1200_1A_PAW22222_0ddba11"
     lake.start_run(run_key, FIVE_DAYS_AGO)  # last activity: five days ago
+    RunAnnouncer(lake.clients, lake.names, lake.ledger()).publish_pending(run_key)
     _move(lake, run_key, Trigger.SILENCE, Trigger.ABANDONED)
     assert lake.ledger().require_run(run_key).state == RunState.ABORTED
     published = [a.message_id for a in _tick(lake).announced.published]
-    assert published == [f"{run_key}#{t}" for t in ("run.started", "run.stalled#1", "run.aborted")]
+    assert published == [f"{run_key}#{t}" for t in ("run.stalled#1", "run.aborted")]
     assert events_of(lake, run_key) == ["run.started", "run.stalled#1", "run.aborted"]
     assert _tick(lake).announced.published == []  # owed nothing more
+    owing = lake.moto.client("dynamodb").query(  # and a tick that owes nothing reads nothing
+        TableName=lake.names.runs_table,
+        IndexName="owing",
+        KeyConditionExpression="owes_messages = :o",
+        ExpressionAttributeValues={":o": {"S": "owed"}},
+    )
+    assert owing["Count"] == 0
 
 
 def test_provisioning_marks_the_old_runs_that_owe_messages_so_the_tick_publishes_them(lake):
@@ -102,6 +110,29 @@ def test_a_manifest_written_for_an_amendment_is_never_requested_again(lake):
     assert again.key != request.key  # a new amendment is new work
 
 
+def test_a_verification_that_succeeded_ends_but_a_reverify_makes_new_work(lake):
+    """A `complete_run` that succeeded is never requested again; an operator's reverify while
+    it ran (the run back to UPLOAD_CONFIRMED, no verdict recorded) is new work all the same."""
+    run_key = "NVX-MAD-01/20261130_LH00123_0105_A22REVERT3"
+    lake.start_run(run_key, datetime.now(UTC))
+    _move(lake, run_key, Trigger.MARKER, Trigger.UPLOAD_CONFIRMED)
+    progress = RunProgress(lake.ledger(), None)
+    policy, now = RetryPolicy(), datetime.now(UTC)
+
+    def verifications(attempts) -> list[str]:
+        plan = plan_after(progress, TickReport(), attempts, policy, now)
+        return [r.key for r, _ in plan.verify_here] + [
+            r.key for r in plan.requests if r.work == Work.VERIFY
+        ]
+
+    (first,) = verifications(_no_attempts)
+    done = {first: [Attempt(AttemptStatus.SUCCEEDED, now)]}
+    assert verifications(lambda key: done.get(key, [])) == []  # it ended
+    _move(lake, run_key, Trigger.OPERATOR_REVERIFY, Trigger.UPLOAD_CONFIRMED)
+    (again,) = verifications(lambda key: done.get(key, []))
+    assert again != first
+
+
 def test_a_completion_after_needs_attention_and_reverify_gets_a_new_message_id(lake):
     run_key = "NVX-MAD-01/20261130_LH00123_0101_A22EPOCHT3"
     lake.start_run(run_key, datetime.now(UTC))
@@ -123,12 +154,12 @@ def test_a_completion_after_needs_attention_and_reverify_gets_a_new_message_id(l
 def test_every_publish_retry_the_lake_schedules_is_inside_the_dedup_window(lake):
     """A Publish whose answer is lost may have reached SNS: each retry the lake schedules comes
     within SNS's 5-minute window of that first attempt, so SNS drops the copy; the first retry
-    is the next tick. With the README's default policy (5 attempts, 30 s doubling)."""
+    is the next tick. With a backoff long enough (300 s doubling) that the window caps it."""
     run_key = "NVX-MAD-01/20261130_LH00123_0102_A22WINDOWT3"
     lake.start_run(run_key, datetime.now(UTC))
     ledger = lake.ledger()
     progress = RunProgress(ledger, None)  # the plan reads the ledger only
-    policy = RetryPolicy(attempts=5, backoff_seconds=30.0)
+    policy = RetryPolicy(attempts=5, backoff_seconds=300.0)
     report = TickReport()
     first = datetime.now(UTC)
     attempts_at = [first]
@@ -147,7 +178,7 @@ def test_every_publish_retry_the_lake_schedules_is_inside_the_dedup_window(lake)
         attempts_at.append(now)
     assert len(attempts_at) == policy.attempts
     assert attempts_at[1] - first == timedelta(seconds=5)  # the next tick is the retry
-    assert all(at - first < SNS_DEDUP_WINDOW - timedelta(minutes=1) for at in attempts_at)
+    assert all(at - first <= SNS_DEDUP_WINDOW - timedelta(minutes=1) for at in attempts_at)
 
 
 def test_the_run_log_migration_loses_no_transition_applied_while_it_runs(lake):
