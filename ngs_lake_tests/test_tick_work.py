@@ -151,34 +151,34 @@ def test_a_completion_after_needs_attention_and_reverify_gets_a_new_message_id(l
     ]
 
 
-def test_every_publish_retry_the_lake_schedules_is_inside_the_dedup_window(lake):
-    """A Publish whose answer is lost may have reached SNS: each retry the lake schedules comes
-    within SNS's 5-minute window of that first attempt, so SNS drops the copy; the first retry
-    is the next tick. With a backoff long enough (300 s doubling) that the window caps it."""
+def test_every_publish_attempt_the_lake_makes_on_its_own_is_inside_the_dedup_window(lake):
+    """A Publish whose answer is lost may have reached SNS: every attempt the lake makes on its
+    own comes within SNS's 5-minute window of the message's first failure, so SNS drops the
+    copy, NEEDS_ATTENTION's new epoch included; the first retry is the next tick. Past that,
+    only an operator's step tries it again. With a backoff long enough (300 s doubling) that
+    the window caps it, and every Publish failing with its answer lost."""
     run_key = "NVX-MAD-01/20261130_LH00123_0102_A22WINDOWT3"
     lake.start_run(run_key, datetime.now(UTC))
     ledger = lake.ledger()
     progress = RunProgress(ledger, None)  # the plan reads the ledger only
     policy = RetryPolicy(attempts=5, backoff_seconds=300.0)
-    report = TickReport()
     first = datetime.now(UTC)
-    attempts_at = [first]
-    now = first
-    while True:
-        run = ledger.require_run(run_key)
-        (work,) = [w for w in plan_after(progress, report, _no_attempts, policy, now).announce]
-        ledger.record_publish_failure(run, work.key, now)  # failed again, answer lost
-        now += timedelta(seconds=5)  # the next tick
-        while not plan_after(progress, report, _no_attempts, policy, now).announce:
-            if ledger.require_run(run_key).state == RunState.NEEDS_ATTENTION:
-                break
-            now += timedelta(seconds=5)
-        if ledger.require_run(run_key).state == RunState.NEEDS_ATTENTION:
-            break
-        attempts_at.append(now)
-    assert len(attempts_at) == policy.attempts
-    assert attempts_at[1] - first == timedelta(seconds=5)  # the next tick is the retry
-    assert all(at - first <= SNS_DEDUP_WINDOW - timedelta(minutes=1) for at in attempts_at)
+    attempts_at = []
+
+    def tick_at(now: datetime) -> list:
+        return plan_after(progress, TickReport(), _no_attempts, policy, now).announce
+
+    for tick in [*range(0, 300, 10), 360, 420]:  # a tick every 10 s, then two more
+        now = first + timedelta(seconds=tick)
+        for work in tick_at(now):
+            ledger.record_publish_failure(ledger.require_run(run_key), work.key, now)
+            attempts_at.append(tick)
+    assert ledger.require_run(run_key).state == RunState.NEEDS_ATTENTION
+    assert attempts_at[:2] == [0, 10]  # the next tick is the retry
+    assert len(attempts_at) >= policy.attempts
+    assert max(attempts_at) <= 240  # of SNS's 300: a minute for the tick's own time
+    _move(lake, run_key, Trigger.OPERATOR_RETRY)  # an operator's call: tried afresh
+    assert [w.run.run_key for w in tick_at(first + timedelta(minutes=8))] == [run_key]
 
 
 def test_the_run_log_migration_loses_no_transition_applied_while_it_runs(lake):
@@ -222,3 +222,59 @@ def test_the_run_log_migration_loses_no_transition_applied_while_it_runs(lake):
     assert (run.state, run.sequence) == (RunState.STALLED, 2)
     RunAnnouncer(lake.clients, lake.names, lake.ledger()).publish_pending(run_key)
     assert events_of(lake, run_key) == ["run.started", "run.stalled#1"]
+
+
+def test_a_run_recorded_before_the_run_log_is_migrated_whole_and_its_owed_messages_published(
+    lake,
+):
+    """A completed run as the old ledger kept it: its outbox a map in the run item (two of three
+    messages published), its amendment a list, and `run.amended#1` owed but never recorded.
+    Provisioning moves it into the run log, and the tick publishes what is owed, in order."""
+    run_key = "NVX-MAD-01/20261120_LH00123_0106_A22OLDRUNT3"
+    lake.start_run(run_key, FIVE_DAYS_AGO)
+    ddb = lake.moto.client("dynamodb")
+    key = {"run_key": {"S": run_key}}
+    ddb.delete_item(
+        TableName=lake.names.run_log_table, Key={**key, "entry": {"S": "outbox#00000001"}}
+    )
+    at = {"S": "2026-11-20T00:00:00.000000Z"}
+
+    def entry(sequence: int, published: bool) -> dict:
+        fields = {"sequence": {"N": str(sequence)}, "recorded_at": at}
+        return {"M": fields | ({"published_at": at} if published else {})}
+
+    ddb.update_item(
+        TableName=lake.names.runs_table,
+        Key=key,
+        UpdateExpression="SET outbox = :o, amended_1 = :late, #s = :done, amended_count = :one, "
+        "#seq = :three, steps.MARKER_SEEN = :at, steps.COMPLETED = :at "
+        "REMOVE published_sequence, owes_messages",
+        ExpressionAttributeNames={"#s": "state", "#seq": "sequence"},
+        ExpressionAttributeValues={
+            ":o": {
+                "M": {
+                    f"{run_key}#run.started": entry(1, True),
+                    f"{run_key}#run.copy_complete": entry(2, True),
+                    f"{run_key}#run.completed": entry(3, False),
+                }
+            },
+            ":late": {"L": [{"S": "Logs/late.log"}]},
+            ":done": {"S": "COMPLETED"},
+            ":one": {"N": "1"},
+            ":three": {"N": "3"},
+            ":at": at,
+        },
+    )
+    plan = plan_lake(lake.config, lake.clients)
+    (stage,) = [s for s in plan.stages if s.name == "Run log migration"]
+    assert [c.resource for c in stage.changes] == ["run-log-migration"]
+    apply_plan(plan)
+    item = ddb.get_item(TableName=lake.names.runs_table, Key=key, ConsistentRead=True)["Item"]
+    assert not {"outbox", "amended_1"} & set(item)
+    run = lake.ledger().require_run(run_key)
+    assert (run.sequence, run.published_sequence) == (4, 2)
+    outbox = [e.message_id.removeprefix(f"{run_key}#") for e in lake.ledger().log.outbox(run_key)]
+    assert outbox == ["run.started", "run.copy_complete", "run.completed", "run.amended#1"]
+    assert lake.ledger().log.amendment(run_key, 1) == ["Logs/late.log"]
+    published = [a.message_id for a in _tick(lake).announced.published]
+    assert published == [f"{run_key}#run.completed", f"{run_key}#run.amended#1"]

@@ -40,6 +40,9 @@ from ngs_lake.runs.run_log import (
     outbox_put,
 )
 
+OPERATOR_STEPS = frozenset(
+    {Trigger.OPERATOR_ABORT, Trigger.OPERATOR_RETRY, Trigger.OPERATOR_REVERIFY}
+)
 BATCH_WRITE_ITEMS = 25  # DynamoDB's limit per BatchWriteItem
 BATCH_GET_KEYS = 100
 
@@ -196,15 +199,16 @@ class RunLedger:
 
     def record_publish_failure(self, run: Run, key: str, now: datetime | None = None) -> None:
         """One more failed attempt at the announcement work `key` (counted afresh for a new
-        key), and when the first was: SNS's deduplication window counts from it. Not a
-        transition: the run's state and version stay as they are."""
-        failure = run.publish_failure
-        at = utc_iso(now)
+        key), and when the message's first failure was, in any epoch: SNS's deduplication
+        window counts from it (an operator's step clears it, `apply`). Not a transition: the
+        run's state and version stay as they are."""
+        failure, at = run.publish_failure, utc_iso(now)
+        value = {"key": key, "count": 1, "at": at, "first_at": at}
+        value["sequence"] = run.published_sequence + 1  # the message the pass stopped at
         if failure is not None and failure.key == key:
-            value = {"key": key, "count": failure.count + 1, "at": at}
+            value["count"] = failure.count + 1
+        if failure is not None and failure.sequence == value["sequence"]:
             value["first_at"] = utc_iso(failure.first)
-        else:
-            value = {"key": key, "count": 1, "at": at, "first_at": at}
         self.ddb.update_item(
             TableName=self.names.runs_table,
             Key={"run_key": {"S": run.run_key}},
@@ -250,6 +254,8 @@ class RunLedger:
         if target == RunState.NEEDS_ATTENTION:
             values["attention_from"] = run.state.value
         values["version"] = run.version + 1
+        if trigger in OPERATOR_STEPS:  # the operator's call: owed messages are tried afresh
+            values["publish_failure"] = None
         occurrence = run.epoch  # what runs.model.message_id numbers a once-per-epoch type by
         if row.counter:
             occurrence = run.counter(row.counter) + 1

@@ -228,7 +228,8 @@ class PublishFailure(BaseModel):
     key: str
     count: int
     at: datetime  # the last failed attempt
-    first_at: datetime | None = None  # the first: SNS's deduplication window counts from it
+    first_at: datetime | None = None  # the message's first, in any epoch: SNS's window
+    sequence: int | None = None  # the message (the run's first unpublished one)
 
     @property
     def first(self) -> datetime:

@@ -64,12 +64,15 @@ def retry_verdict(attempts: Sequence[Attempt], policy: RetryPolicy, now: datetim
     return Verdict.REQUEST
 
 
-# SNS FIFO drops a repeated deduplication id for 5 minutes after it accepted the first; the
-# lake's last scheduled retry leaves a minute of that for the tick's own time (a Publish is
-# sent up to tick_verify_seconds + tick_publish_seconds after its verdict, and the failure is
-# stamped after the call's timeout).
+# SNS FIFO drops a repeated deduplication id for 5 minutes after it accepted the first. The
+# lake decides no automatic attempt of a message later than PUBLISH_DEADLINE after its first
+# failure, leaving a minute for the tick's own time (a Publish is sent up to
+# tick_verify_seconds + tick_publish_seconds after its verdict, and a failure is stamped after
+# the call's 5 s timeout, so the copy SNS may hold is a little older than its stamp); the
+# backoff is capped so the last scheduled retry is due by PUBLISH_RETRY_WINDOW.
 SNS_DEDUPLICATION_WINDOW = timedelta(minutes=5)
-PUBLISH_RETRY_WINDOW = SNS_DEDUPLICATION_WINDOW - timedelta(minutes=1)
+PUBLISH_DEADLINE = SNS_DEDUPLICATION_WINDOW - timedelta(minutes=1)
+PUBLISH_RETRY_WINDOW = PUBLISH_DEADLINE - timedelta(seconds=30)
 
 
 def publish_verdict(
@@ -79,11 +82,15 @@ def publish_verdict(
     policy: RetryPolicy,
     now: datetime,
 ) -> Verdict:
-    """After `failures` failed publishes of one message: the first retry is the next tick; the
-    later ones back off as `policy` says (30 s, 60 s, ...), capped so that the attempts spread
-    over PUBLISH_RETRY_WINDOW at most and the last is due by its end, so SNS drops any copy a
-    lost answer hid; after `policy.attempts` failures the run needs an operator."""
+    """After `failures` failed publishes of one message in this epoch (`first_failed`: the
+    message's first failure, in any epoch): the first retry is the next tick; the later ones
+    back off as `policy` says (30 s, 60 s, ...), capped so that the last is due by
+    PUBLISH_RETRY_WINDOW, so SNS drops any copy a lost answer hid. After `policy.attempts`
+    failures, or past PUBLISH_DEADLINE, the lake stops: the run needs an operator, whose step
+    starts the message afresh (a republish consumers may have to dedupe on `message_id`)."""
     if failures >= policy.attempts:
+        return Verdict.GIVE_UP
+    if first_failed is not None and now - first_failed > PUBLISH_DEADLINE:
         return Verdict.GIVE_UP
     if failures <= 1 or first_failed is None or last_failed is None:
         return Verdict.REQUEST

@@ -191,8 +191,10 @@ def _verdict(
     if work != Work.ANNOUNCE:
         return retry_verdict(tried, policy, now)
     failure = run.publish_failure
-    first, last = (failure.first, failure.at) if failure and tried else (None, None)
-    return publish_verdict(len(tried), first, last, policy, now)
+    if failure is None or failure.sequence not in (None, run.published_sequence + 1):
+        return publish_verdict(0, None, None, policy, now)  # a new message: a clean slate
+    last = failure.at if tried else None  # this epoch's last failure
+    return publish_verdict(len(tried), failure.first, last, policy, now)
 
 
 def _owing(progress: RunProgress) -> list[Run]:
