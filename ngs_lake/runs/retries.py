@@ -8,8 +8,8 @@ has made.
 
 Publishing is retried on a schedule of its own (`publish_verdict`): a Publish whose answer was
 lost may have reached SNS, which drops a repeat of its deduplication id only within 5 minutes
-(https://docs.aws.amazon.com/sns/latest/dg/fifo-message-dedup.html), so every retry the lake
-schedules comes within `PUBLISH_RETRY_WINDOW` of the first failed attempt.
+(https://docs.aws.amazon.com/sns/latest/dg/fifo-message-dedup.html), so every attempt the
+lake makes on its own comes within `PUBLISH_DEADLINE` of the message's first failure.
 """
 
 from __future__ import annotations
