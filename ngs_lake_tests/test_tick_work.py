@@ -65,19 +65,30 @@ def test_an_owed_message_of_a_run_silent_for_days_is_published(lake):
 
 
 def test_provisioning_marks_the_old_runs_that_owe_messages_so_the_tick_publishes_them(lake):
-    """A run recorded before the `owing` index, finished and silent for days, that still owes
-    `run.aborted`: the provisioning plan marks it, and the next tick publishes it."""
+    """A lake upgraded before it is provisioned: its runs table has no `owing` index, and a run
+    finished and silent for days still owes `run.aborted`. The tick goes on without the index
+    (it does not stop); the provisioning plan adds the index and marks the run, and the next
+    tick publishes it."""
     run_key = "NVX-MAD-01/20261125_LH00123_0104_A22UNMARKT3"
     lake.start_run(run_key, FIVE_DAYS_AGO)
     RunAnnouncer(lake.clients, lake.names, lake.ledger()).publish_pending(run_key)
     _move(lake, run_key, Trigger.OPERATOR_ABORT)
-    lake.moto.client("dynamodb").update_item(  # as main's ledger wrote it: no marker
+    ddb = lake.moto.client("dynamodb")
+    ddb.update_item(  # as main's ledger wrote it: no marker
         TableName=lake.names.runs_table,
         Key={"run_key": {"S": run_key}},
         UpdateExpression="REMOVE owes_messages",
     )
-    assert _tick(lake).announced.published == []  # invisible to the tick
+    ddb.update_table(
+        TableName=lake.names.runs_table,
+        GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "owing"}}],
+    )
+    assert _tick(lake).announced.published == []  # invisible to the tick, which goes on
     plan = plan_lake(lake.config, lake.clients)
+    (table,) = [
+        c for c in plan.changes if c.resource == "dynamodb-table" and c.name.endswith("-runs")
+    ]
+    assert table.reason == "missing index owing"
     (stage,) = [s for s in plan.stages if s.name == "Run log migration"]
     assert [c.resource for c in stage.changes] == ["owed-messages-marker"]
     apply_plan(plan)

@@ -10,9 +10,12 @@ die after the SQS deletes and before the tick's result is stored (ARCHITECTURE Â
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+
+from botocore.exceptions import ClientError
 
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.aws.storage_gateway import StorageGatewayShares
@@ -41,7 +44,12 @@ from ngs_lake.runs.retries import (
 )
 from ngs_lake.runs.verify_pass import Verified, verify_due
 
+log = logging.getLogger(__name__)
+
 RECENTLY_FINISHED = timedelta(days=2)
+# A Query on an index the table lacks, or one still backfilling, is a ValidationException:
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.OnlineOps.html
+INDEX_NOT_READY = ("ValidationException", "ResourceNotFoundException")
 ACTIVE_STATES = (
     RunState.STARTED,
     RunState.MARKER_SEEN,
@@ -198,8 +206,16 @@ def _verdict(
 
 
 def _owing(progress: RunProgress) -> list[Run]:
-    """Runs with owed messages, whatever their state or age (the ledger's sparse index)."""
-    runs = progress.ledger.runs_owing_messages()
+    """Runs with owed messages, whatever their state or age (the ledger's sparse index). While
+    provisioning is still adding the index, the tick goes on with the runs listed by state,
+    and says so every tick, rather than stop."""
+    try:
+        runs = progress.ledger.runs_owing_messages()
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in INDEX_NOT_READY:
+            raise
+        log.warning("the runs table's `owing` index is not usable yet (%s): run provision", exc)
+        return []
     if progress.sequencers is None:
         return runs
     return [r for r in runs if r.sequencer_id in progress.sequencers]
