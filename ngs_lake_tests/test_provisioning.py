@@ -188,6 +188,7 @@ def test_tables_queues_rule_topic_and_consumers(moto, provisioned):
         "by-state",
         "by-sequencer",
         "by-site",
+        "owing",
     }
     for table in (
         "small-lake-runs",

@@ -84,7 +84,7 @@ def plan_lake(config: LakeConfig, clients: AwsClients) -> Plan:
     )
     migration = plan_run_log_migration(ctx)
     if migration:  # after the tables stage, which creates the run log
-        plan.stages.insert(3, Stage("Run log migration", migration))
+        plan.stages.insert(3, Stage("Run log migration", [migration]))
     retained = plan_retained(ctx, catalogued)
     if retained:
         plan.stages.append(Stage("Retained", [retained]))

@@ -13,7 +13,12 @@ from typing import Any
 from ngs_lake.config.names import LakeNames
 from ngs_lake.provisioning.context import ProvisioningContext, read_or_none
 from ngs_lake.provisioning.plan import Action, Change, ProvisioningRefused
-from ngs_lake.runs.run_log_migration import migrate_run, runs_to_migrate
+from ngs_lake.runs.run_log_migration import (
+    MigrationConflict,
+    legacy_runs,
+    mark_owing,
+    migrate_run,
+)
 
 EVENTS_TTL_ATTRIBUTE = "expires_at"
 
@@ -42,6 +47,8 @@ def table_specs(names: LakeNames, events_ttl_days: int | None) -> list[TableSpec
                 ("by-state", "state", "last_activity_at"),
                 ("by-sequencer", "sequencer_id", "started_at"),
                 ("by-site", "site", "started_at"),
+                # Sparse: only runs that owe messages (runs.run_log.OWING_INDEX).
+                ("owing", "owes_messages", "last_activity_at"),
             ),
         ),
         TableSpec(names.run_files_table, "run_key", "path"),
@@ -236,7 +243,8 @@ def _add_indexes(ctx: ProvisioningContext, spec: TableSpec, missing: list[str]) 
 
 def plan_run_log_migration(ctx: ProvisioningContext) -> list[Change]:
     """Runs recorded before the run log still hold their outbox and amendments in the run item:
-    one change moves them (idempotent, so a repeated apply is harmless)."""
+    one change moves them (idempotent, so a repeated apply is harmless). Runs recorded before
+    the `owing` index that owe messages get its marker, so the tick finds them at any age."""
     existing = read_or_none(
         ctx.clients.dynamodb().describe_table,
         {"ResourceNotFoundException"},
@@ -244,20 +252,44 @@ def plan_run_log_migration(ctx: ProvisioningContext) -> list[Change]:
     )
     if existing is None:
         return []
-    legacy = runs_to_migrate(ctx.clients, ctx.names)
-    if not legacy:
-        return []
+    legacy = legacy_runs(ctx.clients, ctx.names)
+    changes = []
+    if legacy.unmarked:
+
+        def mark() -> None:
+            for run_key in legacy.unmarked:
+                mark_owing(ctx.clients, ctx.names, run_key)
+
+        changes.append(
+            Change(
+                "owed-messages-marker",
+                ctx.names.runs_table,
+                Action.UPDATE,
+                f"{len(legacy.unmarked)} run(s) owe messages outside the owing index; mark them",
+                run=mark,
+            )
+        )
+    if not legacy.to_migrate:
+        return changes
 
     def migrate() -> None:
-        for run_key in legacy:
-            migrate_run(ctx.clients, ctx.names, run_key)
+        moving = []  # runs the sensor kept moving: every other run is migrated first
+        for run_key in legacy.to_migrate:
+            try:
+                migrate_run(ctx.clients, ctx.names, run_key)
+            except MigrationConflict as exc:
+                moving.append(str(exc))
+        if moving:
+            raise ProvisioningRefused(moving)
 
     return [
+        *changes,
         Change(
             "run-log-migration",
             ctx.names.run_log_table,
             Action.UPDATE,
-            f"{len(legacy)} run(s) hold their outbox in the run item; move it to the run log",
+            f"{len(legacy.to_migrate)} run(s) hold their outbox in the run item; move it to "
+            "the run log",
             run=migrate,
-        )
+        ),
     ]

@@ -169,7 +169,7 @@ class RunAnnouncer:
                     done.append(Announced(entry.message_id, entry.sequence, published_now=True))
                 last = entry.sequence
         finally:
-            if last > run.published_sequence:
+            if last > run.published_sequence or (run.owes_messages and not run.unpublished):
                 self.ledger.log.advance_published(run_key, last)
         return done
 

@@ -31,8 +31,18 @@ from ngs_lake.runs.model import (
     transition_for,
     utc_iso,
 )
-from ngs_lake.runs.run_log import RunLog, amendment_put, outbox_put
+from ngs_lake.runs.run_log import (
+    OWED,
+    OWES_MESSAGES,
+    OWING_INDEX,
+    RunLog,
+    amendment_put,
+    outbox_put,
+)
 
+OPERATOR_STEPS = frozenset(
+    {Trigger.OPERATOR_ABORT, Trigger.OPERATOR_RETRY, Trigger.OPERATOR_REVERIFY}
+)
 BATCH_WRITE_ITEMS = 25  # DynamoDB's limit per BatchWriteItem
 BATCH_GET_KEYS = 100
 
@@ -147,6 +157,7 @@ class RunLedger:
             "version": 1,
             "sequence": 1,
             "published_sequence": 0,
+            OWES_MESSAGES: OWED,
             "steps": {row.target.value: run.started_at},
         }
         assert row.announces is not None
@@ -186,12 +197,18 @@ class RunLedger:
                     raise
         return len(activity)
 
-    def record_publish_failure(self, run: Run, key: str) -> None:
+    def record_publish_failure(self, run: Run, key: str, now: datetime | None = None) -> None:
         """One more failed attempt at the announcement work `key` (counted afresh for a new
-        key). Not a transition: the run's state and version stay as they are."""
-        failure = run.publish_failure
-        count = failure.count + 1 if failure is not None and failure.key == key else 1
-        value = {"key": key, "count": count, "at": utc_iso()}
+        key), and when the message's first failure was, in any epoch: SNS's deduplication
+        window counts from it (an operator's step clears it, `apply`). Not a transition: the
+        run's state and version stay as they are."""
+        failure, at = run.publish_failure, utc_iso(now)
+        value = {"key": key, "count": 1, "at": at, "first_at": at}
+        value["sequence"] = run.published_sequence + 1  # the message the pass stopped at
+        if failure is not None and failure.key == key:
+            value["count"] = failure.count + 1
+        if failure is not None and failure.sequence == value["sequence"]:
+            value["first_at"] = utc_iso(failure.first)
         self.ddb.update_item(
             TableName=self.names.runs_table,
             Key={"run_key": {"S": run.run_key}},
@@ -199,6 +216,22 @@ class RunLedger:
             ConditionExpression="attribute_exists(run_key)",
             ExpressionAttributeValues=to_item({":f": value}),
         )
+
+    def record_manifest(self, run_key: str, amendments: int) -> None:
+        """The run's manifest is written with its first `amendments` amendments: that work is
+        done (runs.tick owes it no more). Only ever moves forward; not a transition."""
+        try:
+            self.ddb.update_item(
+                TableName=self.names.runs_table,
+                Key={"run_key": {"S": run_key}},
+                UpdateExpression="SET manifest_amendments = :n",
+                ConditionExpression="attribute_exists(run_key) AND "
+                "(attribute_not_exists(manifest_amendments) OR manifest_amendments < :n)",
+                ExpressionAttributeValues={":n": {"N": str(amendments)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def apply(
         self,
@@ -221,13 +254,16 @@ class RunLedger:
         if target == RunState.NEEDS_ATTENTION:
             values["attention_from"] = run.state.value
         values["version"] = run.version + 1
-        occurrence = 1
+        if trigger in OPERATOR_STEPS:  # the operator's call: owed messages are tried afresh
+            values["publish_failure"] = None
+        occurrence = run.epoch  # what runs.model.message_id numbers a once-per-epoch type by
         if row.counter:
             occurrence = run.counter(row.counter) + 1
             values[row.counter] = occurrence
         items: list[dict[str, Any]] = []
         if row.announces is not None:
             values["sequence"] = run.sequence + 1
+            values[OWES_MESSAGES] = OWED
             items.append(
                 outbox_put(
                     self.names.run_log_table,
@@ -346,6 +382,11 @@ class RunLedger:
     def runs_in_state(self, state: RunState, active_since: str | None = None) -> list[Run]:
         """Runs in a state; with `active_since`, only those active since then (GSI range key)."""
         return self.runs_by("by-state", "state", state.value, "last_activity_at", active_since)
+
+    def runs_owing_messages(self) -> list[Run]:
+        """Every run with recorded, unpublished announcements, whatever its state or age (the
+        sparse `owing` index: nothing to read when nothing is owed)."""
+        return self.runs_by(OWING_INDEX, OWES_MESSAGES, OWED)
 
     def runs_of_sequencer(self, sequencer_id: str) -> list[Run]:
         return self.runs_by("by-sequencer", "sequencer_id", sequencer_id)

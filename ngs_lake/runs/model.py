@@ -157,9 +157,16 @@ def transition_for(state: RunState | None, trigger: Trigger) -> Transition:
 
 
 def message_id(run_key: str, event_type: RunEventType, occurrence: int = 1) -> str:
-    """`<run_key>#<event_type>`, plus `#<n>` for the types that can repeat (ARCHITECTURE §6)."""
+    """`<run_key>#<event_type>`, plus `#<n>` (ARCHITECTURE §6): for the types that can repeat,
+    n is the occurrence; for the others (started, copy_complete, completed, aborted), which a
+    run announces at most once per epoch, n is the epoch (`Run.epoch`), left out for the first.
+
+    So a message id names one announcement of one epoch and is never reused: a `run.completed`
+    after NEEDS_ATTENTION and `runs reverify` is `#run.completed#2`, a new SNS deduplication id,
+    while a run that never needed an operator keeps the ids it always had.
+    """
     base = f"{run_key}#{event_type.value}"
-    return f"{base}#{occurrence}" if event_type in REPEATABLE else base
+    return f"{base}#{occurrence}" if event_type in REPEATABLE or occurrence > 1 else base
 
 
 # SNS FIFO: MessageDeduplicationId and MessageGroupId are at most 128 characters, and a message
@@ -220,7 +227,13 @@ class PublishFailure(BaseModel):
 
     key: str
     count: int
-    at: datetime
+    at: datetime  # the last failed attempt
+    first_at: datetime | None = None  # the message's first, in any epoch: SNS's window
+    sequence: int | None = None  # the message (the run's first unpublished one)
+
+    @property
+    def first(self) -> datetime:
+        return self.first_at or self.at
 
 
 class Run(BaseModel):
@@ -271,6 +284,8 @@ class Run(BaseModel):
     # (runs/run_facts.py), so a STARTED or INCOMPLETE run carries them too.
     facts: dict[str, str] = Field(default_factory=dict)
     publish_failure: PublishFailure | None = None
+    manifest_amendments: int = 0  # the amendments the last manifest written covers
+    owes_messages: str | None = None  # set while published_sequence < sequence (runs.ledger)
 
     @property
     def flowcell(self) -> str | None:
@@ -281,6 +296,12 @@ class Run(BaseModel):
         """When the run reached `state`, as UTC ISO text; None if it has not."""
         moment = self.steps.get(state)
         return utc_iso(moment) if moment else None
+
+    @property
+    def epoch(self) -> int:
+        """1, plus one for each time the run needed an operator: a run leaves COMPLETED or
+        ABORTED only through NEEDS_ATTENTION, so it announces either at most once per epoch."""
+        return self.attention_count + 1
 
     @property
     def unpublished(self) -> bool:

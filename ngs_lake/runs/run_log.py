@@ -14,6 +14,14 @@ from ngs_lake.config.names import LakeNames
 from ngs_lake.runs.dynamo_items import from_item, plain, to_item
 from ngs_lake.runs.model import OutboxEntry, Run, RunEventType, message_id, parse_iso, utc_iso
 
+# The sparse `owing` index: a run carries `owes_messages` exactly while it has recorded
+# announcements not yet published (set in the write that records one, removed in the write that
+# publishes the last), so the tick finds every owed message, however old its run, by reading a
+# few items: a sparse GSI holds only the items that have its key attribute.
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-indexes-general-sparse-indexes.html
+OWING_INDEX = "owing"
+OWES_MESSAGES = "owes_messages"
+OWED = "owed"
 MAX_AMENDMENT_PATHS = 1000  # an amendment item lists at most this many late paths
 OUTBOX = "outbox#"
 AMENDMENT = "amendment#"
@@ -147,18 +155,29 @@ class RunLog:
 
     def advance_published(self, run_key: str, sequence: int) -> None:
         """Every announcement up to `sequence` is published; only ever moves forward. Written
-        once per batch: entries marked published past it are skipped, never sent again."""
-        try:
-            self.ddb.update_item(
-                TableName=self.runs_table,
-                Key={"run_key": {"S": run_key}},
-                UpdateExpression="SET published_sequence = :seq",
-                ConditionExpression="published_sequence < :seq",
-                ExpressionAttributeValues={":seq": {"N": str(sequence)}},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        once per batch: entries marked published past it are skipped, never sent again. When
+        that is the last recorded one, the same write takes the run out of the `owing` index;
+        a transition recording a new one meanwhile fails that condition, so the run stays."""
+        caught_up = (
+            "SET published_sequence = :seq REMOVE #owes",
+            "published_sequence <= :seq AND #sequence <= :seq",
+            {"#owes": OWES_MESSAGES, "#sequence": "sequence"},
+        )
+        behind = ("SET published_sequence = :seq", "published_sequence < :seq", None)
+        for expression, condition, names in (caught_up, behind):
+            try:
+                self.ddb.update_item(
+                    TableName=self.runs_table,
+                    Key={"run_key": {"S": run_key}},
+                    UpdateExpression=expression,
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues={":seq": {"N": str(sequence)}},
+                    **({"ExpressionAttributeNames": names} if names else {}),
+                )
+                return
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
 
     def _log_key(self, entry: OutboxEntry) -> dict[str, Any]:
         return {

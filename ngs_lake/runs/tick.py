@@ -10,9 +10,12 @@ die after the SQS deletes and before the tick's result is stored (ARCHITECTURE Â
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+
+from botocore.exceptions import ClientError
 
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.aws.storage_gateway import StorageGatewayShares
@@ -36,11 +39,17 @@ from ngs_lake.runs.retries import (
     AttemptStatus,
     RetryPolicy,
     Verdict,
+    publish_verdict,
     retry_verdict,
 )
 from ngs_lake.runs.verify_pass import Verified, verify_due
 
+log = logging.getLogger(__name__)
+
 RECENTLY_FINISHED = timedelta(days=2)
+# A Query on an index the table lacks, or one still backfilling, is a ValidationException:
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.OnlineOps.html
+INDEX_NOT_READY = ("ValidationException", "ResourceNotFoundException")
 ACTIVE_STATES = (
     RunState.STARTED,
     RunState.MARKER_SEEN,
@@ -154,19 +163,24 @@ def lifecycle_in_tick(
 
 
 def _announce_key(run: Run) -> str:
-    return f"{run.run_key}#announce#{run.sequence}.{run.attention_count}"
+    """Names the message the pass publishes next (the first unpublished one): a publish stops
+    at a run's first failure, so that is the one whose failures are counted."""
+    return f"{run.run_key}#announce#{run.published_sequence + 1}.{run.attention_count}"
 
 
 def _work_due(run: Run) -> list[tuple[Work, str]]:
     """(work, key) the ledger says a run is owed; the key changes when the work does, and after
-    an operator's reset (`attention_count`), so attempts count afresh."""
+    an operator's reset (`attention_count`), so attempts count afresh. A verification is named
+    by the run's version: every transition changes it (a `runs reverify` while a verification
+    ran included), and a failed attempt that recorded nothing leaves it. A manifest is owed
+    until the ledger says one was written with the run's last amendment."""
     epoch = f".{run.attention_count}"
     due = []
     if run.unpublished:
         due.append((Work.ANNOUNCE, _announce_key(run)))
     if run.state == RunState.UPLOAD_CONFIRMED:
-        due.append((Work.VERIFY, f"{run.run_key}#verify#{run.verify_attempts + 1}{epoch}"))
-    if run.amended_count and run.state == RunState.COMPLETED:
+        due.append((Work.VERIFY, f"{run.run_key}#verify#v{run.version}"))
+    if run.amended_count > run.manifest_amendments and run.state == RunState.COMPLETED:
         due.append((Work.MANIFEST, f"{run.run_key}#manifest#{run.amended_count}{epoch}"))
     return due
 
@@ -179,6 +193,34 @@ def _publish_attempts(run: Run, key: str) -> list[Attempt]:
     return [Attempt(AttemptStatus.FAILED, failure.at)] * failure.count
 
 
+def _verdict(
+    work: Work, run: Run, tried: list[Attempt], policy: RetryPolicy, now: datetime
+) -> Verdict:
+    if work != Work.ANNOUNCE:
+        return retry_verdict(tried, policy, now)
+    failure = run.publish_failure
+    if failure is None or failure.sequence not in (None, run.published_sequence + 1):
+        return publish_verdict(0, None, None, policy, now)  # a new message: a clean slate
+    last = failure.at if tried else None  # this epoch's last failure
+    return publish_verdict(len(tried), failure.first, last, policy, now)
+
+
+def _owing(progress: RunProgress) -> list[Run]:
+    """Runs with owed messages, whatever their state or age (the ledger's sparse index). While
+    provisioning is still adding the index, the tick goes on with the runs listed by state,
+    and says so every tick, rather than stop."""
+    try:
+        runs = progress.ledger.runs_owing_messages()
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in INDEX_NOT_READY:
+            raise
+        log.warning("the runs table's `owing` index is not usable yet (%s): run provision", exc)
+        return []
+    if progress.sequencers is None:
+        return runs
+    return [r for r in runs if r.sequencer_id in progress.sequencers]
+
+
 def plan_after(
     progress: RunProgress,
     report: TickReport,
@@ -186,8 +228,9 @@ def plan_after(
     policy: RetryPolicy,
     now: datetime,
 ) -> TickPlan:
-    """What the ledger says is owed, for every active or recently finished run, within the
-    retry policy: a piece of work that failed every attempt puts its run in NEEDS_ATTENTION.
+    """What the ledger says is owed, for every active or recently finished run and every run
+    that owes messages (whatever its age), within the retry policy: a piece of work that
+    succeeded is done, one that failed every attempt puts its run in NEEDS_ATTENTION.
 
     Announcements are the tick's own work, their failures counted in the ledger; a
     verification never tried is the tick's to try; the rest are Dagster runs."""
@@ -195,12 +238,14 @@ def plan_after(
     active = [run for state in ACTIVE_STATES for run in progress.runs_in_state(state)]
     completed = progress.runs_in_state(RunState.COMPLETED, active_since=recent)
     active += completed + progress.runs_in_state(RunState.ABORTED, active_since=recent)
+    listed = {run.run_key for run in active}
+    active += [run for run in _owing(progress) if run.run_key not in listed]
     plan = TickPlan(report, partitions={run.run_key for run in active} | set(report.new_runs))
     plan.completed = completed
     for run in active:
         for work, key in _work_due(run):
-            tried = _publish_attempts(run, key) if work == Work.ANNOUNCE else attempts(key)
-            verdict = retry_verdict(tried, policy, now)
+            tried = _publish_attempts(run, key) if work == Work.ANNOUNCE else list(attempts(key))
+            verdict = _verdict(work, run, tried, policy, now)
             if verdict == Verdict.REQUEST:
                 request = LifecycleRequest(work, run.run_key, key, len(tried) + 1)
                 if work == Work.ANNOUNCE:

@@ -43,7 +43,14 @@ def test_message_ids_number_only_the_types_that_repeat(event_type, expected):
 
 def test_a_repeated_message_carries_its_occurrence():
     assert message_id(RUN_KEY, RunEventType.STALLED, 3) == f"{RUN_KEY}#run.stalled#3"
-    assert message_id(RUN_KEY, RunEventType.COMPLETED, 3) == f"{RUN_KEY}#run.completed"
+
+
+def test_a_once_per_epoch_message_carries_its_epoch_after_the_first():
+    """A run announces `run.completed` (or `run.aborted`) once per epoch; a later epoch's is a
+    new announcement with a new id, so SNS and consumers never drop it as a repeat."""
+    assert message_id(RUN_KEY, RunEventType.COMPLETED, 1) == f"{RUN_KEY}#run.completed"
+    assert message_id(RUN_KEY, RunEventType.COMPLETED, 2) == f"{RUN_KEY}#run.completed#2"
+    assert message_id(RUN_KEY, RunEventType.ABORTED, 3) == f"{RUN_KEY}#run.aborted#3"
 
 
 @pytest.mark.usefixtures("machine_in_chicago")

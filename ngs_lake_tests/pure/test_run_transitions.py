@@ -28,6 +28,7 @@ from ngs_lake.runs.retries import (
     AttemptStatus,
     RetryPolicy,
     Verdict,
+    publish_verdict,
     retry_verdict,
 )
 
@@ -107,7 +108,8 @@ def test_the_table_has_one_row_per_state_and_trigger():
 def test_message_ids_and_the_sns_ids_made_from_them():
     key = "NVX-MAD-01/20231116_LH00123_0042_A22F7KLT4"
     assert message_id(key, E.NEEDS_ATTENTION, 2) == f"{key}#run.needs_attention#2"
-    assert message_id(key, E.COMPLETED, 3) == f"{key}#run.completed"
+    assert message_id(key, E.COMPLETED, 1) == f"{key}#run.completed"
+    assert message_id(key, E.COMPLETED, 3) == f"{key}#run.completed#3"  # its third epoch
     mid = message_id(key, E.INCOMPLETE, 1)
     assert sns_deduplication_id(mid) == hashlib.sha256(mid.encode()).hexdigest()
     assert sns_group_id(key) == key
@@ -167,8 +169,45 @@ def test_a_run_says_whether_it_owes_announcements_and_its_flowcell():
         ([Attempt(AttemptStatus.FAILED, NOW - timedelta(seconds=60))] * 2, Verdict.REQUEST),
         ([Attempt(AttemptStatus.FAILED, NOW - timedelta(days=1))] * 5, Verdict.GIVE_UP),
         ([Attempt(AttemptStatus.FAILED, NOW - timedelta(days=1))] * 4, Verdict.REQUEST),
-        ([Attempt(AttemptStatus.SUCCEEDED, NOW)], Verdict.REQUEST),
+        ([Attempt(AttemptStatus.SUCCEEDED, NOW)], Verdict.DONE),  # never requested again
+        ([Attempt(AttemptStatus.FAILED, NOW), Attempt(AttemptStatus.SUCCEEDED, NOW)], Verdict.DONE),
     ],
 )
 def test_a_failed_lifecycle_run_is_retried_with_doubling_backoff_then_given_up(attempts, verdict):
     assert retry_verdict(attempts, RetryPolicy(attempts=5, backoff_seconds=30), NOW) == verdict
+
+
+def _publish_schedule(policy: RetryPolicy, tick_seconds: int = 5) -> list[float]:
+    """Seconds after the first failed Publish at which each later attempt is made, when every
+    attempt fails and the sensor ticks every `tick_seconds`."""
+    first = last = NOW
+    at = [0.0]
+    failures = 1
+    now = NOW
+    while failures < policy.attempts + 1:
+        now += timedelta(seconds=tick_seconds)
+        verdict = publish_verdict(failures, first, last, policy, now)
+        if verdict == Verdict.GIVE_UP:
+            return at
+        if verdict == Verdict.REQUEST:
+            at.append((now - first).total_seconds())
+            last, failures = now, failures + 1
+    raise AssertionError("never gave up")
+
+
+@pytest.mark.parametrize("backoff_seconds", [1.0, 30.0, 300.0, 3600.0])
+def test_every_publish_retry_comes_inside_snss_five_minute_dedup_window(backoff_seconds):
+    """https://docs.aws.amazon.com/sns/latest/dg/fifo-message-dedup.html: a repeat of a dedup
+    id within 5 minutes is dropped. A Publish whose answer was lost may have been taken, so
+    every retry the lake schedules is due by 3.5 minutes after the first (the rest is for the
+    tick's own time), the first on the next tick, and the attempts stay bounded."""
+    policy = RetryPolicy(attempts=5, backoff_seconds=backoff_seconds)
+    schedule = _publish_schedule(policy)
+    assert len(schedule) == policy.attempts
+    assert schedule[1] == 5  # the next tick is the retry
+    assert all(at <= 210 for at in schedule)
+    assert schedule == sorted(set(schedule))
+
+
+def test_the_default_publish_schedule_backs_off_within_the_window():
+    assert _publish_schedule(RetryPolicy(attempts=5, backoff_seconds=30)) == [0, 5, 35, 95, 210]

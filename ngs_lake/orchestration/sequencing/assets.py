@@ -95,7 +95,8 @@ def run_manifest(
     document = lake.load(aws)
     clients = aws.clients(document.lake.region)
     names = LakeNames.of(document)
-    run = RunLedger(clients, names).require_run(context.partition_key)
+    ledger = RunLedger(clients, names)
+    run = ledger.require_run(context.partition_key)
     s3 = clients.s3()
     rows = {"key": [], "size": [], "etag": [], "version_id": [], "last_modified": []}
     for page in s3.get_paginator("list_object_versions").paginate(
@@ -113,6 +114,8 @@ def run_manifest(
     pq.write_table(pa.table(rows), buffer)
     key = f"manifests/{context.partition_key}.parquet"
     s3.put_object(Bucket=document.lake.catalog_bucket, Key=key, Body=buffer.getvalue())
+    # Written, with every amendment the run had when this began: the sensor owes it no more.
+    ledger.record_manifest(run.run_key, run.amended_count)
     return MaterializeResult(
         metadata={
             "objects": len(rows["key"]),
