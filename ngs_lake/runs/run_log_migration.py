@@ -13,6 +13,7 @@ from typing import Any
 
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.names import LakeNames
+from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
 from ngs_lake.runs.dynamo_items import from_item, to_item
 from ngs_lake.runs.model import RunEventType, message_id, utc_iso
 from ngs_lake.runs.run_log import AMENDMENT, OUTBOX
@@ -33,19 +34,22 @@ def runs_to_migrate(clients: AwsClients, names: LakeNames) -> list[str]:
     return keys
 
 
-def migrate_run(clients: AwsClients, names: LakeNames, run_key: str) -> int:
+def migrate_run(
+    clients: AwsClients, names: LakeNames, run_key: str, clock: Clock = SYSTEM_CLOCK
+) -> int:
     """Move one run's outbox and amendments into the run log; returns the entries moved."""
     ddb = clients.dynamodb()
+    now = utc_iso(clock.now())
     raw = ddb.get_item(
         TableName=names.runs_table, Key={"run_key": {"S": run_key}}, ConsistentRead=True
     ).get("Item")
     if raw is None:
         return 0
     run = from_item(raw)
-    outbox = _outbox_entries(run)
+    outbox = _outbox_entries(run, now)
     last = max((int(e["entry"].removeprefix(OUTBOX)) for e in outbox), default=0)
-    owed = _owed_not_recorded(run, {e["message_id"] for e in outbox}, last)
-    entries = outbox + owed + _amendment_entries(run)
+    owed = _owed_not_recorded(run, {e["message_id"] for e in outbox}, last, now)
+    entries = outbox + owed + _amendment_entries(run, now)
     for start in range(0, len(entries), MAX_ITEMS_PER_TRANSACTION - 1):
         puts = [
             {"Put": {"TableName": names.run_log_table, "Item": to_item(entry)}}
@@ -69,7 +73,7 @@ def migrate_run(clients: AwsClients, names: LakeNames, run_key: str) -> int:
     return len(entries)
 
 
-def _outbox_entries(run: dict[str, Any]) -> list[dict[str, Any]]:
+def _outbox_entries(run: dict[str, Any], now: str) -> list[dict[str, Any]]:
     out = []
     for mid, entry in (run.get("outbox") or {}).items():
         event_type = next(t for t in RunEventType if f"#{t.value}" in mid)
@@ -82,7 +86,7 @@ def _outbox_entries(run: dict[str, Any]) -> list[dict[str, Any]]:
                 "event_type": event_type.value,
                 "occurrence": int(occurrence.group(1)) if occurrence else 1,
                 "details": {},
-                "recorded_at": entry.get("recorded_at") or utc_iso(),
+                "recorded_at": entry.get("recorded_at") or now,
                 "body": entry.get("body"),
                 "published_at": entry.get("published_at"),
             }
@@ -90,7 +94,9 @@ def _outbox_entries(run: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _owed_not_recorded(run: dict[str, Any], recorded: set[str], last: int) -> list[dict[str, Any]]:
+def _owed_not_recorded(
+    run: dict[str, Any], recorded: set[str], last: int, now: str
+) -> list[dict[str, Any]]:
     """What the run's steps owed under the old model, which recorded a message only when its
     job ran: those not yet recorded are recorded now, after the others, so none is lost."""
     steps, key = run.get("steps") or {}, run["run_key"]
@@ -119,13 +125,13 @@ def _owed_not_recorded(run: dict[str, Any], recorded: set[str], last: int) -> li
                     "event_type": event_type.value,
                     "occurrence": occurrence,
                     "details": {},
-                    "recorded_at": utc_iso(),
+                    "recorded_at": now,
                 }
             )
     return out
 
 
-def _amendment_entries(run: dict[str, Any]) -> list[dict[str, Any]]:
+def _amendment_entries(run: dict[str, Any], now: str) -> list[dict[str, Any]]:
     out = []
     for name, paths in run.items():
         match = _AMENDED.match(name)
@@ -136,7 +142,7 @@ def _amendment_entries(run: dict[str, Any]) -> list[dict[str, Any]]:
                     "entry": f"{AMENDMENT}{int(match.group(1)):08d}",
                     "late_files": list(paths),
                     "late_file_count": len(paths),
-                    "recorded_at": utc_iso(),
+                    "recorded_at": now,
                 }
             )
     return out
