@@ -174,16 +174,21 @@ class Judge:
     # Redelivery changes nothing
 
     def redelivery_changes_nothing(self, runs: list[Run]) -> None:
+        """Each rise of a run's amended or resumed count needs an event it had not recorded.
+        Its recorded events are read while it is COMPLETED or STALLED, the states whose next
+        step an event can set off (and when a count rose)."""
         self.checked[f"invariant checked: {REDELIVERY}"] += 1
         for run in runs:
-            now = {f.event_id for f in self.lake.ledger_files(run.run_key)}
-            before = self.events_seen.get(run.run_key, set())
-            new = now - before
-            self.events_seen[run.run_key] = before | now
             counts = (run.amended_count, run.resumed_count)
             previous = self.counts.get(run.run_key, (0, 0))
             self.counts[run.run_key] = counts
-            if counts != previous and not new:
+            watched = run.state in (RunState.COMPLETED, RunState.STALLED)
+            if not watched and counts == previous:
+                continue
+            now = {f.event_id for f in self.lake.ledger_files(run.run_key)}
+            before = self.events_seen.get(run.run_key)
+            self.events_seen[run.run_key] = (before or set()) | now
+            if counts != previous and before is not None and not now - before:
                 violate(
                     REDELIVERY,
                     f"{run.run_key} amended/resumed {previous} -> {counts} with no new event",

@@ -394,11 +394,11 @@ class LakeSimulation(RuleBasedStateMachine):
         world.delivery_delay, world.duplicates, world.lose_confirmations = 0, 0, 0
         for gateway in lake.gateway_api.gateways.values():
             gateway.connected = True
-        for _ in range(400):
+        for _ in range(60):  # a tick at least a minute apart, until all is delivered and taken
             due = world.next_due()
             if due is None and not lake.sqs.queues[lake.queue_url].messages:
                 break
-            world.advance(max(5.0, (due or 0) - lake.clock.timestamp()) if due else 5.0)
+            world.advance(max(60.0, (due or 0) - lake.clock.timestamp()))
             self.process("tick", lake.tick)
             self.process("jobs", lake.run_lifecycle_jobs)
         for seconds in (60, 300, 900, 1800, 3600, 3600, 7200, 7200):

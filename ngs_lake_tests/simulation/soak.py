@@ -22,7 +22,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from ngs_lake_tests.simulation.invariants import KNOWN, signature
 from ngs_lake_tests.simulation.machine import STATS, LakeSimulation
 
-STEPS_PER_EXAMPLE = 40
+STEPS_PER_EXAMPLE = 30
 
 
 def soak(minutes: float, seed: int | None) -> int:
@@ -54,6 +54,8 @@ def soak(minutes: float, seed: int | None) -> int:
                 KNOWN.add(signature(message))
                 found.append(message)
                 print(f"\n=== FOUND ({time.monotonic() - started:.0f} s): {message}", flush=True)
+                for line in getattr(one, "__notes__", []):  # the shrunk steps, as code
+                    print(f"    {line}", flush=True)
     elapsed = time.monotonic() - started
     print(
         f"\n--- soak: {elapsed / 60:.1f} min, {STATS['examples']} examples, "
