@@ -262,12 +262,12 @@ def test_defect_15_the_run_log_migration_during_a_tick_loses_no_message():
         sim.write_marker(0)
         sim.world.advance(10)
         sim.migration_during_tick(0)  # the tick moves the run to MARKER_SEEN meanwhile
-        sim.advance(600)
+        sim.advance(600)  # the migration set `sequence` back: the run's next step conflicts
 
-    breaks(ONCE_IN_ORDER, steps)
+    breaks(NOT_STUCK, steps)
 
 
-FRESH_EXAMPLES = 6
+FRESH_EXAMPLES = 4
 
 
 @pytest.mark.xfail(
@@ -279,7 +279,7 @@ def test_fresh_derandomised_schedules_keep_every_invariant():
         LakeSimulation,
         settings=settings(
             max_examples=FRESH_EXAMPLES,
-            stateful_step_count=25,
+            stateful_step_count=20,
             deadline=None,
             derandomize=True,
             database=None,

@@ -110,7 +110,13 @@ def _sqs_answers(sqs, url: str, calls: list[tuple[str, int]]) -> list:
     return answers
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 @given(calls=SQS_CALLS, queue=st.integers(0, 10**9))
 def test_the_fake_standard_queue_answers_as_moto_does_outside_the_named_departures(
     moto_session, calls, queue
@@ -132,7 +138,13 @@ SNS_CALLS = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 @given(calls=SNS_CALLS, topic=st.integers(0, 10**9))
 def test_the_fake_fifo_topic_delivers_as_moto_does_outside_the_named_departures(
     moto_session, calls, topic

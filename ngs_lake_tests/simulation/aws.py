@@ -181,6 +181,8 @@ class SimAws:
             _raise_before(fault, service, operation, self.clock, self.read_timeout, self.attempts)
         answer = invoke()
         if fault is not None and fault.kind == "lost":  # took effect; the answer never came
+            if service == "sns":  # the sender cannot know it was delivered: at least once
+                self.fakes["sns"].answers_lost.add(len(self.fakes["sns"].deliveries) - 1)
             self.clock.advance(self.read_timeout)
             raise ReadTimeoutError(endpoint_url=f"https://{service}.us-east-1.amazonaws.com")
         return answer

@@ -46,6 +46,7 @@ class FakeSns:
         self.rng = rng
         self.topics: dict[str, FakeTopic] = {}
         self.deliveries: list[Delivery] = []
+        self.answers_lost: set[int] = set()  # deliveries whose publisher never got the answer
 
     def create_topic(self, Name: str, Attributes: dict[str, str] | None = None) -> dict:
         arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:{Name}"
