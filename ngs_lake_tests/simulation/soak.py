@@ -17,6 +17,7 @@ import time
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import run_state_machine_as_test
 
 from ngs_lake_tests.simulation.invariants import KNOWN, signature
@@ -25,7 +26,10 @@ from ngs_lake_tests.simulation.machine import STATS, LakeSimulation
 STEPS_PER_EXAMPLE = 30
 
 
-def soak(minutes: float, seed: int | None) -> int:
+def soak(minutes: float, seed: int | None, shrink_seconds: int) -> int:
+    # Hypothesis shrinks a failure for up to 5 minutes, which a loaded machine spends on one
+    # failure; a soak prefers a shorter counterexample budget and more search (a private knob).
+    engine.MAX_SHRINKING_SECONDS = shrink_seconds
     deadline = time.monotonic() + minutes * 60
     started = time.monotonic()
     rng = random.Random(seed)
@@ -80,8 +84,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", 10)))
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--shrink-seconds", type=int, default=60)
     args = parser.parse_args()
-    sys.exit(soak(args.minutes, args.seed))
+    sys.exit(soak(args.minutes, args.seed, args.shrink_seconds))
 
 
 if __name__ == "__main__":
