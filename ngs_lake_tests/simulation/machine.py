@@ -98,6 +98,40 @@ class LakeSimulation(RuleBasedStateMachine):
             note("sequencer: truncated run" if missing else "sequencer: marker")
         self.checked()
 
+    def _session(self, sequencer: str, files: int, marker: str, minutes: int) -> None:
+        """A sequencer's working spell: its open run (or a new one) writes files, perhaps its
+        marker, while time passes with the daemon up. The common path, so it is drawn often."""
+        open_runs = [
+            r
+            for r in self.world.runs.values()
+            if r.sequencer_id == sequencer and r.marker_at is None
+        ]
+        run = open_runs[-1] if open_runs else self.world.start_run(sequencer)
+        for _ in range(files):
+            self.world.write_pod5(run)
+        if marker != "none":
+            self.world.write_marker(run, 1 if marker == "truncated" else 0)
+        note(f"sequencer: session ({marker})")
+        self.advance(minutes * 60.0, daemon=True)
+
+    @rule(
+        sequencer=st.sampled_from(sorted(SEQUENCERS)),
+        files=st.integers(0, 3),
+        marker=st.sampled_from(["none", "none", "marker", "truncated"]),
+        minutes=st.sampled_from([1, 10, 30, 90]),
+    )
+    def session(self, sequencer: str, files: int, marker: str, minutes: int) -> None:
+        self._session(sequencer, files, marker, minutes)
+
+    @rule(
+        sequencer=st.sampled_from(sorted(SEQUENCERS)),
+        files=st.integers(0, 3),
+        marker=st.sampled_from(["none", "marker"]),
+        minutes=st.sampled_from([1, 10, 60]),
+    )
+    def another_session(self, sequencer: str, files: int, marker: str, minutes: int) -> None:
+        self._session(sequencer, files, marker, minutes)
+
     # Time, the gateways and EventBridge
 
     @rule(seconds=st.sampled_from(SECONDS), daemon=st.booleans())
