@@ -93,10 +93,10 @@ def _raise_before(
             else ("ProvisionedThroughputExceededException")
         )
         raise client_error(code, "Rate exceeded", operation, 400)
-    if fault.kind == "conditional":
-        raise client_error(
-            "ConditionalCheckFailedException", "The conditional request failed", operation
-        )
+    if fault.kind == "conditional":  # another writer moved the run first
+        error = client_error("TransactionCanceledException", "Transaction cancelled", operation)
+        error.response["CancellationReasons"] = [{"Code": "ConditionalCheckFailed"}]
+        raise error
     if fault.kind == "fail":
         raise EndpointConnectionError(endpoint_url=f"https://{service}.us-east-1.amazonaws.com")
     if fault.kind == "slow":  # answers, after most of the read timeout
