@@ -9,6 +9,8 @@ import re
 from collections import Counter
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ngs_lake.runs.dynamo_items import from_item
 from ngs_lake.runs.model import Run, RunState
 
@@ -272,3 +274,11 @@ class Judge:
         for run_key, truth in self.lake.world.runs.items():
             if truth.uploads and run_key not in known and not named:
                 violate(NOT_STUCK, f"{run_key} uploaded files the ledger never recorded")
+
+
+def described(exc: Exception) -> str:
+    """An exception as the isolation invariant names it: a Storage Gateway error by its code."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("error", {}).get("errorCode") or exc.response["Error"]["Code"]
+        return f"{exc.operation_name} {error}"
+    return f"{type(exc).__name__}: {exc}"

@@ -20,7 +20,7 @@ from hypothesis import event
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from ngs_lake_tests.simulation.aws import Fault, SimulatedCrash
-from ngs_lake_tests.simulation.invariants import ISOLATION, Judge, violate
+from ngs_lake_tests.simulation.invariants import ISOLATION, Judge, described, violate
 from ngs_lake_tests.simulation.lake import SEQUENCERS, SimLake
 from ngs_lake_tests.simulation.world import TrueRun, stamp
 
@@ -405,7 +405,7 @@ class LakeSimulation(RuleBasedStateMachine):
             if self._lake_wide(plan.exercised) > before_lake_wide:
                 note(f"failed on a fault: {name}")
                 return None
-            violate(ISOLATION, f"{name} stopped by {_described(exc)}")
+            violate(ISOLATION, f"{name} stopped by {described(exc)}")
             return None
         except Exception as exc:
             if sum(plan.exercised.values()) > before and isinstance(exc, RuntimeError):
@@ -443,10 +443,3 @@ class LakeSimulation(RuleBasedStateMachine):
             self.daemon_round(alerts=True)
         self.judge.check(quiescent=True)
         STATS["quiescence reached"] += 1
-
-
-def _described(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("error", {}).get("errorCode") or exc.response["Error"]["Code"]
-        return f"{exc.operation_name} {error}"
-    return f"{type(exc).__name__}: {exc}"
