@@ -441,5 +441,6 @@ class LakeSimulation(RuleBasedStateMachine):
             world.advance(seconds)
             self.daemon_round()
             self.daemon_round(alerts=True)
+            self.judge.alerts_follow_conditions()  # against the DLQ as it is now
         self.judge.check(quiescent=True)
         STATS["quiescence reached"] += 1
