@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install browser image-python node run test lint format bench demo clean mutation
+.PHONY: install browser image-python node run test lint format bench demo clean mutation soak
 
 install: $(STAMP)
 
@@ -55,6 +55,12 @@ image-python:
 
 test: install lint browser image-python node
 	$(BIN)/pytest
+
+# The run-core simulation searching for SOAK_MINUTES (default 10) from an empty example database:
+# every failure it finds, shrunk, then its figures (README, Development: the run-core simulation).
+SOAK_MINUTES ?= 10
+soak: install
+	$(BIN)/python -m ngs_lake_tests.simulation.soak --minutes $(SOAK_MINUTES)
 
 demo: install
 	$(BIN)/ngs-lake demo --runs 5

@@ -85,7 +85,7 @@ def runs_reverify(config_path: Path, run_key: str) -> None:
     notification_id = shares.notify_when_uploaded(run.share_arn)
     fields = {
         "notification_id": notification_id,
-        "notification_requested_at": utc_iso(),
+        "notification_requested_at": utc_iso(ledger.clock.now()),
         "final": False,
     }
     _apply(ledger, run, Trigger.OPERATOR_REVERIFY, refused, fields=fields)

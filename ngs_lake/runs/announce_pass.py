@@ -12,7 +12,6 @@ failed message, so a later message is never published before an earlier one.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -56,9 +55,10 @@ def announce_due(
     ledger, so a run that can never be announced ends in NEEDS_ATTENTION (runs.tick).
     """
     report = AnnounceReport()
-    deadline = time.monotonic() + budget_seconds
+    clock = announcer.ledger.clock
+    deadline = clock.monotonic() + budget_seconds
     for index, item in enumerate(work):
-        if time.monotonic() >= deadline:
+        if clock.monotonic() >= deadline:
             report.deferred += [w.run.run_key for w in work[index:]]
             break
         try:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -21,6 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.names import EventShard, LakeNames
 from ngs_lake.runs.classification import ObjectKind, ShareEntry, classify_upload_event
+from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
 from ngs_lake.runs.events import (
     EventRejected,
     ObjectUpload,
@@ -139,7 +138,7 @@ class GatewayEventIngest:
         names: LakeNames,
         ledger: RunLedger,
         settings: IngestSettings | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         progress: RunProgressHandler | None = None,
         shard: EventShard | None = None,
     ) -> None:
@@ -161,9 +160,9 @@ class GatewayEventIngest:
     def drain(self) -> TickReport:
         """One tick: drain within the time budget and message cap, flushing as it goes."""
         report = TickReport()
-        deadline = self.clock() + self.settings.budget_seconds
+        deadline = self.clock.monotonic() + self.settings.budget_seconds
         pending = _Pending()
-        while self.clock() < deadline and report.received < self.settings.max_messages:
+        while self.clock.monotonic() < deadline and report.received < self.settings.max_messages:
             messages = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=10,
@@ -188,7 +187,7 @@ class GatewayEventIngest:
             self.ledger.touch(report.activity)
             report.ledger_write_calls += len(report.activity)
         if report.newest_by_gateway:  # once per tick: a lagging watermark only stalls less
-            self.watermarks.advance(report.newest_by_gateway, datetime.now(UTC))
+            self.watermarks.advance(report.newest_by_gateway, self.clock.now())
             report.ledger_write_calls += len(report.newest_by_gateway)
         return report
 
@@ -200,7 +199,7 @@ class GatewayEventIngest:
         pending.handles.append(
             {"Id": str(len(pending.handles)), "ReceiptHandle": message["ReceiptHandle"]}
         )
-        now = datetime.now(UTC)
+        now = self.clock.now()
         body = message.get("Body", "")
         try:
             event = parse_gateway_message(body)

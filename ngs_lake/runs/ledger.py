@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.names import LakeNames
+from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
 from ngs_lake.runs.dynamo_items import from_item, to_item
 from ngs_lake.runs.model import (
     EventRecord,
@@ -69,12 +70,18 @@ def _cancelled_by_condition(exc: ClientError) -> bool:
 
 class RunLedger:
     def __init__(
-        self, clients: AwsClients, names: LakeNames, events_ttl_days: int | None = None
+        self,
+        clients: AwsClients,
+        names: LakeNames,
+        events_ttl_days: int | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """`clock`: what the ledger stamps and what the lifecycle steps built on it read."""
         self.ddb = clients.dynamodb()
         self.names = names
         self.events_ttl_days = events_ttl_days
-        self.log = RunLog(self.ddb, names)
+        self.clock = clock
+        self.log = RunLog(self.ddb, names, clock)
 
     # Per-file and per-event effects: plain puts, batched
 
@@ -89,7 +96,8 @@ class RunLedger:
         # may still overwrite a newer row: checking first would cost a read per batch on the
         # hot path. Verification settles it against the object's versions in S3 instead.
         requests = [(self.names.run_files_table, to_item(vars(f))) for f in latest.values()]
-        expires = int(time.time()) + self.events_ttl_days * 86400 if self.events_ttl_days else None
+        ttl = self.events_ttl_days
+        expires = int(self.clock.now().timestamp()) + ttl * 86400 if ttl else None
         seen: set[str] = set()
         for e in events:
             if e.event_id not in seen:
@@ -153,7 +161,7 @@ class RunLedger:
             **vars(run),
             "state": row.target.value,
             "last_activity_at": run.started_at,
-            "recorded_at": utc_iso(),
+            "recorded_at": utc_iso(self.clock.now()),
             "version": 1,
             "sequence": 1,
             "published_sequence": 0,
@@ -171,7 +179,15 @@ class RunLedger:
                             "ConditionExpression": "attribute_not_exists(run_key)",
                         }
                     },
-                    outbox_put(self.names.run_log_table, run.run_key, 1, row.announces, 1, {}),
+                    outbox_put(
+                        self.names.run_log_table,
+                        run.run_key,
+                        1,
+                        row.announces,
+                        1,
+                        {},
+                        utc_iso(self.clock.now()),
+                    ),
                 ]
             )
             return True
@@ -202,7 +218,7 @@ class RunLedger:
         key), and when the message's first failure was, in any epoch: SNS's deduplication
         window counts from it (an operator's step clears it, `apply`). Not a transition: the
         run's state and version stay as they are."""
-        failure, at = run.publish_failure, utc_iso(now)
+        failure, at = run.publish_failure, utc_iso(now or self.clock.now())
         value = {"key": key, "count": 1, "at": at, "first_at": at}
         value["sequence"] = run.published_sequence + 1  # the message the pass stopped at
         if failure is not None and failure.key == key:
@@ -272,11 +288,18 @@ class RunLedger:
                     row.announces,
                     occurrence,
                     details or {},
+                    utc_iso(self.clock.now()),
                 )
             )
         if trigger == Trigger.LATE_FILES:
             items.append(
-                amendment_put(self.names.run_log_table, run.run_key, occurrence, late_paths)
+                amendment_put(
+                    self.names.run_log_table,
+                    run.run_key,
+                    occurrence,
+                    late_paths,
+                    utc_iso(self.clock.now()),
+                )
             )
         items.insert(0, self._run_update(run, values, target != run.state))
         try:
@@ -303,7 +326,7 @@ class RunLedger:
         if new_step:
             names |= {"#steps": "steps", "#step": values["state"]}
             sets.append("#steps.#step = :at")
-            placeholders[":at"] = utc_iso()
+            placeholders[":at"] = utc_iso(self.clock.now())
         placeholders |= {":version": run.version, ":current": run.state.value}
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         return {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ngs_lake.aws.storage_gateway import StorageGatewayShares
@@ -72,7 +72,7 @@ class RunProgress:
                 "marker_key": marker.key,
                 "marker_seen_at": marker.at,
                 "notification_id": notification_id,
-                "notification_requested_at": utc_iso(),
+                "notification_requested_at": utc_iso(self.ledger.clock.now()),
             }
             if self._apply(run, Trigger.MARKER, fields=fields):
                 moved.append(marker.run_key)
@@ -151,25 +151,25 @@ class RunProgress:
 
     def retry_incomplete(self, now: datetime | None = None) -> list[str]:
         """INCOMPLETE runs whose backoff has passed ask the gateway again (new notification)."""
-        now = now or datetime.now(UTC)
+        now = now or self.ledger.clock.now()
         retried = []
         for run in self.runs_in_state(RunState.INCOMPLETE):
             due = run.retry_after is not None and run.retry_after <= now
             if run.verify_attempts >= MAX_VERIFY_ATTEMPTS or not due:
                 continue
             notification_id = self.shares.notify_when_uploaded(run.share_arn)
-            fields = {"notification_id": notification_id, "notification_requested_at": utc_iso()}
+            requested = utc_iso(self.ledger.clock.now())
+            fields = {"notification_id": notification_id, "notification_requested_at": requested}
             if self._apply(run, Trigger.RETRY, fields=fields):
                 retried.append(run.run_key)
         return retried
 
 
-def completion_facts(run: Run, verification: Verification) -> dict[str, Any]:
+def completion_facts(run: Run, verification: Verification, completed: datetime) -> dict[str, Any]:
     """The figures a completed run reports: counts, the expected-file count its geometry gave,
     and the three latencies operators ask about. Kept in the ledger, so the run's partition
     can be reported again from the ledger alone."""
     marker, confirmed = run.marker_seen_at, run.confirmed_at
-    completed = datetime.now(UTC)
     last_upload = run.last_activity_at
     return {
         "files": verification.files,
@@ -186,9 +186,10 @@ def complete(ledger: RunLedger, run: Run, verification: Verification) -> Run:
 
     Returns the run as completed. TransitionConflict if the run moved meanwhile.
     """
-    facts = completion_facts(run, verification)
+    completed = ledger.clock.now()
+    facts = completion_facts(run, verification, completed)
     fields = {
-        "completed_at": utc_iso(),
+        "completed_at": utc_iso(completed),
         "completion": {k: v for k, v in facts.items() if v is not None},
         "metadata": verification.metadata,
     }
@@ -220,7 +221,7 @@ def record_incomplete(ledger: RunLedger, run: Run, verification: Verification) -
         run,
         Trigger.VERIFICATION_FAILED,
         fields={
-            "retry_after": datetime.now(UTC) + timedelta(seconds=backoff),
+            "retry_after": ledger.clock.now() + timedelta(seconds=backoff),
             "final": final,
             "verification": summary.model_dump(),
         },

@@ -189,8 +189,9 @@ def sns_group_id(run_key: str) -> str:
     return hashlib.sha256(run_key.encode()).hexdigest()
 
 
-def utc_iso(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def utc_iso(moment: datetime) -> str:
+    """`moment` as the ledger's UTC text; the caller says when (from its injected clock)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_iso(text: str) -> datetime:

@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ngs_lake.config.names import LakeNames
+from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
 from ngs_lake.runs.dynamo_items import from_item, plain, to_item
 from ngs_lake.runs.model import OutboxEntry, Run, RunEventType, message_id, parse_iso, utc_iso
 
@@ -39,6 +40,7 @@ def outbox_put(
     event_type: RunEventType,
     occurrence: int,
     details: dict[str, Any],
+    recorded_at: str,
 ) -> dict[str, Any]:
     entry = {
         "run_key": run_key,
@@ -47,7 +49,7 @@ def outbox_put(
         "event_type": event_type.value,
         "occurrence": occurrence,
         "details": details,
-        "recorded_at": utc_iso(),
+        "recorded_at": recorded_at,
     }
     return {
         "Put": {
@@ -58,21 +60,24 @@ def outbox_put(
     }
 
 
-def amendment_put(table: str, run_key: str, number: int, paths: Sequence[str]) -> dict[str, Any]:
+def amendment_put(
+    table: str, run_key: str, number: int, paths: Sequence[str], recorded_at: str
+) -> dict[str, Any]:
     unique = sorted(set(paths))
     entry = {
         "run_key": run_key,
         "entry": entry_key(AMENDMENT, number),
         "late_files": unique[:MAX_AMENDMENT_PATHS],
         "late_file_count": len(unique),
-        "recorded_at": utc_iso(),
+        "recorded_at": recorded_at,
     }
     return {"Put": {"TableName": table, "Item": to_item(entry)}}
 
 
 class RunLog:
-    def __init__(self, ddb: Any, names: LakeNames) -> None:
+    def __init__(self, ddb: Any, names: LakeNames, clock: Clock = SYSTEM_CLOCK) -> None:
         self.ddb = ddb
+        self.clock = clock
         self.table = names.run_log_table
         self.runs_table = names.runs_table
 
@@ -150,7 +155,7 @@ class RunLog:
             TableName=self.table,
             Key=self._log_key(entry),
             UpdateExpression="SET published_at = :at",
-            ExpressionAttributeValues={":at": {"S": utc_iso()}},
+            ExpressionAttributeValues={":at": {"S": utc_iso(self.clock.now())}},
         )
 
     def advance_published(self, run_key: str, sequence: int) -> None:

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.names import LakeNames
+from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
 from ngs_lake.runs.dynamo_items import from_item, to_item
 from ngs_lake.runs.ledger import _cancelled_by_condition
 from ngs_lake.runs.model import RunEventType, message_id, utc_iso
@@ -81,7 +82,9 @@ class MigrationConflict(Exception):
     """The run moved (a transition landed) while it was being migrated; tried again."""
 
 
-def migrate_run(clients: AwsClients, names: LakeNames, run_key: str) -> int:
+def migrate_run(
+    clients: AwsClients, names: LakeNames, run_key: str, clock: Clock = SYSTEM_CLOCK
+) -> int:
     """Move one run's outbox and amendments into the run log; returns the entries moved.
 
     The sensor may apply transitions meanwhile, so the run item is written like every
@@ -99,7 +102,7 @@ def migrate_run(clients: AwsClients, names: LakeNames, run_key: str) -> int:
         if raw is None or not _holds_legacy(raw):
             return 0  # gone, or migrated meanwhile
         try:
-            return _migrate(ddb, names, from_item(raw))
+            return _migrate(ddb, names, from_item(raw), utc_iso(clock.now()))
         except MigrationConflict:
             log.info("%s moved while it was migrated; reading it again", run_key)
     raise MigrationConflict(
@@ -112,17 +115,17 @@ def _holds_legacy(raw: dict[str, Any]) -> bool:
     return "outbox" in raw or any(_AMENDED.match(name) for name in raw)
 
 
-def _migrate(ddb: Any, names: LakeNames, run: dict[str, Any]) -> int:
+def _migrate(ddb: Any, names: LakeNames, run: dict[str, Any], now: str) -> int:
     run_key = run["run_key"]
     logged = RunLog(ddb, names).outbox(run_key)  # entries transitions already put in the log
-    outbox = _outbox_entries(run)
+    outbox = _outbox_entries(run, now)
     numbers = [int(e["entry"].removeprefix(OUTBOX)) for e in outbox]
     last = max([*numbers, *(e.sequence for e in logged), int(run.get("sequence", 0))])
     recorded = {e["message_id"] for e in outbox} | {e.message_id for e in logged}
-    owed = _owed_not_recorded(run, recorded, last)
+    owed = _owed_not_recorded(run, recorded, last, now)
     in_log = {e.message_id for e in logged}  # put there by an earlier try: kept as they are
     entries = [e for e in outbox if e["message_id"] not in in_log] + owed
-    entries += _amendment_entries(run)
+    entries += _amendment_entries(run, now)
     published = _contiguous_published(
         (run.get("outbox") or {})
         | {e.message_id: {"sequence": e.sequence, "published_at": e.published_at} for e in logged}
@@ -189,7 +192,7 @@ def _run_update(
     }
 
 
-def _outbox_entries(run: dict[str, Any]) -> list[dict[str, Any]]:
+def _outbox_entries(run: dict[str, Any], now: str) -> list[dict[str, Any]]:
     out = []
     for mid, entry in (run.get("outbox") or {}).items():
         event_type = next(t for t in RunEventType if f"#{t.value}" in mid)
@@ -202,7 +205,7 @@ def _outbox_entries(run: dict[str, Any]) -> list[dict[str, Any]]:
                 "event_type": event_type.value,
                 "occurrence": int(occurrence.group(1)) if occurrence else 1,
                 "details": {},
-                "recorded_at": entry.get("recorded_at") or utc_iso(),
+                "recorded_at": entry.get("recorded_at") or now,
                 "body": entry.get("body"),
                 "published_at": entry.get("published_at"),
             }
@@ -210,7 +213,9 @@ def _outbox_entries(run: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _owed_not_recorded(run: dict[str, Any], recorded: set[str], last: int) -> list[dict[str, Any]]:
+def _owed_not_recorded(
+    run: dict[str, Any], recorded: set[str], last: int, now: str
+) -> list[dict[str, Any]]:
     """What the run's steps owed under the old model, which recorded a message only when its
     job ran: those not yet recorded are recorded now, after the others, so none is lost."""
     steps, key = run.get("steps") or {}, run["run_key"]
@@ -239,13 +244,13 @@ def _owed_not_recorded(run: dict[str, Any], recorded: set[str], last: int) -> li
                     "event_type": event_type.value,
                     "occurrence": occurrence,
                     "details": {},
-                    "recorded_at": utc_iso(),
+                    "recorded_at": now,
                 }
             )
     return out
 
 
-def _amendment_entries(run: dict[str, Any]) -> list[dict[str, Any]]:
+def _amendment_entries(run: dict[str, Any], now: str) -> list[dict[str, Any]]:
     out = []
     for name, paths in run.items():
         match = _AMENDED.match(name)
@@ -256,7 +261,7 @@ def _amendment_entries(run: dict[str, Any]) -> list[dict[str, Any]]:
                     "entry": f"{AMENDMENT}{int(match.group(1)):08d}",
                     "late_files": list(paths),
                     "late_file_count": len(paths),
-                    "recorded_at": utc_iso(),
+                    "recorded_at": now,
                 }
             )
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from botocore.exceptions import ClientError
@@ -29,6 +29,7 @@ from ngs_lake.runs.announce_pass import (
     announce_due,
 )
 from ngs_lake.runs.announcements import RunAnnouncer
+from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
 from ngs_lake.runs.ingest import GatewayEventIngest, IngestSettings, TickReport
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.lifecycle import RunProgress
@@ -99,19 +100,23 @@ def run_tick(
     attempts: AttemptLog,
     shard: EventShard | None = None,
     settings: IngestSettings | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> TickPlan:
     """`attempts`: the orchestrator's lifecycle runs for a piece of work. `shard`: the queue this
-    sensor drains; with per-site queues it looks after only its own sites' runs."""
+    sensor drains; with per-site queues it looks after only its own sites' runs. `clock`: the
+    time every step of the tick reads (a virtual one in the simulation)."""
     names = LakeNames.of(document)
     sequencers = shard.sequencer_ids(document) if shard and shard.site else None
-    ledger = RunLedger(clients, names, document.lake.events_ttl_days)
+    ledger = RunLedger(clients, names, document.lake.events_ttl_days, clock)
     progress = RunProgress(ledger, StorageGatewayShares(clients.storagegateway()), sequencers)
-    ingest = GatewayEventIngest(clients, names, ledger, settings, progress=progress, shard=shard)
+    ingest = GatewayEventIngest(
+        clients, names, ledger, settings, clock, progress=progress, shard=shard
+    )
     report = ingest.drain()
     progress.retry_incomplete()
     watermarks = ingest.watermarks  # the ones this tick's drain advanced
     marks = watermarks.all()
-    now = datetime.now(UTC)
+    now = clock.now()
     silence = timedelta(seconds=document.lake.gateway_silence)
     silent = [
         m.gateway_id

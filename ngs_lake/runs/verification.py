@@ -13,7 +13,6 @@ beyond the instrument's) fails the run, with a reason naming the file, instead o
 from __future__ import annotations
 
 import fnmatch
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ngs_lake.platforms import family_of
 from ngs_lake.platforms.base import RunLocation
+from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
 from ngs_lake.runs.model import Run, RunFile
 
 
@@ -72,19 +72,23 @@ class OverBudget(Exception):
     """The run's listing did not fit the time it was given; a Dagster run verifies it instead."""
 
 
-def _within(deadline: float | None, run_folder: str) -> None:
-    if deadline is not None and time.monotonic() >= deadline:
+def _within(deadline: float | None, run_folder: str, clock: Clock) -> None:
+    if deadline is not None and clock.monotonic() >= deadline:
         raise OverBudget(f"{run_folder}: listing not done within the tick's verification budget")
 
 
 def list_run_objects(
-    s3: Any, bucket: str, run_folder: str, deadline: float | None = None
+    s3: Any,
+    bucket: str,
+    run_folder: str,
+    deadline: float | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> dict[str, S3Object]:
     """Every object under the run's prefix; OverBudget once `deadline` (monotonic) passes."""
     prefix = f"{run_folder}/"
     objects: dict[str, S3Object] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        _within(deadline, run_folder)
+        _within(deadline, run_folder, clock)
         for item in page.get("Contents", []):
             relative = item["Key"][len(prefix) :]
             if relative:
@@ -151,17 +155,21 @@ def _unparsed(result: Verification, paths: list[str], exc: ValueError) -> None:
 
 
 def verify_run(
-    s3: Any, run: Run, ledger_files: list[RunFile], deadline: float | None = None
+    s3: Any,
+    run: Run,
+    ledger_files: list[RunFile],
+    deadline: float | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Verification:
     """One listing of the run's prefix, checked against the ledger and the run's geometry; the
     metadata files read for the geometry also give the run's metadata. With a `deadline`
-    (time.monotonic), OverBudget if the listing and the checks are not done by then.
+    (`clock.monotonic`), OverBudget if the listing and the checks are not done by then.
 
     The expected-file check runs only on metadata that was read in full: without it the check
     would judge the run by a guess (RunInfo.xml unread: one file expected, none missing).
     """
     result = Verification(run.run_key)
-    result.objects = list_run_objects(s3, run.bucket, run.run_folder, deadline)
+    result.objects = list_run_objects(s3, run.bucket, run.run_folder, deadline, clock)
     for row in ledger_files:
         found = result.objects.get(row.path)
         if found is None:
@@ -170,7 +178,7 @@ def verify_run(
             s3, run.bucket, found.key, row.size
         ):
             result.size_mismatch.append(row.path)
-    _within(deadline, run.run_folder)
+    _within(deadline, run.run_folder, clock)
     contents = read_metadata(s3, run, result)
     if result.unreadable:
         return result

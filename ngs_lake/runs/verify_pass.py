@@ -14,7 +14,6 @@ transition from UPLOAD_CONFIRMED, so the second finds the run moved and does not
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,13 +47,13 @@ def verify_due(
 ) -> VerifyReport:
     """Verify each run while the budget lasts; every other run goes to `fallback`."""
     report = VerifyReport()
-    deadline = time.monotonic() + budget_seconds
+    deadline = ledger.clock.monotonic() + budget_seconds
     for run in runs:
-        if time.monotonic() >= deadline:
+        if ledger.clock.monotonic() >= deadline:
             report.fallback.append(run)
             continue
         try:
-            verification = verify_run(s3, run, ledger.files(run.run_key), deadline)
+            verification = verify_run(s3, run, ledger.files(run.run_key), deadline, ledger.clock)
         except OverBudget as exc:
             log.info("%s", exc)
             report.fallback.append(run)

@@ -1,0 +1,377 @@
+"""The lake under simulation: its document, its AWS (moto in process plus the fakes), and the
+processes that act on it, each calling the run core's real functions: the events sensor's
+`run_tick`, Dagster's lifecycle runs (`complete_run`, `refresh_manifest`, as the assets do),
+the alerts sensor's `alert_pass`, the operators' `runs abort | retry | reverify`, and the
+run-log migration."""
+
+from __future__ import annotations
+
+import copy
+import io
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import yaml
+from moto import mock_aws
+
+from ngs_lake.alerts.dispatch import alert_pass
+from ngs_lake.aws.storage_gateway import StorageGatewayShares
+from ngs_lake.config.model import LakeConfig
+from ngs_lake.config.names import LakeNames
+from ngs_lake.provisioning.messaging import MAX_RECEIVE_COUNT, MAX_RETENTION_SECONDS
+from ngs_lake.provisioning.tables import table_specs
+from ngs_lake.runs.announcements import RunAnnouncer
+from ngs_lake.runs.ingest import IngestSettings
+from ngs_lake.runs.ledger import RunLedger, TransitionConflict
+from ngs_lake.runs.lifecycle import complete, record_incomplete
+from ngs_lake.runs.model import RunState, TransitionNotAllowed, Trigger, parse_iso, utc_iso
+from ngs_lake.runs.retries import Attempt, AttemptStatus
+from ngs_lake.runs.run_log_migration import migrate_run
+from ngs_lake.runs.tick import LifecycleRequest, TickPlan, Work, run_tick
+from ngs_lake.runs.verification import verify_run
+from ngs_lake_tests.conftest import SMALL_CONFIG
+from ngs_lake_tests.simulation.aws import FaultPlan, SimAws
+from ngs_lake_tests.simulation.clock import VirtualClock
+from ngs_lake_tests.simulation.fake_gateway import FakeStorageGateway
+from ngs_lake_tests.simulation.fake_sns import FakeSns
+from ngs_lake_tests.simulation.fake_sqs import FakeSqs
+from ngs_lake_tests.simulation.world import World
+
+SEQUENCERS = {"PRM-A01": "gw-a", "PRM-A02": "gw-a", "PRM-B01": "gw-b"}
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def simulated_document(gateway_arns: dict[str, str] | None = None) -> LakeConfig:
+    """small.yaml with three PromethION sequencers on its two gateways; with `gateway_arns`,
+    the gateways are named by ARN, as a document for an existing appliance is."""
+    document = yaml.safe_load(SMALL_CONFIG.read_text())
+    document["sequencers"] = [
+        {"id": s, "gateway": g, "platform": "promethion", "data_rate": "10 GB/h"}
+        for s, g in SEQUENCERS.items()
+    ]
+    document["consumers"] = [c for c in document["consumers"] if c["name"] == "lims"]
+    for gateway in document["gateways"]:
+        if gateway_arns:
+            gateway["arn"] = gateway_arns[gateway["id"]]
+    return LakeConfig.model_validate(copy.deepcopy(document))
+
+
+@dataclass(frozen=True)
+class _Row:
+    path: str
+    event_id: str
+
+
+@dataclass
+class Orchestrator:
+    """Dagster, as the run core sees it: the attempts of each piece of work, and the runs it
+    launched and has not yet carried out."""
+
+    attempts: dict[str, list[Attempt]] = field(default_factory=dict)
+    queued: list[LifecycleRequest] = field(default_factory=list)
+    requested_after_success: list[str] = field(default_factory=list)
+    requests: int = 0
+
+    def log(self, key: str) -> list[Attempt]:
+        return list(self.attempts.get(key, []))
+
+    def take(self, plan: TickPlan) -> None:
+        for request in plan.requests:
+            self.requests += 1
+            tried = self.attempts.setdefault(request.key, [])
+            if any(a.status == AttemptStatus.SUCCEEDED for a in tried):
+                self.requested_after_success.append(request.key)
+            tried.append(Attempt(AttemptStatus.IN_FLIGHT))
+            self.queued.append(request)
+
+    def finish(self, request: LifecycleRequest, status: AttemptStatus, now: Any) -> None:
+        tried = self.attempts[request.key]
+        index = next(i for i, a in enumerate(tried) if a.status == AttemptStatus.IN_FLIGHT)
+        tried[index] = Attempt(status, now)
+
+
+class SimLake:
+    def __init__(self, seed: int, gateways_by_arn: bool = False) -> None:
+        self.rng = random.Random(seed)
+        self.clock = VirtualClock()
+        self.faults = FaultPlan()
+        self.mock = mock_aws()
+        self.mock.start()
+        session = boto3.Session(region_name="us-east-1", **CREDENTIALS)
+        moto_clients = {"dynamodb": session.client("dynamodb"), "s3": session.client("s3")}
+        self.sqs = FakeSqs(self.clock, self.rng)
+        self.sns = FakeSns(self.clock, self.rng)
+        self.gateway_api = FakeStorageGateway(self.clock, self.rng)
+        fakes = {"sqs": self.sqs, "sns": self.sns, "storagegateway": self.gateway_api}
+        self.aws = SimAws(self.clock, self.faults, moto_clients, fakes)
+        gateways = {
+            "gw-a": self.gateway_api.add_gateway("gw-a", "FGW-MAD-A" if gateways_by_arn else None),
+            "gw-b": self.gateway_api.add_gateway("gw-b", "FGW-MAD-B" if gateways_by_arn else None),
+        }
+        arns = {k: g.arn for k, g in gateways.items()} if gateways_by_arn else None
+        self.config = simulated_document(arns)
+        self.names = LakeNames.of(self.config)
+        self.orchestrator = Orchestrator()
+        self.settings = IngestSettings(budget_seconds=25.0, wait_seconds=1)
+        self._provision(moto_clients)
+        # The judge's own clients: they see the same moto backends, past every fault.
+        self.inspect = {
+            "dynamodb": session.client("dynamodb"),
+            "s3": moto_clients["s3"],
+        }
+
+    def _provision(self, moto: dict[str, Any]) -> None:
+        ddb, s3 = moto["dynamodb"], moto["s3"]
+        for spec in table_specs(self.names, None):
+            attributes = {spec.hash_key, *([spec.range_key] if spec.range_key else [])}
+            for _, h, r in spec.indexes:
+                attributes |= {h, r}
+            kwargs: dict[str, Any] = {
+                "TableName": spec.name,
+                "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": spec.key_schema(),
+                "AttributeDefinitions": [
+                    {"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)
+                ],
+            }
+            if spec.indexes:
+                kwargs["GlobalSecondaryIndexes"] = [
+                    {
+                        "IndexName": n,
+                        "KeySchema": [
+                            {"AttributeName": h, "KeyType": "HASH"},
+                            {"AttributeName": r, "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                    for n, h, r in spec.indexes
+                ]
+            ddb.create_table(**kwargs)
+        dlq = self.sqs.create_queue(
+            QueueName=self.names.dead_letter_queue,
+            Attributes={"MessageRetentionPeriod": str(MAX_RETENTION_SECONDS)},
+        )["QueueUrl"]
+        self.dlq_url = dlq
+        self.queue_url = self.sqs.create_queue(
+            QueueName=self.names.events_queue,
+            Attributes={
+                "VisibilityTimeout": str(self.config.lake.events_visibility_timeout_seconds),
+                "MessageRetentionPeriod": str(MAX_RETENTION_SECONDS),
+                "RedrivePolicy": (
+                    f'{{"deadLetterTargetArn": "{self.sqs.queues[dlq].arn}", '
+                    f'"maxReceiveCount": {MAX_RECEIVE_COUNT}}}'
+                ),
+            },
+        )["QueueUrl"]
+        self.topic = self.sns.create_topic(
+            Name=self.names.run_events_topic, Attributes={"FifoTopic": "true"}
+        )["TopicArn"]
+        self.operations = self.sns.create_topic(Name=self.names.operations_topic)["TopicArn"]
+        s3.create_bucket(Bucket=self.config.lake.catalog_bucket)
+        self.world = World(self.clock, self.rng, self.sqs, self.gateway_api, s3, self.queue_url)
+        self.world.bucket_of = {}
+        for sequencer in self.config.sequencers:
+            bucket = self.names.bucket(sequencer.id)
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+            gateway = self.world.gateway(sequencer.gateway)
+            share = self.gateway_api.add_share(
+                gateway, sequencer.id, {"sequencer": sequencer.id, "platform": "promethion"}
+            )
+            self.world.shares[sequencer.id] = share
+            self.world.bucket_of[sequencer.id] = bucket
+            self._catalogue(ddb, sequencer.id, share.arn, bucket, sequencer.gateway)
+
+    def _catalogue(self, ddb: Any, sequencer_id: str, arn: str, bucket: str, gw: str) -> None:
+        ddb.put_item(
+            TableName=self.names.shares_table,
+            Item={
+                "sequencer_id": {"S": sequencer_id},
+                "share_arn": {"S": arn},
+                "bucket": {"S": bucket},
+                "platform": {"S": "promethion"},
+                "site": {"S": "madison"},
+                "lab": {"S": "madison"},
+                "timezone": {"S": "America/Chicago"},
+                "gateway_id": {"S": gw},
+            },
+        )
+
+    # What the judge reads
+
+    def ledger_files(self, run_key: str) -> list[Any]:
+        answer = self.inspect["dynamodb"].query(
+            TableName=self.names.run_files_table,
+            KeyConditionExpression="run_key = :r",
+            ExpressionAttributeValues={":r": {"S": run_key}},
+            ConsistentRead=True,
+        )
+        return [_Row(i["path"]["S"], i["event_id"]["S"]) for i in answer["Items"]]
+
+    def watermark_true_time(self, gateway_id: str) -> float | None:
+        """The true time of the newest event the lake took in from the gateway."""
+        item = (
+            self.inspect["dynamodb"]
+            .get_item(
+                TableName=self.names.gateways_table,
+                Key={"gateway_id": {"S": gateway_id}},
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
+        if item is None:
+            return None
+        mark = parse_iso(item["event_time"]["S"]).timestamp()
+        gateway = self.world.gateway(gateway_id)
+        share_arns = {
+            s.arn for s in self.gateway_api.shares.values() if s.gateway_arn == gateway.arn
+        }
+        times = [
+            u.true_at
+            for run in self.world.runs.values()
+            if run.share_arn in share_arns
+            for u in run.uploads
+            if abs(u.event_time - mark) < 1
+        ]
+        return min(times) if times else mark - gateway.skew_seconds
+
+    def oldest_parked_age(self) -> float:
+        queue = self.sqs.queues[self.dlq_url]
+        now = self.clock.timestamp()
+        return max((now - m.sent_at for m in queue.messages), default=0.0)
+
+    def open_alert_subjects(self) -> set[str]:
+        items = self.inspect["dynamodb"].scan(TableName=self.names.alerts_table)["Items"]
+        return {
+            i["subject"]["S"] for i in items if i.get("status", {}).get("S") in ("OPEN", "OPENING")
+        }
+
+    def close(self) -> None:
+        self.mock.stop()
+
+    def ledger(self) -> RunLedger:
+        return RunLedger(self.aws, self.names, None, self.clock)
+
+    # The processes
+
+    def tick(self) -> TickPlan:
+        plan = run_tick(
+            self.aws, self.config, self.orchestrator.log, None, self.settings, clock=self.clock
+        )
+        self.orchestrator.take(plan)
+        return plan
+
+    def run_lifecycle_jobs(self, fail: bool = False) -> None:
+        """Dagster carries out the runs it launched (all failing, with `fail`)."""
+        queued, self.orchestrator.queued = self.orchestrator.queued, []
+        for request in queued:
+            status = AttemptStatus.FAILED
+            if not fail:
+                try:
+                    self._job(request)
+                    status = AttemptStatus.SUCCEEDED
+                except Exception:
+                    status = AttemptStatus.FAILED
+            self.orchestrator.finish(request, status, self.clock.now())
+
+    def _job(self, request: LifecycleRequest) -> None:
+        ledger = self.ledger()
+        run = ledger.require_run(request.run_key)
+        announcer = RunAnnouncer(self.aws, self.names, ledger)
+        if request.work == Work.MANIFEST:  # run_manifest: every current object, as Parquet
+            self.aws.s3().put_object(
+                Bucket=self.config.lake.catalog_bucket,
+                Key=f"manifests/{run.run_key}.parquet",
+                Body=io.BytesIO(b"PAR1").getvalue(),
+            )
+            return
+        if run.state != RunState.UPLOAD_CONFIRMED:  # sequencing_run, as the asset does it
+            announcer.publish_pending(run.run_key)
+            return
+        verification = verify_run(self.aws.s3(), run, ledger.files(run.run_key))
+        if not verification.passed:
+            record_incomplete(ledger, run, verification)
+            announcer.publish_pending(run.run_key)
+            return
+        try:
+            complete(ledger, run, verification)
+        except TransitionConflict:
+            return
+        announcer.publish_pending(run.run_key)
+
+    def alert_pass(self) -> Any:
+        return alert_pass(self.aws, self.config, self.clock.now())
+
+    # The run-log migration (provisioning: ngs_lake/provisioning/tables.py)
+
+    def make_legacy(self, run_key: str) -> bool:
+        """Turn a recorded run back into the shape the old outbox model left: its outbox a
+        map in the run item, its run-log entries gone. False if it has no entries yet."""
+        ddb = self.inspect["dynamodb"]
+        entries = ddb.query(
+            TableName=self.names.run_log_table,
+            KeyConditionExpression="run_key = :r",
+            ExpressionAttributeValues={":r": {"S": run_key}},
+            ConsistentRead=True,
+        )["Items"]
+        outbox = {}
+        for entry in entries:
+            if not entry["entry"]["S"].startswith("outbox#"):
+                continue
+            old = {"sequence": {"N": str(int(entry["entry"]["S"].removeprefix("outbox#")))}}
+            for name in ("recorded_at", "published_at", "body"):
+                if name in entry:
+                    old[name] = entry[name]
+            outbox[entry["message_id"]["S"]] = {"M": old}
+            ddb.delete_item(
+                TableName=self.names.run_log_table,
+                Key={"run_key": entry["run_key"], "entry": entry["entry"]},
+            )
+        if not outbox:
+            return False
+        ddb.update_item(
+            TableName=self.names.runs_table,
+            Key={"run_key": {"S": run_key}},
+            UpdateExpression="SET outbox = :o",
+            ExpressionAttributeValues={":o": {"M": outbox}},
+        )
+        return True
+
+    def migrate(self, run_key: str) -> int:
+        return migrate_run(self.aws, self.names, run_key, self.clock)
+
+    # Operators (ngs_lake/cli/runs_commands.py, step for step)
+
+    def operator(self, command: str, run_key: str) -> str:
+        ledger = self.ledger()
+        run = ledger.get_run(run_key)
+        if run is None:
+            return "no such run"
+        try:
+            if command == "abort":
+                reason = "aborted by an operator"
+                ledger.apply(
+                    run,
+                    Trigger.OPERATOR_ABORT,
+                    fields={"abort_reason": reason},
+                    details={"reason": reason},
+                )
+            elif command == "retry":
+                ledger.apply(run, Trigger.OPERATOR_RETRY, fields={"attention_reason": None})
+            elif command == "reverify":
+                from ngs_lake.runs.model import transition_for
+
+                transition_for(run.state, Trigger.OPERATOR_REVERIFY)
+                shares = StorageGatewayShares(self.aws.storagegateway())
+                notification_id = shares.notify_when_uploaded(run.share_arn)
+                fields = {
+                    "notification_id": notification_id,
+                    "notification_requested_at": utc_iso(ledger.clock.now()),
+                    "final": False,
+                }
+                ledger.apply(run, Trigger.OPERATOR_REVERIFY, fields=fields)
+        except (TransitionNotAllowed, TransitionConflict) as exc:
+            return f"refused: {exc}"
+        return "done"
