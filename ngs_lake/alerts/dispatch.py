@@ -97,7 +97,8 @@ def dispatch(
     for key, record in records.items():
         if record.status != OPEN:
             continue
-        if key in holding or record.alert.condition not in evaluation.judged:
+        unjudged = record.alert.condition not in evaluation.judged or key in evaluation.unjudged
+        if key in holding or unjudged:
             report.still_open += 1
             continue
         if report.sends >= MAX_SENDS_PER_PASS:

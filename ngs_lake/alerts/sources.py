@@ -54,10 +54,19 @@ class Evaluation:
     alerts: list[Alert] = field(default_factory=list)
     judged: set[str] = field(default_factory=set)
     unreadable: list[str] = field(default_factory=list)  # "<source>: <error>", for the tick log
+    # (condition, subject) left unjudged inside a judged condition (a gateway whose cache
+    # could not be read): their open alerts stay open
+    unjudged: set[tuple[str, str]] = field(default_factory=set)
 
-    def add(self, conditions: set[str], alerts: list[Alert]) -> None:
+    def add(
+        self, conditions: set[str], alerts: list[Alert], unknown: dict[str, str] | None = None
+    ) -> None:
+        """`unknown`: subject -> why its conditions among `conditions` were not judged."""
         self.judged |= conditions
         self.alerts += alerts
+        for subject, why in (unknown or {}).items():
+            self.unjudged |= {(condition, subject) for condition in conditions}
+            self.unreadable.append(why)
 
 
 def evaluate(
@@ -170,15 +179,27 @@ def parked_sent_times(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> list[datet
 
 def _caches(
     clients: AwsClients, config: LakeConfig, state: AlertState, now: datetime
-) -> tuple[set[str], list[Alert]]:
+) -> tuple[set[str], list[Alert], dict[str, str]]:
     """DescribeCache per gateway: the live buffer, and the backlog trend sampled into the alert
     state (AWS reports the dirty cache per gateway; a per-share figure is a CloudWatch metric
-    only, so the trend is per gateway, which covers its shares)."""
-    known = {g.id for g in config.gateways}
+    only, so the trend is per gateway, which covers its shares). Gateways are found by their
+    configured `arn`, else by name; one the API does not list, or whose DescribeCache fails,
+    is unknown: reported, its alerts neither opened nor resolved, and the others judged."""
+    known = {g.id: g.arn for g in config.gateways}
+    problems: list[str] = []
     caches = {
         b.gateway_id: (b.cache_bytes, b.dirty_bytes)
-        for b in cache_backlog(clients.storagegateway())
+        for b in cache_backlog(clients.storagegateway(), None, known, problems)
         if b.gateway_id in known
+    }
+    unknown = {
+        g: next(
+            (f"gateway caches: {p}" for p in problems if p.startswith(f"gateway {g}: ")),
+            f"gateway caches: gateway {g} is not listed by the Storage Gateway API "
+            "(matched by its configured arn, else by its name)",
+        )
+        for g in known
+        if g not in caches
     }
     previous = state.trends()
     trends = []
@@ -189,4 +210,4 @@ def _caches(
         trends.append(trend)
     alerts = buffer_findings(gateway_capacity(config), caches, now)
     alerts += backlog_findings(trends, config.alerts.backlog_growth_window, now)
-    return {GATEWAY_BUFFER_LOW, UPLOAD_BACKLOG_GROWING}, alerts
+    return {GATEWAY_BUFFER_LOW, UPLOAD_BACKLOG_GROWING}, alerts, unknown

@@ -21,7 +21,9 @@ from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.names import LakeNames
 from ngs_lake.runs.dynamo_items import from_item, to_item
 from ngs_lake.runs.model import (
+    MAX_REASON_CHARS,
     EventRecord,
+    GatewayFailure,
     NewRun,
     Run,
     RunFile,
@@ -199,6 +201,59 @@ class RunLedger:
             ConditionExpression="attribute_exists(run_key)",
             ExpressionAttributeValues=to_item({":f": value}),
         )
+
+    def record_gateway_failure(
+        self, run: Run, call: str, code: str, message: str, now: datetime
+    ) -> GatewayFailure:
+        """One more failed Storage Gateway `call` for the run, in a row (counted afresh after
+        another call, or an operator's reset). Not a transition: state and version stay."""
+        failure = run.gateway_failure
+        same = failure is not None and (failure.call, failure.epoch) == (
+            call,
+            run.attention_count,
+        )
+        recorded = GatewayFailure(
+            call=call,
+            code=code,
+            message=message[:MAX_REASON_CHARS],
+            count=failure.count + 1 if failure is not None and same else 1,
+            at=now,
+            epoch=run.attention_count,
+        )
+        self.ddb.update_item(
+            TableName=self.names.runs_table,
+            Key={"run_key": {"S": run.run_key}},
+            UpdateExpression="SET gateway_failure = :f",
+            ConditionExpression="attribute_exists(run_key)",
+            ExpressionAttributeValues=to_item({":f": recorded.model_dump()}),
+        )
+        return recorded
+
+    def record_notification(self, run: Run, notification_id: str, now: datetime) -> bool:
+        """The upload notification a MARKER_SEEN run was owed, once its request succeeded
+        (the first request failed at the gateway). False if the run moved or got one meanwhile.
+        Not a transition: no step and no announcement."""
+        try:
+            self.ddb.update_item(
+                TableName=self.names.runs_table,
+                Key={"run_key": {"S": run.run_key}},
+                UpdateExpression="SET notification_id = :n, notification_requested_at = :t "
+                "REMOVE gateway_failure",
+                ConditionExpression="#state = :seen AND attribute_not_exists(notification_id)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":n": notification_id,
+                        ":t": utc_iso(now),
+                        ":seen": RunState.MARKER_SEEN.value,
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def apply(
         self,

@@ -223,6 +223,22 @@ class PublishFailure(BaseModel):
     at: datetime
 
 
+class GatewayFailure(BaseModel):
+    """The Storage Gateway call made for a run that failed `count` times in a row (`call`, AWS's
+    error code, its message): counted in the ledger so the retries stay bounded, cleared when
+    the call next succeeds. `epoch` is the run's `attention_count` then: an operator's retry
+    counts afresh."""
+
+    model_config = ConfigDict(frozen=True)
+
+    call: str
+    code: str
+    message: str
+    count: int
+    at: datetime
+    epoch: int = 0
+
+
 class Run(BaseModel):
     """A run as the ledger holds it. Timestamps are UTC; `version` guards every transition."""
 
@@ -268,6 +284,7 @@ class Run(BaseModel):
     abort_reason: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     publish_failure: PublishFailure | None = None
+    gateway_failure: GatewayFailure | None = None
 
     @property
     def flowcell(self) -> str | None:
