@@ -28,6 +28,7 @@ from ngs_lake.provisioning.tables import plan_table, table_specs
 from ngs_lake_tests.conftest import SMALL_CONFIG, edited_config
 from ngs_lake_tests.fault_proxy import FaultProxy
 from ngs_lake_tests.lake_fixtures import drain_queue
+from ngs_lake_tests.test_gateway_uploads import wait_for
 from ngs_lake_tests.test_ingest import resources_for
 from ngs_lake_tests.test_inventory import OBJECTS, _record_run, publish
 
@@ -238,3 +239,55 @@ def test_a_burst_over_a_pass_budget_is_sent_by_the_next_pass(ops, monkeypatch):
     report = ops.send([STALLED, SILENT], {"run_stalled", "gateway_silent"}, NOW)
     assert (len(report.opened), report.deferred) == (1, 0)
     assert len(ops.received()) == 1
+
+
+JUDGED = {"run_stalled", "gateway_silent"}
+
+
+def test_a_slow_sns_costs_one_bounded_publish_and_ends_the_pass(ops):
+    port = int(ops.moto.endpoint.rsplit(":", 1)[1])
+    with FaultProxy(port) as proxy:
+        proxy.faults.delay_seconds = 6.0  # longer than the publisher's 5 s read timeout
+        proxy.faults.set("Publish", "delay")
+        report = ops.send([STALLED, SILENT], JUDGED, NOW, clients=_clients(proxy.endpoint))
+        assert proxy.faults.seen["Publish"] == 1  # one attempt, no retry, then the pass ended
+        assert (len(report.failed), report.opened, report.deferred) == (1, [], 1)
+        # The slow Publish did land: an answer lost, as the alert state documents. Its claim
+        # was released, so the next pass sends it again under the same alert_id.
+        (late,) = wait_for(ops.received, timeout=30, interval=0.2, what="the late Publish")
+    report = ops.send([STALLED, SILENT], JUDGED, NOW + timedelta(seconds=5))
+    assert len(report.resent) + len(report.opened) == 2
+    again = {m["alert_id"] for m in ops.received()}
+    assert late["alert_id"] in again and len(again) == 2
+
+
+class SlowSns:
+    """The injected clock of a pass whose every Publish takes 100 s (virtual time)."""
+
+    def __init__(self) -> None:
+        self.elapsed = 0.0
+
+    def now(self) -> datetime:
+        return NOW + timedelta(seconds=self.elapsed)
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+
+def test_each_claim_is_stamped_when_its_send_starts_so_a_slow_pass_duplicates_nothing(ops):
+    clock = SlowSns()
+    publish = operations_publisher(ops.clients, ops.names)
+    others: list[DispatchReport] = []
+
+    def slow(alert: Alert, status: str, resolved_at: datetime | None) -> None:
+        clock.elapsed += 100  # this Publish takes 100 s, inside the 120 s lease
+        if alert.key == SILENT.key:  # meanwhile another sensor's tick, 200 s into the pass
+            others.append(ops.send([STALLED, SILENT], JUDGED, clock.now()))
+        publish(alert, status, resolved_at)
+
+    evaluation = Evaluation(alerts=[STALLED, SILENT], judged=JUDGED)
+    report = dispatch(AlertState(ops.clients, ops.names), slow, evaluation, NOW, clock)
+    assert len(report.opened) == 2
+    # SILENT was claimed when its send started, 100 s in: still leased, not taken over.
+    assert [(o.resent, o.opened) for o in others] == [([], [])]
+    assert sorted(m["condition"] for m in ops.received()) == ["gateway_silent", "run_stalled"]
