@@ -114,27 +114,47 @@ def _silence(
 
 def _dead_letters(
     clients: AwsClients, config: LakeConfig, now: datetime
-) -> tuple[set[str], list[Alert]]:
-    """A DLQ whose messages another reader holds hidden (an operator's `dlq list`, a peek of a
-    tick that died) cannot be seen whole: unless what is visible already alerts, the condition
-    is not judged, so its open alert is not resolved by a message we could not see."""
+) -> tuple[set[str], list[Alert], dict[str, str]]:
+    """The peek is a sample, judged as one: an old message seen alerts; "none old" is a fact
+    only when the DLQ was read whole (the peek ended on an empty receive under its limit, with
+    nothing held hidden by another reader: an operator's `dlq list`, the peek of a tick that
+    died). Otherwise that queue is unknown: its open alert is neither resolved nor sent again.
+    A standard queue keeps a message's enqueue timestamp when it moves to the DLQ, so an old
+    event parked late sits behind newer ones; CloudWatch's ApproximateAgeOfOldestMessage is no
+    substitute, as for a DLQ it counts from the move, not the send:
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/setting-up-dead-letter-queue-retention.html"""
     sqs = clients.sqs()
-    sent, hidden = {}, set()
+    sent, unread = {}, {}
     for shard in event_shards(config):
-        url = sqs.get_queue_url(QueueName=shard.dead_letter_queue)["QueueUrl"]
-        held = sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        queue = shard.dead_letter_queue
+        url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        counts = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        if int(held.get("ApproximateNumberOfMessagesNotVisible", "0")):
-            hidden.add(shard.dead_letter_queue)
-        sent[shard.dead_letter_queue] = parked_sent_times(sqs, url)
+        sample = parked_sent_times(sqs, url)
+        sent[queue] = sample.sent
+        hidden = int(counts.get("ApproximateNumberOfMessagesNotVisible", "0"))
+        if hidden or not sample.whole:
+            unread[queue] = (
+                f"dead-letter queues: {queue} read in part ({len(sample.sent)} of about "
+                f"{int(counts.get('ApproximateNumberOfMessages', '0')) + hidden} parked, "
+                f"{hidden} held by another reader): {DLQ_MESSAGE_OLD} not judged unless seen"
+            )
     alerts = dlq_findings(sent, config.alerts.dlq_message_age, now)
-    if hidden - {a.subject for a in alerts}:
-        return set(), alerts
-    return {DLQ_MESSAGE_OLD}, alerts
+    alerted = {a.subject for a in alerts}
+    return {DLQ_MESSAGE_OLD}, alerts, {q: why for q, why in unread.items() if q not in alerted}
 
 
-def parked_sent_times(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> list[datetime]:
+@dataclass(frozen=True)
+class ParkedSample:
+    """The parked messages' send times a peek saw; `whole`: it saw every one."""
+
+    sent: list[datetime]
+    whole: bool
+
+
+def parked_sent_times(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> ParkedSample:
     """When each parked message was sent (its SentTimestamp), without consuming any.
 
     CloudWatch's ApproximateAgeOfOldestMessage would do on AWS but the local stand-in lacks it,
@@ -146,8 +166,13 @@ def parked_sent_times(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> list[datet
     https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html
     A peek counts as a receive, which matters only on a queue with a redrive policy; the DLQ
     has none.
+    A ReceiveMessage returns at most 10 messages, so a peek of `limit` is a sample of a longer
+    queue (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html).
+    It is whole only when a long-polled receive came back empty while every message seen was
+    still held: nothing visible was left unseen.
     """
     held: dict[str, dict[str, Any]] = {}
+    whole = False
     try:
         while len(held) < limit:
             batch = sqs.receive_message(
@@ -158,7 +183,9 @@ def parked_sent_times(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> list[datet
                 MessageSystemAttributeNames=["SentTimestamp"],
             ).get("Messages", [])
             fresh = [m for m in batch if m["MessageId"] not in held]
-            if not fresh:
+            if not batch:
+                whole = True
+            if not fresh:  # empty, or only messages whose hold ran out: seen already
                 break
             held |= {m["MessageId"]: m for m in fresh}
     finally:
@@ -171,10 +198,11 @@ def parked_sent_times(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> list[datet
                     for i, m in enumerate(messages[start : start + 10])
                 ],
             )
-    return [
+    sent = [
         datetime.fromtimestamp(int(m["Attributes"]["SentTimestamp"]) / 1000, UTC)
         for m in held.values()
     ]
+    return ParkedSample(sent, whole)
 
 
 def _caches(
