@@ -33,6 +33,7 @@ from ngs_lake.local.processes import (
     moto_server_argv,
 )
 from ngs_lake.provisioning import apply_plan, plan_lake
+from ngs_lake.runs.announcements import RunAnnouncer
 from ngs_lake.runs.model import RunState, Trigger
 from ngs_lake.runs.tick import run_tick
 from ngs_lake_tests.conftest import (
@@ -183,6 +184,29 @@ def test_a_retired_share_puts_its_run_in_needs_attention_and_the_tick_goes_on(la
         "run.needs_attention#1",
     ]
     assert received[healthy] == ["run.started", "run.copy_complete", "run.incomplete#1"]
+
+
+def test_a_gateway_that_keeps_failing_puts_the_run_in_needs_attention_after_the_attempts(lake):
+    run_key = "PRM-MAD-01/exp_down/sample_1/20261130_1500_1A_PAW55555_0badd00d"
+    _incomplete(lake, run_key)
+    RunAnnouncer(lake.clients, lake.names, lake.ledger()).publish_pending(run_key)
+    lake.gateway.process.stop()
+    try:  # lake.lifecycle_run_attempts: 3, a 1 s backoff doubling between them
+        wait_for(
+            lambda: (
+                _tick(lake) and lake.ledger().require_run(run_key).state == RunState.NEEDS_ATTENTION
+            ),
+            timeout=60,
+            interval=0.3,
+            what="NEEDS_ATTENTION",
+        )
+    finally:
+        lake.gateway.process.start().wait_ready(lambda: http_ok(f"{lake.gateway.endpoint}/health"))
+    run = lake.ledger().require_run(run_key)
+    assert run.attention_from == RunState.INCOMPLETE
+    assert (run.attention_reason or "").startswith(
+        "NotifyWhenUploaded failed 3 time(s): EndpointConnectionError"
+    )
 
 
 def test_a_gateway_that_does_not_answer_stalls_nothing_and_is_reported(lake):
