@@ -34,8 +34,9 @@ from ngs_lake.local.processes import (
 )
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.runs.announcements import RunAnnouncer
-from ngs_lake.runs.model import RunState, Trigger
+from ngs_lake.runs.model import NewRun, RunState, Trigger
 from ngs_lake.runs.tick import run_tick
+from ngs_lake.runs.watermarks import GatewayWatermarks
 from ngs_lake_tests.conftest import (
     CREDENTIALS,
     GATEWAY_CREDENTIALS,
@@ -273,9 +274,33 @@ def test_a_gateway_with_an_arn_is_found_by_it_and_an_unlisted_one_is_reported(la
             upload_event(share, f"{busy}/pod5/batch_0.pod5"),
         ]
     )
-    _tick(lake)
+    # A run judged against gw-c, whose ARN the API does not list, as silent as the first.
+    unlisted = "PRM-MAD-01/exp_c/s/20261130_1402_1A_PAW66666_0badbeef"
+    sequencer = lake.config.sequencer("PRM-MAD-01")
+    lake.ledger().start_run(
+        NewRun(
+            run_key=unlisted,
+            run_folder=unlisted.split("/", 1)[1],
+            sequencer_id="PRM-MAD-01",
+            platform=sequencer.platform,
+            site="madison",
+            lab="madison",
+            timezone="America/Chicago",
+            bucket=share["bucket"],
+            share_arn=share["share_arn"],
+            started_at=behind,
+            gateway_id="gw-c",
+        )
+    )
+    GatewayWatermarks(lake.clients, lake.names).advance({"gw-c": datetime.now(UTC)}, behind)
+    plan = _tick(lake)
     # lab-b's cache is read by its ARN (clean): the 7 s of silence stall the run.
     assert lake.ledger().require_run(f"PRM-MAD-01/{quiet}").state == RunState.STALLED
+    # gw-c's cache is unknown: its run's silence is not judged, and the tick says why.
+    assert lake.ledger().require_run(unlisted).state == RunState.STARTED
+    assert "gateway gw-c is not listed by the Storage Gateway API" in " ".join(
+        plan.gateway_problems
+    )
     configured = {g.id: g.arn for g in lake.config.gateways}
     ids = {b.gateway_id for b in cache_backlog(lake.gateway.client(), None, configured)}
     assert ids == {"gw-a", "lab-b"}
