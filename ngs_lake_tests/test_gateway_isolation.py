@@ -32,6 +32,7 @@ from ngs_lake.local.processes import (
     http_ok,
     moto_server_argv,
 )
+from ngs_lake.operations.run_views import run_report
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.runs.announcements import RunAnnouncer
 from ngs_lake.runs.model import NewRun, RunState, Trigger
@@ -208,6 +209,12 @@ def test_a_gateway_that_keeps_failing_puts_the_run_in_needs_attention_after_the_
     assert (run.attention_reason or "").startswith(
         "NotifyWhenUploaded failed 3 time(s): EndpointConnectionError"
     )
+    shown = run_report(run, [], []).splitlines()  # what `ngs-lake runs show` prints
+    assert any(
+        line.startswith("gateway   NotifyWhenUploaded failed 3 time(s) in a row, last ")
+        and ": EndpointConnectionError: " in line
+        for line in shown
+    ), shown
 
 
 def test_a_gateway_that_does_not_answer_stalls_nothing_and_is_reported(lake):
