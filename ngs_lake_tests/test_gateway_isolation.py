@@ -319,3 +319,5 @@ def test_a_gateway_with_an_arn_is_found_by_it_and_an_unlisted_one_is_reported(la
         "(matched by its configured arn, else by its name)"
     ]
     assert ("gateway_buffer_low", "gw-c") in evaluation.unjudged
+    (unknown,) = [a for a in evaluation.alerts if a.condition == "gateway_unknown"]
+    assert (unknown.subject, unknown.severity) == ("gw-c", "critical")

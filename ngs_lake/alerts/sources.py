@@ -18,6 +18,7 @@ from ngs_lake.alerts.conditions import (
     DLQ_MESSAGE_OLD,
     GATEWAY_BUFFER_LOW,
     GATEWAY_SILENT,
+    GATEWAY_UNKNOWN,
     INVENTORY_AUDIT_FAILED,
     RUN_CONDITIONS,
     UPLOAD_BACKLOG_GROWING,
@@ -30,6 +31,7 @@ from ngs_lake.alerts.conditions import (
     next_trend,
     run_findings,
     silent_gateway_findings,
+    unknown_gateway_findings,
 )
 from ngs_lake.alerts.state import AlertState
 from ngs_lake.aws.clients import AwsClients
@@ -212,7 +214,8 @@ def _caches(
     state (AWS reports the dirty cache per gateway; a per-share figure is a CloudWatch metric
     only, so the trend is per gateway, which covers its shares). Gateways are found by their
     configured `arn`, else by name; one the API does not list, or whose DescribeCache fails,
-    is unknown: reported, its alerts neither opened nor resolved, and the others judged."""
+    is unknown: alerted (`gateway_unknown`), its buffer and backlog alerts neither opened nor
+    resolved, and the others judged."""
     known = {g.id: g.arn for g in config.gateways}
     problems: list[str] = []
     caches = {
@@ -238,4 +241,7 @@ def _caches(
         trends.append(trend)
     alerts = buffer_findings(gateway_capacity(config), caches, now)
     alerts += backlog_findings(trends, config.alerts.backlog_growth_window, now)
-    return {GATEWAY_BUFFER_LOW, UPLOAD_BACKLOG_GROWING}, alerts, unknown
+    alerts += unknown_gateway_findings(
+        {g: why.removeprefix("gateway caches: ") for g, why in unknown.items()}, now
+    )
+    return {GATEWAY_BUFFER_LOW, UPLOAD_BACKLOG_GROWING, GATEWAY_UNKNOWN}, alerts, unknown
