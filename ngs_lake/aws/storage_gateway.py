@@ -40,10 +40,6 @@ class GatewayCallFailed(Exception):
         self.code = code
         self.message = message
 
-    @property
-    def permanent(self) -> bool:
-        return self.code in PERMANENT_CODES
-
 
 def call_failed(call: str, exc: Exception) -> GatewayCallFailed:
     """botocore's error as a GatewayCallFailed. A refusal carries the service's detail in
