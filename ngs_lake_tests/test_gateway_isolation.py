@@ -22,7 +22,7 @@ import pytest
 
 from ngs_lake.alerts.sources import evaluate
 from ngs_lake.alerts.state import AlertState
-from ngs_lake.aws.storage_gateway import cache_backlog
+from ngs_lake.aws.storage_gateway import cache_backlog, lake_gateway_ids
 from ngs_lake.config.document import load_lake_config
 from ngs_lake.gateway.arns import gateway_arn
 from ngs_lake.local.processes import (
@@ -321,3 +321,20 @@ def test_a_gateway_with_an_arn_is_found_by_it_and_an_unlisted_one_is_reported(la
     assert ("gateway_buffer_low", "gw-c") in evaluation.unjudged
     (unknown,) = [a for a in evaluation.alerts if a.condition == "gateway_unknown"]
     assert (unknown.subject, unknown.severity) == ("gw-c", "critical")
+
+
+def test_gateways_are_matched_by_arn_where_the_document_gives_one_else_by_name():
+    """ListGateways' response shape (GatewayInfo: GatewayARN, GatewayName); an appliance's name
+    is whatever its operator typed, even another entry's id."""
+    arn = "arn:aws:storagegateway:us-east-1:111122223333:gateway/sgw-{}"
+    listed = [
+        {"GatewayARN": arn.format("12A3456B"), "GatewayName": "gw-a"},
+        {"GatewayARN": arn.format("23A4567C"), "GatewayName": "Madison appliance 2"},
+        {"GatewayARN": arn.format("34A5678D"), "GatewayName": "lab-b"},  # not lab-b: its arn
+        {"GatewayARN": arn.format("45A6789E")},  # no name at all
+    ]
+    configured = {"gw-a": None, "lab-b": arn.format("23A4567C"), "gw-c": arn.format("0000C0DE")}
+    assert lake_gateway_ids(listed, configured) == {
+        arn.format("12A3456B"): "gw-a",
+        arn.format("23A4567C"): "lab-b",
+    }
