@@ -159,9 +159,10 @@ class ParkedSample:
 def parked_sent_times(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> ParkedSample:
     """When each parked message was sent (its SentTimestamp), without consuming any.
 
-    CloudWatch's ApproximateAgeOfOldestMessage would do on AWS but the local stand-in lacks it,
-    so we peek: receive, holding each message hidden briefly so the next receive returns others,
-    then make them all visible again (ChangeMessageVisibility to 0 releases a message at once:
+    CloudWatch's ApproximateAgeOfOldestMessage would not do (for a DLQ it counts from the move;
+    see `_dead_letters`), and the local stand-in lacks it, so we peek: receive, holding each
+    message hidden briefly so the next receive returns others, then make them all visible
+    again (ChangeMessageVisibility to 0 releases a message at once:
     https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html).
     Each receive long-polls (WaitTimeSeconds > 0 asks every server; a short poll asks a sample
     and can miss a small queue's messages):
