@@ -10,15 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
+from botocore.config import Config
 
 from ngs_lake.alerts import dispatch as dispatch_module
 from ngs_lake.alerts.conditions import Alert, audit_findings
-from ngs_lake.alerts.dispatch import DispatchReport, dispatch, operations_publisher
+from ngs_lake.alerts.dispatch import DispatchReport, alert_pass, dispatch, operations_publisher
 from ngs_lake.alerts.sources import Evaluation
 from ngs_lake.alerts.state import AlertState
 from ngs_lake.aws.clients import AwsClients, AwsTarget
 from ngs_lake.config.document import load_lake_config
-from ngs_lake.config.names import LakeNames
+from ngs_lake.config.names import LakeNames, event_shards
 from ngs_lake.orchestration.inventory.assets import CHECKS, inventory_catalog
 from ngs_lake.orchestration.operations.sensors import latest_audits
 from ngs_lake.provisioning.alerting import plan_operations_topic
@@ -28,6 +29,7 @@ from ngs_lake.provisioning.tables import plan_table, table_specs
 from ngs_lake_tests.conftest import SMALL_CONFIG, edited_config
 from ngs_lake_tests.fault_proxy import FaultProxy
 from ngs_lake_tests.lake_fixtures import drain_queue
+from ngs_lake_tests.test_gateway_uploads import wait_for
 from ngs_lake_tests.test_ingest import resources_for
 from ngs_lake_tests.test_inventory import OBJECTS, _record_run, publish
 
@@ -238,3 +240,108 @@ def test_a_burst_over_a_pass_budget_is_sent_by_the_next_pass(ops, monkeypatch):
     report = ops.send([STALLED, SILENT], {"run_stalled", "gateway_silent"}, NOW)
     assert (len(report.opened), report.deferred) == (1, 0)
     assert len(ops.received()) == 1
+
+
+JUDGED = {"run_stalled", "gateway_silent"}
+
+
+def test_a_slow_sns_costs_one_bounded_publish_and_ends_the_pass(ops):
+    port = int(ops.moto.endpoint.rsplit(":", 1)[1])
+    with FaultProxy(port) as proxy:
+        proxy.faults.delay_seconds = 6.0  # longer than the publisher's 5 s read timeout
+        proxy.faults.set("Publish", "delay")
+        report = ops.send([STALLED, SILENT], JUDGED, NOW, clients=_clients(proxy.endpoint))
+        assert proxy.faults.seen["Publish"] == 1  # one attempt, no retry, then the pass ended
+        assert (len(report.failed), report.opened, report.deferred) == (1, [], 1)
+        # The slow Publish did land: an answer lost, as the alert state documents. Its claim
+        # was released, so the next pass sends it again under the same alert_id.
+        (late,) = wait_for(ops.received, timeout=30, interval=0.2, what="the late Publish")
+    report = ops.send([STALLED, SILENT], JUDGED, NOW + timedelta(seconds=5))
+    assert len(report.resent) + len(report.opened) == 2
+    again = {m["alert_id"] for m in ops.received()}
+    assert late["alert_id"] in again and len(again) == 2
+
+
+class SlowSns:
+    """The injected clock of a pass whose every Publish takes 100 s (virtual time)."""
+
+    def __init__(self) -> None:
+        self.elapsed = 0.0
+
+    def now(self) -> datetime:
+        return NOW + timedelta(seconds=self.elapsed)
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+
+def test_each_claim_is_stamped_when_its_send_starts_so_a_slow_pass_duplicates_nothing(ops):
+    clock = SlowSns()
+    publish = operations_publisher(ops.clients, ops.names)
+    others: list[DispatchReport] = []
+
+    def slow(alert: Alert, status: str, resolved_at: datetime | None) -> None:
+        clock.elapsed += 100  # this Publish takes 100 s, inside the 120 s lease
+        if alert.key == SILENT.key:  # meanwhile another sensor's tick, 200 s into the pass
+            others.append(ops.send([STALLED, SILENT], JUDGED, clock.now()))
+        publish(alert, status, resolved_at)
+
+    evaluation = Evaluation(alerts=[STALLED, SILENT], judged=JUDGED)
+    report = dispatch(AlertState(ops.clients, ops.names), slow, evaluation, NOW, clock)
+    assert len(report.opened) == 2
+    # SILENT was claimed when its send started, 100 s in: still leased, not taken over.
+    assert [(o.resent, o.opened) for o in others] == [([], [])]
+    assert sorted(m["condition"] for m in ops.received()) == ["gateway_silent", "run_stalled"]
+
+
+def _alert_pass(ops: Ops, now: datetime):
+    """The alerts sensor's pass; the Storage Gateway API is not served here (its source is
+    reported unreadable), the dead-letter queue is."""
+    clients = AwsClients(
+        AwsTarget("us-east-1", ops.moto.endpoint, ops.moto.endpoint, name="local"),
+        {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
+        botocore_config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+    return alert_pass(clients, ops.config, now)
+
+
+def test_a_dlq_sample_without_the_old_message_neither_resolves_nor_reopens_its_alert(ops):
+    """ReceiveMessage returns at most 10 messages, and a DLQ keeps a message's enqueue time, so
+    an old event parked late sits behind newer ones, out of a 100-message peek."""
+    sqs = ops.moto.client("sqs")
+    (shard,) = event_shards(ops.config)
+    dlq = sqs.create_queue(QueueName=shard.dead_letter_queue)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]
+    redrive = {"deadLetterTargetArn": dlq_arn["QueueArn"], "maxReceiveCount": "1"}
+    source = sqs.create_queue(
+        QueueName="parking", Attributes={"RedrivePolicy": json.dumps(redrive)}
+    )["QueueUrl"]
+    sqs.send_message(QueueUrl=source, MessageBody="parked late")
+    (late,) = sqs.receive_message(
+        QueueUrl=source, VisibilityTimeout=0, MessageSystemAttributeNames=["SentTimestamp"]
+    )["Messages"]
+    sent = datetime.fromtimestamp(int(late["Attributes"]["SentTimestamp"]) / 1000, UTC)
+    sqs.send_message(QueueUrl=dlq, MessageBody="parked early")
+    wait_for(lambda: datetime.now(UTC) >= sent + timedelta(seconds=1), what="a second later")
+    for start in range(0, 110, 10):
+        entries = [{"Id": str(i), "MessageBody": f"new {start + i}"} for i in range(10)]
+        sqs.send_message_batch(QueueUrl=dlq, Entries=entries)
+    # Received once already: this receive moves it to the DLQ, behind the 110 new ones.
+    assert sqs.receive_message(QueueUrl=source, WaitTimeSeconds=1).get("Messages", []) == []
+    # The two parked first are older than dlq_message_age; the 110 sent a second later are not.
+    now = sent + timedelta(seconds=ops.config.alerts.dlq_message_age + 0.999)
+    _alert_pass(ops, now)
+    (opened,) = ops.received()
+    assert (opened["condition"], opened["status"]) == ("dlq_message_old", "alert")
+    (early,) = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=1)["Messages"]
+    assert early["Body"] == "parked early"
+    sqs.delete_message(QueueUrl=dlq, ReceiptHandle=early["ReceiptHandle"])  # an operator's
+    # The peek sees 100 new ones, not the late one: unknown, so kept open and not sent again.
+    evaluation, report = _alert_pass(ops, now)
+    assert (report.opened, report.resolved, report.still_open) == ([], [], 1)
+    assert any(shard.dead_letter_queue in u and "in part" in u for u in evaluation.unreadable)
+    assert ops.received() == []
+    sqs.purge_queue(QueueUrl=dlq)
+    evaluation, report = _alert_pass(ops, now)  # read whole: empty, so resolved
+    (resolved,) = ops.received()
+    assert (resolved["status"], resolved["alert_id"]) == ("resolved", opened["alert_id"])

@@ -123,7 +123,6 @@ def test_defect_05_a_manifest_refresh_that_succeeded_is_not_requested_again():
     breaks(WORK_ENDS, steps)
 
 
-@defect(6, "one share's FileShareNotFound stops the whole tick")
 def test_defect_06_a_retired_share_does_not_stop_the_tick_for_other_runs():
     def steps(sim: LakeSimulation) -> None:
         sim.start_run(A01)
@@ -161,7 +160,6 @@ def test_defect_08_an_event_time_without_a_zone_is_rejected_not_raised():
     breaks(ISOLATION, steps)
 
 
-@defect(9, "a DLQ sample is judged as a full read")
 def test_defect_09_an_old_parked_message_keeps_its_alert_open_among_a_hundred_new_ones():
     def steps(sim: LakeSimulation) -> None:
         sim.park_in_dlq(1)
@@ -174,7 +172,6 @@ def test_defect_09_an_old_parked_message_keeps_its_alert_open_among_a_hundred_ne
     breaks(ALERTS_TRUE, steps)
 
 
-@defect(10, "a slow SNS makes the alert dispatcher send an alert twice")
 def test_defect_10_a_slow_operations_topic_sends_each_alert_once():
     def steps(sim: LakeSimulation) -> None:
         for sequencer in (A01, A02, B01) * 4:
@@ -191,7 +188,6 @@ def test_defect_10_a_slow_operations_topic_sends_each_alert_once():
     breaks(ONCE_IN_ORDER, steps)
 
 
-@defect(11, "a gateway configured by arn is looked up by name, so its runs never stall")
 def test_defect_11_a_silent_run_on_a_gateway_named_by_arn_is_stalled_and_aborted():
     def steps(sim: LakeSimulation) -> None:
         sim.start_run(A01)  # goes silent

@@ -26,6 +26,7 @@ RUN_CONDITIONS = {
     RunState.NEEDS_ATTENTION: "run_needs_attention",
 }
 GATEWAY_SILENT = "gateway_silent"
+GATEWAY_UNKNOWN = "gateway_unknown"
 DLQ_MESSAGE_OLD = "dlq_message_old"
 GATEWAY_BUFFER_LOW = "gateway_buffer_low"
 INVENTORY_AUDIT_FAILED = "inventory_audit_failed"
@@ -124,6 +125,24 @@ def silent_gateway_findings(
             )
         )
     return out
+
+
+def unknown_gateway_findings(unknown: Mapping[str, str], now: datetime) -> list[Alert]:
+    """A gateway of the document whose cache the Storage Gateway API does not give (not listed
+    by its `arn`, else its name; or DescribeCache failed): its runs' silence and its buffer
+    cannot be judged, which an operator must hear of rather than read in a log."""
+    return [
+        Alert(
+            GATEWAY_UNKNOWN,
+            gateway_id,
+            now,
+            CRITICAL,
+            f"gateway {gateway_id}: cache unknown, so its runs' stalls and its buffer are not "
+            f"judged ({why})",
+            "ngs-lake status",
+        )
+        for gateway_id, why in sorted(unknown.items())
+    ]
 
 
 def dlq_findings(

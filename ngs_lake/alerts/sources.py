@@ -20,6 +20,7 @@ from ngs_lake.alerts.conditions import (
     FOLDER_UNRECOGNISED,
     GATEWAY_BUFFER_LOW,
     GATEWAY_SILENT,
+    GATEWAY_UNKNOWN,
     INVENTORY_AUDIT_FAILED,
     RUN_CONDITIONS,
     UPLOAD_BACKLOG_GROWING,
@@ -34,6 +35,7 @@ from ngs_lake.alerts.conditions import (
     next_trend,
     run_findings,
     silent_gateway_findings,
+    unknown_gateway_findings,
     unrecognised_folder_findings,
 )
 from ngs_lake.alerts.state import AlertState
@@ -60,10 +62,19 @@ class Evaluation:
     alerts: list[Alert] = field(default_factory=list)
     judged: set[str] = field(default_factory=set)
     unreadable: list[str] = field(default_factory=list)  # "<source>: <error>", for the tick log
+    # (condition, subject) left unjudged inside a judged condition (a gateway whose cache
+    # could not be read): their open alerts stay open
+    unjudged: set[tuple[str, str]] = field(default_factory=set)
 
-    def add(self, conditions: set[str], alerts: list[Alert]) -> None:
+    def add(
+        self, conditions: set[str], alerts: list[Alert], unknown: dict[str, str] | None = None
+    ) -> None:
+        """`unknown`: subject -> why its conditions among `conditions` were not judged."""
         self.judged |= conditions
         self.alerts += alerts
+        for subject, why in (unknown or {}).items():
+            self.unjudged |= {(condition, subject) for condition in conditions}
+            self.unreadable.append(why)
 
 
 def evaluate(
@@ -123,40 +134,66 @@ def _silence(
 
 def _dead_letters(
     clients: AwsClients, config: LakeConfig, now: datetime
-) -> tuple[set[str], list[Alert]]:
-    """A DLQ whose messages another reader holds hidden (an operator's `dlq list`, a peek of a
-    tick that died) cannot be seen whole: unless what is visible already alerts, the condition
-    is not judged, so its open alert is not resolved by a message we could not see."""
+) -> tuple[set[str], list[Alert], dict[str, str]]:
+    """The peek is a sample, judged as one: an old message seen alerts; "none old" is a fact
+    only when the DLQ was read whole (the peek ended on an empty receive under its limit, with
+    nothing held hidden by another reader: an operator's `dlq list`, the peek of a tick that
+    died). Otherwise that queue is unknown: its open alert is neither resolved nor sent again.
+    A standard queue keeps a message's enqueue timestamp when it moves to the DLQ, so an old
+    event parked late sits behind newer ones; CloudWatch's ApproximateAgeOfOldestMessage is no
+    substitute, as for a DLQ it counts from the move, not the send:
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/setting-up-dead-letter-queue-retention.html"""
     sqs = clients.sqs()
-    sent, hidden = {}, set()
+    sent, unread = {}, {}
     for shard in event_shards(config):
-        url = sqs.get_queue_url(QueueName=shard.dead_letter_queue)["QueueUrl"]
-        held = sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        queue = shard.dead_letter_queue
+        url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        counts = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        if int(held.get("ApproximateNumberOfMessagesNotVisible", "0")):
-            hidden.add(shard.dead_letter_queue)
-        sent[shard.dead_letter_queue] = parked_sent_times(sqs, url)
+        sample = parked_sent_times(sqs, url)
+        sent[queue] = sample.sent
+        hidden = int(counts.get("ApproximateNumberOfMessagesNotVisible", "0"))
+        if hidden or not sample.whole:
+            unread[queue] = (
+                f"dead-letter queues: {queue} read in part ({len(sample.sent)} of about "
+                f"{int(counts.get('ApproximateNumberOfMessages', '0')) + hidden} parked, "
+                f"{hidden} held by another reader): {DLQ_MESSAGE_OLD} not judged unless seen"
+            )
     alerts = dlq_findings(sent, config.alerts.dlq_message_age, now)
-    if hidden - {a.subject for a in alerts}:
-        return set(), alerts
-    return {DLQ_MESSAGE_OLD}, alerts
+    alerted = {a.subject for a in alerts}
+    return {DLQ_MESSAGE_OLD}, alerts, {q: why for q, why in unread.items() if q not in alerted}
 
 
-def parked_sent_times(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> list[datetime]:
+@dataclass(frozen=True)
+class ParkedSample:
+    """The parked messages' send times a peek saw; `whole`: it saw every one."""
+
+    sent: list[datetime]
+    whole: bool
+
+
+def parked_sent_times(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> ParkedSample:
     """When each parked message was sent (its SentTimestamp), without consuming any.
 
-    CloudWatch's ApproximateAgeOfOldestMessage would do on AWS but the local stand-in lacks it,
-    so we peek: receive, holding each message hidden briefly so the next receive returns others,
-    then make them all visible again (ChangeMessageVisibility to 0 releases a message at once:
+    CloudWatch's ApproximateAgeOfOldestMessage would not do (for a DLQ it counts from the move;
+    see `_dead_letters`), and the local stand-in lacks it, so we peek: receive, holding each
+    message hidden briefly so the next receive returns others, then make them all visible
+    again (ChangeMessageVisibility to 0 releases a message at once:
     https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html).
     Each receive long-polls (WaitTimeSeconds > 0 asks every server; a short poll asks a sample
     and can miss a small queue's messages):
     https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-short-and-long-polling.html
     A peek counts as a receive, which matters only on a queue with a redrive policy; the DLQ
     has none.
+    A ReceiveMessage returns at most 10 messages, so a peek of `limit` is a sample of a longer
+    queue (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html).
+    It is whole only when a long-polled receive came back empty while every message seen was
+    still held: nothing visible was left unseen.
     """
     held: dict[str, dict[str, Any]] = {}
+    whole = False
     try:
         while len(held) < limit:
             batch = sqs.receive_message(
@@ -167,7 +204,9 @@ def parked_sent_times(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> list[datet
                 MessageSystemAttributeNames=["SentTimestamp"],
             ).get("Messages", [])
             fresh = [m for m in batch if m["MessageId"] not in held]
-            if not fresh:
+            if not batch:
+                whole = True
+            if not fresh:  # empty, or only messages whose hold ran out: seen already
                 break
             held |= {m["MessageId"]: m for m in fresh}
     finally:
@@ -180,23 +219,37 @@ def parked_sent_times(sqs: Any, url: str, limit: int = PEEK_LIMIT) -> list[datet
                     for i, m in enumerate(messages[start : start + 10])
                 ],
             )
-    return [
+    sent = [
         datetime.fromtimestamp(int(m["Attributes"]["SentTimestamp"]) / 1000, UTC)
         for m in held.values()
     ]
+    return ParkedSample(sent, whole)
 
 
 def _caches(
     clients: AwsClients, config: LakeConfig, state: AlertState, now: datetime
-) -> tuple[set[str], list[Alert]]:
+) -> tuple[set[str], list[Alert], dict[str, str]]:
     """DescribeCache per gateway: the live buffer, and the backlog trend sampled into the alert
     state (AWS reports the dirty cache per gateway; a per-share figure is a CloudWatch metric
-    only, so the trend is per gateway, which covers its shares)."""
-    known = {g.id for g in config.gateways}
+    only, so the trend is per gateway, which covers its shares). Gateways are found by their
+    configured `arn`, else by name; one the API does not list, or whose DescribeCache fails,
+    is unknown: alerted (`gateway_unknown`), its buffer and backlog alerts neither opened nor
+    resolved, and the others judged."""
+    known = {g.id: g.arn for g in config.gateways}
+    problems: list[str] = []
     caches = {
         b.gateway_id: (b.cache_bytes, b.dirty_bytes)
-        for b in cache_backlog(clients.storagegateway())
+        for b in cache_backlog(clients.storagegateway(), None, known, problems)
         if b.gateway_id in known
+    }
+    unknown = {
+        g: next(
+            (f"gateway caches: {p}" for p in problems if p.startswith(f"gateway {g}: ")),
+            f"gateway caches: gateway {g} is not listed by the Storage Gateway API "
+            "(matched by its configured arn, else by its name)",
+        )
+        for g in known
+        if g not in caches
     }
     previous = state.trends()
     trends = []
@@ -207,4 +260,7 @@ def _caches(
         trends.append(trend)
     alerts = buffer_findings(gateway_capacity(config), caches, now)
     alerts += backlog_findings(trends, config.alerts.backlog_growth_window, now)
-    return {GATEWAY_BUFFER_LOW, UPLOAD_BACKLOG_GROWING}, alerts
+    alerts += unknown_gateway_findings(
+        {g: why.removeprefix("gateway caches: ") for g, why in unknown.items()}, now
+    )
+    return {GATEWAY_BUFFER_LOW, UPLOAD_BACKLOG_GROWING, GATEWAY_UNKNOWN}, alerts, unknown

@@ -130,13 +130,20 @@ class AlertState:
             raise
         return token
 
-    def claim_resolve(self, record: AlertRecord, now: datetime) -> str | None:
-        """Move an OPEN alert to RESOLVING; its claim token, or None if another tick did."""
+    def claim_resolve(
+        self, record: AlertRecord, now: datetime, resolved_at: datetime | None = None
+    ) -> str | None:
+        """Move an OPEN alert to RESOLVING, claimed at `now`, resolved at `resolved_at` (when
+        the pass judged it cleared; default `now`); its token, or None if another tick did."""
         return self._update_claim(
             record,
-            "SET #s = :resolving, claim = :claim, claimed_at = :now, resolved_at = :now",
+            "SET #s = :resolving, claim = :claim, claimed_at = :now, resolved_at = :resolved",
             "#s = :open",
-            {":resolving": {"S": RESOLVING}, ":open": {"S": OPEN}},
+            {
+                ":resolving": {"S": RESOLVING},
+                ":open": {"S": OPEN},
+                ":resolved": {"S": utc_iso(resolved_at or now)},
+            },
             now,
         )
 

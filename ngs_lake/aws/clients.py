@@ -127,18 +127,22 @@ class AwsClients:
             return self._clients[service]
 
     def bounded(self, read_timeout: float, max_attempts: int) -> AwsClients:
-        """The same target with tighter timeouts and fewer attempts, for calls made inside a
-        sensor tick: a hung endpoint then costs the tick seconds, not the whole sensor timeout.
+        """The same target with tighter timeouts and at most `max_attempts` requests per call
+        (the first included), for calls made inside a sensor tick: a hung endpoint then costs
+        the tick seconds, not the whole sensor timeout.
         Kept with these clients, sharing their session and its lock, so a tick builds none."""
         with self._lock:
             if (read_timeout, max_attempts) not in self._bounded:
                 if self.session is None:
                     self.session = boto3.Session(profile_name=self.target.profile)
+                # `total_max_attempts` counts the first request; botocore's `max_attempts`
+                # counts retries only, so max_attempts=1 would make two requests:
+                # https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
                 config = _BOTOCORE_CONFIG.merge(
                     Config(
                         connect_timeout=min(5.0, read_timeout),
                         read_timeout=read_timeout,
-                        retries={"mode": "standard", "max_attempts": max_attempts},
+                        retries={"mode": "standard", "total_max_attempts": max_attempts},
                     )
                 )
                 self._bounded[(read_timeout, max_attempts)] = AwsClients(

@@ -333,6 +333,7 @@ ALERT_CONDITIONS = (
     "run_incomplete",
     "run_needs_attention",
     "gateway_silent",
+    "gateway_unknown",
     "dlq_message_old",
     "gateway_buffer_low",
     "inventory_audit_failed",

@@ -62,6 +62,12 @@ def run_report(run: Run, files: list[RunFile], outbox: list[OutboxEntry]) -> str
             f"attention {run.attention_reason} (in {run.attention_from}); "
             "fix the cause, then `ngs-lake runs retry`"
         )
+    if run.gateway_failure:
+        g = run.gateway_failure
+        lines.append(
+            f"gateway   {g.call} failed {g.count} time(s) in a row, last {ago(g.at)}: "
+            f"{g.code}: {g.message}"
+        )
     lines.append("steps")
     for name, at in sorted(run.steps.items(), key=lambda item: item[1]):
         lines.append(f"  {name:<17} {at:%Y-%m-%dT%H:%M:%SZ}  ({ago(at)})")

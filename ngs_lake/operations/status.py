@@ -112,7 +112,9 @@ def collect_status(clients: AwsClients, config: LakeConfig, latest: int = 5) -> 
     gateway_error = None
     try:
         gateways = cache_backlog(
-            clients.storagegateway(), clients.target.storagegateway_endpoint_url
+            clients.storagegateway(),
+            clients.target.storagegateway_endpoint_url,
+            {g.id: g.arn for g in config.gateways},
         )
     except Exception as exc:  # shown, not raised: the rest of the status still helps
         gateway_error = str(exc)

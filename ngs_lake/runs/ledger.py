@@ -11,7 +11,7 @@ announcement are recorded together or not at all. The run log keeps the run item
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,22 +20,23 @@ from botocore.exceptions import ClientError
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.names import LakeNames
 from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
-from ngs_lake.runs.dynamo_items import from_item, to_item
+from ngs_lake.runs.dynamo_items import to_item
+from ngs_lake.runs.ledger_queries import LedgerQueries
 from ngs_lake.runs.model import (
+    MAX_REASON_CHARS,
     EventRecord,
+    GatewayFailure,
     NewRun,
     Run,
     RunFile,
     RunState,
     Trigger,
-    parse_iso,
     transition_for,
     utc_iso,
 )
 from ngs_lake.runs.run_log import (
     OWED,
     OWES_MESSAGES,
-    OWING_INDEX,
     RunLog,
     amendment_put,
     outbox_put,
@@ -45,7 +46,6 @@ OPERATOR_STEPS = frozenset(
     {Trigger.OPERATOR_ABORT, Trigger.OPERATOR_RETRY, Trigger.OPERATOR_REVERIFY}
 )
 BATCH_WRITE_ITEMS = 25  # DynamoDB's limit per BatchWriteItem
-BATCH_GET_KEYS = 100
 
 
 def _version(f: RunFile) -> tuple[datetime, datetime]:
@@ -68,7 +68,7 @@ def _cancelled_by_condition(exc: ClientError) -> bool:
     return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons) or not reasons
 
 
-class RunLedger:
+class RunLedger(LedgerQueries):
     def __init__(
         self,
         clients: AwsClients,
@@ -120,36 +120,6 @@ class RunLedger:
         return calls
 
     # Runs
-
-    def get_runs(self, run_keys: Iterable[str]) -> dict[str, Run]:
-        keys = list(dict.fromkeys(run_keys))
-        found: dict[str, Run] = {}
-        for start in range(0, len(keys), BATCH_GET_KEYS):
-            request = {
-                self.names.runs_table: {
-                    "Keys": [{"run_key": {"S": k}} for k in keys[start : start + BATCH_GET_KEYS]],
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                answer = self.ddb.batch_get_item(RequestItems=request)
-                for item in answer["Responses"].get(self.names.runs_table, []):
-                    run = Run.model_validate(from_item(item))
-                    found[run.run_key] = run
-                request = answer.get("UnprocessedKeys") or {}
-        return found
-
-    def get_run(self, run_key: str) -> Run | None:
-        item = self.ddb.get_item(
-            TableName=self.names.runs_table, Key={"run_key": {"S": run_key}}, ConsistentRead=True
-        ).get("Item")
-        return Run.model_validate(from_item(item)) if item else None
-
-    def require_run(self, run_key: str) -> Run:
-        run = self.get_run(run_key)
-        if run is None:
-            raise LookupError(f"run {run_key} is not in the ledger")
-        return run
 
     def start_run(self, run: NewRun) -> bool:
         """The first transition: create the run as STARTED with `run.started` owed, once.
@@ -249,6 +219,59 @@ class RunLedger:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
+    def record_gateway_failure(
+        self, run: Run, call: str, code: str, message: str, now: datetime
+    ) -> GatewayFailure:
+        """One more failed Storage Gateway `call` for the run, in a row (counted afresh after
+        another call, or an operator's reset). Not a transition: state and version stay."""
+        failure = run.gateway_failure
+        same = failure is not None and (failure.call, failure.epoch) == (
+            call,
+            run.attention_count,
+        )
+        recorded = GatewayFailure(
+            call=call,
+            code=code,
+            message=message[:MAX_REASON_CHARS],
+            count=failure.count + 1 if failure is not None and same else 1,
+            at=now,
+            epoch=run.attention_count,
+        )
+        self.ddb.update_item(
+            TableName=self.names.runs_table,
+            Key={"run_key": {"S": run.run_key}},
+            UpdateExpression="SET gateway_failure = :f",
+            ConditionExpression="attribute_exists(run_key)",
+            ExpressionAttributeValues=to_item({":f": recorded.model_dump()}),
+        )
+        return recorded
+
+    def record_notification(self, run: Run, notification_id: str, now: datetime) -> bool:
+        """The upload notification a MARKER_SEEN run was owed, once its request succeeded
+        (the first request failed at the gateway). False if the run moved or got one meanwhile.
+        Not a transition: no step and no announcement."""
+        try:
+            self.ddb.update_item(
+                TableName=self.names.runs_table,
+                Key={"run_key": {"S": run.run_key}},
+                UpdateExpression="SET notification_id = :n, notification_requested_at = :t "
+                "REMOVE gateway_failure",
+                ConditionExpression="#state = :seen AND attribute_not_exists(notification_id)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":n": notification_id,
+                        ":t": utc_iso(now),
+                        ":seen": RunState.MARKER_SEEN.value,
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
     def apply(
         self,
         run: Run,
@@ -339,80 +362,3 @@ class RunLedger:
                 "ExpressionAttributeValues": to_item(placeholders),
             }
         }
-
-    # Queries
-
-    def files(self, run_key: str) -> list[RunFile]:
-        out: list[RunFile] = []
-        for page in self.ddb.get_paginator("query").paginate(
-            TableName=self.names.run_files_table,
-            KeyConditionExpression="run_key = :r",
-            ExpressionAttributeValues={":r": {"S": run_key}},
-            ConsistentRead=True,
-        ):
-            for raw in page["Items"]:
-                item = from_item(raw)
-                out.append(
-                    RunFile(
-                        run_key=item["run_key"],
-                        path=item["path"],
-                        size=int(item["size"]),
-                        modified_at=parse_iso(item["modified_at"]),
-                        event_id=item["event_id"],
-                        uploaded_at=parse_iso(item["uploaded_at"]),
-                    )
-                )
-        return out
-
-    def file_count(self, run_key: str) -> int:
-        total = 0
-        for page in self.ddb.get_paginator("query").paginate(
-            TableName=self.names.run_files_table,
-            KeyConditionExpression="run_key = :r",
-            ExpressionAttributeValues={":r": {"S": run_key}},
-            Select="COUNT",
-            ConsistentRead=True,
-        ):
-            total += page["Count"]
-        return total
-
-    def runs_by(
-        self,
-        index: str,
-        attribute: str,
-        value: str,
-        range_attribute: str | None = None,
-        since: str | None = None,
-    ) -> list[Run]:
-        condition = "#a = :v"
-        names = {"#a": attribute}
-        values: dict[str, Any] = {":v": {"S": value}}
-        if range_attribute and since:
-            condition += " AND #r >= :since"
-            names["#r"] = range_attribute
-            values[":since"] = {"S": since}
-        out: list[Run] = []
-        for page in self.ddb.get_paginator("query").paginate(
-            TableName=self.names.runs_table,
-            IndexName=index,
-            KeyConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        ):
-            out += [Run.model_validate(from_item(i)) for i in page["Items"]]
-        return out
-
-    def runs_in_state(self, state: RunState, active_since: str | None = None) -> list[Run]:
-        """Runs in a state; with `active_since`, only those active since then (GSI range key)."""
-        return self.runs_by("by-state", "state", state.value, "last_activity_at", active_since)
-
-    def runs_owing_messages(self) -> list[Run]:
-        """Every run with recorded, unpublished announcements, whatever its state or age (the
-        sparse `owing` index: nothing to read when nothing is owed)."""
-        return self.runs_by(OWING_INDEX, OWES_MESSAGES, OWED)
-
-    def runs_of_sequencer(self, sequencer_id: str) -> list[Run]:
-        return self.runs_by("by-sequencer", "sequencer_id", sequencer_id)
-
-    def runs_at_site(self, site: str) -> list[Run]:
-        return self.runs_by("by-site", "site", site)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ngs_lake.aws.storage_gateway import StorageGatewayShares
+from ngs_lake.aws.storage_gateway import PERMANENT_CODES, GatewayCallFailed, StorageGatewayShares
+from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
 from ngs_lake.runs.events import UploadNotification
 from ngs_lake.runs.ingest import MarkerSeen
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
@@ -25,6 +26,7 @@ from ngs_lake.runs.model import (
     parse_iso,
     utc_iso,
 )
+from ngs_lake.runs.retries import Attempt, AttemptStatus, RetryPolicy, Verdict, retry_verdict
 from ngs_lake.runs.verification import Verification
 from ngs_lake.runs.watermarks import Watermark
 
@@ -40,11 +42,21 @@ class RunProgress:
 
     With per-site queues each site's sensor retries and watches only its own runs, so two
     sensors never ask the gateway twice for the same run.
+
+    Isolation: a Storage Gateway call that fails (GatewayCallFailed) fails for its run or its
+    gateway only. It is counted on the run (`gateway_failure`) and retried after `policy`'s
+    backoff; a share or gateway that is gone (FileShareNotFound, GatewayNotFound), or the
+    attempts spent, put the run in NEEDS_ATTENTION naming the call and the error. A gateway
+    whose cache cannot be read, or that the API does not list, has its runs' silence left
+    unjudged. Each such failure is in `problems`, for the tick's report.
     """
 
     ledger: RunLedger
     shares: StorageGatewayShares
     sequencers: frozenset[str] | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    clock: Clock = SYSTEM_CLOCK
+    problems: list[str] = field(default_factory=list)
 
     def runs_in_state(self, state: RunState, active_since: str | None = None) -> list[Run]:
         runs = self.ledger.runs_in_state(state, active_since)
@@ -67,13 +79,17 @@ class RunProgress:
             run = self.ledger.get_run(marker.run_key)
             if run is None or run.state not in (RunState.STARTED, RunState.STALLED):
                 continue
-            notification_id = self.shares.notify_when_uploaded(marker.share_arn)
+            # The marker is a fact whether or not the gateway answers: a failed request leaves
+            # the run MARKER_SEEN with no notification, owed one (request_owed_notifications).
+            notification_id = self._ask_gateway(run, marker.share_arn, give_up=False)
             fields = {
                 "marker_key": marker.key,
                 "marker_seen_at": marker.at,
                 "notification_id": notification_id,
-                "notification_requested_at": utc_iso(self.ledger.clock.now()),
+                "notification_requested_at": utc_iso(self.clock.now()) if notification_id else None,
             }
+            if notification_id:
+                fields["gateway_failure"] = None
             if self._apply(run, Trigger.MARKER, fields=fields):
                 moved.append(marker.run_key)
         return moved
@@ -125,8 +141,9 @@ class RunProgress:
         """STARTED -> STALLED once its last activity is a stall window behind its gateway's
         watermark (the newest event time from that gateway, never the wall clock); STALLED ->
         ABORTED after N windows. A run whose gateway still holds dirty data is not silent: its
-        files are in the cache, waiting to upload."""
-        dirty: dict[str, bool] = {}
+        files are in the cache, waiting to upload. Nor is one whose gateway's cache cannot be
+        read or is not listed: silence is not proven (fail closed), and the tick reports it."""
+        dirty: dict[str, bool | None] = {}
         for state, limit_windows, trigger in (
             (RunState.STARTED, 1, Trigger.SILENCE),
             (RunState.STALLED, abort_after, Trigger.ABANDONED),
@@ -140,8 +157,8 @@ class RunProgress:
                 if behind < window_of(run.sequencer_id) * limit_windows:
                     continue
                 if gateway not in dirty:
-                    dirty[gateway] = self.shares.cache_dirty(gateway)
-                if not dirty[gateway]:
+                    dirty[gateway] = self._cache_dirty(gateway)
+                if dirty[gateway] is False:
                     self._apply(
                         run,
                         trigger,
@@ -149,20 +166,105 @@ class RunProgress:
                         details={"silent_seconds": behind},
                     )
 
+    def _cache_dirty(self, gateway: str) -> bool | None:
+        """The gateway's cache is dirty, clean, or (None) unknown: reported, never assumed."""
+        try:
+            dirty = self.shares.cache_dirty(gateway)
+        except GatewayCallFailed as exc:
+            self._report(f"gateway {gateway}: {exc}; its runs' silence is not judged this tick")
+            return None
+        if dirty is None:
+            self._report(
+                f"gateway {gateway} is not listed by the Storage Gateway API (matched by its "
+                "configured arn, else by its name); its runs' silence is not judged"
+            )
+        return dirty
+
+    def _report(self, problem: str) -> None:
+        log.warning("%s", problem)
+        self.problems.append(problem)
+
+    def _ask_gateway(self, run: Run, share_arn: str, give_up: bool = True) -> str | None:
+        """NotifyWhenUploaded for the run; None when the gateway failed, which is counted on
+        the run, and (`give_up`) puts it in NEEDS_ATTENTION once no retry can help."""
+        try:
+            return self.shares.notify_when_uploaded(share_arn)
+        except GatewayCallFailed as exc:
+            failure = self.ledger.record_gateway_failure(
+                run, exc.call, exc.code, exc.message, self.clock.now()
+            )
+            self._report(f"{run.run_key}: {exc} ({failure.count} time(s) in a row)")
+            failed = run.model_copy(update={"gateway_failure": failure})
+            if give_up and self._gateway_verdict(failed) == Verdict.GIVE_UP:
+                self._give_up(failed)
+            return None
+
+    def _gateway_verdict(self, run: Run) -> Verdict:
+        """Whether the run's gateway call is due: at once if none failed (since an operator's
+        last reset); after the lifecycle backoff if one did; never, once the share or gateway
+        is gone or the attempts are spent."""
+        failure = run.gateway_failure
+        if failure is None or failure.epoch != run.attention_count:
+            return Verdict.REQUEST
+        if failure.code in PERMANENT_CODES:
+            return Verdict.GIVE_UP
+        tried = [Attempt(AttemptStatus.FAILED, failure.at)] * failure.count
+        return retry_verdict(tried, self.policy, self.clock.now())
+
+    def _gateway_due(self, run: Run) -> bool:
+        verdict = self._gateway_verdict(run)
+        if verdict == Verdict.GIVE_UP:
+            self._give_up(run)
+        return verdict == Verdict.REQUEST
+
+    def _give_up(self, run: Run) -> None:
+        failure = run.gateway_failure
+        if failure is None:
+            return
+        reason = f"{failure.call} failed {failure.count} time(s): {failure.code}: {failure.message}"
+        if self._apply(
+            run,
+            Trigger.GAVE_UP,
+            fields={"attention_reason": reason},
+            details={"reason": reason, "state": run.state.value},
+        ):
+            log.warning("%s needs attention: %s", run.run_key, reason)
+
     def retry_incomplete(self, now: datetime | None = None) -> list[str]:
         """INCOMPLETE runs whose backoff has passed ask the gateway again (new notification)."""
-        now = now or self.ledger.clock.now()
+        now = now or self.clock.now()
         retried = []
         for run in self.runs_in_state(RunState.INCOMPLETE):
             due = run.retry_after is not None and run.retry_after <= now
             if run.verify_attempts >= MAX_VERIFY_ATTEMPTS or not due:
                 continue
-            notification_id = self.shares.notify_when_uploaded(run.share_arn)
-            requested = utc_iso(self.ledger.clock.now())
-            fields = {"notification_id": notification_id, "notification_requested_at": requested}
+            if not self._gateway_due(run):
+                continue
+            notification_id = self._ask_gateway(run, run.share_arn)
+            if notification_id is None:
+                continue
+            fields = {
+                "notification_id": notification_id,
+                "notification_requested_at": utc_iso(self.clock.now()),
+                "gateway_failure": None,
+            }
             if self._apply(run, Trigger.RETRY, fields=fields):
                 retried.append(run.run_key)
         return retried
+
+    def request_owed_notifications(self) -> list[str]:
+        """MARKER_SEEN runs whose upload-notification request failed at the gateway ask again,
+        within the same bounds as any gateway call (see the class)."""
+        requested = []
+        for run in self.runs_in_state(RunState.MARKER_SEEN):
+            if run.notification_id or not self._gateway_due(run):
+                continue
+            notification_id = self._ask_gateway(run, run.share_arn)
+            if notification_id and self.ledger.record_notification(
+                run, notification_id, self.clock.now()
+            ):
+                requested.append(run.run_key)
+        return requested
 
 
 def completion_facts(run: Run, verification: Verification, completed: datetime) -> dict[str, Any]:

@@ -237,6 +237,22 @@ class PublishFailure(BaseModel):
         return self.first_at or self.at
 
 
+class GatewayFailure(BaseModel):
+    """The Storage Gateway call made for a run that failed `count` times in a row (`call`, AWS's
+    error code, its message): counted in the ledger so the retries stay bounded, cleared when
+    the call next succeeds. `epoch` is the run's `attention_count` then: an operator's retry
+    counts afresh."""
+
+    model_config = ConfigDict(frozen=True)
+
+    call: str
+    code: str
+    message: str
+    count: int
+    at: datetime
+    epoch: int = 0
+
+
 class Run(BaseModel):
     """A run as the ledger holds it. Timestamps are UTC; `version` guards every transition."""
 
@@ -287,6 +303,7 @@ class Run(BaseModel):
     publish_failure: PublishFailure | None = None
     manifest_amendments: int = 0  # the amendments the last manifest written covers
     owes_messages: str | None = None  # set while published_sequence < sequence (runs.ledger)
+    gateway_failure: GatewayFailure | None = None
 
     @property
     def flowcell(self) -> str | None:

@@ -87,6 +87,7 @@ class TickPlan:
     partitions: set[str] = field(default_factory=set)  # every run Dagster should know
     gave_up: list[str] = field(default_factory=list)  # runs moved to NEEDS_ATTENTION
     silent_gateways: list[str] = field(default_factory=list)  # reported silent this tick
+    gateway_problems: list[str] = field(default_factory=list)  # gateway calls that failed
     verify_here: list[tuple[LifecycleRequest, Run]] = field(default_factory=list)  # never tried
     announce: list[AnnounceWork] = field(default_factory=list)  # messages due
     verified: list[Verified] = field(default_factory=list)  # verified in this tick
@@ -108,12 +109,21 @@ def run_tick(
     names = LakeNames.of(document)
     sequencers = shard.sequencer_ids(document) if shard and shard.site else None
     ledger = RunLedger(clients, names, document.lake.events_ttl_days, clock)
-    progress = RunProgress(ledger, StorageGatewayShares(clients.storagegateway()), sequencers)
+    policy = RetryPolicy(
+        document.lake.lifecycle_run_attempts, document.lake.lifecycle_retry_backoff
+    )
+    # Bounded like the tick's Publish: a hung gateway costs one call's timeout, and a failed
+    # call is counted on its run and tried again by a later tick (RunProgress).
+    gateway = clients.bounded(PUBLISH_READ_TIMEOUT_SECONDS, PUBLISH_ATTEMPTS).storagegateway()
+    gateway_arns = {g.id: g.arn for g in document.gateways}
+    shares = StorageGatewayShares(gateway, gateway_arns)
+    progress = RunProgress(ledger, shares, sequencers, policy, clock=clock)
     ingest = GatewayEventIngest(
         clients, names, ledger, settings, clock, progress=progress, shard=shard
     )
     report = ingest.drain()
     progress.retry_incomplete()
+    progress.request_owed_notifications()
     watermarks = ingest.watermarks  # the ones this tick's drain advanced
     marks = watermarks.all()
     now = clock.now()
@@ -132,11 +142,9 @@ def run_tick(
         marks,
         lambda run: run.gateway_id or gateway_of_share.get(run.share_arn, ""),
     )
-    policy = RetryPolicy(
-        document.lake.lifecycle_run_attempts, document.lake.lifecycle_retry_backoff
-    )
     plan = plan_after(progress, report, attempts, policy, now)
     plan.silent_gateways = silent
+    plan.gateway_problems = progress.problems
     lifecycle_in_tick(plan, clients, names, ledger, document)
     return plan
 

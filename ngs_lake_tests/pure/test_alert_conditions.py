@@ -18,6 +18,7 @@ from ngs_lake.alerts.conditions import (
     next_trend,
     run_findings,
     silent_gateway_findings,
+    unknown_gateway_findings,
 )
 from ngs_lake.alerts.messages import email_subject, message_body, publish_request
 from ngs_lake.capacity.figures import gateway_capacity
@@ -175,3 +176,15 @@ def test_the_alerts_section_takes_windows_in_seconds_and_refuses_a_mistyped_subs
     config = parse_lake_document(document)
     assert config.alerts.dlq_message_age == 3
     assert parse_lake_document(minimal_document()).alerts.subscriptions == ()
+
+
+def test_an_unknown_gateway_is_a_critical_alert_naming_why():
+    why = {"gw-c": "not listed", "gw-a": "DescribeCache: GatewayNotConnected: offline"}
+    alerts = unknown_gateway_findings(why, NOW)
+    assert [(a.condition, a.subject, a.severity, a.began_at) for a in alerts] == [
+        ("gateway_unknown", "gw-a", "critical", NOW),
+        ("gateway_unknown", "gw-c", "critical", NOW),
+    ]
+    assert "(DescribeCache: GatewayNotConnected: offline)" in alerts[0].summary
+    assert {a.command for a in alerts} == {"ngs-lake status"}
+    assert unknown_gateway_findings({}, NOW) == []

@@ -302,7 +302,7 @@ class SimLake:
         announcer.publish_pending(run.run_key)
 
     def alert_pass(self) -> Any:
-        return alert_pass(self.aws, self.config, self.clock.now())
+        return alert_pass(self.aws, self.config, self.clock.now(), clock=self.clock)
 
     # The run-log migration (provisioning: ngs_lake/provisioning/tables.py)
 

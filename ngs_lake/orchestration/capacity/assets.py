@@ -54,12 +54,17 @@ def _table(rows: list[dict]) -> MetadataValue:
     )
 
 
-def _backlog(context: AssetExecutionContext, clients: AwsClients) -> dict[str, CacheBacklog]:
+def _backlog(
+    context: AssetExecutionContext, clients: AwsClients, document: LakeConfig
+) -> dict[str, CacheBacklog]:
+    """Each gateway's live figures under the document's id for it (by `arn`, else by name)."""
     try:
         return {
             b.gateway_id: b
             for b in cache_backlog(
-                clients.storagegateway(), clients.target.storagegateway_endpoint_url
+                clients.storagegateway(),
+                clients.target.storagegateway_endpoint_url,
+                {g.id: g.arn for g in document.gateways},
             )
         }
     except Exception as exc:  # the report is still worth having without the live figures
@@ -74,7 +79,7 @@ def _inputs(
     gateways = gateway_capacity(
         document, {r.sequencer_id: r.bytes_per_hour for r in rates if r.bytes_per_hour}
     )
-    backlog = _backlog(context, clients)
+    backlog = _backlog(context, clients, document)
     advice = recommendations(document, gateways)
     advice += [
         f"{r.sequencer_id} wrote {r.ratio:.0%} of its configured rate over the last 7 days"

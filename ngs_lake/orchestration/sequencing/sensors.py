@@ -151,6 +151,8 @@ def build_storage_gateway_events_sensor(
         events = asset_events(context.instance, plan)
         for gateway in plan.silent_gateways:
             context.log.warning(f"gateway {gateway} silent: no events for lake.gateway_silence")
+        for problem in plan.gateway_problems:  # isolated: the tick went on with the others
+            context.log.warning(f"Storage Gateway: {problem}")
         for run_key in plan.gave_up:
             context.log.warning(f"{run_key} needs attention: its lifecycle runs kept failing")
         missing = plan.partitions - set(
