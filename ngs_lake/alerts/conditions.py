@@ -29,6 +29,7 @@ DLQ_MESSAGE_OLD = "dlq_message_old"
 GATEWAY_BUFFER_LOW = "gateway_buffer_low"
 INVENTORY_AUDIT_FAILED = "inventory_audit_failed"
 UPLOAD_BACKLOG_GROWING = "upload_backlog_growing"
+UPLOAD_UNCONFIRMED = "upload_unconfirmed"
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,35 @@ def run_findings(runs: Iterable[Run]) -> list[Alert]:
                 run.steps.get(run.state.value) or run.last_activity_at,
                 CRITICAL if critical else WARNING,
                 f"run {run.run_key} is {run.state.value} ({reason})",
+                f"ngs-lake runs show {run.run_key}",
+            )
+        )
+    return out
+
+
+def unconfirmed_upload_findings(
+    runs: Iterable[Run], window: float, requests: int, now: datetime
+) -> list[Alert]:
+    """A MARKER_SEEN run whose upload confirmation has not come `requests` windows after the
+    lake first asked for it (it asked again each window meanwhile); the condition began then."""
+    out = []
+    for run in runs:
+        first = run.notification_requested_at
+        if run.state != RunState.MARKER_SEEN or first is None:
+            continue
+        began = first + timedelta(seconds=window * requests)
+        if now < began:
+            continue
+        out.append(
+            Alert(
+                UPLOAD_UNCONFIRMED,
+                run.run_key,
+                began,
+                WARNING,
+                f"run {run.run_key} has waited since {utc_iso(first)} for the gateway to confirm "
+                f"its upload (NotifyWhenUploaded on share {run.share_arn}, asked "
+                f"{max(run.notify_requests, 1)} time(s), last notification "
+                f"{run.notification_id}); its files may still be in the gateway's cache",
                 f"ngs-lake runs show {run.run_key}",
             )
         )

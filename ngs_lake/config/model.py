@@ -268,6 +268,21 @@ class LakeSettings(StrictEntry):
     # most 12 s each keeps the tick inside Dagster's 60 s sensor timeout.
     tick_verify_seconds: Seconds = Field(default=8, gt=0, le=12)
     tick_publish_seconds: Seconds = Field(default=8, gt=0, le=12)
+    # A run past its marker whose upload confirmation has not come within this window asks
+    # the gateway again (NotifyWhenUploaded), once per window, 4 requests in all; then it is
+    # alerted (`upload_unconfirmed`). The gateway waits `settling_time_seconds` before it
+    # answers, so the window must be longer.
+    upload_confirmation_window: Seconds = Field(default=3600, gt=0)
+
+    @model_validator(mode="after")
+    def _confirmation_window_outlasts_settling(self) -> LakeSettings:
+        if self.upload_confirmation_window <= self.settling_time_seconds:
+            raise ValueError(
+                f"upload_confirmation_window: {self.upload_confirmation_window:g} s is not "
+                f"longer than settling_time_seconds ({self.settling_time_seconds} s), which the "
+                "gateway waits before it confirms an upload; make the window longer"
+            )
+        return self
 
 
 class Site(StrictEntry):
@@ -318,6 +333,7 @@ ALERT_CONDITIONS = (
     "gateway_buffer_low",
     "inventory_audit_failed",
     "upload_backlog_growing",
+    "upload_unconfirmed",
 )
 ALERT_SEVERITIES = ("warning", "critical")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

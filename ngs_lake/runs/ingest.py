@@ -2,8 +2,9 @@
 
 A message is deleted only after its effect is durable (ledger rows written, or the message parked
 in the DLQ with its reason), so a crash at any point leads to redelivery, and redelivery
-overwrites itself. Work is flushed every `flush_every` messages; runs' last activity is written
-once per tick. Nothing here knows Dagster: the sensor wraps `GatewayEventIngest.drain`.
+overwrites itself. Work is flushed every `flush_every` messages, runs' last activity with it
+(where it moved forward), before the deletes. Nothing here knows Dagster: the sensor wraps
+`GatewayEventIngest.drain`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ngs_lake.runs.events import (
     parse_gateway_message,
 )
 from ngs_lake.runs.ledger import RunLedger
-from ngs_lake.runs.model import EventRecord, NewRun, Run, RunFile
+from ngs_lake.runs.model import EventRecord, NewRun, Run, RunFile, RunState
 from ngs_lake.runs.watermarks import GatewayWatermarks
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,10 @@ class TickReport:
     markers: list[MarkerSeen] = field(default_factory=list)
     notifications: list[UploadNotification] = field(default_factory=list)
     ledger_write_calls: int = 0
-    activity: dict[str, datetime] = field(default_factory=dict)
     newest_by_gateway: dict[str, datetime] = field(default_factory=dict)  # event time
+    # The drain ended on an empty receive, not on its budget, its message cap or a lifecycle
+    # step: every event the queue held has been taken in, so silence can be judged.
+    drained: bool = False
     marker_seen: list[str] = field(default_factory=list)  # runs moved to MARKER_SEEN
     confirmed: list[str] = field(default_factory=list)  # runs moved to UPLOAD_CONFIRMED
 
@@ -77,7 +80,9 @@ class RunProgressHandler(Protocol):
 
     def on_notifications(self, notifications: list[UploadNotification]) -> list[str]: ...
 
-    def on_activity(self, runs: list[Run], late: dict[str, list[str]]) -> None: ...
+    def on_activity(
+        self, runs: list[Run], late: dict[str, list[str]], newest: dict[str, datetime]
+    ) -> None: ...
 
 
 class ShareCatalogue:
@@ -122,6 +127,7 @@ class _Pending:
     parked: list[dict[str, Any]] = field(default_factory=list)  # DLQ entries
     markers: list[MarkerSeen] = field(default_factory=list)
     notifications: list[UploadNotification] = field(default_factory=list)
+    activity: dict[str, datetime] = field(default_factory=dict)  # newest event time per run
 
     def __len__(self) -> int:
         return len(self.handles)
@@ -164,6 +170,7 @@ class GatewayEventIngest:
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
             if not messages:
+                report.drained = True
                 break
             report.received += len(messages)
             for message in messages:
@@ -177,9 +184,6 @@ class GatewayEventIngest:
                     break  # hand the new run or step to Dagster now; the backlog can wait 5 s
         if pending:
             self._flush(pending, report)
-        if report.activity:
-            self.ledger.touch(report.activity)
-            report.ledger_write_calls += len(report.activity)
         if report.newest_by_gateway:  # once per tick: a lagging watermark only stalls less
             self.watermarks.advance(report.newest_by_gateway, datetime.now(UTC))
             report.ledger_write_calls += len(report.newest_by_gateway)
@@ -274,8 +278,8 @@ class GatewayEventIngest:
         elif event.time < pending.runs[run_key].started_at:
             run = pending.runs[run_key]
             pending.runs[run_key] = NewRun(**{**run.__dict__, "started_at": event.time})
-        previous = report.activity.get(run_key)
-        report.activity[run_key] = max(previous, event.time) if previous else event.time
+        previous = pending.activity.get(run_key)
+        pending.activity[run_key] = max(previous, event.time) if previous else event.time
         if classified.kind == ObjectKind.DIRECTORY:
             return
         pending.files.append(
@@ -308,12 +312,15 @@ class GatewayEventIngest:
     def _flush(self, pending: _Pending, report: TickReport) -> None:
         """Make the pending effects durable, then (only then) delete their messages."""
         known: dict[str, Run] = {}
+        recorded: dict[str, datetime] = {}  # each run's last activity in the ledger
         if pending.runs:
             known = self.ledger.get_runs(pending.runs)
+            recorded = {key: run.last_activity_at for key, run in known.items()}
             for run_key, run in pending.runs.items():
                 if run_key not in known and self.ledger.start_run(run):
                     report.new_runs.append(run_key)
                     report.ledger_write_calls += 1
+                    recorded[run_key] = run.started_at
         for start in range(0, len(pending.parked), 10):
             batch = [
                 {**entry, "Id": str(index)}
@@ -324,12 +331,18 @@ class GatewayEventIngest:
                 raise RuntimeError(
                     f"could not park rejected messages in the DLQ: {answer['Failed']}"
                 )
-        report.ledger_write_calls += self.ledger.write_batch(pending.files, pending.events)
+        files, late = self._new_to_ledger(pending.files, known)
+        report.ledger_write_calls += self.ledger.write_batch(files, pending.events)
+        # Last activity, before the deletes (a run whose activity was lost could be stalled),
+        # and only where it moves forward: one UpdateItem per run per flush at most.
+        moved = {
+            key: moment
+            for key, moment in pending.activity.items()
+            if key not in recorded or moment > recorded[key]
+        }
+        report.ledger_write_calls += self.ledger.touch(moved)
         if self.progress is not None:  # lifecycle steps, still before the deletes
-            late: dict[str, list[str]] = {}
-            for row in pending.files:
-                late.setdefault(row.run_key, []).append(row.path)
-            self.progress.on_activity(list(known.values()), late)
+            self.progress.on_activity(list(known.values()), late, pending.activity)
             report.marker_seen += self.progress.on_markers(pending.markers)
             report.confirmed += self.progress.on_notifications(pending.notifications)
         for start in range(0, len(pending.handles), 10):
@@ -340,6 +353,28 @@ class GatewayEventIngest:
                 log.warning(
                     "%d deletes failed; those messages will be redelivered", len(answer["Failed"])
                 )
+
+    def _new_to_ledger(
+        self, files: list[RunFile], known: dict[str, Run]
+    ) -> tuple[list[RunFile], dict[str, list[str]]]:
+        """The files to write, and the late ones: for a COMPLETED run, only a path the ledger
+        does not hold, or holds in an older version, is late (and written); a redelivered or
+        replayed event is neither. Read consistently (one BatchGetItem per 100 paths), for
+        completed runs only, so ingest of running runs reads nothing more."""
+        completed = {key for key, run in known.items() if run.state == RunState.COMPLETED}
+        candidates = [f for f in files if f.run_key in completed]
+        if not candidates:
+            return files, {}
+        held = self.ledger.file_rows((f.run_key, f.path) for f in candidates)
+        newer = [
+            f
+            for f in candidates
+            if (row := held.get((f.run_key, f.path))) is None or f.version > row.version
+        ]
+        late: dict[str, list[str]] = {}
+        for f in newer:
+            late.setdefault(f.run_key, []).append(f.path)
+        return [f for f in files if f.run_key not in completed] + newer, late
 
 
 def _event_id(body: str) -> str | None:

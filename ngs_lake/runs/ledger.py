@@ -121,6 +121,24 @@ class RunLedger:
                 request = answer.get("UnprocessedKeys") or {}
         return found
 
+    def file_rows(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RunFile]:
+        """The `run_files` rows the ledger holds for these (run key, path) pairs, read
+        consistently: what a batch of events would change."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], RunFile] = {}
+        table = self.names.run_files_table
+        for start in range(0, len(wanted), BATCH_GET_KEYS):
+            chunk = wanted[start : start + BATCH_GET_KEYS]
+            keys_of = [{"run_key": {"S": r}, "path": {"S": p}} for r, p in chunk]
+            request: dict[str, Any] = {table: {"Keys": keys_of, "ConsistentRead": True}}
+            while request:
+                answer = self.ddb.batch_get_item(RequestItems=request)
+                for raw in answer["Responses"].get(table, []):
+                    row = _run_file(from_item(raw))
+                    found[(row.run_key, row.path)] = row
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
     def get_run(self, run_key: str) -> Run | None:
         item = self.ddb.get_item(
             TableName=self.names.runs_table, Key={"run_key": {"S": run_key}}, ConsistentRead=True
@@ -186,6 +204,26 @@ class RunLedger:
                     raise
         return len(activity)
 
+    def record_marker(self, run_key: str, key: str, seen_at: datetime) -> bool:
+        """Keep a completion marker on a run that cannot take the MARKER step now (it needs
+        attention, say), so the step is taken when it can (`RunProgress.move_marked`). The
+        first marker stays; False if the run already had one or does not exist."""
+        try:
+            self.ddb.update_item(
+                TableName=self.names.runs_table,
+                Key={"run_key": {"S": run_key}},
+                UpdateExpression="SET marker_key = :k, marker_seen_at = :t",
+                ConditionExpression=(
+                    "attribute_exists(run_key) AND attribute_not_exists(marker_key)"
+                ),
+                ExpressionAttributeValues={":k": {"S": key}, ":t": {"S": utc_iso(seen_at)}},
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+
     def record_publish_failure(self, run: Run, key: str) -> None:
         """One more failed attempt at the announcement work `key` (counted afresh for a new
         key). Not a transition: the run's state and version stay as they are."""
@@ -207,9 +245,12 @@ class RunLedger:
         fields: dict[str, Any] | None = None,
         details: dict[str, Any] | None = None,
         late_paths: Sequence[str] = (),
+        unchanged: Sequence[str] = (),
     ) -> None:
         """Move `run` by `trigger`, as the transition table says, in one transaction: the run's
         new state under its version, and the announcement (and amendment) the step owes.
+        `unchanged`: fields that are not versioned (last activity) and must still hold the
+        value read, for a step decided from them.
 
         TransitionConflict if the run moved meanwhile; TransitionNotAllowed if the table has
         no such step from the run's state.
@@ -242,7 +283,7 @@ class RunLedger:
             items.append(
                 amendment_put(self.names.run_log_table, run.run_key, occurrence, late_paths)
             )
-        items.insert(0, self._run_update(run, values, target != run.state))
+        items.insert(0, self._run_update(run, values, target != run.state, unchanged))
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -252,8 +293,11 @@ class RunLedger:
                 ) from None
             raise
 
-    def _run_update(self, run: Run, values: dict[str, Any], new_step: bool) -> dict[str, Any]:
-        """SET each field (REMOVE one set to None), under the run's version and state."""
+    def _run_update(
+        self, run: Run, values: dict[str, Any], new_step: bool, unchanged: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """SET each field (REMOVE one set to None), under the run's version and state (and the
+        `unchanged` fields' values as read)."""
         names = {"#state": "state"}
         sets, removes = [], []
         placeholders: dict[str, Any] = {}
@@ -269,13 +313,18 @@ class RunLedger:
             sets.append("#steps.#step = :at")
             placeholders[":at"] = utc_iso()
         placeholders |= {":version": run.version, ":current": run.state.value}
+        condition = "version = :version AND #state = :current"
+        for index, name in enumerate(unchanged):
+            names[f"#u{index}"] = name
+            placeholders[f":u{index}"] = getattr(run, name)
+            condition += f" AND #u{index} = :u{index}"
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         return {
             "Update": {
                 "TableName": self.names.runs_table,
                 "Key": {"run_key": {"S": run.run_key}},
                 "UpdateExpression": expression,
-                "ConditionExpression": "version = :version AND #state = :current",
+                "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": to_item(placeholders),
             }
@@ -291,18 +340,7 @@ class RunLedger:
             ExpressionAttributeValues={":r": {"S": run_key}},
             ConsistentRead=True,
         ):
-            for raw in page["Items"]:
-                item = from_item(raw)
-                out.append(
-                    RunFile(
-                        run_key=item["run_key"],
-                        path=item["path"],
-                        size=int(item["size"]),
-                        modified_at=parse_iso(item["modified_at"]),
-                        event_id=item["event_id"],
-                        uploaded_at=parse_iso(item["uploaded_at"]),
-                    )
-                )
+            out += [_run_file(from_item(raw)) for raw in page["Items"]]
         return out
 
     def file_count(self, run_key: str) -> int:
@@ -352,3 +390,14 @@ class RunLedger:
 
     def runs_at_site(self, site: str) -> list[Run]:
         return self.runs_by("by-site", "site", site)
+
+
+def _run_file(item: dict[str, Any]) -> RunFile:
+    return RunFile(
+        run_key=item["run_key"],
+        path=item["path"],
+        size=int(item["size"]),
+        modified_at=parse_iso(item["modified_at"]),
+        event_id=item["event_id"],
+        uploaded_at=parse_iso(item["uploaded_at"]),
+    )

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ngs_lake.aws.storage_gateway import StorageGatewayShares
+from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
 from ngs_lake.runs.events import UploadNotification
 from ngs_lake.runs.ingest import MarkerSeen
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
@@ -25,6 +26,7 @@ from ngs_lake.runs.model import (
     parse_iso,
     utc_iso,
 )
+from ngs_lake.runs.upload_requests import UploadRequest, UploadRequests
 from ngs_lake.runs.verification import Verification
 from ngs_lake.runs.watermarks import Watermark
 
@@ -32,6 +34,12 @@ log = logging.getLogger(__name__)
 
 MAX_VERIFY_ATTEMPTS = 5
 RETRY_BACKOFF_SECONDS = (15, 60, 300, 900)
+# NotifyWhenUploaded requests in one wait for a confirmation: the first, then one more each
+# `lake.upload_confirmation_window`; after the last window the run is alerted
+# (`upload_unconfirmed`, alerts/conditions.py).
+MAX_NOTIFY_REQUESTS = 4
+# States a completion marker moves a run from; in any other the marker is kept on the run.
+MARKER_SOURCES = (RunState.STARTED, RunState.STALLED)
 
 
 @dataclass
@@ -45,6 +53,14 @@ class RunProgress:
     ledger: RunLedger
     shares: StorageGatewayShares
     sequencers: frozenset[str] | None = None
+    clock: Clock = SYSTEM_CLOCK
+
+    def __post_init__(self) -> None:
+        ledger = self.ledger
+        self.requests = UploadRequests(
+            ledger.ddb, ledger.names.events_table, self.shares, ledger.events_ttl_days
+        )
+        self._asked: set[str] = set()  # runs this tick asked the gateway for
 
     def runs_in_state(self, state: RunState, active_since: str | None = None) -> list[Run]:
         runs = self.ledger.runs_in_state(state, active_since)
@@ -61,50 +77,88 @@ class RunProgress:
             return False
 
     def on_markers(self, markers: list[MarkerSeen]) -> list[str]:
-        """STARTED (or STALLED) -> MARKER_SEEN, after asking the gateway to confirm the upload."""
+        """STARTED (or STALLED) -> MARKER_SEEN, after asking the gateway to confirm the upload.
+
+        A run in any other state keeps the marker (`marker_key`), never loses it: a run that
+        needs attention takes the step once an operator puts it back (`move_marked`)."""
         moved = []
         for marker in {m.run_key: m for m in markers}.values():
             run = self.ledger.get_run(marker.run_key)
-            if run is None or run.state not in (RunState.STARTED, RunState.STALLED):
+            if run is None:
                 continue
-            notification_id = self.shares.notify_when_uploaded(marker.share_arn)
-            fields = {
-                "marker_key": marker.key,
-                "marker_seen_at": marker.at,
-                "notification_id": notification_id,
-                "notification_requested_at": utc_iso(),
-            }
-            if self._apply(run, Trigger.MARKER, fields=fields):
+            if run.state not in MARKER_SOURCES:
+                if run.marker_key is None and self.ledger.record_marker(
+                    run.run_key, marker.key, marker.at
+                ):
+                    log.info("%s is %s: its marker is kept for later", run.run_key, run.state)
+                continue
+            if self._mark(run, marker.key, marker.at):
                 moved.append(marker.run_key)
+        return moved
+
+    def _mark(self, run: Run, key: str, seen_at: datetime) -> bool:
+        request = self.requests.ask(run.run_key, run.share_arn, self.clock.now())
+        fields = {
+            "marker_key": key,
+            "marker_seen_at": seen_at,
+            "notification_id": request.notification_id,
+            "notification_requested_at": request.requested_at,
+            "notify_requests": 1,
+        }
+        self._asked.add(run.run_key)
+        return self._apply(run, Trigger.MARKER, fields=fields)
+
+    def move_marked(self) -> list[str]:
+        """Markers kept on runs that could not take the step then (`on_markers`): a STARTED or
+        STALLED run with a marker takes it now."""
+        moved = []
+        for state in MARKER_SOURCES:
+            for run in self.runs_in_state(state):
+                if run.marker_key and self._mark(
+                    run, run.marker_key, run.marker_seen_at or run.last_activity_at
+                ):
+                    moved.append(run.run_key)
         return moved
 
     def on_notifications(self, notifications: list[UploadNotification]) -> list[str]:
         """MARKER_SEEN -> UPLOAD_CONFIRMED for every run on the share the notification covers.
 
         A notification covers everything written to the share before it was requested, so it
-        confirms each run on that share whose own request was made no later than this one.
+        confirms its own run and each run on that share whose request the lake made no later,
+        both times on the lake's clock (`UploadRequests`). The runs are read consistently: the
+        by-state index only suggests candidates, it may lag.
         """
         if not notifications:
             return []
         confirmed: list[str] = []
-        waiting = self.ledger.runs_in_state(RunState.MARKER_SEEN)
+        suggested = {r.run_key for r in self.ledger.runs_in_state(RunState.MARKER_SEEN)}
         for note in notifications:
-            for run in waiting:
-                if run.share_arn != note.share_arn or run.run_key in confirmed:
-                    continue
-                own = run.notification_id == note.notification_id
-                requested = run.notification_requested_at
-                if not (own or (requested is not None and requested <= note.request_received)):
+            request = self.requests.find(note.notification_id)
+            keys = suggested | self._asked | ({request.run_key} if request else set())
+            for run in self.ledger.get_runs(sorted(keys)).values():
+                if (
+                    run.state != RunState.MARKER_SEEN
+                    or run.share_arn != note.share_arn
+                    or run.run_key in confirmed
+                    or not _covers(note, request, run)
+                ):
                     continue
                 fields = {"confirmed_at": note.completed, "confirmed_by": note.notification_id}
                 if self._apply(run, Trigger.UPLOAD_CONFIRMED, fields=fields):
                     confirmed.append(run.run_key)
+            if request is None and not confirmed:
+                log.info("notification %s matched no waiting run", note.notification_id)
         return confirmed
 
-    def on_activity(self, runs: list[Run], late: dict[str, list[str]]) -> None:
-        """New files for known runs: a STALLED run resumes; a COMPLETED one is amended."""
+    def on_activity(
+        self, runs: list[Run], late: dict[str, list[str]], newest: dict[str, datetime]
+    ) -> None:
+        """A STALLED run resumes on activity newer (in event time) than its last; a COMPLETED
+        one is amended with `late`, the files new to the ledger. A redelivered or replayed
+        event is neither: it is already in the ledger and no newer than the run's activity."""
         for run in runs:
-            if run.state == RunState.STALLED:
+            moment = newest.get(run.run_key)
+            if run.state == RunState.STALLED and moment and moment > run.last_activity_at:
                 self._apply(run, Trigger.ACTIVITY)
             elif run.state == RunState.COMPLETED and late.get(run.run_key):
                 paths = late[run.run_key]
@@ -114,6 +168,25 @@ class RunProgress:
                     details={"late_files": sorted(set(paths))[:100]},
                     late_paths=paths,
                 )
+
+    def ask_again_unconfirmed(self, window: float, now: datetime) -> list[str]:
+        """A MARKER_SEEN run whose confirmation has not come within `window` of its first
+        request asks the gateway again, once per window, MAX_NOTIFY_REQUESTS requests in all
+        (a notification lost, or not matched); after that it is alerted, never asked again."""
+        asked = []
+        for run in self.runs_in_state(RunState.MARKER_SEEN):
+            made = max(run.notify_requests, 1)
+            first = run.notification_requested_at
+            if first is None or made >= MAX_NOTIFY_REQUESTS:
+                continue
+            if now < first + timedelta(seconds=window * made):
+                continue
+            request = self.requests.ask(run.run_key, run.share_arn, now)
+            fields = {"notification_id": request.notification_id, "notify_requests": made + 1}
+            if self._apply(run, Trigger.UNCONFIRMED, fields=fields):
+                self._asked.add(run.run_key)
+                asked.append(run.run_key)
+        return asked
 
     def detect_stalls(
         self,
@@ -141,12 +214,13 @@ class RunProgress:
                     continue
                 if gateway not in dirty:
                     dirty[gateway] = self.shares.cache_dirty(gateway)
-                if not dirty[gateway]:
+                if not dirty[gateway]:  # only if no activity came in since it was read
                     self._apply(
                         run,
                         trigger,
                         fields={"silent_seconds": behind},
                         details={"silent_seconds": behind},
+                        unchanged=("last_activity_at",),
                     )
 
     def retry_incomplete(self, now: datetime | None = None) -> list[str]:
@@ -157,8 +231,13 @@ class RunProgress:
             due = run.retry_after is not None and run.retry_after <= now
             if run.verify_attempts >= MAX_VERIFY_ATTEMPTS or not due:
                 continue
-            notification_id = self.shares.notify_when_uploaded(run.share_arn)
-            fields = {"notification_id": notification_id, "notification_requested_at": utc_iso()}
+            request = self.requests.ask(run.run_key, run.share_arn, self.clock.now())
+            fields = {
+                "notification_id": request.notification_id,
+                "notification_requested_at": request.requested_at,
+                "notify_requests": 1,
+            }
+            self._asked.add(run.run_key)
             if self._apply(run, Trigger.RETRY, fields=fields):
                 retried.append(run.run_key)
         return retried
@@ -227,3 +306,15 @@ def record_incomplete(ledger: RunLedger, run: Run, verification: Verification) -
         details=summary.model_dump() | {"final": final},
     )
     return attempts
+
+
+def _covers(note: UploadNotification, request: UploadRequest | None, run: Run) -> bool:
+    """The notification answers the run's own latest request, or a request the lake made no
+    earlier than the run's first of this wait (the lake's clock on both sides; the gateway's
+    `request-received` is never compared with it)."""
+    if run.notification_id == note.notification_id:
+        return True
+    first = run.notification_requested_at
+    if request is None or first is None or request.share_arn != note.share_arn:
+        return False
+    return first <= request.requested_at

@@ -112,12 +112,15 @@ def run_tick(
         and watermarks.report_silent(m, now)
     ]
     gateway_of_share = {arn: e.gateway_id for arn, e in ingest.catalogue.by_arn.items()}
-    progress.detect_stalls(
-        document.stall_window_seconds,
-        document.lake.abort_after_stall_windows,
-        marks,
-        lambda run: run.gateway_id or gateway_of_share.get(run.share_arn, ""),
-    )
+    if report.drained:  # a backlog half taken in says nothing yet about any run's silence
+        progress.detect_stalls(
+            document.stall_window_seconds,
+            document.lake.abort_after_stall_windows,
+            marks,
+            lambda run: run.gateway_id or gateway_of_share.get(run.share_arn, ""),
+        )
+    progress.move_marked()
+    progress.ask_again_unconfirmed(document.lake.upload_confirmation_window, now)
     policy = RetryPolicy(
         document.lake.lifecycle_run_attempts, document.lake.lifecycle_retry_backoff
     )

@@ -5,13 +5,17 @@ taken in from its gateway, never behind the wall clock: events can reach the lak
 (the daemon was down, a DLQ redrive), and a gateway that cannot reach AWS sends nothing while
 its sequencers go on writing. When a gateway's events stop, its watermark stops too, so none of
 its runs stalls; after `lake.gateway_silence` the gateway is reported silent, once.
+
+A watermark never runs ahead of the lake's clock by more than CLOCK_TOLERANCE: EventBridge
+accepts any `time`, so a gateway whose clock jumps ahead would otherwise put every run on it a
+stall window behind at once. Its runs then stall late by at most the skew, never falsely.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
@@ -20,6 +24,11 @@ from ngs_lake.config.names import LakeNames
 from ngs_lake.runs.model import parse_iso, utc_iso
 
 log = logging.getLogger(__name__)
+
+# A gateway clock this far ahead of AWS's could not even sign its calls: SigV4 refuses a request
+# more than 5 minutes from the service's time (RequestTimeTooSkewed).
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-troubleshooting.html
+CLOCK_TOLERANCE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -38,9 +47,10 @@ class GatewayWatermarks:
         self.table = names.gateways_table
 
     def advance(self, newest: dict[str, datetime], received_at: datetime) -> None:
-        """The tick took in events up to `newest[gateway]`; a gateway heard again is no longer
-        silent."""
-        for gateway_id, event_time in newest.items():
+        """The tick took in events up to `newest[gateway]` (bounded by `received_at` plus
+        CLOCK_TOLERANCE); a gateway heard again is no longer silent."""
+        for gateway_id, newest_time in newest.items():
+            event_time = min(newest_time, received_at + CLOCK_TOLERANCE)
             try:
                 self.ddb.update_item(
                     TableName=self.table,
