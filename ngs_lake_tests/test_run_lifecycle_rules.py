@@ -143,6 +143,37 @@ def test_an_event_ahead_of_a_backlog_stalls_and_aborts_no_live_run(lake):
     run = lake.ledger().require_run(f"PRM-MAD-01/{live}")
     assert run.state == RunState.STARTED
     assert not {"STALLED", "ABORTED"} & set(run.steps)
+    # Real abandonment is still judged: the live run falls silent while its gateway goes on.
+    lake.send_raw(
+        [upload_event(share, f"{ahead}/pod5/batch_20.pod5", time=newest + timedelta(seconds=60))]
+    )
+    assert _tick(lake).report.drained
+    assert lake.ledger().require_run(f"PRM-MAD-01/{live}").state == RunState.ABORTED
+
+
+def test_a_tick_that_died_holding_messages_holds_back_every_stall(lake):
+    share = lake.share("PRM-MAD-01")
+    held = "exp_held/sample_1/20261130_1200_1A_PAW20004_0badc0de"
+    other = "exp_other/sample_1/20261130_1200_1A_PAW20005_0badc0de"
+    start = NOW - timedelta(minutes=5)
+    lake.send_raw([upload_event(share, f"{held}/pod5/batch_0.pod5", time=start)])
+    _tick(lake)
+    lake.send_raw(
+        [upload_event(share, f"{held}/pod5/batch_1.pod5", time=start + timedelta(seconds=100))]
+    )
+    with FaultProxy(int(lake.moto.endpoint.rsplit(":", 1)[1])) as proxy:
+        proxy.faults.set("BatchWriteItem", "fail")  # the tick dies before its ledger writes
+        with pytest.raises(ClientError):
+            run_tick(_proxied_clients(proxy, lake), lake.config, lambda key: [], settings=FAST)
+    # The held run's newest file is now hidden in the queue for its visibility timeout.
+    lake.send_raw(
+        [upload_event(share, f"{other}/pod5/batch_0.pod5", time=start + timedelta(seconds=101))]
+    )
+    reports = [_tick(lake).report for _ in range(2)]
+    assert reports[-1].received == 0 and not reports[-1].drained  # empty, yet not drained
+    run = lake.ledger().require_run(f"PRM-MAD-01/{held}")
+    assert run.state == RunState.STARTED
+    assert not {"STALLED", "ABORTED"} & set(run.steps)
 
 
 def test_a_gateway_clock_ahead_stalls_none_of_its_runs(lake):

@@ -31,7 +31,7 @@ from ngs_lake.runs.events import (
 )
 from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.model import EventRecord, NewRun, Run, RunFile, RunState
-from ngs_lake.runs.watermarks import GatewayWatermarks
+from ngs_lake.runs.watermarks import GatewayWatermarks, QueueDrains
 
 log = logging.getLogger(__name__)
 _DESERIALIZE = TypeDeserializer().deserialize
@@ -67,7 +67,8 @@ class TickReport:
     ledger_write_calls: int = 0
     newest_by_gateway: dict[str, datetime] = field(default_factory=dict)  # event time
     # The drain ended on an empty receive, not on its budget, its message cap or a lifecycle
-    # step: every event the queue held has been taken in, so silence can be judged.
+    # step, and no message a dead tick received can still be hidden: every event the queue
+    # held has been taken in, so silence can be judged.
     drained: bool = False
     marker_seen: list[str] = field(default_factory=list)  # runs moved to MARKER_SEEN
     confirmed: list[str] = field(default_factory=list)  # runs moved to UPLOAD_CONFIRMED
@@ -143,8 +144,10 @@ class GatewayEventIngest:
         clock: Callable[[], float] = time.monotonic,
         progress: RunProgressHandler | None = None,
         shard: EventShard | None = None,
+        drains: QueueDrains | None = None,
     ) -> None:
-        """`shard`: the queue to drain and its DLQ; the lake-wide queue unless given."""
+        """`shard`: the queue to drain and its DLQ; the lake-wide queue unless given. `drains`:
+        the queue's drain marks; without them a drain is judged by its last receive alone."""
         shard = shard or names.lake_wide_events()
         self.sqs = clients.sqs()
         self.names = names
@@ -154,12 +157,15 @@ class GatewayEventIngest:
         self.progress = progress
         self.catalogue = ShareCatalogue(clients, names)
         self.watermarks = GatewayWatermarks(clients, names)
+        self.drains = drains
         self.queue_url = self.sqs.get_queue_url(QueueName=shard.queue)["QueueUrl"]
         self.dlq_url = self.sqs.get_queue_url(QueueName=shard.dead_letter_queue)["QueueUrl"]
 
     def drain(self) -> TickReport:
         """One tick: drain within the time budget and message cap, flushing as it goes."""
         report = TickReport()
+        if self.drains is not None:
+            self.drains.open()
         deadline = self.clock() + self.settings.budget_seconds
         pending = _Pending()
         while self.clock() < deadline and report.received < self.settings.max_messages:
@@ -184,6 +190,9 @@ class GatewayEventIngest:
                     break  # hand the new run or step to Dagster now; the backlog can wait 5 s
         if pending:
             self._flush(pending, report)
+        if self.drains is not None:
+            self.drains.close()
+            report.drained = report.drained and self.drains.settled()
         if report.newest_by_gateway:  # once per tick: a lagging watermark only stalls less
             self.watermarks.advance(report.newest_by_gateway, datetime.now(UTC))
             report.ledger_write_calls += len(report.newest_by_gateway)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ngs_lake.aws.storage_gateway import StorageGatewayShares
 from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
 from ngs_lake.runs.events import UploadNotification
@@ -38,6 +40,9 @@ RETRY_BACKOFF_SECONDS = (15, 60, 300, 900)
 # `lake.upload_confirmation_window`; after the last window the run is alerted
 # (`upload_unconfirmed`, alerts/conditions.py).
 MAX_NOTIFY_REQUESTS = 4
+# What a Storage Gateway call raises when the gateway or its share cannot answer; the passes
+# this tick adds (move_marked, ask_again_unconfirmed) skip that run, never stop the tick.
+GATEWAY_UNREACHABLE = (ClientError, BotoCoreError)
 # States a completion marker moves a run from; in any other the marker is kept on the run.
 MARKER_SOURCES = (RunState.STARTED, RunState.STALLED)
 
@@ -114,10 +119,14 @@ class RunProgress:
         moved = []
         for state in MARKER_SOURCES:
             for run in self.runs_in_state(state):
-                if run.marker_key and self._mark(
-                    run, run.marker_key, run.marker_seen_at or run.last_activity_at
-                ):
-                    moved.append(run.run_key)
+                if not run.marker_key:
+                    continue
+                try:
+                    seen_at = run.marker_seen_at or run.last_activity_at
+                    if self._mark(run, run.marker_key, seen_at):
+                        moved.append(run.run_key)
+                except GATEWAY_UNREACHABLE as exc:  # the marker stays: tried again next tick
+                    log.warning("%s: NotifyWhenUploaded failed, next tick: %s", run.run_key, exc)
         return moved
 
     def on_notifications(self, notifications: list[UploadNotification]) -> list[str]:
@@ -181,7 +190,11 @@ class RunProgress:
                 continue
             if now < first + timedelta(seconds=window * made):
                 continue
-            request = self.requests.ask(run.run_key, run.share_arn, now)
+            try:
+                request = self.requests.ask(run.run_key, run.share_arn, now)
+            except GATEWAY_UNREACHABLE as exc:  # the alert is judged by time, asked or not
+                log.warning("%s: NotifyWhenUploaded failed, next tick: %s", run.run_key, exc)
+                continue
             fields = {"notification_id": request.notification_id, "notify_requests": made + 1}
             if self._apply(run, Trigger.UNCONFIRMED, fields=fields):
                 self._asked.add(run.run_key)

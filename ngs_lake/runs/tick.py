@@ -39,6 +39,7 @@ from ngs_lake.runs.retries import (
     retry_verdict,
 )
 from ngs_lake.runs.verify_pass import Verified, verify_due
+from ngs_lake.runs.watermarks import QueueDrains
 
 RECENTLY_FINISHED = timedelta(days=2)
 ACTIVE_STATES = (
@@ -97,7 +98,17 @@ def run_tick(
     sequencers = shard.sequencer_ids(document) if shard and shard.site else None
     ledger = RunLedger(clients, names, document.lake.events_ttl_days)
     progress = RunProgress(ledger, StorageGatewayShares(clients.storagegateway()), sequencers)
-    ingest = GatewayEventIngest(clients, names, ledger, settings, progress=progress, shard=shard)
+    settings = settings or IngestSettings()
+    queue = (shard or names.lake_wide_events()).queue
+    hidden_for = timedelta(
+        seconds=settings.budget_seconds
+        + settings.wait_seconds
+        + document.lake.events_visibility_timeout_seconds
+    )
+    drains = QueueDrains(clients, names, queue, hidden_for)
+    ingest = GatewayEventIngest(
+        clients, names, ledger, settings, progress=progress, shard=shard, drains=drains
+    )
     report = ingest.drain()
     progress.retry_incomplete()
     watermarks = ingest.watermarks  # the ones this tick's drain advanced
