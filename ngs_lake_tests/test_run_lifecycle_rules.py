@@ -324,3 +324,18 @@ def test_an_unconfirmed_run_is_asked_again_then_alerted_once(lake):
     assert alert.began_at == asked_at + timedelta(hours=4)
     assert "NotifyWhenUploaded" in alert.summary
     assert lake.share("NVX-MAD-01")["share_arn"] in alert.summary
+
+
+def test_runs_reverify_records_its_request_so_the_answer_is_matched(lake):
+    run_key = f"NVX-MAD-01/{NOVASEQ}"
+    lake.start_run(run_key, NOW - timedelta(hours=2))
+    ledger = lake.ledger()
+    for trigger in (Trigger.MARKER, Trigger.UPLOAD_CONFIRMED, Trigger.VERIFICATION_FAILED):
+        ledger.apply(ledger.require_run(run_key), trigger)
+    done = lake.cli("runs", "reverify", run_key)
+    assert done.returncode == 0, done.stderr
+    run = ledger.require_run(run_key)
+    assert (run.state, run.notify_requests) == (RunState.MARKER_SEEN, 1)
+    assert f"(notification {run.notification_id})" in done.stdout
+    request = _progress(lake).requests.find(run.notification_id)
+    assert (request.run_key, request.requested_at) == (run_key, run.notification_requested_at)
