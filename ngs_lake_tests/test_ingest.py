@@ -167,6 +167,7 @@ def test_events_out_of_order_marker_first_and_runinfo_late(lake):
         ),
         ("DOTDOT", "unsafe key '20261129_LH00123_0042_A22F7KLT4/../../etc/passwd': '..' segment"),
         ("LEADING_SLASH", "unsafe key '/etc/passwd': leading '/'"),
+        ("NAIVE_TIME", "malformed event: time: Input should have timezone info"),
         (
             "NEGATIVE",
             "malformed Storage Gateway Object Upload Event: object-size: Input should be greater than or equal to 0",
@@ -187,6 +188,10 @@ def test_bad_events_are_parked_in_the_dlq_with_their_reason(lake, body, reason):
         "DOTDOT": upload_event(share, f"{RUN}/../../etc/passwd"),
         "LEADING_SLASH": upload_event(share, "/etc/passwd"),
         "NEGATIVE": upload_event(share, f"{RUN}/RunInfo.xml", size=-1),
+        # no offset: EventBridge takes it as it is; beside an aware time it used to raise
+        "NAIVE_TIME": upload_event(share, f"{RUN}/RunParameters.xml").replace(
+            'Z", "region"', '", "region"'
+        ),
     }
     lake.send_raw([bodies.get(body, body), upload_event(share, f"{RUN}/RunInfo.xml")])
     report = drain(lake)

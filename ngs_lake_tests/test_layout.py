@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ngs_lake.config.model import EVENT_TYPES
+from ngs_lake.config.values import EVENT_TYPES
 from ngs_lake.runs.model import RunEventType
 from ngs_lake_tests.conftest import REPO
 

@@ -291,6 +291,20 @@ DAGSTER_CASES = [
         "Allowed",
     ),
     Case(
+        "daemon-read-held-run-files",
+        DAEMON_ROLE,
+        "dynamodb:BatchGetItem",
+        f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/small-lake-run-files",
+        "Allowed",
+    ),
+    Case(
+        "daemon-record-upload-request",
+        DAEMON_ROLE,
+        "dynamodb:PutItem",
+        f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/small-lake-events",
+        "Allowed",
+    ),
+    Case(
         "daemon-notify-when-uploaded",
         DAEMON_ROLE,
         "storagegateway:NotifyWhenUploaded",

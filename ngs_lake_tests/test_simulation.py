@@ -74,7 +74,6 @@ def test_defect_01_an_operator_abort_of_a_run_silent_for_days_is_announced():
     breaks(NOT_STUCK, steps)
 
 
-@defect(2, "a redelivered file event makes an amendment")
 def test_defect_02_a_redelivered_event_of_a_completed_run_makes_no_amendment():
     def steps(sim: LakeSimulation) -> None:
         completed_run(sim)
@@ -100,7 +99,6 @@ def test_defect_03_a_run_writing_through_a_late_backlog_is_not_aborted():
     breaks(NO_FALSE_STALL, steps)
 
 
-@defect(4, "a confirmation read against a lagging by-state index is dropped for good")
 def test_defect_04_a_confirmation_missed_by_a_lagging_index_leaves_no_run_waiting_in_silence():
     def steps(sim: LakeSimulation) -> None:
         sim.start_run(A01)
@@ -150,7 +148,6 @@ def test_defect_07_a_run_completed_again_after_reverify_gets_a_new_message_id():
     breaks(ONCE_IN_ORDER, steps)
 
 
-@defect(8, "an event time without a zone raises out of the tick")
 def test_defect_08_an_event_time_without_a_zone_is_rejected_not_raised():
     def steps(sim: LakeSimulation) -> None:
         sim.start_run(A01)
@@ -199,7 +196,6 @@ def test_defect_11_a_silent_run_on_a_gateway_named_by_arn_is_stalled_and_aborted
     breaks(NOT_STUCK, steps, by_arn=True)
 
 
-@defect(12, "upload confirmation compares the sensor's clock with the gateway's")
 def test_defect_12_a_gateway_clock_ahead_confirms_no_run_before_its_files_are_uploaded():
     def steps(sim: LakeSimulation) -> None:
         sim.gateway_clock("gw-a", 600)
@@ -218,7 +214,6 @@ def test_defect_12_a_gateway_clock_ahead_confirms_no_run_before_its_files_are_up
     breaks(COMPLETE, steps)
 
 
-@defect(13, "last activity is written after the SQS deletes")
 def test_defect_13_a_crash_after_the_deletes_does_not_lose_a_runs_activity():
     def steps(sim: LakeSimulation) -> None:
         sim.start_run(A01)

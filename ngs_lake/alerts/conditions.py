@@ -33,6 +33,7 @@ INVENTORY_AUDIT_FAILED = "inventory_audit_failed"
 UPLOAD_BACKLOG_GROWING = "upload_backlog_growing"
 CONFIG_INVALID = "config_invalid"
 FOLDER_UNRECOGNISED = "folder_unrecognised"
+UPLOAD_UNCONFIRMED = "upload_unconfirmed"
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,35 @@ def unrecognised_folder_findings(folders: Iterable[UnrecognisedFolder]) -> list[
         )
         for folder in folders
     ]
+
+
+def unconfirmed_upload_findings(
+    runs: Iterable[Run], window: float, requests: int, now: datetime
+) -> list[Alert]:
+    """A MARKER_SEEN run whose upload confirmation has not come `requests` windows after the
+    lake first asked for it (it asked again each window meanwhile); the condition began then."""
+    out = []
+    for run in runs:
+        first = run.notification_requested_at
+        if run.state != RunState.MARKER_SEEN or first is None:
+            continue
+        began = first + timedelta(seconds=window * requests)
+        if now < began:
+            continue
+        out.append(
+            Alert(
+                UPLOAD_UNCONFIRMED,
+                run.run_key,
+                began,
+                WARNING,
+                f"run {run.run_key} has waited since {utc_iso(first)} for the gateway to confirm "
+                f"its upload (NotifyWhenUploaded on share {run.share_arn}, asked "
+                f"{max(run.notify_requests, 1)} time(s), last notification "
+                f"{run.notification_id}); its files may still be in the gateway's cache",
+                f"ngs-lake runs show {run.run_key}",
+            )
+        )
+    return out
 
 
 def silent_gateway_findings(

@@ -24,6 +24,7 @@ from ngs_lake.alerts.conditions import (
     INVENTORY_AUDIT_FAILED,
     RUN_CONDITIONS,
     UPLOAD_BACKLOG_GROWING,
+    UPLOAD_UNCONFIRMED,
     Alert,
     AuditCheck,
     DocumentCheck,
@@ -35,6 +36,7 @@ from ngs_lake.alerts.conditions import (
     next_trend,
     run_findings,
     silent_gateway_findings,
+    unconfirmed_upload_findings,
     unknown_gateway_findings,
     unrecognised_folder_findings,
 )
@@ -45,6 +47,8 @@ from ngs_lake.capacity.figures import gateway_capacity
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames, event_shards
 from ngs_lake.runs.ledger import RunLedger
+from ngs_lake.runs.lifecycle import MAX_NOTIFY_REQUESTS
+from ngs_lake.runs.model import RunState
 from ngs_lake.runs.unrecognised_ledger import UnrecognisedFolders
 from ngs_lake.runs.watermarks import GatewayWatermarks
 
@@ -91,7 +95,7 @@ def evaluate(
     names = LakeNames.of(config)
     evaluation = Evaluation()
     sources = (
-        ("run ledger", lambda: _runs(clients, names)),
+        ("run ledger", lambda: _runs(clients, names, config, now)),
         ("gateway watermarks", lambda: _silence(clients, names, config, now)),
         ("dead-letter queues", lambda: _dead_letters(clients, config, now)),
         ("gateway caches", lambda: _caches(clients, config, state, now)),
@@ -110,10 +114,15 @@ def evaluate(
     return evaluation
 
 
-def _runs(clients: AwsClients, names: LakeNames) -> tuple[set[str], list[Alert]]:
+def _runs(
+    clients: AwsClients, names: LakeNames, config: LakeConfig, now: datetime
+) -> tuple[set[str], list[Alert]]:
     ledger = RunLedger(clients, names)
     runs = [run for state in RUN_CONDITIONS for run in ledger.runs_in_state(state)]
-    return set(RUN_CONDITIONS.values()), run_findings(runs)
+    waiting = ledger.runs_in_state(RunState.MARKER_SEEN)
+    window = config.lake.upload_confirmation_window
+    unconfirmed = unconfirmed_upload_findings(waiting, window, MAX_NOTIFY_REQUESTS, now)
+    return set(RUN_CONDITIONS.values()) | {UPLOAD_UNCONFIRMED}, run_findings(runs) + unconfirmed
 
 
 def _unrecognised(

@@ -72,7 +72,8 @@ def runs_show(config_path: Path, run_key: str) -> None:
 def runs_reverify(config_path: Path, run_key: str) -> None:
     """Ask the gateway again and verify once it confirms (also for a final INCOMPLETE run)."""
     from ngs_lake.aws.storage_gateway import StorageGatewayShares
-    from ngs_lake.runs.model import TransitionNotAllowed, Trigger, transition_for, utc_iso
+    from ngs_lake.runs.model import TransitionNotAllowed, Trigger, transition_for
+    from ngs_lake.runs.upload_requests import UploadRequests
 
     _, clients, ledger = _ledger(config_path)
     run = _run(ledger, run_key)
@@ -82,14 +83,16 @@ def runs_reverify(config_path: Path, run_key: str) -> None:
     except TransitionNotAllowed:
         raise click.ClickException(refused) from None
     shares = StorageGatewayShares(clients.storagegateway())
-    notification_id = shares.notify_when_uploaded(run.share_arn)
+    requests = UploadRequests(ledger.ddb, ledger.names.events_table, shares, ledger.events_ttl_days)
+    request = requests.ask(run.run_key, run.share_arn, ledger.clock.now())
     fields = {
-        "notification_id": notification_id,
-        "notification_requested_at": utc_iso(ledger.clock.now()),
+        "notification_id": request.notification_id,
+        "notification_requested_at": request.requested_at,
+        "notify_requests": 1,
         "final": False,
     }
     _apply(ledger, run, Trigger.OPERATOR_REVERIFY, refused, fields=fields)
-    click.echo(f"{run_key}: asked the gateway again (notification {notification_id})")
+    click.echo(f"{run_key}: asked the gateway again (notification {request.notification_id})")
 
 
 @runs_group.command("abort")

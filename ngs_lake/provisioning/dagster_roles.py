@@ -124,10 +124,11 @@ def daemon_policy(arns: LakeArns) -> Document:
                 ["dynamodb:UpdateItem", "dynamodb:Scan"],
                 arns.table(arns.names.gateways_table),
             ),
-            # RunLedger.write_batch: run files and event records, BatchWriteItem.
+            # RunLedger.write_batch: run files and event records, BatchWriteItem; file_rows:
+            # which paths of a completed run the ledger holds (BatchGetItem).
             allow(
                 "RecordFilesAndEvents",
-                ["dynamodb:BatchWriteItem"],
+                ["dynamodb:BatchWriteItem", "dynamodb:BatchGetItem"],
                 [*arns.table(files), *arns.table(arns.names.events_table)],
             ),
             # UnrecognisedFolders.record: a candidate per stray top-level folder (UpdateItem).
@@ -135,6 +136,13 @@ def daemon_policy(arns: LakeArns) -> Document:
                 "RecordUnrecognisedFolders",
                 ["dynamodb:UpdateItem"],
                 arns.table(arns.names.unrecognised_folders_table),
+            ),
+            # UploadRequests: each NotifyWhenUploaded request recorded (PutItem) and found again
+            # by its notification id (GetItem) in the events table.
+            allow(
+                "RecordUploadRequests",
+                ["dynamodb:PutItem", "dynamodb:GetItem"],
+                arns.table(arns.names.events_table),
             ),
             # ShareCatalogue.load: Scan of the shares table.
             allow("ReadShareCatalogue", ["dynamodb:Scan"], arns.table(arns.names.shares_table)),

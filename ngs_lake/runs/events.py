@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 OBJECT_UPLOAD = "Storage Gateway Object Upload Event"
 FILE_UPLOAD = "Storage Gateway File Upload Event"
@@ -120,7 +120,7 @@ class _Detail(BaseModel):
 
 class ObjectUploadDetail(_Detail):
     object_size: int = Field(alias="object-size", ge=0, strict=True)
-    modification_time: datetime = Field(alias="modification-time")
+    modification_time: AwareDatetime = Field(alias="modification-time")
     object_key: str = Field(alias="object-key", min_length=1)
     event_type: Literal["object-upload-complete"] = Field(alias="event-type")
     prefix: str = ""
@@ -130,8 +130,8 @@ class ObjectUploadDetail(_Detail):
 class UploadNotificationDetail(_Detail):
     event_type: Literal["upload-complete"] = Field(alias="event-type")
     notification_id: str = Field(alias="notification-id", min_length=1)
-    request_received: datetime = Field(alias="request-received")
-    completed: datetime
+    request_received: AwareDatetime = Field(alias="request-received")
+    completed: AwareDatetime
 
 
 class RefreshCacheDetail(_Detail):
@@ -147,7 +147,9 @@ class Envelope(BaseModel):
     detail_type: str = Field(alias="detail-type")
     source: str
     account: str | None = None
-    time: datetime
+    # EventBridge accepts any `time` (and the gateway any modification time); a time without
+    # an offset cannot be ordered against the lake's UTC times, so it is refused with its field.
+    time: AwareDatetime
     region: str | None = None
     resources: list[str]
     detail: dict

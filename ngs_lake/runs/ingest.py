@@ -2,8 +2,9 @@
 
 A message is deleted only after its effect is durable (ledger rows written, or the message parked
 in the DLQ with its reason), so a crash at any point leads to redelivery, and redelivery
-overwrites itself. Work is flushed every `flush_every` messages; runs' last activity is written
-once per tick. Nothing here knows Dagster: the sensor wraps `GatewayEventIngest.drain`.
+overwrites itself. Work is flushed every `flush_every` messages, runs' last activity with it
+(where it moved forward), before the deletes. Nothing here knows Dagster: the sensor wraps
+`GatewayEventIngest.drain`.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from ngs_lake.runs.events import (
     parse_gateway_message,
 )
 from ngs_lake.runs.ledger import RunLedger
-from ngs_lake.runs.model import EventRecord, NewRun, Run, RunFile
+from ngs_lake.runs.model import EventRecord, NewRun, Run, RunFile, RunState
 from ngs_lake.runs.run_facts import RunFactsRecorder
 from ngs_lake.runs.unrecognised import StrayObject
 from ngs_lake.runs.unrecognised_ledger import UnrecognisedFolders
-from ngs_lake.runs.watermarks import GatewayWatermarks
+from ngs_lake.runs.watermarks import GatewayWatermarks, QueueDrains
 
 log = logging.getLogger(__name__)
 _DESERIALIZE = TypeDeserializer().deserialize
@@ -66,8 +67,11 @@ class TickReport:
     markers: list[MarkerSeen] = field(default_factory=list)
     notifications: list[UploadNotification] = field(default_factory=list)
     ledger_write_calls: int = 0
-    activity: dict[str, datetime] = field(default_factory=dict)
     newest_by_gateway: dict[str, datetime] = field(default_factory=dict)  # event time
+    # The drain ended on an empty receive, not on its budget, its message cap or a lifecycle
+    # step, and no message a dead tick received can still be hidden: every event the queue
+    # held has been taken in, so silence can be judged.
+    drained: bool = False
     marker_seen: list[str] = field(default_factory=list)  # runs moved to MARKER_SEEN
     confirmed: list[str] = field(default_factory=list)  # runs moved to UPLOAD_CONFIRMED
     facts_recorded: list[str] = field(default_factory=list)  # runs whose facts were stored
@@ -80,7 +84,9 @@ class RunProgressHandler(Protocol):
 
     def on_notifications(self, notifications: list[UploadNotification]) -> list[str]: ...
 
-    def on_activity(self, runs: list[Run], late: dict[str, list[str]]) -> None: ...
+    def on_activity(
+        self, runs: list[Run], late: dict[str, list[str]], newest: dict[str, datetime]
+    ) -> None: ...
 
 
 class ShareCatalogue:
@@ -126,6 +132,7 @@ class _Pending:
     markers: list[MarkerSeen] = field(default_factory=list)
     notifications: list[UploadNotification] = field(default_factory=list)
     strays: list[StrayObject] = field(default_factory=list)  # objects in no run folder
+    activity: dict[str, datetime] = field(default_factory=dict)  # newest event time per run
 
     def __len__(self) -> int:
         return len(self.handles)
@@ -141,8 +148,10 @@ class GatewayEventIngest:
         clock: Clock = SYSTEM_CLOCK,
         progress: RunProgressHandler | None = None,
         shard: EventShard | None = None,
+        drains: QueueDrains | None = None,
     ) -> None:
-        """`shard`: the queue to drain and its DLQ; the lake-wide queue unless given."""
+        """`shard`: the queue to drain and its DLQ; the lake-wide queue unless given. `drains`:
+        the queue's drain marks; without them a drain is judged by its last receive alone."""
         shard = shard or names.lake_wide_events()
         self.sqs = clients.sqs()
         self.names = names
@@ -154,12 +163,15 @@ class GatewayEventIngest:
         self.watermarks = GatewayWatermarks(clients, names)
         self.facts = RunFactsRecorder(clients, names)  # issue #34: facts from the first read
         self.unrecognised = UnrecognisedFolders(clients, names)
+        self.drains = drains
         self.queue_url = self.sqs.get_queue_url(QueueName=shard.queue)["QueueUrl"]
         self.dlq_url = self.sqs.get_queue_url(QueueName=shard.dead_letter_queue)["QueueUrl"]
 
     def drain(self) -> TickReport:
         """One tick: drain within the time budget and message cap, flushing as it goes."""
         report = TickReport()
+        if self.drains is not None:
+            self.drains.open()
         deadline = self.clock.monotonic() + self.settings.budget_seconds
         pending = _Pending()
         while self.clock.monotonic() < deadline and report.received < self.settings.max_messages:
@@ -170,6 +182,7 @@ class GatewayEventIngest:
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
             if not messages:
+                report.drained = True
                 break
             report.received += len(messages)
             for message in messages:
@@ -183,9 +196,9 @@ class GatewayEventIngest:
                     break  # hand the new run or step to Dagster now; the backlog can wait 5 s
         if pending:
             self._flush(pending, report)
-        if report.activity:
-            self.ledger.touch(report.activity)
-            report.ledger_write_calls += len(report.activity)
+        if self.drains is not None:
+            self.drains.close()
+            report.drained = report.drained and self.drains.settled()
         if report.newest_by_gateway:  # once per tick: a lagging watermark only stalls less
             self.watermarks.advance(report.newest_by_gateway, self.clock.now())
             report.ledger_write_calls += len(report.newest_by_gateway)
@@ -283,8 +296,8 @@ class GatewayEventIngest:
         elif event.time < pending.runs[run_key].started_at:
             run = pending.runs[run_key]
             pending.runs[run_key] = NewRun(**{**run.__dict__, "started_at": event.time})
-        previous = report.activity.get(run_key)
-        report.activity[run_key] = max(previous, event.time) if previous else event.time
+        previous = pending.activity.get(run_key)
+        pending.activity[run_key] = max(previous, event.time) if previous else event.time
         if classified.kind == ObjectKind.DIRECTORY:
             return
         pending.files.append(
@@ -317,12 +330,15 @@ class GatewayEventIngest:
     def _flush(self, pending: _Pending, report: TickReport) -> None:
         """Make the pending effects durable, then (only then) delete their messages."""
         known: dict[str, Run] = {}
+        recorded: dict[str, datetime] = {}  # each run's last activity in the ledger
         if pending.runs:
             known = self.ledger.get_runs(pending.runs)
+            recorded = {key: run.last_activity_at for key, run in known.items()}
             for run_key, run in pending.runs.items():
                 if run_key not in known and self.ledger.start_run(run):
                     report.new_runs.append(run_key)
                     report.ledger_write_calls += 1
+                    recorded[run_key] = run.started_at
         for start in range(0, len(pending.parked), 10):
             batch = [
                 {**entry, "Id": str(index)}
@@ -333,14 +349,20 @@ class GatewayEventIngest:
                 raise RuntimeError(
                     f"could not park rejected messages in the DLQ: {answer['Failed']}"
                 )
-        report.ledger_write_calls += self.ledger.write_batch(pending.files, pending.events)
-        report.facts_recorded += self.facts.record(pending.files, pending.runs, known)
+        files, late = self._new_to_ledger(pending.files, known)
+        report.ledger_write_calls += self.ledger.write_batch(files, pending.events)
+        report.facts_recorded += self.facts.record(files, pending.runs, known)
         report.ledger_write_calls += self.unrecognised.record(pending.strays)
+        # Last activity, before the deletes (a run whose activity was lost could be stalled),
+        # and only where it moves forward: one UpdateItem per run per flush at most.
+        moved = {
+            key: moment
+            for key, moment in pending.activity.items()
+            if key not in recorded or moment > recorded[key]
+        }
+        report.ledger_write_calls += self.ledger.touch(moved)
         if self.progress is not None:  # lifecycle steps, still before the deletes
-            late: dict[str, list[str]] = {}
-            for row in pending.files:
-                late.setdefault(row.run_key, []).append(row.path)
-            self.progress.on_activity(list(known.values()), late)
+            self.progress.on_activity(list(known.values()), late, pending.activity)
             report.marker_seen += self.progress.on_markers(pending.markers)
             report.confirmed += self.progress.on_notifications(pending.notifications)
         for start in range(0, len(pending.handles), 10):
@@ -351,6 +373,28 @@ class GatewayEventIngest:
                 log.warning(
                     "%d deletes failed; those messages will be redelivered", len(answer["Failed"])
                 )
+
+    def _new_to_ledger(
+        self, files: list[RunFile], known: dict[str, Run]
+    ) -> tuple[list[RunFile], dict[str, list[str]]]:
+        """The files to write, and the late ones: for a COMPLETED run, only a path the ledger
+        does not hold, or holds in an older version, is late (and written); a redelivered or
+        replayed event is neither. Read consistently (one BatchGetItem per 100 paths), for
+        completed runs only, so ingest of running runs reads nothing more."""
+        completed = {key for key, run in known.items() if run.state == RunState.COMPLETED}
+        candidates = [f for f in files if f.run_key in completed]
+        if not candidates:
+            return files, {}
+        held = self.ledger.file_rows((f.run_key, f.path) for f in candidates)
+        newer = [
+            f
+            for f in candidates
+            if (row := held.get((f.run_key, f.path))) is None or f.version > row.version
+        ]
+        late: dict[str, list[str]] = {}
+        for f in newer:
+            late.setdefault(f.run_key, []).append(f.path)
+        return [f for f in files if f.run_key not in completed] + newer, late
 
 
 def _event_id(body: str) -> str | None:

@@ -183,6 +183,26 @@ class RunLedger(LedgerQueries):
                     raise
         return len(activity)
 
+    def record_marker(self, run_key: str, key: str, seen_at: datetime) -> bool:
+        """Keep a completion marker on a run that cannot take the MARKER step now (it needs
+        attention, say), so the step is taken when it can (`RunProgress.move_marked`). The
+        first marker stays; False if the run already had one or does not exist."""
+        try:
+            self.ddb.update_item(
+                TableName=self.names.runs_table,
+                Key={"run_key": {"S": run_key}},
+                UpdateExpression="SET marker_key = :k, marker_seen_at = :t",
+                ConditionExpression=(
+                    "attribute_exists(run_key) AND attribute_not_exists(marker_key)"
+                ),
+                ExpressionAttributeValues={":k": {"S": key}, ":t": {"S": utc_iso(seen_at)}},
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+
     def record_publish_failure(self, run: Run, key: str, now: datetime | None = None) -> None:
         """One more failed attempt at the announcement work `key` (counted afresh for a new
         key), and when the message's first failure was, in any epoch: SNS's deduplication
@@ -279,9 +299,12 @@ class RunLedger(LedgerQueries):
         fields: dict[str, Any] | None = None,
         details: dict[str, Any] | None = None,
         late_paths: Sequence[str] = (),
+        unchanged: Sequence[str] = (),
     ) -> None:
         """Move `run` by `trigger`, as the transition table says, in one transaction: the run's
         new state under its version, and the announcement (and amendment) the step owes.
+        `unchanged`: fields that are not versioned (last activity) and must still hold the
+        value read, for a step decided from them.
 
         TransitionConflict if the run moved meanwhile; TransitionNotAllowed if the table has
         no such step from the run's state.
@@ -324,7 +347,7 @@ class RunLedger(LedgerQueries):
                     utc_iso(self.clock.now()),
                 )
             )
-        items.insert(0, self._run_update(run, values, target != run.state))
+        items.insert(0, self._run_update(run, values, target != run.state, unchanged))
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -334,8 +357,11 @@ class RunLedger(LedgerQueries):
                 ) from None
             raise
 
-    def _run_update(self, run: Run, values: dict[str, Any], new_step: bool) -> dict[str, Any]:
-        """SET each field (REMOVE one set to None), under the run's version and state."""
+    def _run_update(
+        self, run: Run, values: dict[str, Any], new_step: bool, unchanged: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """SET each field (REMOVE one set to None), under the run's version and state (and the
+        `unchanged` fields' values as read)."""
         names = {"#state": "state"}
         sets, removes = [], []
         placeholders: dict[str, Any] = {}
@@ -351,13 +377,18 @@ class RunLedger(LedgerQueries):
             sets.append("#steps.#step = :at")
             placeholders[":at"] = utc_iso(self.clock.now())
         placeholders |= {":version": run.version, ":current": run.state.value}
+        condition = "version = :version AND #state = :current"
+        for index, name in enumerate(unchanged):
+            names[f"#u{index}"] = name
+            placeholders[f":u{index}"] = getattr(run, name)
+            condition += f" AND #u{index} = :u{index}"
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         return {
             "Update": {
                 "TableName": self.names.runs_table,
                 "Key": {"run_key": {"S": run.run_key}},
                 "UpdateExpression": expression,
-                "ConditionExpression": "version = :version AND #state = :current",
+                "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": to_item(placeholders),
             }

@@ -64,19 +64,26 @@ class LedgerQueries:
             ExpressionAttributeValues={":r": {"S": run_key}},
             ConsistentRead=True,
         ):
-            for raw in page["Items"]:
-                item = from_item(raw)
-                out.append(
-                    RunFile(
-                        run_key=item["run_key"],
-                        path=item["path"],
-                        size=int(item["size"]),
-                        modified_at=parse_iso(item["modified_at"]),
-                        event_id=item["event_id"],
-                        uploaded_at=parse_iso(item["uploaded_at"]),
-                    )
-                )
+            out += [_run_file(from_item(raw)) for raw in page["Items"]]
         return out
+
+    def file_rows(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RunFile]:
+        """The `run_files` rows the ledger holds for these (run key, path) pairs, read
+        consistently: what a batch of events would change."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], RunFile] = {}
+        table = self.names.run_files_table
+        for start in range(0, len(wanted), BATCH_GET_KEYS):
+            chunk = wanted[start : start + BATCH_GET_KEYS]
+            keys_of = [{"run_key": {"S": r}, "path": {"S": p}} for r, p in chunk]
+            request: dict[str, Any] = {table: {"Keys": keys_of, "ConsistentRead": True}}
+            while request:
+                answer = self.ddb.batch_get_item(RequestItems=request)
+                for raw in answer["Responses"].get(table, []):
+                    row = _run_file(from_item(raw))
+                    found[(row.run_key, row.path)] = row
+                request = answer.get("UnprocessedKeys") or {}
+        return found
 
     def file_count(self, run_key: str) -> int:
         total = 0
@@ -130,3 +137,14 @@ class LedgerQueries:
 
     def runs_at_site(self, site: str) -> list[Run]:
         return self.runs_by("by-site", "site", site)
+
+
+def _run_file(item: dict[str, Any]) -> RunFile:
+    return RunFile(
+        run_key=item["run_key"],
+        path=item["path"],
+        size=int(item["size"]),
+        modified_at=parse_iso(item["modified_at"]),
+        event_id=item["event_id"],
+        uploaded_at=parse_iso(item["uploaded_at"]),
+    )

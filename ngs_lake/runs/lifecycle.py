@@ -27,6 +27,7 @@ from ngs_lake.runs.model import (
     utc_iso,
 )
 from ngs_lake.runs.retries import Attempt, AttemptStatus, RetryPolicy, Verdict, retry_verdict
+from ngs_lake.runs.upload_requests import UploadRequest, UploadRequests
 from ngs_lake.runs.verification import Verification
 from ngs_lake.runs.watermarks import Watermark
 
@@ -34,6 +35,12 @@ log = logging.getLogger(__name__)
 
 MAX_VERIFY_ATTEMPTS = 5
 RETRY_BACKOFF_SECONDS = (15, 60, 300, 900)
+# NotifyWhenUploaded requests in one wait for a confirmation: the first, then one more each
+# `lake.upload_confirmation_window`; after the last window the run is alerted
+# (`upload_unconfirmed`, alerts/conditions.py).
+MAX_NOTIFY_REQUESTS = 4
+# States a completion marker moves a run from; in any other the marker is kept on the run.
+MARKER_SOURCES = (RunState.STARTED, RunState.STALLED)
 
 
 @dataclass
@@ -58,6 +65,13 @@ class RunProgress:
     clock: Clock = SYSTEM_CLOCK
     problems: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        ledger = self.ledger
+        self.requests = UploadRequests(
+            ledger.ddb, ledger.names.events_table, self.shares, ledger.events_ttl_days
+        )
+        self._asked: set[str] = set()  # runs this tick asked the gateway for
+
     def runs_in_state(self, state: RunState, active_since: str | None = None) -> list[Run]:
         runs = self.ledger.runs_in_state(state, active_since)
         if self.sequencers is None:
@@ -73,54 +87,96 @@ class RunProgress:
             return False
 
     def on_markers(self, markers: list[MarkerSeen]) -> list[str]:
-        """STARTED (or STALLED) -> MARKER_SEEN, after asking the gateway to confirm the upload."""
+        """STARTED (or STALLED) -> MARKER_SEEN, after asking the gateway to confirm the upload.
+
+        A run in any other state keeps the marker (`marker_key`), never loses it: a run that
+        needs attention takes the step once an operator puts it back (`move_marked`)."""
         moved = []
         for marker in {m.run_key: m for m in markers}.values():
             run = self.ledger.get_run(marker.run_key)
-            if run is None or run.state not in (RunState.STARTED, RunState.STALLED):
+            if run is None:
                 continue
-            # The marker is a fact whether or not the gateway answers: a failed request leaves
-            # the run MARKER_SEEN with no notification, owed one (request_owed_notifications).
-            notification_id = self._ask_gateway(run, marker.share_arn, give_up=False)
-            fields = {
-                "marker_key": marker.key,
-                "marker_seen_at": marker.at,
-                "notification_id": notification_id,
-                "notification_requested_at": utc_iso(self.clock.now()) if notification_id else None,
-            }
-            if notification_id:
-                fields["gateway_failure"] = None
-            if self._apply(run, Trigger.MARKER, fields=fields):
+            if run.state not in MARKER_SOURCES:
+                if run.marker_key is None and self.ledger.record_marker(
+                    run.run_key, marker.key, marker.at
+                ):
+                    log.info("%s is %s: its marker is kept for later", run.run_key, run.state)
+                continue
+            if self._mark(run, marker.key, marker.at):
                 moved.append(marker.run_key)
+        return moved
+
+    def _mark(self, run: Run, key: str, seen_at: datetime) -> bool:
+        """The MARKER step. The marker is a fact whether or not the gateway answers: a failed
+        request leaves the run MARKER_SEEN with no notification, owed one
+        (`request_owed_notifications`)."""
+        request = self._ask_gateway(run, run.share_arn, give_up=False)
+        fields: dict[str, Any] = {
+            "marker_key": key,
+            "marker_seen_at": seen_at,
+            "notification_id": None,
+            "notification_requested_at": None,
+        }
+        if request is not None:
+            fields |= {
+                "notification_id": request.notification_id,
+                "notification_requested_at": request.requested_at,
+                "notify_requests": 1,
+                "gateway_failure": None,
+            }
+            self._asked.add(run.run_key)
+        return self._apply(run, Trigger.MARKER, fields=fields)
+
+    def move_marked(self) -> list[str]:
+        """Markers kept on runs that could not take the step then (`on_markers`): a STARTED or
+        STALLED run with a marker takes it now."""
+        moved = []
+        for state in MARKER_SOURCES:
+            for run in self.runs_in_state(state):
+                seen_at = run.marker_seen_at or run.last_activity_at
+                if run.marker_key and self._mark(run, run.marker_key, seen_at):
+                    moved.append(run.run_key)
         return moved
 
     def on_notifications(self, notifications: list[UploadNotification]) -> list[str]:
         """MARKER_SEEN -> UPLOAD_CONFIRMED for every run on the share the notification covers.
 
         A notification covers everything written to the share before it was requested, so it
-        confirms each run on that share whose own request was made no later than this one.
+        confirms its own run and each run on that share whose request the lake made no later,
+        both times on the lake's clock (`UploadRequests`). The runs are read consistently: the
+        by-state index only suggests candidates, it may lag.
         """
         if not notifications:
             return []
         confirmed: list[str] = []
-        waiting = self.ledger.runs_in_state(RunState.MARKER_SEEN)
+        suggested = {r.run_key for r in self.ledger.runs_in_state(RunState.MARKER_SEEN)}
         for note in notifications:
-            for run in waiting:
-                if run.share_arn != note.share_arn or run.run_key in confirmed:
-                    continue
-                own = run.notification_id == note.notification_id
-                requested = run.notification_requested_at
-                if not (own or (requested is not None and requested <= note.request_received)):
+            request = self.requests.find(note.notification_id)
+            keys = suggested | self._asked | ({request.run_key} if request else set())
+            for run in self.ledger.get_runs(sorted(keys)).values():
+                if (
+                    run.state != RunState.MARKER_SEEN
+                    or run.share_arn != note.share_arn
+                    or run.run_key in confirmed
+                    or not _covers(note, request, run)
+                ):
                     continue
                 fields = {"confirmed_at": note.completed, "confirmed_by": note.notification_id}
                 if self._apply(run, Trigger.UPLOAD_CONFIRMED, fields=fields):
                     confirmed.append(run.run_key)
+            if request is None and not confirmed:
+                log.info("notification %s matched no waiting run", note.notification_id)
         return confirmed
 
-    def on_activity(self, runs: list[Run], late: dict[str, list[str]]) -> None:
-        """New files for known runs: a STALLED run resumes; a COMPLETED one is amended."""
+    def on_activity(
+        self, runs: list[Run], late: dict[str, list[str]], newest: dict[str, datetime]
+    ) -> None:
+        """A STALLED run resumes on activity newer (in event time) than its last; a COMPLETED
+        one is amended with `late`, the files new to the ledger. A redelivered or replayed
+        event is neither: it is already in the ledger and no newer than the run's activity."""
         for run in runs:
-            if run.state == RunState.STALLED:
+            moment = newest.get(run.run_key)
+            if run.state == RunState.STALLED and moment and moment > run.last_activity_at:
                 self._apply(run, Trigger.ACTIVITY)
             elif run.state == RunState.COMPLETED and late.get(run.run_key):
                 paths = late[run.run_key]
@@ -130,6 +186,29 @@ class RunProgress:
                     details={"late_files": sorted(set(paths))[:100]},
                     late_paths=paths,
                 )
+
+    def ask_again_unconfirmed(self, window: float, now: datetime) -> list[str]:
+        """A MARKER_SEEN run whose confirmation has not come within `window` of its first
+        request asks the gateway again, once per window, MAX_NOTIFY_REQUESTS requests in all
+        (a notification lost, or not matched); after that it is alerted, never asked again."""
+        asked = []
+        for run in self.runs_in_state(RunState.MARKER_SEEN):
+            made = max(run.notify_requests, 1)
+            first = run.notification_requested_at
+            if first is None or made >= MAX_NOTIFY_REQUESTS:
+                continue
+            if now < first + timedelta(seconds=window * made):
+                continue
+            if not self._gateway_due(run):
+                continue  # the alert is judged by time, asked or not
+            request = self._ask_gateway(run, run.share_arn)
+            if request is None:
+                continue
+            fields = {"notification_id": request.notification_id, "notify_requests": made + 1}
+            if self._apply(run, Trigger.UNCONFIRMED, fields=fields):
+                self._asked.add(run.run_key)
+                asked.append(run.run_key)
+        return asked
 
     def detect_stalls(
         self,
@@ -158,12 +237,13 @@ class RunProgress:
                     continue
                 if gateway not in dirty:
                     dirty[gateway] = self._cache_dirty(gateway)
-                if dirty[gateway] is False:
+                if dirty[gateway] is False:  # only if no activity came in since it was read
                     self._apply(
                         run,
                         trigger,
                         fields={"silent_seconds": behind},
                         details={"silent_seconds": behind},
+                        unchanged=("last_activity_at",),
                     )
 
     def _cache_dirty(self, gateway: str) -> bool | None:
@@ -184,11 +264,12 @@ class RunProgress:
         log.warning("%s", problem)
         self.problems.append(problem)
 
-    def _ask_gateway(self, run: Run, share_arn: str, give_up: bool = True) -> str | None:
-        """NotifyWhenUploaded for the run; None when the gateway failed, which is counted on
-        the run, and (`give_up`) puts it in NEEDS_ATTENTION once no retry can help."""
+    def _ask_gateway(self, run: Run, share_arn: str, give_up: bool = True) -> UploadRequest | None:
+        """NotifyWhenUploaded for the run, recorded (`UploadRequests`); None when the gateway
+        failed, which is counted on the run, and (`give_up`) puts it in NEEDS_ATTENTION once no
+        retry can help."""
         try:
-            return self.shares.notify_when_uploaded(share_arn)
+            return self.requests.ask(run.run_key, share_arn, self.clock.now())
         except GatewayCallFailed as exc:
             failure = self.ledger.record_gateway_failure(
                 run, exc.call, exc.code, exc.message, self.clock.now()
@@ -240,14 +321,16 @@ class RunProgress:
                 continue
             if not self._gateway_due(run):
                 continue
-            notification_id = self._ask_gateway(run, run.share_arn)
-            if notification_id is None:
+            request = self._ask_gateway(run, run.share_arn)
+            if request is None:
                 continue
             fields = {
-                "notification_id": notification_id,
-                "notification_requested_at": utc_iso(self.clock.now()),
+                "notification_id": request.notification_id,
+                "notification_requested_at": request.requested_at,
+                "notify_requests": 1,
                 "gateway_failure": None,
             }
+            self._asked.add(run.run_key)
             if self._apply(run, Trigger.RETRY, fields=fields):
                 retried.append(run.run_key)
         return retried
@@ -259,10 +342,11 @@ class RunProgress:
         for run in self.runs_in_state(RunState.MARKER_SEEN):
             if run.notification_id or not self._gateway_due(run):
                 continue
-            notification_id = self._ask_gateway(run, run.share_arn)
-            if notification_id and self.ledger.record_notification(
-                run, notification_id, self.clock.now()
+            request = self._ask_gateway(run, run.share_arn)
+            if request and self.ledger.record_notification(
+                run, request.notification_id, request.requested_at
             ):
+                self._asked.add(run.run_key)
                 requested.append(run.run_key)
         return requested
 
@@ -330,3 +414,15 @@ def record_incomplete(ledger: RunLedger, run: Run, verification: Verification) -
         details=summary.model_dump() | {"final": final},
     )
     return attempts
+
+
+def _covers(note: UploadNotification, request: UploadRequest | None, run: Run) -> bool:
+    """The notification answers the run's own latest request, or a request the lake made no
+    earlier than the run's first of this wait (the lake's clock on both sides; the gateway's
+    `request-received` is never compared with it)."""
+    if run.notification_id == note.notification_id:
+        return True
+    first = run.notification_requested_at
+    if request is None or first is None or request.share_arn != note.share_arn:
+        return False
+    return first <= request.requested_at

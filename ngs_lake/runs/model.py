@@ -61,6 +61,7 @@ class Trigger(StrEnum):
     VERIFIED = "verified"
     VERIFICATION_FAILED = "verification failed"
     RETRY = "retry after backoff"
+    UNCONFIRMED = "no upload confirmation within the window"
     SILENCE = "silent for a stall window"
     ACTIVITY = "files again"
     ABANDONED = "stalled for N windows"
@@ -111,6 +112,8 @@ TRANSITIONS: tuple[Transition, ...] = (
         "verify_attempts",
     ),
     Transition(Trigger.RETRY, frozenset({_S.INCOMPLETE}), _S.MARKER_SEEN),
+    # NotifyWhenUploaded asked again: the run stays where it is, under its version.
+    Transition(Trigger.UNCONFIRMED, frozenset({_S.MARKER_SEEN}), _S.MARKER_SEEN),
     Transition(
         Trigger.SILENCE, frozenset({_S.STARTED}), _S.STALLED, RunEventType.STALLED, "stalled_count"
     ),
@@ -279,7 +282,10 @@ class Run(BaseModel):
     marker_key: str | None = None
     marker_seen_at: datetime | None = None
     notification_id: str | None = None
+    # When the lake first asked for the current confirmation (its own clock); kept across the
+    # re-requests of one wait, so a notification of any of them covers the run.
     notification_requested_at: datetime | None = None
+    notify_requests: int = 0  # NotifyWhenUploaded requests made in the current wait
     confirmed_at: datetime | None = None
     confirmed_by: str | None = None
     completed_at: datetime | None = None
@@ -339,6 +345,11 @@ class RunFile:
     modified_at: datetime
     event_id: str
     uploaded_at: datetime
+
+    @property
+    def version(self) -> tuple[datetime, datetime]:
+        """Which of two events for one path is newer: its modification, then its upload."""
+        return (self.modified_at, self.uploaded_at)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from ngs_lake.runs.retries import (
     retry_verdict,
 )
 from ngs_lake.runs.verify_pass import Verified, verify_due
+from ngs_lake.runs.watermarks import QueueDrains
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,16 @@ def run_tick(
     gateway_arns = {g.id: g.arn for g in document.gateways}
     shares = StorageGatewayShares(gateway, gateway_arns)
     progress = RunProgress(ledger, shares, sequencers, policy, clock=clock)
+    settings = settings or IngestSettings()
+    queue = (shard or names.lake_wide_events()).queue
+    hidden_for = timedelta(
+        seconds=settings.budget_seconds
+        + settings.wait_seconds
+        + document.lake.events_visibility_timeout_seconds
+    )
+    drains = QueueDrains(clients, names, queue, hidden_for, clock)
     ingest = GatewayEventIngest(
-        clients, names, ledger, settings, clock, progress=progress, shard=shard
+        clients, names, ledger, settings, clock, progress=progress, shard=shard, drains=drains
     )
     report = ingest.drain()
     progress.retry_incomplete()
@@ -136,12 +145,15 @@ def run_tick(
         and watermarks.report_silent(m, now)
     ]
     gateway_of_share = {arn: e.gateway_id for arn, e in ingest.catalogue.by_arn.items()}
-    progress.detect_stalls(
-        document.stall_window_seconds,
-        document.lake.abort_after_stall_windows,
-        marks,
-        lambda run: run.gateway_id or gateway_of_share.get(run.share_arn, ""),
-    )
+    if report.drained:  # a backlog half taken in says nothing yet about any run's silence
+        progress.detect_stalls(
+            document.stall_window_seconds,
+            document.lake.abort_after_stall_windows,
+            marks,
+            lambda run: run.gateway_id or gateway_of_share.get(run.share_arn, ""),
+        )
+    progress.move_marked()
+    progress.ask_again_unconfirmed(document.lake.upload_confirmation_window, now)
     plan = plan_after(progress, report, attempts, policy, now)
     plan.silent_gateways = silent
     plan.gateway_problems = progress.problems

@@ -122,9 +122,9 @@ CONSTANT_MUTANTS = (
         "default_stall_window = timedelta(hours=3)",
         "test_config_model.py",
     ),
-    # config/model.py (#26: the `raise` of _valid_event_type deleted).
+    # config/values.py (#26: the `raise` of _valid_event_type deleted).
     ConstantMutant(
-        "ngs_lake/config/model.py",
+        "ngs_lake/config/values.py",
         "raise ValueError(f\"unknown event type {value!r}; expected one of: {', '.join(EVENT_TYPES)}\")",
         "pass",
         "test_config_model.py",

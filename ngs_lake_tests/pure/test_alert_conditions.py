@@ -18,6 +18,7 @@ from ngs_lake.alerts.conditions import (
     next_trend,
     run_findings,
     silent_gateway_findings,
+    unconfirmed_upload_findings,
     unknown_gateway_findings,
 )
 from ngs_lake.alerts.messages import email_subject, message_body, publish_request
@@ -63,6 +64,42 @@ def test_runs_in_stalled_incomplete_or_needs_attention_each_alert_from_when_they
     assert alerts["run_incomplete"].severity == "warning"  # retries left
     (final,) = run_findings([_run(RunState.INCOMPLETE, final=True)])
     assert final.severity == "critical"
+
+
+def test_a_run_past_its_marker_alerts_once_its_requests_windows_pass_unconfirmed():
+    asked = NOW - timedelta(hours=4)
+    waiting = _run(
+        RunState.MARKER_SEEN,
+        notification_requested_at=asked,
+        notification_id="n-4",
+        notify_requests=4,
+    )
+    (alert,) = unconfirmed_upload_findings([waiting], 3600, 4, NOW)
+    assert (alert.condition, alert.subject) == ("upload_unconfirmed", waiting.run_key)
+    assert alert.began_at == asked + timedelta(hours=4)  # stable: one alert id per wait
+    assert alert.summary == (
+        f"run {waiting.run_key} has waited since 2026-11-30T08:00:00.000000Z for the gateway to "
+        "confirm its upload (NotifyWhenUploaded on share arn:share, asked 4 time(s), last "
+        "notification n-4); its files may still be in the gateway's cache"
+    )
+    assert alert.command == f"ngs-lake runs show {waiting.run_key}"
+    assert unconfirmed_upload_findings([waiting], 3600, 4, NOW - timedelta(seconds=1)) == []
+    confirmed = _run(RunState.UPLOAD_CONFIRMED, notification_requested_at=asked)
+    assert unconfirmed_upload_findings([confirmed], 3600, 4, NOW) == []
+
+
+def test_the_confirmation_window_must_outlast_the_gateways_settling_time():
+    document = minimal_document()
+    assert parse_lake_document(document).lake.upload_confirmation_window == 3600
+    document["lake"] |= {"settling_time_seconds": 60, "upload_confirmation_window": "1m"}
+    with pytest.raises(LakeConfigError) as raised:
+        parse_lake_document(document)
+    assert (
+        "upload_confirmation_window: 60 s is not longer than settling_time_seconds (60 s), which "
+        "the gateway waits before it confirms an upload; make the window longer"
+    ) in "\n".join(raised.value.problems)
+    document["lake"]["upload_confirmation_window"] = "2m"
+    assert parse_lake_document(document).lake.upload_confirmation_window == 120
 
 
 def test_a_gateway_is_silent_from_its_silence_window_on_and_unheard_gateways_are_not_judged():

@@ -6,13 +6,13 @@ import math
 import pytest
 
 from ngs_lake.config.model import (
-    EVENT_TYPES,
     Consumer,
     Gateway,
     LakeConfigError,
     Sequencer,
     buffer_days,
 )
+from ngs_lake.config.values import EVENT_TYPES
 from ngs_lake_tests.pure.lake_document import lake_config, problems_after
 
 ALL_EVENT_TYPES = (

@@ -149,6 +149,12 @@ def test_a_refresh_cache_event_is_parsed():
         (body(FILE_UPLOAD, **{"notification-id": ""}), "malformed Storage Gateway File Upload Event: notification-id: String should have at least 1 character"),
         (body(REFRESH, **{"event-type": "upload-complete"}), "malformed Storage Gateway Refresh Cache Event: event-type: Input should be 'refresh-complete'"),
         (body(OBJECT_UPLOAD, **{"object-key": "/etc/passwd"}), "unsafe key '/etc/passwd': leading '/'"),
+        # EventBridge accepts any `time`; one without an offset cannot be ordered against the
+        # lake's UTC times, so it is refused here rather than raising a TypeError later.
+        (json.dumps(OBJECT_UPLOAD | {"time": "2026-01-01T00:00:01"}), "malformed event: time: Input should have timezone info"),
+        (body(OBJECT_UPLOAD, **{"modification-time": "2026-01-01T00:00:01"}), "malformed Storage Gateway Object Upload Event: modification-time: Input should have timezone info"),
+        (body(FILE_UPLOAD, **{"request-received": "2026-11-28T21:34:42"}), "malformed Storage Gateway File Upload Event: request-received: Input should have timezone info"),
+        (body(FILE_UPLOAD, completed="2026-11-28T21:34:53"), "malformed Storage Gateway File Upload Event: completed: Input should have timezone info"),
     ],
 )  # fmt: skip
 def test_what_is_not_a_gateway_event_is_rejected_with_its_reason(message, reason):

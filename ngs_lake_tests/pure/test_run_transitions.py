@@ -46,6 +46,7 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
         (S.UPLOAD_CONFIRMED, T.VERIFIED, S.COMPLETED, E.COMPLETED, None),
         (S.UPLOAD_CONFIRMED, T.VERIFICATION_FAILED, S.INCOMPLETE, E.INCOMPLETE, "verify_attempts"),
         (S.INCOMPLETE, T.RETRY, S.MARKER_SEEN, None, None),
+        (S.MARKER_SEEN, T.UNCONFIRMED, S.MARKER_SEEN, None, None),  # asked again, no message
         (S.STARTED, T.SILENCE, S.STALLED, E.STALLED, "stalled_count"),
         (S.STALLED, T.ACTIVITY, S.STARTED, E.RESUMED, "resumed_count"),
         (S.STALLED, T.ABANDONED, S.ABORTED, E.ABORTED, None),
@@ -79,6 +80,7 @@ def test_each_row_of_the_table(state, trigger, target, announces, counter):
         (S.STARTED, T.OPERATOR_RETRY),
         (S.STARTED, T.OPERATOR_REVERIFY),
         (S.MARKER_SEEN, T.SILENCE),
+        (S.UPLOAD_CONFIRMED, T.UNCONFIRMED),  # asked again only while waiting
     ],
 )
 def test_steps_not_in_the_table_are_refused(state, trigger):
@@ -102,7 +104,7 @@ def test_the_table_has_one_row_per_state_and_trigger():
         for state in row.sources or {None}:
             assert (state, row.trigger) not in seen
             seen.add((state, row.trigger))
-    assert len(TRANSITIONS) == 14
+    assert len(TRANSITIONS) == 15
 
 
 def test_message_ids_and_the_sns_ids_made_from_them():
