@@ -281,6 +281,9 @@ def test_a_gateway_with_an_arn_is_found_by_it_and_an_unlisted_one_is_reported(la
             upload_event(share, f"{busy}/pod5/batch_0.pod5"),
         ]
     )
+    # A tick that starts runs hands them on before its queue is drained, so it judges no
+    # silence (stalls are judged only on a drained queue); the next one does.
+    _tick(lake)
     # A run judged against gw-c, whose ARN the API does not list, as silent as the first.
     unlisted = "PRM-MAD-01/exp_c/s/20261130_1402_1A_PAW66666_0badbeef"
     sequencer = lake.config.sequencer("PRM-MAD-01")
