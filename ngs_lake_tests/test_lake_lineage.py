@@ -51,14 +51,20 @@ def test_the_lake_is_one_connected_graph_from_the_config_to_the_capacity_report(
             seen.add(nxt)
             todo.append(nxt)
     assert seen == set(parents)
-    assert len(parents) == 13  # 7 lake-wide assets, and a bucket and a report per sequencer
+    # 10 assets, whatever the number of sequencers: buckets and reports are partitioned by them.
+    assert len(parents) == 10
     # And the directed paths the issue names.
     assert parents[K("provisioned_lake")] == {K("lake_config")}
-    assert parents[K(["sequencer_bucket", "MIS-MAD-01"])] == {K("provisioned_lake")}
-    assert K(["sequencer_bucket", "MIS-MAD-01"]) in parents[K("sequencing_run")]
+    assert parents[K("sequencer_bucket")] == {K("provisioned_lake")}
+    assert K("sequencer_bucket") in parents[K("sequencing_run")]
     assert parents[K("run_manifest")] == {K("sequencing_run")}
-    assert parents[K(["inventory_report", "PRM-MAD-01"])] == {K(["sequencer_bucket", "PRM-MAD-01"])}
-    assert K(["inventory_report", "NVX-MAD-01"]) in parents[K("inventory_catalog")]
+    assert parents[K("inventory_report")] == {K("sequencer_bucket")}
+    assert parents[K("runs_in_flight")] == {K("run_ledger")}
+    assert K("inventory_report") in parents[K("inventory_catalog")]
+    graph = defs().get_repository_def().asset_graph
+    sequencers = ["MIS-MAD-01", "NVX-MAD-01", "PRM-MAD-01"]
+    for key in (K("sequencer_bucket"), K("inventory_report")):
+        assert graph.get(key).partitions_def.get_partition_keys() == sequencers
     assert parents[K("capacity_report")] == {
         K("inventory_catalog"),
         K("run_ledger"),
