@@ -13,7 +13,7 @@ from ngs_lake.capacity.figures import gateway_capacity
 from ngs_lake.capacity.publication import CapacityInputs, write_dashboard
 from ngs_lake.config.document import load_lake_config
 from ngs_lake.definitions import defs
-from ngs_lake_tests.conftest import SMALL_CONFIG
+from ngs_lake_tests.conftest import REPO, SMALL_CONFIG
 
 K = dg.AssetKey
 
@@ -115,3 +115,24 @@ def test_three_days_of_reports_give_three_points_on_each_sites_trend_and_links_t
     assert content_type.startswith("text/html")
     assert "<h2>Buffer days, last 3 days recorded</h2>" in page
     assert "data:image/png;base64,iVBORw0KGgo" in page
+
+
+def test_the_lineage_at_the_default_config_has_at_most_30_asset_nodes(monkeypatch):
+    """As the UI reads it: GraphQL's assetNodes from a code server loading the default document
+    (25 sequencers), so the expanded lineage stays readable (issue #36: it was about 80 nodes)."""
+    from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
+
+    document = load_lake_config(REPO / "config" / "lake.yaml")
+    assert len(document.sequencers) == 25
+    monkeypatch.setenv("NGS_LAKE_CONFIG", str(REPO / "config" / "lake.yaml"))
+    query = "{ assetNodes { assetKey { path } isPartitioned } }"
+    with (
+        dg.instance_for_test() as instance,
+        define_out_of_process_context(
+            str(REPO / "ngs_lake" / "definitions.py"), "defs", instance
+        ) as context,
+    ):
+        nodes = execute_dagster_graphql(context, query).data["assetNodes"]
+    keys = {"/".join(n["assetKey"]["path"]): n["isPartitioned"] for n in nodes}
+    assert len(keys) <= 30, sorted(keys)
+    assert keys["sequencer_bucket"] and keys["inventory_report"] and "runs_in_flight" in keys
