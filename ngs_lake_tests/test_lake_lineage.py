@@ -3,6 +3,8 @@ Definitions and a moto server (no daemon)."""
 
 from __future__ import annotations
 
+import html
+import re
 import urllib.request
 from datetime import UTC, datetime
 
@@ -13,6 +15,7 @@ from ngs_lake.capacity.figures import gateway_capacity
 from ngs_lake.capacity.publication import CapacityInputs, write_dashboard
 from ngs_lake.config.document import load_lake_config
 from ngs_lake.definitions import defs
+from ngs_lake.inventory.catalogue_page import publish_catalogue_index
 from ngs_lake_tests.conftest import REPO, SMALL_CONFIG
 
 K = dg.AssetKey
@@ -109,6 +112,10 @@ def test_three_days_of_reports_give_three_points_on_each_sites_trend_and_links_t
     content_type, index = _open(dashboard.index_url)
     assert content_type.startswith("text/html")
     assert "<h1>Capacity report</h1>" in index
+    # The columns an operator acts on first lead the site table, in the UI and on the page.
+    first = ["site", "lowest buffer days", "meets target", "headroom"]
+    assert list(dashboard.sites[0].cells())[:4] == first
+    assert "".join(f"<th>{c}</th>" for c in first) in index
     site_url = dashboard.site_urls["madison"]
     assert f"<a href='{site_url.replace('&', '&amp;')}'>madison</a>" in index
     content_type, page = _open(site_url)
@@ -136,3 +143,17 @@ def test_the_lineage_at_the_default_config_has_at_most_30_asset_nodes(monkeypatc
     keys = {"/".join(n["assetKey"]["path"]): n["isPartitioned"] for n in nodes}
     assert len(keys) <= 30, sorted(keys)
     assert keys["sequencer_bucket"] and keys["inventory_report"] and "runs_in_flight" in keys
+
+
+def test_the_catalogue_link_opens_a_page_whose_links_open_the_files(moto):
+    """inventory_catalog's "catalogue" link: an HTML index, not S3's ListObjects XML."""
+    s3 = _clients(moto).s3()
+    s3.create_bucket(Bucket="page-lake-catalog")
+    s3.put_object(Bucket="page-lake-catalog", Key="catalog/runs/data.parquet", Body=b"PAR1")
+    url = publish_catalogue_index(s3, "page-lake-catalog", datetime(2026, 12, 1, tzinfo=UTC))
+    content_type, page = _open(url)
+    assert content_type.startswith("text/html")
+    assert "<h1>Inventory catalogue</h1>" in page and "<ListBucketResult" not in page
+    (link,) = re.findall(r"<a href='([^']+)'>catalog/runs/data.parquet</a>", page)
+    with urllib.request.urlopen(html.unescape(link), timeout=10) as answer:
+        assert answer.read() == b"PAR1"
