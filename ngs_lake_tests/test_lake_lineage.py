@@ -126,7 +126,7 @@ def test_three_days_of_reports_give_three_points_on_each_sites_trend_and_links_t
 
 def test_the_lineage_at_the_default_config_has_at_most_30_asset_nodes(monkeypatch):
     """As the UI reads it: GraphQL's assetNodes from a code server loading the default document
-    (25 sequencers), so the expanded lineage stays readable (issue #36: it was about 80 nodes)."""
+    (25 sequencers), so the expanded lineage stays readable (issue #36: main had 57 nodes)."""
     from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
 
     document = load_lake_config(REPO / "config" / "lake.yaml")

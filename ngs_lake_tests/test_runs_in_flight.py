@@ -19,6 +19,7 @@ from ngs_lake.orchestration.sequencing.in_flight import (
 from ngs_lake.platforms import family_of
 from ngs_lake.runs.model import Run, RunState
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
+from ngs_lake_tests.conftest import run_cli
 from ngs_lake_tests.test_completion import Driver
 
 SEQUENCING_RUN = dg.AssetKey("sequencing_run")
@@ -75,6 +76,16 @@ def test_a_run_in_flight_shows_its_state_and_full_key_until_it_completes(lake):
         assert set(states) <= {"STARTED", "MARKER_SEEN", "UPLOAD_CONFIRMED"}
         assert run_key not in [r["run_key"] for r in _in_flight_table(instance)]
         assert run_key in instance.get_materialized_partitions(SEQUENCING_RUN)
+    # A mistyped key (a digit dropped) is refused with the closest keys the ledger holds.
+    typo = run_key[:-1]
+    shown = run_cli(
+        lake.moto.endpoint, lake.gateway.endpoint, lake.config_path, "runs", "show", typo
+    )
+    assert shown.returncode == 1
+    assert shown.stderr.splitlines()[-2:] == [
+        f"Error: no run {typo!r} in the ledger; did you mean:",
+        f"  {run_key}",
+    ]
 
 
 def _run(state: RunState, entered: datetime, **fields) -> Run:

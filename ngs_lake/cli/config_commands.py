@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ngs_lake.cli.choices import plural
 from ngs_lake.cli.options import (
     config_option,
     load_document,
@@ -32,8 +33,10 @@ def config_validate(config_path: Path) -> None:
     """Validate the document; print a summary (exit 0) or every problem (exit 1)."""
     config = load_document(config_path)
     click.echo(
-        f"{config_path}: valid. {len(config.sites)} sites, {len(config.gateways)} gateways, "
-        f"{len(config.sequencers)} sequencers, {len(config.consumers)} consumers."
+        f"{config_path}: valid. {plural(len(config.sites), 'site')}, "
+        f"{plural(len(config.gateways), 'gateway')}, "
+        f"{plural(len(config.sequencers), 'sequencer')}, "
+        f"{plural(len(config.consumers), 'consumer')}."
     )
     click.echo(
         f"\n{'gateway':<12} {'site':<10} {'sequencers':>10} {'cache':>9} {'per day':>10} "
@@ -96,7 +99,7 @@ def provision(
     if not yes:
         confirm_apply(plan, target)
     applied = apply_plan(plan)
-    click.echo(f"applied {len(applied)} change(s)", err=as_json)
+    click.echo(f"applied {plural(len(applied), 'change')}", err=as_json)
 
 
 def irreversible_changes(plan: Plan, config: LakeConfig) -> str | None:
@@ -113,7 +116,7 @@ def irreversible_changes(plan: Plan, config: LakeConfig) -> str | None:
         return None
     lock = config.lake.object_lock
     return (
-        f"IRREVERSIBLE: creates {len(locked)} bucket(s) under Object Lock {lock.mode} with "
+        f"IRREVERSIBLE: creates {plural(len(locked), 'bucket')} under Object Lock {lock.mode} with "
         f"{lock.retention_days}-day retention ({', '.join(locked)}); the lock cannot be removed, "
         "and no one, the account's root user included, can delete what they hold or the "
         "buckets themselves before the retention ends"
@@ -123,7 +126,9 @@ def irreversible_changes(plan: Plan, config: LakeConfig) -> str | None:
 def confirm_apply(plan: Plan, target: str) -> None:
     """Ask before applying, and refuse when no one can answer (stdin is not a terminal)."""
     counts = ", ".join(f"{n} {action}" for action, n in plan.counts().items() if n)
-    click.echo(f"about to apply {len(plan.mutations)} change(s) to {target} ({counts})", err=True)
+    click.echo(
+        f"about to apply {plural(len(plan.mutations), 'change')} to {target} ({counts})", err=True
+    )
     if not sys.stdin.isatty():
         raise click.ClickException(
             "not applied: stdin is not a terminal, so no one can confirm; read the plan, then "

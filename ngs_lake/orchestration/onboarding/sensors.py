@@ -1,5 +1,7 @@
 """Run `provision_lake`, and refresh the capacity report, whenever the config document's
-content changes.
+content changes. The first tick (no cursor) provisions only: the capacity report of the document
+first seen comes with the first inventory catalogue (`catalogue_refresh_job`) and the daily
+schedule, so start-up materializes it once, not once per trigger.
 
 The cursor alone detects a change (the last content's SHA-256). The requests carry no run key:
 Dagster never runs a key twice, so a digest key would ignore a revert from B back to A, and A
@@ -39,6 +41,7 @@ def lake_config_changed(context: SensorEvaluationContext, lake: LakeConfigResour
     digest = config_digest(path)
     if digest == context.cursor:
         return SkipReason("config document unchanged")
+    first_seen = context.cursor is None
     context.update_cursor(digest)
     tags = {"ngs_lake/config_sha256": digest}
     # The observation gives `lake_config` its data version: the lineage's head moves with the file.
@@ -47,10 +50,7 @@ def lake_config_changed(context: SensorEvaluationContext, lake: LakeConfigResour
         metadata={"path": str(path), "sha256": digest},
         tags={DATA_VERSION_TAG: digest},
     )
-    return SensorResult(
-        run_requests=[
-            RunRequest(job_name=provision_lake.name, tags=tags),
-            RunRequest(job_name=capacity_report_job.name, tags=tags),
-        ],
-        asset_events=[observed],
-    )
+    requests = [RunRequest(job_name=provision_lake.name, tags=tags)]
+    if not first_seen:
+        requests.append(RunRequest(job_name=capacity_report_job.name, tags=tags))
+    return SensorResult(run_requests=requests, asset_events=[observed])
