@@ -16,7 +16,7 @@ runs through the code server. Three runs of over 500 files each are written on t
 Afterwards every run has completed, each consumer FIFO queue holds exactly one message per
 lifecycle step per run, in order, and the DLQ holds only the poison message. The local stack's
 inventory delivery (a report a few seconds after a run completes, here) runs throughout, so the
-README's catalogue queries return every run within minutes of its completion; the browser then
+manual's catalogue queries return every run within minutes of its completion; the browser then
 checks the lineage is one graph, the capacity asset's per-site table and the report's link.
 """
 
@@ -445,11 +445,11 @@ def webserver(system: System) -> Iterator[tuple[int, ManagedProcess]]:
 
 
 def _readme_catalogue_queries() -> list[list[str]]:
-    """The `ngs-lake catalog query` commands of the README's catalogue section, as arguments."""
-    text = (REPO / "README.md").read_text()
+    """The `ngs-lake catalog query` commands of the manual's catalogue page, as arguments."""
+    text = (REPO / "docs" / "operators" / "catalogue-and-capacity.md").read_text()
     block = text.split("Query the catalogue with DuckDB SQL", 1)[1].split("```sh", 1)[1]
     block = block.split("```", 1)[0]
-    commands = [c for c in block.split(".venv/bin/ngs-lake ") if c.strip()]
+    commands = [c for c in block.split("ngs-lake ") if c.strip()]
     out = []
     for command in commands:
         args = shlex.split(command)
@@ -485,7 +485,7 @@ def test_the_readme_catalogue_queries_return_each_run_within_five_minutes_of_com
         lambda: {r["run_key"] for r in query(runs)} >= set(system.run_keys),
         timeout=max(1, deadline - time.time()),
         interval=5,
-        what="the README's first catalogue query to list every completed run",
+        what="the manual's first catalogue query to list every completed run",
     )
     # Delivered by the local stack's inventory delivery after the runs completed.
     assert any(t >= completed.timestamp() for t in system.inventory.reports)

@@ -25,7 +25,7 @@ IN_FLIGHT_STATES = (
 
 
 def next_step(run: Run) -> str:
-    """What the lake waits for next, in the words of the README's lifecycle."""
+    """What the lake waits for next, in the manual's words (docs/operators/ui.md)."""
     match run.state:
         case RunState.STARTED:
             return "files uploading; waits for the run's completion marker"
