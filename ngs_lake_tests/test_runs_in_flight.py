@@ -19,6 +19,7 @@ from ngs_lake.orchestration.sequencing.in_flight import (
 from ngs_lake.platforms import family_of
 from ngs_lake.runs.model import Run, RunState
 from ngs_lake.simulator import RunSpec, plan_simulation, simulate
+from ngs_lake.simulator.plan import PlannedRun
 from ngs_lake_tests.conftest import run_cli
 from ngs_lake_tests.test_completion import Driver
 
@@ -45,19 +46,29 @@ def _state(lake, run_key: str):
     return lambda: (r := lake.ledger().get_run(run_key)) and r.state
 
 
-def test_a_run_in_flight_shows_its_state_and_full_key_until_it_completes(lake):
-    (run,) = plan_simulation(
-        RunSpec(platform="miseq", scenario="tiny", duration_seconds=1, seed=43, max_file_bytes=256)
-    )
+def split_at_marker(run: PlannedRun) -> tuple[PlannedRun, PlannedRun]:
+    """The run's writes without its completion marker, and the marker alone: written one after
+    the other, the run is in flight (STARTED) until the second is written."""
     family = family_of(run.platform)
 
     def is_marker(step) -> bool:
         location = family.locate(step.path)
         return location is not None and family.is_completion_marker(run.platform, location)
 
+    return (
+        replace(run, steps=[s for s in run.steps if not is_marker(s)]),
+        replace(run, steps=[s for s in run.steps if is_marker(s)]),
+    )
+
+
+def test_a_run_in_flight_shows_its_state_and_full_key_until_it_completes(lake):
+    (run,) = plan_simulation(
+        RunSpec(platform="miseq", scenario="tiny", duration_seconds=1, seed=43, max_file_bytes=256)
+    )
+    before_marker, marker = split_at_marker(run)
     run_key = f"MIS-MAD-01/{run.run_folder}"
     share = lake.share_folder("MIS-MAD-01")
-    simulate([replace(run, steps=[s for s in run.steps if not is_marker(s)])], share, seed=43)
+    simulate([before_marker], share, seed=43)
     with dg.instance_for_test() as instance:
         driver = Driver(lake, instance)
         driver.until(lambda: _state(lake, run_key)() == RunState.STARTED, what="STARTED")
@@ -68,7 +79,7 @@ def test_a_run_in_flight_shows_its_state_and_full_key_until_it_completes(lake):
         assert (row["state"], row["site"]) == ("STARTED", "madison")
         assert row["next_step"] == "files uploading; waits for the run's completion marker"
 
-        simulate([replace(run, steps=[s for s in run.steps if is_marker(s)])], share, seed=43)
+        simulate([marker], share, seed=43)
         driver.until(lambda: _state(lake, run_key)() == RunState.COMPLETED, what="COMPLETED")
         driver.tick()
         states = _observed_states(instance, run_key)

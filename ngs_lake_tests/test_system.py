@@ -25,12 +25,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shlex
 import shutil
 import signal
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +62,7 @@ from ngs_lake_tests.conftest import CREDENTIALS, REPO, SMALL_CONFIG, run_cli
 from ngs_lake_tests.fault_proxy import FaultProxy
 from ngs_lake_tests.lake_fixtures import drain_queue
 from ngs_lake_tests.test_gateway_uploads import wait_for
+from ngs_lake_tests.test_runs_in_flight import split_at_marker
 
 # Fixture setup (the whole scenario) counts against each test's timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -495,6 +498,10 @@ def test_the_readme_catalogue_queries_return_each_run_within_five_minutes_of_com
     assert written["novaseq-x"] > 0 and written["miseq"] > 0
 
 
+# What an operator acts on first: capacity_report's `sites` table leads with these.
+FIRST_COLUMNS = ("site", "lowest buffer days", "meets target", "headroom")
+SCROLLED_SIDEWAYS = """(cell) => { let n = cell, x = window.scrollX;
+    for (; n; n = n.parentElement) x += n.scrollLeft; return x; }"""
 LINEAGE_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
 
 
@@ -519,6 +526,8 @@ def _one_graph(nodes: list[dict]) -> tuple[set[str], set[str]]:
 
 
 def _check_lineage_and_capacity(page, base: str, shots: Path) -> None:
+    from playwright.sync_api import expect
+
     # The global lineage, every group expanded (the UI's Alt+E): one graph, config to reports.
     page.goto(f"{base}/asset-groups")
     page.get_by_text("Materialize all").first.wait_for(timeout=60_000)
@@ -534,13 +543,18 @@ def _check_lineage_and_capacity(page, base: str, shots: Path) -> None:
     )
     assets, reached = _one_graph(answer["data"]["assetNodes"])
     assert reached == assets, assets - reached
-    assert {"capacity_report", "sequencing_run", "sequencer_bucket/NVX-MAD-01"} <= reached
+    assert {"capacity_report", "sequencing_run", "sequencer_bucket", "runs_in_flight"} <= reached
     # The capacity asset: the per-site table, then the report link, opened as a browser would.
     page.goto(f"{base}/assets/capacity_report")
     page.get_by_text("appliances", exact=True).first.wait_for(timeout=60_000)
     body = page.inner_text("body")
     for text in ("lowest buffer days", "cache used", "gw-a (8 slots free), gw-b (9 slots free)"):
         assert text in body, text
+    for column in FIRST_COLUMNS:  # in view at 1600x1000, without scrolling sideways
+        header = page.locator("th", has_text=re.compile(f"^{column}$")).first
+        header.scroll_into_view_if_needed()
+        assert header.evaluate(SCROLLED_SIDEWAYS) == 0, column
+        expect(header).to_be_in_viewport(ratio=1)
     page.screenshot(path=str(shots / "capacity_report.png"), full_page=True)
     link = page.locator("a[href*='index.html']").first.get_attribute("href")
     page.goto(link)
@@ -552,22 +566,57 @@ def _check_lineage_and_capacity(page, base: str, shots: Path) -> None:
     page.screenshot(path=str(shots / "report_madison.png"), full_page=True)
 
 
+def _hold_a_run_in_flight(system: System) -> str:
+    """A fourth run, written without its completion marker: in flight from here on."""
+    (run,) = plan_simulation(
+        RunSpec(
+            platform="miseq",
+            scenario="tiny",
+            duration_seconds=1,
+            seed=44,
+            max_file_bytes=256,
+            run_number=44,
+        )
+    )
+    before_marker, _ = split_at_marker(run)
+    simulate([before_marker], system.work / "state" / "gateways" / "gw-a" / "MIS-MAD-01", seed=44)
+    return f"MIS-MAD-01/{run.run_folder}"
+
+
+def _check_a_run_in_flight(page, base: str, run_key: str, shots: Path) -> None:
+    """Its state before it completes, on its partition's events; its full key in the list."""
+    partition = urllib.parse.quote(run_key, safe="")
+    page.goto(f"{base}/assets/sequencing_run?view=events&partition={partition}")
+    page.get_by_text("events sensor tick").first.wait_for(timeout=60_000)
+    body = page.inner_text("body")
+    assert "STARTED" in body and run_key.split("/")[1] in body
+    page.screenshot(path=str(shots / "run_in_flight.png"))
+    page.goto(f"{base}/assets/runs_in_flight")
+    page.get_by_text("files uploading; waits for the run's completion marker").first.wait_for(
+        timeout=60_000
+    )
+    cells = page.locator("td").all_inner_texts()
+    assert run_key in ["".join(c.split()) for c in cells], cells  # whole, however it wraps
+    page.screenshot(path=str(shots / "runs_in_flight.png"))
+
+
 def test_the_dagster_ui_shows_one_lineage_graph_the_capacity_sites_and_the_report(
     system, webserver
 ):
     """Playwright drives Debian's chromium, headless, against dagster-webserver on this instance.
-    Screenshots (partitions, lineage, capacity_report, report_index and report_madison, .png)
-    go to the system's work folder, printed."""
+    Screenshots (partitions, lineage, capacity_report, report_index, report_madison,
+    run_in_flight and runs_in_flight, .png) go to the system's work folder, printed."""
     from playwright.sync_api import sync_playwright
 
     port, web = webserver
+    held = _hold_a_run_in_flight(system)
     web.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/server_info"), timeout=120)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=shutil.which("chromium") or "/usr/bin/chromium",
             args=["--no-sandbox", "--disable-dev-shm-usage"],
         )
-        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
         # Dagster's first-visit newsletter dialog, whenever it shows, is dismissed.
         page.add_locator_handler(
             page.get_by_text("Join the Dagster community"),
@@ -586,4 +635,5 @@ def test_the_dagster_ui_shows_one_lineage_graph_the_capacity_sites_and_the_repor
         page.screenshot(path=str(system.work / "partitions.png"))
         print(f"screenshots in {system.work}")
         _check_lineage_and_capacity(page, f"http://127.0.0.1:{port}", system.work)
+        _check_a_run_in_flight(page, f"http://127.0.0.1:{port}", held, system.work)
         browser.close()
