@@ -125,24 +125,29 @@ def test_three_days_of_reports_give_three_points_on_each_sites_trend_and_links_t
 
 
 def test_the_lineage_at_the_default_config_has_at_most_30_asset_nodes(monkeypatch):
-    """As the UI reads it: GraphQL's assetNodes from a code server loading the default document
-    (25 sequencers), so the expanded lineage stays readable (issue #36: main had 57 nodes)."""
-    from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
+    """As the UI reads it: GraphQL's assetNodes for the code location at the default document
+    (25 sequencers), so the expanded lineage stays readable (issue #36: main had 57 nodes).
+    The location loads in this process (Dagster's in-process workspace), as a code server would
+    load it, without the second interpreter's start-up."""
+    from dagster._core.test_utils import in_process_test_workspace
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster_graphql.test.utils import execute_dagster_graphql
 
     document = load_lake_config(REPO / "config" / "lake.yaml")
     assert len(document.sequencers) == 25
     monkeypatch.setenv("NGS_LAKE_CONFIG", str(REPO / "config" / "lake.yaml"))
-    query = "{ assetNodes { assetKey { path } isPartitioned } }"
+    query = "{ assetNodes { assetKey { path } isPartitioned partitionKeys } }"
+    origin = LoadableTargetOrigin(module_name="ngs_lake.definitions", attribute="defs")
     with (
         dg.instance_for_test() as instance,
-        define_out_of_process_context(
-            str(REPO / "ngs_lake" / "definitions.py"), "defs", instance
-        ) as context,
+        in_process_test_workspace(instance, origin) as context,
     ):
         nodes = execute_dagster_graphql(context, query).data["assetNodes"]
     keys = {"/".join(n["assetKey"]["path"]): n["isPartitioned"] for n in nodes}
     assert len(keys) <= 30, sorted(keys)
     assert keys["sequencer_bucket"] and keys["inventory_report"] and "runs_in_flight" in keys
+    (bucket,) = [n for n in nodes if n["assetKey"]["path"] == ["sequencer_bucket"]]
+    assert bucket["partitionKeys"] == sorted(s.id for s in document.sequencers)
 
 
 def test_the_catalogue_link_opens_a_page_whose_links_open_the_files(moto):
