@@ -146,6 +146,8 @@ def test_the_readme_is_a_front_page_of_at_most_150_lines():
     assert len(readme.splitlines()) <= 150
     for page in ("operators/getting-started.md", "consumers/messages.md"):
         assert f"docs/{page}" in readme, page
+    links = re.findall(r"\]\((docs/[^)#]+)", readme)  # the build does not see the README's
+    assert links and all((REPO / link).is_file() for link in links), links
 
 
 def test_the_message_examples_match_the_shipped_schema():
