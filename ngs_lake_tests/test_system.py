@@ -32,7 +32,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -584,12 +583,19 @@ def _hold_a_run_in_flight(system: System) -> str:
 
 
 def _check_a_run_in_flight(page, base: str, run_key: str, shots: Path) -> None:
-    """Its state before it completes, on its partition's events; its full key in the list."""
-    partition = urllib.parse.quote(run_key, safe="")
-    page.goto(f"{base}/assets/sequencing_run?view=events&partition={partition}")
-    page.get_by_text("events sensor tick").first.wait_for(timeout=60_000)
-    body = page.inner_text("body")
-    assert "STARTED" in body and run_key.split("/")[1] in body
+    """Its state before it completes, among sequencing_run's events (the newest: selected by
+    its partition key, shown whole); its full key in runs_in_flight's table."""
+
+    def listed() -> bool:  # the list shows what was there when the page loaded
+        page.goto(f"{base}/assets/sequencing_run?view=events")
+        page.get_by_text("events sensor tick").first.wait_for(timeout=30_000)
+        return page.get_by_text(run_key, exact=True).count() > 0
+
+    wait_for(listed, timeout=120, interval=2, what=f"{run_key}'s state among the events")
+    page.get_by_text(run_key, exact=True).first.click()
+    detail = page.get_by_text("STARTED: files uploading; waits for the run's completion marker")
+    detail.wait_for(timeout=30_000)
+    assert page.get_by_role("link", name=run_key).count() == 1  # "Partition <key> observed"
     page.screenshot(path=str(shots / "run_in_flight.png"))
     page.goto(f"{base}/assets/runs_in_flight")
     page.get_by_text("files uploading; waits for the run's completion marker").first.wait_for(
