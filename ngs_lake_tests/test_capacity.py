@@ -58,6 +58,12 @@ def test_headroom_per_platform_for_the_shipped_config():
         "gridion": 7,
         "revio": 2,
         "aviti": 2,
+        # At 2 GB/h (NextSeq 1000, Sequel II/IIe): 14.91 / 2 = 7; the small ones fill the slots.
+        "nextseq-1000": 7,
+        "sequel-2": 7,
+        "miniseq": 9,
+        "iseq-100": 9,
+        "minion": 9,
     }
     # gw-sea-02: 12 TiB / 21 / 24 = 26.18 GB/h, 18.5 in use: 7.68 GB/h and 6 slots spare.
     assert figures["gw-sea-02"].headroom == {
@@ -70,6 +76,11 @@ def test_headroom_per_platform_for_the_shipped_config():
         "gridion": 3,
         "revio": 1,
         "aviti": 1,
+        "nextseq-1000": 3,  # 7.68 / 2
+        "sequel-2": 3,
+        "miniseq": 6,  # the 6 spare slots
+        "iseq-100": 6,
+        "minion": 6,
     }
     # gw-mad-01: 32 TiB / 21 / 24 = 69.81 GB/h, 40 in use: one more NovaSeq X fits.
     assert figures["gw-mad-01"].headroom["novaseq-x"] == 1
@@ -110,7 +121,8 @@ def test_a_gateway_under_target_at_observed_rates_or_full_is_named(tmp_path):
         "gw-b (madison) holds 14.7 days at observed rates, under the 21-day target: grow its "
         "cache by 3.5 TiB or move a sequencer to another gateway",
         "site madison needs another appliance before adding any of NovaSeq X, NovaSeq 6000, "
-        "NextSeq 2000, NextSeq 550, MiSeq, PromethION, GridION, Revio, AVITI",
+        "NextSeq 2000, NextSeq 1000, NextSeq 550, MiniSeq, MiSeq, iSeq 100, PromethION, GridION, "
+        "MinION (and Flongle), Revio, Sequel II/IIe, AVITI",
     ]
 
 

@@ -69,7 +69,9 @@ def test_the_sensor_catalogues_each_new_complete_report_once_one_run_at_a_time(m
         result, cursor = tick(cursor)
         (request,) = result.run_requests
         assert request.job_name == "catalogue_refresh_job"
-        assert [e.asset_key for e in result.asset_events] == [K(["inventory_report", "PRM-MAD-01"])]
+        assert [(e.asset_key, e.partition) for e in result.asset_events] == [
+            (K("inventory_report"), "PRM-MAD-01")
+        ]
         assert isinstance(tick(cursor)[0], dg.SkipReason)  # seen
         # While a catalogue run is running, a new report waits (out of the cursor) for the next.
         job = loaded.resolve_job_def("catalogue_refresh_job")
@@ -81,7 +83,9 @@ def test_the_sensor_catalogues_each_new_complete_report_once_one_run_at_a_time(m
         instance.report_run_failed(queued)
         result, cursor = tick(cursor)
         (after,) = result.run_requests
-        assert [e.asset_key for e in result.asset_events] == [K(["inventory_report", "NVX-MAD-01"])]
+        assert [(e.asset_key, e.partition) for e in result.asset_events] == [
+            (K("inventory_report"), "NVX-MAD-01")
+        ]
         # A new report in the same minute (same folder) is still new.
         _write_report(s3, config, "small-lake-prm-mad-01", moment.replace(second=40))
         result, cursor = tick(cursor)

@@ -4,6 +4,7 @@ where it goes before its first call. Real `ngs-lake` processes against the moto 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,10 @@ def ngs_lake(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Completed
 def fresh_environment(home: Path) -> dict[str, str]:
     """A new user's shell before pasting any export: no AWS variable and no ~/.aws. Instance
     metadata is off, as it is off EC2, so botocore does not wait on its address."""
-    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "AWS_EC2_METADATA_DISABLED": "true"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "AWS_EC2_METADATA_DISABLED": "true"}
+    if "PYTHONPATH" in os.environ:  # a checkout other than the venv's runs its own code
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
 
 
 @pytest.mark.parametrize(
@@ -144,3 +148,38 @@ def test_a_local_target_without_its_endpoint_is_refused(tmp_path):
         "Error: NGS_LAKE_TARGET=local, but NGS_LAKE_AWS_ENDPOINT_URL is unset, so calls would go "
         "to AWS: paste the exports that `ngs-lake local up` printed"
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("runs", "list", "--site", "madisn"),
+            "Error: Invalid value for --site: unknown site 'madisn'; did you mean madison? "
+            "(known: madison)",
+        ),
+        (
+            ("dlq", "list", "--site", "bostn"),
+            "Error: Invalid value for --site: unknown site 'bostn' (known: madison)",
+        ),
+        (
+            ("simulate", "--sequencer", "NVX-MAD-1", "--into", "x"),
+            "Error: Invalid value for --sequencer: unknown sequencer 'NVX-MAD-1'; did you mean "
+            "NVX-MAD-01? (known: MIS-MAD-01, NVX-MAD-01, PRM-MAD-01)",
+        ),
+        (
+            ("runs", "list", "--state", "STALED"),
+            "Error: Invalid value for '--state': 'STALED' is not one of 'STARTED', "
+            "'MARKER_SEEN', 'UPLOAD_CONFIRMED', 'COMPLETED', 'STALLED', 'INCOMPLETE', "
+            "'ABORTED', 'NEEDS_ATTENTION'.",
+        ),
+    ],
+    ids=["runs site", "dlq site", "sequencer", "state"],
+)
+def test_an_unknown_site_sequencer_or_state_is_refused_naming_the_known_ones(
+    tmp_path, args, message
+):
+    """Refused before any AWS call (no credentials here), never answered with "no runs"."""
+    result = ngs_lake(fresh_environment(tmp_path), tmp_path, *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == message

@@ -41,7 +41,7 @@ def test_apply_refuses_without_yes_when_stdin_is_not_a_terminal(moto, start_gate
     digest = refused.stdout.splitlines()[-1].removeprefix("plan digest: ")
     assert len(digest) == 64
     assert lines[-2] == (
-        f"about to apply plan {digest}: 86 change(s) to local stand-in at {moto.endpoint}, "
+        f"about to apply plan {digest}: 86 changes to local stand-in at {moto.endpoint}, "
         f"region us-east-1; Storage Gateway API at {gateway.endpoint} (86 create)"
     )
     assert lines[-1] == (
@@ -52,7 +52,7 @@ def test_apply_refuses_without_yes_when_stdin_is_not_a_terminal(moto, start_gate
 
     applied = provision(gateway, moto, "--apply", "--yes")
     assert applied.returncode == 0, applied.stderr
-    assert "applied 86 change(s)" in applied.stdout
+    assert "applied 86 changes" in applied.stdout
     again = provision(gateway, moto, "--apply")  # nothing to do: nothing to confirm
     assert again.returncode == 0, again.stderr
     assert again.stderr.splitlines()[-1] == "nothing to apply: every resource is up to date"
@@ -79,7 +79,7 @@ def test_on_aws_apply_calls_out_the_locked_buckets_and_asks_first(moto, start_ga
         typed=b"n\n",
     )
     assert (
-        "IRREVERSIBLE: creates 3 bucket(s) under Object Lock COMPLIANCE with 365-day retention "
+        "IRREVERSIBLE: creates 3 buckets under Object Lock COMPLIANCE with 365-day retention "
         f"({LOCKED}); the lock cannot be removed, and no one, the account's root user included, "
         "can delete what they hold or the buckets themselves before the retention ends"
     ) in answer
@@ -180,7 +180,7 @@ def test_dlq_tools_long_poll_and_stop_after_one_empty_poll(lake):
         proxy.faults.rewrites["ReceiveMessage"] = lambda body: json.dumps(
             {**json.loads(body), "WaitTimeSeconds": 1}
         ).encode()
-        for command, expected in (("list", "3 parked message(s)"), ("redrive", "redrove 3")):
+        for command, expected in (("list", "3 parked messages"), ("redrive", "redrove 3")):
             receives.clear()
             result = run_cli(
                 proxy.endpoint, lake.gateway.endpoint, lake.config_path, "dlq", command

@@ -40,10 +40,14 @@ class Driver:
             resources=self.resources,
         )
         self.seen_keys: set[str] = set()
+        self.cursor: str | None = None
 
     def tick(self) -> None:
-        context = dg.build_sensor_context(instance=self.instance, resources=self.resources)
+        context = dg.build_sensor_context(
+            instance=self.instance, resources=self.resources, cursor=self.cursor
+        )
         result = self.sensor(context)
+        self.cursor = result.cursor  # stored with the events, as the daemon does
         for event in result.asset_events:  # as the daemon stores them, after the tick
             self.instance.report_runless_asset_event(event)
         for request in result.dynamic_partitions_requests:

@@ -440,7 +440,7 @@ def _drive(deployment: Deployment, share: Path, code_port: int) -> None:
     _kill(deployment.daemon)  # mid-run, likely mid-tick: sensors tick every 2 s
     deployment.daemon.start()
 
-    simulate([second], share)
+    simulate([second], share, continuing=True)
     written = len({s.path for part in (first, second) for s in part.steps})
     wait_for(
         lambda: ledger.file_count(deployment.run_key) >= written,
@@ -476,7 +476,7 @@ def _third_part_through_publish_faults(
     verified the run hangs on publishing again, so that tick's asset events die with it."""
     proxy = deployment.proxy
     proxy.faults.set("Publish", "forward_hang")
-    simulate([third], share)
+    simulate([third], share, continuing=True)
     wait_for(
         lambda: proxy.faults.seen.get("Publish", 0) >= 1,
         timeout=180,

@@ -10,7 +10,9 @@ The base image's Python is this machine's Debian Python 3.11 (python:3.11-slim i
 linked as the image's /usr/local/bin/python. The one liberty: a virtual environment made by a RUN
 step sees the project venv's installed packages (a .pth line), as a warm layer cache would
 provide them. So `pip install .` still resolves every requirement of setup.py and builds and
-installs ngs_lake itself from the copied sources, but downloads no dependency.
+installs ngs_lake itself from the copied sources, but downloads no dependency. That layer is a
+copy of the project venv's packages (hard links) in a folder the image's user can reach: the
+checkout may sit in a folder of mode 0700 that only root may enter.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import shlex
 import shutil
 import site
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from dockerfile_parse import DockerfileParser
 
 from ngs_lake.local.processes import ManagedProcess, free_port
 from ngs_lake_tests.conftest import REPO
+from ngs_lake_tests.reachable_copy import reachable_copy, reachable_folder
 from ngs_lake_tests.test_deployment import read_env_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -57,6 +59,7 @@ class ImageBuild:
     cmd: list[str] = field(default_factory=list)
     exposed: list[int] = field(default_factory=list)
     seeded: set[Path] = field(default_factory=set)
+    base_layer: list[Path] = field(default_factory=list)  # the warm cache's packages
 
     def path(self, image_path: str) -> Path:
         absolute = image_path if image_path.startswith("/") else f"{self.workdir}/{image_path}"
@@ -78,7 +81,7 @@ class ImageBuild:
             if config not in self.seeded:
                 (site_packages,) = config.parent.glob("lib/python3*/site-packages")
                 (site_packages / "_image_base_layer.pth").write_text(
-                    "\n".join(site.getsitepackages()) + "\n"
+                    "\n".join(str(path) for path in self.base_layer) + "\n"
                 )
                 self.seeded.add(config)
 
@@ -117,10 +120,10 @@ def _run(build: ImageBuild, command: str) -> None:
     build.seed_new_venvs()
 
 
-def build_image(root: Path) -> ImageBuild:
+def build_image(root: Path, base_layer: list[Path]) -> ImageBuild:
     """Carry out the Dockerfile's instructions; an instruction this test can't honour fails it,
     so the Dockerfile can't grow a step that goes untested."""
-    build = ImageBuild(root)
+    build = ImageBuild(root, base_layer=base_layer)
     (root / "root").mkdir()
     (root / "usr" / "local" / "bin").mkdir(parents=True)
     (root / "usr" / "local" / "bin" / "python").symlink_to(BASE_PYTHON)
@@ -154,12 +157,17 @@ def image() -> Iterator[ImageBuild]:
         pytest.skip(
             "the RUN steps chown to the image's user, which needs root, as docker build has"
         )
-    root = Path(tempfile.mkdtemp(prefix="ngs-lake-image-"))
-    root.chmod(0o755)  # the image's user must reach its files, as in a real image
+    root = reachable_folder("ngs-lake-image-")  # the image's user must reach its files
+    layer = reachable_folder("ngs-lake-image-base-layer-")
     try:
-        yield build_image(root)
+        packages = [
+            reachable_copy(Path(path), layer / str(n))
+            for n, path in enumerate(site.getsitepackages())
+        ]
+        yield build_image(root, packages)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(layer, ignore_errors=True)
 
 
 def test_the_image_installs_ngs_lake_from_the_copied_sources(image):

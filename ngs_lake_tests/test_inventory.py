@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -25,6 +26,7 @@ from ngs_lake.inventory.report import report_root
 from ngs_lake.local.inventory_writer import publish_report, report_columns
 from ngs_lake.orchestration.inventory.assets import inventory_catalog
 from ngs_lake.runs.model import RunFile
+from ngs_lake_tests.conftest import REPO
 from ngs_lake_tests.test_ingest import resources_for
 
 RUN = "20261128_LH00123_0042_A22KJ3LT3"
@@ -127,6 +129,13 @@ def test_csv_report_keys_are_url_encoded_as_aws_writes_them(lake):
     assert lines[5].split(",")[1] == '"notes/read+me%2Blater.txt"'
 
 
+def documented_view_columns() -> dict[str, list[str]]:
+    """The views' table in the manual: view -> its columns, in order."""
+    text = (REPO / "docs" / "operators" / "catalogue-and-capacity.md").read_text()
+    rows = re.findall(r"^\| `(objects|runs|sequencers)` \| [^|]+ \| (.+) \|$", text, re.MULTILINE)
+    return {view: re.findall(r"`([a-z_]+)`", columns) for view, columns in rows}
+
+
 @pytest.mark.parametrize("file_format", ["CSV", "Parquet"])
 def test_catalogue_rows_and_aggregates(lake, tmp_path, file_format):
     publish(lake, OBJECTS, datetime.now(UTC), file_format=file_format, rows_per_file=4)
@@ -163,6 +172,10 @@ def test_catalogue_rows_and_aggregates(lake, tmp_path, file_format):
         assert db.execute(
             "SELECT site, platform, runs, objects, bytes, stray_objects FROM sequencers"
         ).fetchall() == [("madison", "novaseq-x", 1, 6, 6577, 1)]
+        # The manual lists each view's columns (docs/operators/catalogue-and-capacity.md).
+        for view, columns in documented_view_columns().items():
+            described = [d[0] for d in db.execute(f"SELECT * FROM {view} LIMIT 0").description]
+            assert described == columns, (view, " ".join(described))
     objects = pq.read_table(
         io.BytesIO(
             lake.clients.s3()

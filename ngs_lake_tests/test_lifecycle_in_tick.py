@@ -86,7 +86,8 @@ def test_a_small_run_is_verified_and_announced_by_the_tick_and_a_lost_report_mad
         entry = _materialization(instance, run_key)
         assert entry.run_id == ""  # reported by the sensor
         metadata = entry.asset_materialization.metadata
-        assert set(metadata) == METADATA
+        assert set(metadata) == METADATA | {"reported_by"}
+        assert metadata["reported_by"].value == "events sensor tick"
         assert metadata["files"].value == len(run.files)
         assert metadata["flowcell"].value == run.metadata["flowcell"]
         assert _checks_passed(instance, run_key) == [True, True]
@@ -97,7 +98,7 @@ def test_a_small_run_is_verified_and_announced_by_the_tick_and_a_lost_report_mad
         driver.tick()
         driver.tick()
         again = _materialization(instance, run_key)
-        assert set(again.asset_materialization.metadata) == METADATA
+        assert set(again.asset_materialization.metadata) == METADATA | {"reported_by"}
         assert again.asset_materialization.metadata["files"].value == len(run.files)
         assert _checks_passed(instance, run_key) == [True, True]
     messages = [json.loads(m["Body"]) for m in lake.consumer_messages("lims")]

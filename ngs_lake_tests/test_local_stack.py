@@ -6,16 +6,38 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
-from dagster import DagsterRunStatus
-from dagster_graphql import DagsterGraphQLClient
 
 from ngs_lake.local.processes import free_port, http_ok, port_open
 from ngs_lake_tests.conftest import REPO, SHIPPED_CONFIG
 from ngs_lake_tests.test_gateway_uploads import wait_for
 
-FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+FINISHED_NAMES = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def _graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())["data"]
+
+
+def _runs(port: int) -> list[tuple[str, str]]:
+    data = _graphql(port, "{ runsOrError { ... on Runs { results { jobName status } } } }")
+    return [(r["jobName"], r["status"]) for r in data["runsOrError"]["results"]]
+
+
+def _materializations(port: int, asset: str) -> int:
+    query = (
+        f'{{ assetOrError(assetKey: {{path: ["{asset}"]}}) '
+        "{ ... on Asset { assetMaterializations { runId } } } }"
+    )
+    return len(_graphql(port, query)["assetOrError"]["assetMaterializations"])
 
 
 def wait_for_line(log_path, text, process, timeout):
@@ -88,24 +110,30 @@ def test_local_up_provisions_serves_dagster_and_stops_on_ctrl_c(tmp_path):
         assert summary["create"] == summary["update"] == summary["move"] == 0
         assert summary["no-op"] > 300
 
-        # S3 Inventory reports for all 25 buckets, then the catalogue and capacity report
-        # materialised once so the UI shows them at once.
+        # S3 Inventory reports for all 25 buckets, then each start-up job once: provisioning
+        # (the config sensor's first tick) and one catalogue refresh (the inventory sensor),
+        # which materializes the catalogue and the capacity report, once each.
         assert "inventory reports      25 written" in output
-        client = DagsterGraphQLClient("127.0.0.1", port_number=ports["dagster"])
-        for job in ("inventory_catalog_job", "capacity_report_job"):
-            (line,) = [
-                x for x in output.splitlines() if x.startswith(f"launched               {job}")
-            ]
-            run_id = line.rsplit("(run ", 1)[1].rstrip(")")
-            status = wait_for(
-                lambda run_id=run_id: (s := client.get_run_status(run_id)) in FINISHED and s,
-                timeout=180,
-                interval=2,
-                what=f"{job} to finish",
-            )
-            assert status == DagsterRunStatus.SUCCESS, job
+        runs = wait_for(
+            lambda: (
+                (r := _runs(ports["dagster"]))
+                and all(status in FINISHED_NAMES for _, status in r)
+                and {job for job, _ in r} >= {"provision_lake", "catalogue_refresh_job"}
+                and r
+            ),
+            timeout=240,
+            interval=2,
+            what="the start-up runs to finish",
+        )
+        assert sorted(runs) == [
+            ("catalogue_refresh_job", "SUCCESS"),
+            ("provision_lake", "SUCCESS"),
+        ]
+        assert _materializations(ports["dagster"], "capacity_report") == 1
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
+    last = log_path.read_text().strip().splitlines()[-1]
+    assert last == "stopped everything (dagster, gateway, moto)", last
     time.sleep(1)
     assert not [name for name, port in ports.items() if port_open("127.0.0.1", port)]

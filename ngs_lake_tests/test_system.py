@@ -16,7 +16,7 @@ runs through the code server. Three runs of over 500 files each are written on t
 Afterwards every run has completed, each consumer FIFO queue holds exactly one message per
 lifecycle step per run, in order, and the DLQ holds only the poison message. The local stack's
 inventory delivery (a report a few seconds after a run completes, here) runs throughout, so the
-README's catalogue queries return every run within minutes of its completion; the browser then
+manual's catalogue queries return every run within minutes of its completion; the browser then
 checks the lineage is one graph, the capacity asset's per-site table and the report's link.
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -60,6 +61,7 @@ from ngs_lake_tests.conftest import CREDENTIALS, REPO, SMALL_CONFIG, run_cli
 from ngs_lake_tests.fault_proxy import FaultProxy
 from ngs_lake_tests.lake_fixtures import drain_queue
 from ngs_lake_tests.test_gateway_uploads import wait_for
+from ngs_lake_tests.test_runs_in_flight import split_at_marker
 
 # Fixture setup (the whole scenario) counts against each test's timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -445,11 +447,11 @@ def webserver(system: System) -> Iterator[tuple[int, ManagedProcess]]:
 
 
 def _readme_catalogue_queries() -> list[list[str]]:
-    """The `ngs-lake catalog query` commands of the README's catalogue section, as arguments."""
-    text = (REPO / "README.md").read_text()
+    """The `ngs-lake catalog query` commands of the manual's catalogue page, as arguments."""
+    text = (REPO / "docs" / "operators" / "catalogue-and-capacity.md").read_text()
     block = text.split("Query the catalogue with DuckDB SQL", 1)[1].split("```sh", 1)[1]
     block = block.split("```", 1)[0]
-    commands = [c for c in block.split(".venv/bin/ngs-lake ") if c.strip()]
+    commands = [c for c in block.split("ngs-lake ") if c.strip()]
     out = []
     for command in commands:
         args = shlex.split(command)
@@ -485,7 +487,7 @@ def test_the_readme_catalogue_queries_return_each_run_within_five_minutes_of_com
         lambda: {r["run_key"] for r in query(runs)} >= set(system.run_keys),
         timeout=max(1, deadline - time.time()),
         interval=5,
-        what="the README's first catalogue query to list every completed run",
+        what="the manual's first catalogue query to list every completed run",
     )
     # Delivered by the local stack's inventory delivery after the runs completed.
     assert any(t >= completed.timestamp() for t in system.inventory.reports)
@@ -495,6 +497,10 @@ def test_the_readme_catalogue_queries_return_each_run_within_five_minutes_of_com
     assert written["novaseq-x"] > 0 and written["miseq"] > 0
 
 
+# What an operator acts on first: capacity_report's `sites` table leads with these.
+FIRST_COLUMNS = ("site", "lowest buffer days", "meets target", "headroom")
+SCROLLED_SIDEWAYS = """(cell) => { let n = cell, x = window.scrollX;
+    for (; n; n = n.parentElement) x += n.scrollLeft; return x; }"""
 LINEAGE_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
 
 
@@ -519,6 +525,8 @@ def _one_graph(nodes: list[dict]) -> tuple[set[str], set[str]]:
 
 
 def _check_lineage_and_capacity(page, base: str, shots: Path) -> None:
+    from playwright.sync_api import expect
+
     # The global lineage, every group expanded (the UI's Alt+E): one graph, config to reports.
     page.goto(f"{base}/asset-groups")
     page.get_by_text("Materialize all").first.wait_for(timeout=60_000)
@@ -534,13 +542,18 @@ def _check_lineage_and_capacity(page, base: str, shots: Path) -> None:
     )
     assets, reached = _one_graph(answer["data"]["assetNodes"])
     assert reached == assets, assets - reached
-    assert {"capacity_report", "sequencing_run", "sequencer_bucket/NVX-MAD-01"} <= reached
+    assert {"capacity_report", "sequencing_run", "sequencer_bucket", "runs_in_flight"} <= reached
     # The capacity asset: the per-site table, then the report link, opened as a browser would.
     page.goto(f"{base}/assets/capacity_report")
     page.get_by_text("appliances", exact=True).first.wait_for(timeout=60_000)
     body = page.inner_text("body")
     for text in ("lowest buffer days", "cache used", "gw-a (8 slots free), gw-b (9 slots free)"):
         assert text in body, text
+    for column in FIRST_COLUMNS:  # in view at 1600x1000, without scrolling sideways
+        header = page.locator("th", has_text=re.compile(f"^{column}$")).first
+        header.scroll_into_view_if_needed()
+        assert header.evaluate(SCROLLED_SIDEWAYS) == 0, column
+        expect(header).to_be_in_viewport(ratio=1)
     page.screenshot(path=str(shots / "capacity_report.png"), full_page=True)
     link = page.locator("a[href*='index.html']").first.get_attribute("href")
     page.goto(link)
@@ -552,22 +565,64 @@ def _check_lineage_and_capacity(page, base: str, shots: Path) -> None:
     page.screenshot(path=str(shots / "report_madison.png"), full_page=True)
 
 
+def _hold_a_run_in_flight(system: System) -> str:
+    """A fourth run, written without its completion marker: in flight from here on."""
+    (run,) = plan_simulation(
+        RunSpec(
+            platform="miseq",
+            scenario="tiny",
+            duration_seconds=1,
+            seed=44,
+            max_file_bytes=256,
+            run_number=44,
+        )
+    )
+    before_marker, _ = split_at_marker(run)
+    simulate([before_marker], system.work / "state" / "gateways" / "gw-a" / "MIS-MAD-01", seed=44)
+    return f"MIS-MAD-01/{run.run_folder}"
+
+
+def _check_a_run_in_flight(page, base: str, run_key: str, shots: Path) -> None:
+    """Its state before it completes, among sequencing_run's events (the newest: selected by
+    its partition key, shown whole); its full key in runs_in_flight's table."""
+
+    def listed() -> bool:  # the list shows what was there when the page loaded
+        page.goto(f"{base}/assets/sequencing_run?view=events")
+        page.get_by_text("events sensor tick").first.wait_for(timeout=30_000)
+        return page.get_by_text(run_key, exact=True).count() > 0
+
+    wait_for(listed, timeout=120, interval=2, what=f"{run_key}'s state among the events")
+    page.get_by_text(run_key, exact=True).first.click()
+    detail = page.get_by_text("STARTED: files uploading; waits for the run's completion marker")
+    detail.wait_for(timeout=30_000)
+    assert page.get_by_role("link", name=run_key).count() == 1  # "Partition <key> observed"
+    page.screenshot(path=str(shots / "run_in_flight.png"))
+    page.goto(f"{base}/assets/runs_in_flight")
+    page.get_by_text("files uploading; waits for the run's completion marker").first.wait_for(
+        timeout=60_000
+    )
+    cells = page.locator("td").all_inner_texts()
+    assert run_key in ["".join(c.split()) for c in cells], cells  # whole, however it wraps
+    page.screenshot(path=str(shots / "runs_in_flight.png"))
+
+
 def test_the_dagster_ui_shows_one_lineage_graph_the_capacity_sites_and_the_report(
     system, webserver
 ):
     """Playwright drives Debian's chromium, headless, against dagster-webserver on this instance.
-    Screenshots (partitions, lineage, capacity_report, report_index and report_madison, .png)
-    go to the system's work folder, printed."""
+    Screenshots (partitions, lineage, capacity_report, report_index, report_madison,
+    run_in_flight and runs_in_flight, .png) go to the system's work folder, printed."""
     from playwright.sync_api import sync_playwright
 
     port, web = webserver
+    held = _hold_a_run_in_flight(system)
     web.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/server_info"), timeout=120)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=shutil.which("chromium") or "/usr/bin/chromium",
             args=["--no-sandbox", "--disable-dev-shm-usage"],
         )
-        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
         # Dagster's first-visit newsletter dialog, whenever it shows, is dismissed.
         page.add_locator_handler(
             page.get_by_text("Join the Dagster community"),
@@ -586,4 +641,5 @@ def test_the_dagster_ui_shows_one_lineage_graph_the_capacity_sites_and_the_repor
         page.screenshot(path=str(system.work / "partitions.png"))
         print(f"screenshots in {system.work}")
         _check_lineage_and_capacity(page, f"http://127.0.0.1:{port}", system.work)
+        _check_a_run_in_flight(page, f"http://127.0.0.1:{port}", held, system.work)
         browser.close()

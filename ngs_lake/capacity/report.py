@@ -19,17 +19,18 @@ class GatewayRow:
     def cells(self) -> dict[str, str | float | int]:
         c, b = self.capacity, self.backlog
         fits = ", ".join(f"{p} {n}" for p, n in c.headroom.items() if n)
+        # What an operator acts on first (as the site table), then the figures behind it.
         return {
             "site": c.site,
             "gateway": c.gateway_id,
+            "buffer days": round(c.buffer_days, 1),
+            "meets target": "yes" if c.meets_target else "NO",
+            "headroom": fits or "none",
+            "at observed rates": round(c.observed_buffer_days, 1),
+            "target": f"{c.target_days:g}",
             "sequencers": f"{c.sequencers} / {c.max_sequencers}",
             "cache": format_size(c.cache_bytes, iec=True),
             "full-time write": f"{format_size(c.write_bytes_per_day / HOURS_PER_DAY)}/h",
-            "buffer days": round(c.buffer_days, 1),
-            "at observed rates": round(c.observed_buffer_days, 1),
-            "target": f"{c.target_days:g}",
-            "meets target": "yes" if c.meets_target else "NO",
-            "headroom": fits or "none",
             "dirty": "n/a" if b is None else format_size(b.dirty_bytes),
             "oldest dirty": "n/a" if b is None else _age(b.oldest_dirty_age_seconds),
         }

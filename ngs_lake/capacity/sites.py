@@ -44,8 +44,14 @@ class SiteCapacity:
         for g in self.gateways:
             for platform, n in g.headroom.items():
                 headroom[platform] = headroom.get(platform, 0) + n
+        # The columns an operator acts on first, so they fit a screen: site, lowest buffer days,
+        # meets target, headroom; the figures behind them follow.
         return {
             "site": self.site,
+            "lowest buffer days": round(self.lowest_buffer_days, 1),
+            "meets target": "yes" if self.meets_target else "NO",
+            "headroom": ", ".join(f"{p} {n}" for p, n in headroom.items() if n) or "none",
+            "target days": self.target_days,
             "appliances": ", ".join(
                 f"{g.gateway_id} ({g.max_sequencers - g.sequencers} slots free)"
                 for g in self.gateways
@@ -62,10 +68,6 @@ class SiteCapacity:
             "full-time write, observed (7 d)": (
                 f"{format_size(sum(observed))}/h" if observed else "idle"
             ),
-            "lowest buffer days": round(self.lowest_buffer_days, 1),
-            "target days": self.target_days,
-            "meets target": "yes" if self.meets_target else "NO",
-            "headroom": ", ".join(f"{p} {n}" for p, n in headroom.items() if n) or "none",
         }
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ngs_lake.cli.choices import plural
 from ngs_lake.cli.options import (
     config_option,
     load_document,
@@ -35,8 +36,10 @@ def config_validate(config_path: Path) -> None:
     """Validate the document; print a summary (exit 0) or every problem (exit 1)."""
     config = load_document(config_path)
     click.echo(
-        f"{config_path}: valid. {len(config.sites)} sites, {len(config.gateways)} gateways, "
-        f"{len(config.sequencers)} sequencers, {len(config.consumers)} consumers."
+        f"{config_path}: valid. {plural(len(config.sites), 'site')}, "
+        f"{plural(len(config.gateways), 'gateway')}, "
+        f"{plural(len(config.sequencers), 'sequencer')}, "
+        f"{plural(len(config.consumers), 'consumer')}."
     )
     click.echo(
         f"\n{'gateway':<12} {'site':<10} {'sequencers':>10} {'cache':>9} {'per day':>10} "
@@ -132,7 +135,7 @@ def provision(
         confirm_apply(plan, target, current)
     applied = apply_plan(plan)
     key = record_apply(clients, config, config_path, current, len(applied))
-    click.echo(f"applied {len(applied)} change(s); recorded as {key}", err=as_json)
+    click.echo(f"applied {plural(len(applied), 'change')}; recorded as {key}", err=as_json)
 
 
 def record_apply(
@@ -180,7 +183,7 @@ def irreversible_changes(plan: Plan, config: LakeConfig) -> str | None:
         return None
     lock = config.lake.object_lock
     return (
-        f"IRREVERSIBLE: creates {len(locked)} bucket(s) under Object Lock {lock.mode} with "
+        f"IRREVERSIBLE: creates {plural(len(locked), 'bucket')} under Object Lock {lock.mode} with "
         f"{lock.retention_days}-day retention ({', '.join(locked)}); the lock cannot be removed, "
         "and no one, the account's root user included, can delete what they hold or the "
         "buckets themselves before the retention ends"
@@ -191,7 +194,8 @@ def confirm_apply(plan: Plan, target: str, digest: str) -> None:
     """Ask before applying, and refuse when no one can answer (stdin is not a terminal)."""
     counts = ", ".join(f"{n} {action}" for action, n in plan.counts().items() if n)
     click.echo(
-        f"about to apply plan {digest}: {len(plan.mutations)} change(s) to {target} ({counts})",
+        f"about to apply plan {digest}: {plural(len(plan.mutations), 'change')} to {target} "
+        f"({counts})",
         err=True,
     )
     if not sys.stdin.isatty():

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ngs_lake.cli.choices import plural, require_known
 from ngs_lake.cli.options import (
     config_option,
     load_document,
@@ -37,6 +38,7 @@ def _event_queues(config_path: Path, site: str | None) -> tuple[object, list[tup
     config = load_document(config_path)
     shards = event_shards(config)
     if site is not None:
+        require_known(site, (s.id for s in config.sites), "site", "--site")
         shards = tuple(s for s in shards if s.site == site)
         if not shards:
             per_site = sorted(x.site for x in event_shards(config) if x.site)
@@ -66,9 +68,15 @@ def dlq_list(config_path: Path, site: str | None, show_body: bool, wait_seconds:
 
     sqs, queues = _event_queues(config_path, site)
     for label, dlq_url, _ in queues:
+        # SQS long-polls: an empty queue answers only after the wait, so say what is awaited.
+        click.echo(
+            f"reading {dlq_url.rsplit('/', 1)[-1]}: each receive waits up to {wait_seconds} s "
+            "for messages; the listing ends after one empty wait",
+            err=True,
+        )
         parked = list_parked(sqs, dlq_url, wait_seconds=wait_seconds)
         prefix = "" if len(queues) == 1 else f"{label}: "
-        click.echo(f"{prefix}{len(parked)} parked message(s)")
+        click.echo(f"{prefix}{plural(len(parked), 'parked message')}")
         for message in parked:
             click.echo(
                 f"- {message.message_id}  {message.rejected_at or '-'}\n  reason: {message.reason}"
@@ -87,7 +95,12 @@ def dlq_redrive(config_path: Path, site: str | None, reason: str | None, wait_se
     from ngs_lake.runs.dlq import redrive
 
     sqs, queues = _event_queues(config_path, site)
+    click.echo(
+        f"reading {plural(len(queues), 'dead-letter queue')}: each receive waits up to "
+        f"{wait_seconds} s for messages; redriving ends after one empty wait",
+        err=True,
+    )
     moved = sum(
         redrive(sqs, dlq_url, queue_url, reason, wait_seconds) for _, dlq_url, queue_url in queues
     )
-    click.echo(f"redrove {moved} message(s)")
+    click.echo(f"redrove {plural(moved, 'message')}")

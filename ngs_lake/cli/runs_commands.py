@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ngs_lake.cli.choices import not_found, require_known
 from ngs_lake.cli.options import (
     config_option,
     load_in_force,
@@ -40,7 +41,9 @@ def runs_list(config_path: Path, state: str | None, site: str | None) -> None:
     """Runs, newest activity first, with their state and file count."""
     from ngs_lake.operations.run_views import runs_table
 
-    _, _, ledger = _ledger(config_path)
+    config, _, ledger = _ledger(config_path)
+    if site:  # before any ledger read: a typo is refused, never answered with "no runs"
+        require_known(site, (s.id for s in config.sites), "site", "--site")
     if state:
         runs = ledger.runs_in_state(RunState(state))
     elif site:
@@ -60,9 +63,7 @@ def runs_show(config_path: Path, run_key: str) -> None:
     from ngs_lake.operations.run_views import run_report
 
     _, _, ledger = _ledger(config_path)
-    run = ledger.get_run(run_key)
-    if run is None:
-        raise click.ClickException(f"no run {run_key!r} in the ledger (see `ngs-lake runs list`)")
+    run = _run(ledger, run_key)
     click.echo(run_report(run, ledger.files(run_key), ledger.log.outbox(run_key)))
 
 
@@ -148,5 +149,5 @@ def _apply(ledger, run, trigger, refused: str, **change: Any) -> None:  # noqa: 
 def _run(ledger, run_key: str):  # noqa: ANN001, ANN202 - (RunLedger) -> Run
     run = ledger.get_run(run_key)
     if run is None:
-        raise click.ClickException(f"no run {run_key!r} in the ledger")
+        raise not_found(run_key, (r.run_key for s in RunState for r in ledger.runs_in_state(s)))
     return run

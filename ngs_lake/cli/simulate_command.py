@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ngs_lake.cli.choices import plural, require_known
 from ngs_lake.cli.options import (
     config_option,
     load_document,
@@ -62,12 +63,8 @@ def simulate_command(
     rate = None
     if sequencer:
         config = load_document(config_path)
-        try:
-            configured = config.sequencer(sequencer)
-        except StopIteration:
-            raise click.BadParameter(
-                f"{sequencer!r} is not in {config_path}", param_hint="--sequencer"
-            ) from None
+        require_known(sequencer, (s.id for s in config.sequencers), "sequencer", "--sequencer")
+        configured = config.sequencer(sequencer)
         if platform and platform != configured.platform:
             raise click.UsageError(f"{sequencer} is a {configured.platform}, not a {platform}")
         platform, rate = configured.platform, configured.data_rate
@@ -99,7 +96,7 @@ def simulate_command(
     for run in runs:
         click.echo(f"{run.platform} {share_dir / run.run_folder}")
     click.echo(
-        f"wrote {stats.files} files, {stats.bytes / 1e6:.1f} MB in {stats.seconds:.1f} s",
+        f"wrote {plural(stats.files, 'file')}, {stats.bytes / 1e6:.1f} MB in {stats.seconds:.1f} s",
         err=True,
     )
 

@@ -137,7 +137,7 @@ class LakeSettings(StrictEntry):
     events_visibility_timeout_seconds: int = Field(default=180, gt=60, le=43200)
     # "one": every gateway's events share one queue and one sensor. "per-site": each site gets
     # its own queue, dead-letter queue, rule and sensor, so sites drain in parallel and a
-    # backlog or poison message at one site never delays another (README, scaling out).
+    # backlog or poison message at one site never delays another (docs/deployers/scaling-out.md).
     event_queues: Literal["one", "per-site"] = "one"
     abort_after_stall_windows: int = Field(default=4, gt=0)
     # A gateway whose events stop for this long is reported silent once; its runs are judged

@@ -110,3 +110,8 @@ def parse_duration(text: str) -> float:
     if not math.isfinite(seconds):
         raise FigureTooLarge(f"{text!r} is too long a duration to hold")
     return seconds
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """A count with its noun: `1 message`, `2 messages`, `0 runs`."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"

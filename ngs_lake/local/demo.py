@@ -24,7 +24,7 @@ import yaml
 
 from ngs_lake.aws.clients import AwsClients, AwsTarget
 from ngs_lake.config.names import LakeNames
-from ngs_lake.config.units import format_size
+from ngs_lake.config.units import format_size, plural
 from ngs_lake.gateway.server import share_root
 from ngs_lake.local.processes import free_port, ignore_stop_signals, unwind_on_stop_signals
 from ngs_lake.local.stack import LocalStack, LocalStackPorts
@@ -86,7 +86,7 @@ def run_demo(
         stack.start(with_dagster=True, headless=True)
         clients = AwsClients(AwsTarget.from_environment(stack.config.lake.region))
         planned = plan_lab(stack.config, share_root(stack.state_dir), settings)
-        echo(f"demo: {len(planned)} runs, settling {settling_seconds} s")
+        echo(f"demo: {plural(len(planned), 'run')}, settling {settling_seconds} s")
         SimulatedLab(planned, echo=echo).start()
         outcome = _await(stack, clients, planned, timeout_seconds, echo)
     finally:
@@ -138,7 +138,7 @@ def _await_manifests(
     while True:
         done = materialized_partitions(stack.dagster_home, "run_manifest") & keys
         if done == keys or time.monotonic() > deadline:
-            echo(f"demo: run_manifest materialised for {len(done)} of {len(keys)} runs")
+            echo(f"demo: run_manifest materialised for {len(done)} of {plural(len(keys), 'run')}")
             return done
         time.sleep(2)
 
@@ -217,6 +217,6 @@ def render_outcome(outcome: DemoOutcome) -> str:
     for queue, count in outcome.messages.items():
         repeated = outcome.duplicates.get(queue)
         note = f", DUPLICATES: {repeated}" if repeated else ", each message_id once"
-        lines.append(f"{queue}: {count} messages{note}")
+        lines.append(f"{queue}: {plural(count, 'message')}{note}")
     lines.append("PASS" if outcome.passed else "FAIL")
     return "\n".join(lines)

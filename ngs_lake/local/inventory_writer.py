@@ -227,9 +227,10 @@ def _batched(rows: Iterable[InventoryRow], size: int) -> Iterator[list[Inventory
 @dataclass
 class InventoryDelivery:
     """When the stand-in delivers reports: daily, as S3 would, and `delay_seconds` after a run
-    completes, so the catalogue (and the README's queries) show a completed run within minutes
-    rather than the next day. A report taken `delay_seconds` after the newest completion also
-    covers the runs that complete in between, so a burst of completions gets one report."""
+    completes, so the catalogue (and the manual's catalogue queries) show a completed run
+    within minutes rather than the next day. A report taken `delay_seconds` after the newest
+    completion also covers the runs that complete in between, so a burst of completions gets
+    one report."""
 
     clients: AwsClients
     config: LakeConfig

@@ -26,7 +26,7 @@ from ngs_lake.aws.clients import (
 )
 from ngs_lake.config.document import load_lake_config
 from ngs_lake.config.model import LOCAL_TARGET, LakeConfig
-from ngs_lake.config.units import format_size
+from ngs_lake.config.units import format_size, plural
 from ngs_lake.gateway.server import share_root
 from ngs_lake.local.inventory_writer import DEFAULT_DELAY_SECONDS, InventoryDelivery
 from ngs_lake.local.process_groups import ProcessWatchdog, WatchdogGone
@@ -43,13 +43,14 @@ from ngs_lake.local.processes import (
     unwind_on_stop_signals,
 )
 from ngs_lake.local.state_folder import StackGroup, StateClaim, claim_state_folder
-from ngs_lake.orchestration.control import submit_job_once_loaded
 from ngs_lake.simulator.lab import LabSettings, SimulatedLab, plan_lab
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 INVENTORY_DELAY_ENV = "NGS_LAKE_INVENTORY_DELAY_SECONDS"
-# Materialised once at start-up so the UI shows them at once; their schedules take over after.
-STARTUP_JOBS = ("inventory_catalog_job", "capacity_report_job")
+# Start-up runs each job once, from the sensors alone: `lake_config_changed` provisions (its
+# first tick) and `inventory_reports_arrived` catalogues the start-up inventory delivery and
+# refreshes the capacity report (one `catalogue_refresh_job`). The stack launches none itself:
+# its own launches made capacity_report three runs on a 2-core machine.
 
 
 @dataclass(frozen=True)
@@ -184,13 +185,12 @@ class LocalStack:
                 lambda: http_ok(f"http://127.0.0.1:{self.ports.dagster}/server_info"), timeout=180
             )
             self.echo(f"Dagster UI             http://127.0.0.1:{self.ports.dagster}")
-            self.launch_startup_jobs()
         self._print_guide(logs)
         if self.lab is not None:
             runs = plan_lab(self.config, share_root(self.state_dir), self.lab)
             self.simulated = SimulatedLab(runs, echo=self.echo).start()
             platforms = sorted({r.run.platform for r in runs})
-            self.echo(f"simulating {len(runs)} runs ({', '.join(platforms)})")
+            self.echo(f"simulating {plural(len(runs), 'run')} ({', '.join(platforms)})")
 
     def provision(self, env: dict[str, str]) -> None:
         from ngs_lake.provisioning import apply_plan, plan_lake
@@ -200,8 +200,9 @@ class LocalStack:
         started = time.monotonic()
         applied = apply_plan(plan_lake(self.config, clients))
         self.echo(
-            f"provisioned            {len(applied)} changes in {time.monotonic() - started:.1f} s "
-            f"({len(self.config.sequencers)} sequencers)"
+            f"provisioned            {plural(len(applied), 'change')} in "
+            f"{time.monotonic() - started:.1f} s "
+            f"({plural(len(self.config.sequencers), 'sequencer')})"
         )
 
     def echo_status(self) -> None:
@@ -254,19 +255,10 @@ class LocalStack:
                 f"{time.monotonic() - started:.1f} s"
             )
 
-    def launch_startup_jobs(self, timeout: float = 120) -> None:
-        """Submit the catalogue and capacity jobs once the code location has loaded."""
-        for job in STARTUP_JOBS:
-            run_id, error = submit_job_once_loaded(
-                self.ports.dagster, job, {"ngs_lake/trigger": "startup"}, timeout
-            )
-            if run_id is not None:
-                self.echo(f"launched               {job} (run {run_id})")
-            else:
-                self.echo(f"could not launch {job}: {error}")
-
-    def stop(self) -> None:
-        """Stop each group, newest first (Dagster, the gateway, moto), then free the folder."""
+    def stop(self) -> list[str]:
+        """Stop each group, newest first (Dagster, the gateway, moto), then free the folder;
+        the names of the processes stopped."""
+        stopped = [process.name for process in reversed(self.processes)]
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()
@@ -276,6 +268,7 @@ class LocalStack:
         if self.claim is not None:
             self.claim.release()
             self.claim = None
+        return stopped
 
     def run_until_interrupted(self, with_dagster: bool = True) -> None:
         """`make run`: start everything, then wait; Ctrl-C, SIGTERM or SIGHUP stops every
@@ -310,7 +303,9 @@ class LocalStack:
             failed = True
         finally:
             ignore_stop_signals()
-            self.stop()
+            stopped = self.stop()
+            # One line saying it is over, so whoever pressed Ctrl-C knows nothing is left.
+            self.echo(f"stopped everything ({', '.join(stopped) or 'nothing was running'})")
         if failed:
             sys.exit(1)
 

@@ -1,13 +1,15 @@
 """The lake as one lineage graph, from the config document to the capacity report:
 
-    lake_config -> provisioning_plan -> provisioned_lake -> sequencer_bucket/<id>
-                                       sequencer_bucket/<id> -> sequencing_run -> run_manifest
-                                       sequencer_bucket/<id> -> run_ledger ----------+
-                                       sequencer_bucket/<id> -> inventory_report/<id> |
-                                           -> inventory_catalog -> capacity_report <-+- lake_config
+    lake_config -> provisioning_plan -> provisioned_lake -> sequencer_bucket -> sequencing_run
+                                       sequencing_run -> run_manifest
+                                       sequencer_bucket -> run_ledger -> runs_in_flight
+                                       sequencer_bucket -> inventory_report    |
+                                           -> inventory_catalog -> capacity_report <- lake_config
 
-The per-sequencer assets come from the document, so the executable assets' dependencies on them
-are added here (`map_asset_specs`), where the document is known, rather than in their decorators.
+`sequencer_bucket` and `inventory_report` are partitioned by sequencer id, so the graph has the
+same 12 nodes whatever the number of sequencers. Their partitions come from the document, so the
+executable assets' dependencies on them are added here (`map_asset_specs`), where the document
+is known, rather than in their decorators.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from dagster import AssetKey, AssetsDefinition, AssetSpec
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.orchestration.capacity.assets import RUN_LEDGER, capacity_report
 from ngs_lake.orchestration.inventory.assets import inventory_catalog
-from ngs_lake.orchestration.inventory.sensors import inventory_report_specs
+from ngs_lake.orchestration.inventory.sensors import inventory_report_spec
 from ngs_lake.orchestration.onboarding.assets import (
     LAKE_GROUP,
     lake_config,
     provisioned_lake,
     provisioning_plan,
-    sequencer_bucket_specs,
+    sequencer_bucket_spec,
 )
 from ngs_lake.orchestration.sequencing.assets import run_manifest, sequencing_run
+from ngs_lake.orchestration.sequencing.in_flight import runs_in_flight
 
 
 def _with_deps(asset: AssetsDefinition, keys: list[AssetKey]) -> AssetsDefinition:
@@ -34,12 +37,11 @@ def _with_deps(asset: AssetsDefinition, keys: list[AssetKey]) -> AssetsDefinitio
 
 def lake_assets(document: LakeConfig) -> list:
     """Every asset of the lake, connected."""
-    buckets = sequencer_bucket_specs(document)
-    bucket_keys = [b.key for b in buckets]
-    reports = inventory_report_specs(document)
+    bucket = sequencer_bucket_spec(document)
+    report = inventory_report_spec(document)
     ledger = AssetSpec(
         RUN_LEDGER,
-        deps=bucket_keys,
+        deps=[bucket.key],
         group_name=LAKE_GROUP,
         description="The run ledger (DynamoDB): every upload event from the buckets, each run's "
         "state and files; the capacity report reads each sequencer's observed rate from it.",
@@ -49,11 +51,12 @@ def lake_assets(document: LakeConfig) -> list:
         lake_config,
         provisioning_plan,
         provisioned_lake,
-        *buckets,
+        bucket,
         ledger,
-        _with_deps(sequencing_run, bucket_keys),
+        _with_deps(sequencing_run, [bucket.key]),
         run_manifest,
-        *reports,
-        _with_deps(inventory_catalog, [r.key for r in reports]),
+        runs_in_flight.replace_attributes(deps=[RUN_LEDGER]),
+        report,
+        _with_deps(inventory_catalog, [report.key]),
         capacity_report,
     ]

@@ -93,6 +93,7 @@ class TickPlan:
     announce: list[AnnounceWork] = field(default_factory=list)  # messages due
     verified: list[Verified] = field(default_factory=list)  # verified in this tick
     completed: list[Run] = field(default_factory=list)  # recently COMPLETED, before the tick
+    runs: list[Run] = field(default_factory=list)  # active or recently final, as read this tick
     announced: AnnounceReport = field(default_factory=AnnounceReport)
 
 
@@ -267,6 +268,7 @@ def plan_after(
     active += [run for run in _owing(progress) if run.run_key not in listed]
     plan = TickPlan(report, partitions={run.run_key for run in active} | set(report.new_runs))
     plan.completed = completed
+    plan.runs = active
     for run in active:
         for work, key in _work_due(run):
             tried = _publish_attempts(run, key) if work == Work.ANNOUNCE else list(attempts(key))

@@ -66,11 +66,17 @@ def plan_unused(spec: RunSpec, share: Path) -> list[PlannedRun]:
 
 
 def simulate(
-    runs: list[PlannedRun], share: Path, seed: int = 0, progress: TextIO | None = None
+    runs: list[PlannedRun],
+    share: Path,
+    seed: int = 0,
+    progress: TextIO | None = None,
+    continuing: bool = False,
 ) -> WriteStats:
     """Write the planned runs into a share folder, interleaved on one clock; a run folder that
-    already exists is refused, as an instrument never writes into an old run."""
-    taken = existing_run_folders(runs, share)
+    already exists is refused, as an instrument never writes into an old run, unless
+    `continuing` says these are the later parts of runs this caller began (a run written in
+    parts around a restart)."""
+    taken = [] if continuing else existing_run_folders(runs, share)
     if taken:
         raise ValueError(
             f"run folder {taken[0]} already exists in {share}; an instrument never reuses one "

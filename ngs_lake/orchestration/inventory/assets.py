@@ -30,6 +30,7 @@ from dagster import (
 from ngs_lake.config.names import LakeNames
 from ngs_lake.config.units import format_size
 from ngs_lake.inventory.audit import Finding, report_age_days
+from ngs_lake.inventory.catalogue_page import publish_catalogue_index
 from ngs_lake.inventory.query import mirror_catalogue, open_catalogue
 from ngs_lake.inventory.refresh import BucketRefresh, CatalogueRefresh, refresh_catalogue
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
@@ -104,13 +105,10 @@ def inventory_catalog(
                     ]
                 ),
             ),
-            # A presigned listing opens in a browser, on AWS and on the local moto server alike.
+            # A page, not S3's ListObjects XML: an HTML index of the catalogue's files,
+            # presigned as the capacity report's links are (AWS and the moto server alike).
             "catalogue": MetadataValue.url(
-                clients.s3().generate_presigned_url(
-                    "list_objects_v2",
-                    Params={"Bucket": document.lake.catalog_bucket, "Prefix": "catalog/"},
-                    ExpiresIn=7 * 24 * 3600,
-                )
+                publish_catalogue_index(clients.s3(), document.lake.catalog_bucket, now)
             ),
         }
     )

@@ -38,7 +38,7 @@ from dagster import (
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames
 from ngs_lake.inventory.report import InventoryReportError, find_latest_report, report_root
-from ngs_lake.orchestration.onboarding.assets import bucket_key
+from ngs_lake.orchestration.onboarding.assets import SEQUENCER_BUCKET, sequencer_partitions
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 
 if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export its name
@@ -49,25 +49,23 @@ if TYPE_CHECKING:  # what define_asset_job returns; Dagster does not export its 
 CATALOGUE_GROUP = "catalogue"
 
 
-def report_key(sequencer_id: str) -> AssetKey:
-    return AssetKey(["inventory_report", sequencer_id])
+INVENTORY_REPORT = AssetKey("inventory_report")
 
 
-def inventory_report_specs(document: LakeConfig) -> list[AssetSpec]:
-    """One external asset per sequencer bucket's S3 Inventory report, downstream of the bucket."""
+def inventory_report_spec(document: LakeConfig) -> AssetSpec:
+    """Each sequencer bucket's S3 Inventory report, a partition per sequencer, downstream of its
+    bucket's partition (the same partitions, so Dagster maps them one to one)."""
     inventory = document.lake.inventory
-    return [
-        AssetSpec(
-            report_key(s.id),
-            deps=[bucket_key(s.id)],
-            group_name=CATALOGUE_GROUP,
-            description=f"S3 Inventory of {document.bucket_name(s.id)} ({inventory.frequency}, "
-            f"{inventory.format}), delivered to {inventory.bucket}; observed by the "
-            "inventory_reports_arrived sensor.",
-            kinds={"s3"},
-        )
-        for s in document.sequencers
-    ]
+    return AssetSpec(
+        INVENTORY_REPORT,
+        deps=[SEQUENCER_BUCKET],
+        partitions_def=sequencer_partitions(document),
+        group_name=CATALOGUE_GROUP,
+        description=f"S3 Inventory of each sequencer's bucket ({inventory.frequency}, "
+        f"{inventory.format}), delivered to {inventory.bucket}; observed by the "
+        "inventory_reports_arrived sensor.",
+        kinds={"s3"},
+    )
 
 
 def newest_reports(aws: AwsConnection, document: LakeConfig) -> Iterator[tuple[str, str, dict]]:
@@ -127,7 +125,9 @@ def build_inventory_reports_sensor(interval: int, job: UnresolvedAssetJobDefinit
         for sequencer_id, marker, metadata in newest_reports(aws, current):
             if seen.get(sequencer_id) != marker:
                 fresh[sequencer_id] = marker
-                events.append(AssetObservation(report_key(sequencer_id), metadata=metadata))
+                events.append(
+                    AssetObservation(INVENTORY_REPORT, partition=sequencer_id, metadata=metadata)
+                )
         if not fresh:
             return SkipReason("no new inventory report")
         busy = context.instance.get_runs(RunsFilter(job_name=job.name, statuses=IN_FLIGHT), limit=1)

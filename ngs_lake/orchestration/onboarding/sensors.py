@@ -1,5 +1,8 @@
 """When the config document's content changes: plan, record the plan for review, refresh the
-capacity report; apply only where `lake.auto_apply` is in force (the local target).
+capacity report; apply only where `lake.auto_apply` is in force (the local target). The first
+tick (no cursor) refreshes no capacity report: the report of the document first seen comes with
+the first inventory catalogue (`catalogue_refresh_job`) and the daily schedule, so start-up
+materializes it once, not once per trigger.
 
 A change to a clinical lab's infrastructure is planned, reviewed, then applied by a person
 (`ngs-lake provision --apply`, or `provision_lake` launched with the plan's digest), so the plan
@@ -65,6 +68,7 @@ def lake_config_changed(  # noqa: ANN201
         context.update_cursor(digest)
         context.log.error(str(exc))
         return SkipReason(f"no plan for {digest}: {exc}")
+    first_seen = context.cursor is None
     context.update_cursor(digest)
     approved = plan_digest(plan, digest)
     auto = document.lake.applies_automatically(aws.aws_target().name)
@@ -90,7 +94,9 @@ def lake_config_changed(  # noqa: ANN201
         metadata={"path": in_force.path, "sha256": digest},
         tags={DATA_VERSION_TAG: digest},
     )
-    requests = [RunRequest(job_name=capacity_report_job.name, tags=tags)]
+    requests = []
+    if not first_seen:
+        requests.append(RunRequest(job_name=capacity_report_job.name, tags=tags))
     if auto:  # today's local behaviour: every change launches provision_lake, no-ops included
         requests.insert(
             0,

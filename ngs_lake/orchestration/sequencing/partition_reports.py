@@ -27,6 +27,9 @@ from ngs_lake.runs.verification import Verification
 SEQUENCING_RUN = AssetKey("sequencing_run")
 GEOMETRY_CHECK = "file_count_matches_geometry"
 LEDGER_CHECK = "no_object_missing"
+# A run verified in the events sensor's tick has no Dagster run ("Run: None" in the UI); its
+# materialization says who reported it instead.
+REPORTED_BY = "events sensor tick"
 CHECKS = [
     AssetCheckSpec(
         GEOMETRY_CHECK,
@@ -131,7 +134,9 @@ def reported_events(
     keeps one run-less check result per partition)."""
     events: list[AssetMaterialization | AssetCheckEvaluation] = [
         AssetMaterialization(
-            SEQUENCING_RUN, partition=run.run_key, metadata=partition_metadata(run)
+            SEQUENCING_RUN,
+            partition=run.run_key,
+            metadata={**partition_metadata(run), "reported_by": REPORTED_BY},
         )
     ]
     events += [

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from dagster import (
     AssetCheckEvaluation,
     AssetMaterialization,
+    AssetObservation,
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -27,8 +28,16 @@ from dagster import (
     sensor,
 )
 
-from ngs_lake.config.names import LAKE_WIDE_SENSOR, EventShard
+from ngs_lake.aws.clients import AwsClients
+from ngs_lake.config.model import LakeConfig
+from ngs_lake.config.names import LAKE_WIDE_SENSOR, EventShard, LakeNames
+from ngs_lake.operations.in_flight import IN_FLIGHT_STATES
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
+from ngs_lake.orchestration.sequencing.in_flight import (
+    ReportedStates,
+    state_observations,
+    table_observation,
+)
 from ngs_lake.orchestration.sequencing.jobs import complete_run, refresh_manifest
 from ngs_lake.orchestration.sequencing.partition_reports import (
     SEQUENCING_RUN,
@@ -37,6 +46,7 @@ from ngs_lake.orchestration.sequencing.partition_reports import (
 )
 from ngs_lake.orchestration.sequencing.partitions import sequencing_runs
 from ngs_lake.runs.ingest import IngestSettings
+from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.model import Run
 from ngs_lake.runs.retries import Attempt, AttemptLog, AttemptStatus
 from ngs_lake.runs.tick import LifecycleRequest, TickPlan, Work, run_tick
@@ -97,7 +107,7 @@ def run_request(request: LifecycleRequest) -> RunRequest:
     )
 
 
-AssetEvent = AssetMaterialization | AssetCheckEvaluation
+AssetEvent = AssetMaterialization | AssetCheckEvaluation | AssetObservation
 
 
 def asset_events(instance: DagsterInstance, plan: TickPlan) -> list[AssetEvent]:
@@ -124,13 +134,39 @@ def _unreported(instance: DagsterInstance, completed: list[Run]) -> list[Run]:
     ]
 
 
+def in_flight_events(
+    plan: TickPlan, reported: ReportedStates, table_runs: list[Run] | None
+) -> list[AssetEvent]:
+    """Each run's state change since the last report, and the in-flight table of `table_runs`
+    when it changed (None: this sensor does not report the table)."""
+    events: list[AssetEvent] = state_observations(plan.runs, reported)
+    table = None if table_runs is None else table_observation(table_runs, reported, _now())
+    return events + ([table] if table else [])
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def build_storage_gateway_events_sensor(
     minimum_interval_seconds: int = 5,
     settings: IngestSettings | None = None,
     shard: EventShard | None = None,
+    reports_in_flight: bool = True,
 ) -> SensorDefinition:
-    """The sensor for one event queue: the lake-wide one, or one site's (`shard`)."""
+    """The sensor for one event queue: the lake-wide one, or one site's (`shard`). With per-site
+    queues, one of them (`reports_in_flight`) reports the whole lake's `runs_in_flight`."""
     site = shard.site if shard else None
+
+    def _table_runs(clients: AwsClients, document: LakeConfig, plan: TickPlan) -> list[Run] | None:
+        """The runs the in-flight table lists: this tick's, or with a site's queue the whole
+        lake's (one GSI query per state)."""
+        if not reports_in_flight:
+            return None
+        if not site:
+            return plan.runs
+        ledger = RunLedger(clients, LakeNames.of(document))
+        return [run for state in IN_FLIGHT_STATES for run in ledger.runs_in_state(state)]
 
     @sensor(
         name=shard.sensor_name if shard else LAKE_WIDE_SENSOR,
@@ -148,7 +184,9 @@ def build_storage_gateway_events_sensor(
         clients = aws.clients(document.lake.region)
         plan = run_tick(clients, document, attempt_log(context.instance), shard, settings)
         requests = [run_request(r) for r in plan.requests]
+        reported = ReportedStates.parse(context.cursor)
         events = asset_events(context.instance, plan)
+        events += in_flight_events(plan, reported, _table_runs(clients, document, plan))
         for gateway in plan.silent_gateways:
             context.log.warning(f"gateway {gateway} silent: no events for lake.gateway_silence")
         for problem in plan.gateway_problems:  # isolated: the tick went on with the others
@@ -170,6 +208,7 @@ def build_storage_gateway_events_sensor(
         return SensorResult(
             run_requests=requests,
             asset_events=events,
+            cursor=reported.dump(),
             dynamic_partitions_requests=[sequencing_runs.build_add_request(sorted(missing))]
             if missing
             else [],
