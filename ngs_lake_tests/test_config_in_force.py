@@ -53,7 +53,8 @@ RUN_BEFORE = "20261201_LH00123_0101_A22CFGLT1"  # sent while the file is invalid
 RUN_AFTER = "20261201_LH00123_0102_A22CFGLT2"  # sent after the SIGKILL and restart
 PROBLEM = (
     "sequencers[MIS-MAD-01].platform: unknown platform 'nextseq550'; expected one of: novaseq-x, "
-    "novaseq-6000, nextseq-2000, nextseq-550, miseq, promethion, gridion, revio, aviti"
+    "novaseq-6000, nextseq-2000, nextseq-1000, nextseq-550, miniseq, miseq, iseq-100, promethion, "
+    "gridion, minion, revio, sequel-2, aviti"
 )
 SENSORS = ("storage_gateway_events", "operations_alerts")
 

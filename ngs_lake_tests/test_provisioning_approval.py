@@ -170,7 +170,9 @@ def _tell(lake: Lake) -> Story:
 
 
 def test_a_new_sequencer_on_aws_is_planned_and_nothing_is_created_until_approved(story):
-    assert [r.job_name for r in story.sensor.run_requests] == ["capacity_report_job"]
+    # Nothing applied on the aws target; and the sensor's first sight of a document refreshes
+    # no capacity report (start-up builds it once, with the first catalogue).
+    assert [r.job_name for r in story.sensor.run_requests] == []
     (plan,) = [
         e for e in story.sensor.asset_events if e.asset_key == dg.AssetKey("provisioning_plan")
     ]
@@ -202,7 +204,7 @@ def test_the_reviewed_digest_applies_from_the_job_and_from_the_cli(story):
     assert story.cli_apply.returncode == 0, story.cli_apply.stderr
     assert f"plan digest: {story.cli_digest}" in story.cli_apply.stdout
     assert re.search(
-        r"^applied \d+ change\(s\); recorded as lake-config/applies/", story.cli_apply.stdout, re.M
+        r"^applied \d+ changes?; recorded as lake-config/applies/", story.cli_apply.stdout, re.M
     )
 
 

@@ -79,7 +79,7 @@ def test_a_run_in_flight_shows_its_state_and_full_key_until_it_completes(lake):
         assert (row["state"], row["site"]) == ("STARTED", "madison")
         assert row["next_step"] == "files uploading; waits for the run's completion marker"
 
-        simulate([marker], share, seed=43)
+        simulate([marker], share, seed=43, continuing=True)
         driver.until(lambda: _state(lake, run_key)() == RunState.COMPLETED, what="COMPLETED")
         driver.tick()
         states = _observed_states(instance, run_key)

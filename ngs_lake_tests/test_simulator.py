@@ -227,7 +227,7 @@ def test_cli_takes_platform_from_the_sequencer(tmp_path):
     ("args", "message"),
     [
         (["--sequencer", "NVX-MAD-01", "--duration", "5s"], "drop --duration"),
-        (["--sequencer", "NOPE-01"], "'NOPE-01' is not in"),
+        (["--sequencer", "NOPE-01"], "unknown sequencer 'NOPE-01'"),
         (["--platform", "miseq", "--duration", "soon"], "cannot read 'soon' as a duration"),
         (["--platform", "miseq", "--max-file-size", "big"], "cannot read 'big' as a size"),
     ],

@@ -21,11 +21,11 @@ def runs_group() -> None:
     """Sequencing runs in the ledger."""
 
 
-def _ledger(config_path: Path):  # noqa: ANN202 - (config, clients, ledger)
+def _ledger(config_path: Path, in_force: Any = None):  # noqa: ANN202 - (config, clients, ledger)
     from ngs_lake.config.names import LakeNames
     from ngs_lake.runs.ledger import RunLedger
 
-    in_force = load_in_force(config_path)
+    in_force = in_force or load_in_force(config_path)
     if in_force.falls_back:
         click.echo(in_force.status_line(), err=True)
     config = in_force.document
@@ -41,9 +41,10 @@ def runs_list(config_path: Path, state: str | None, site: str | None) -> None:
     """Runs, newest activity first, with their state and file count."""
     from ngs_lake.operations.run_views import runs_table
 
-    config, _, ledger = _ledger(config_path)
-    if site:  # before any ledger read: a typo is refused, never answered with "no runs"
-        require_known(site, (s.id for s in config.sites), "site", "--site")
+    in_force = load_in_force(config_path)
+    if site:  # before any AWS call: a typo is refused, never answered with "no runs"
+        require_known(site, (s.id for s in in_force.document.sites), "site", "--site")
+    _, _, ledger = _ledger(config_path, in_force)
     if state:
         runs = ledger.runs_in_state(RunState(state))
     elif site:

@@ -304,8 +304,10 @@ class LocalStack:
         finally:
             ignore_stop_signals()
             stopped = self.stop()
-            # One line saying it is over, so whoever pressed Ctrl-C knows nothing is left.
-            self.echo(f"stopped everything ({', '.join(stopped) or 'nothing was running'})")
+            # One line saying it is over, so whoever pressed Ctrl-C knows nothing is left; none
+            # after a start refused before it began anything (its error is the last line).
+            if stopped or not failed:
+                self.echo(f"stopped everything ({', '.join(stopped) or 'nothing was running'})")
         if failed:
             sys.exit(1)
 
