@@ -41,6 +41,17 @@ def breaks(invariant: str, steps: Callable[[LakeSimulation], None], by_arn: bool
         sim.lake.close()
 
 
+def keeps_every_invariant(steps: Callable[[LakeSimulation], None]) -> None:
+    """Run `steps` on a fresh simulation, then settle it: no invariant may break."""
+    sim = LakeSimulation()
+    sim.setup(seed=7)
+    try:
+        steps(sim)
+        sim.settle()
+    finally:
+        sim.lake.close()
+
+
 def defect(number: int, text: str):
     return pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"defect {number}: {text}")
 
@@ -97,6 +108,28 @@ def test_defect_03_a_run_writing_through_a_late_backlog_is_not_aborted():
         sim.advance(60)
 
     breaks(NO_FALSE_STALL, steps)
+
+
+def test_defect_03_a_backlog_handed_out_newest_first_after_a_daemon_outage_aborts_no_run():
+    """Issue #30's own defect 3: the daemon is down for 10 h while run A writes throughout and
+    run B starts near the end on the same gateway; the standard queue hands B's events out first.
+    The first tick takes a full flush of B's alone, records B and stops (its watermark at hour
+    10, A's last activity still at hour 0); silence is judged only once the queue is drained."""
+
+    def steps(sim: LakeSimulation) -> None:
+        sim.start_run(A01)
+        sim.advance(60)
+        for _ in range(10):
+            sim.write_files(0, 1)
+            sim.advance(HOUR, daemon=False)
+        sim.start_run(A02)
+        for _ in range(20):  # more than a flush (50 messages): the first tick cannot drain
+            sim.write_files(_index(sim, A02), 3)
+        sim.advance(60, daemon=False)
+        sim.queue_order("newest first")
+        sim.advance(600)
+
+    keeps_every_invariant(steps)
 
 
 def test_defect_04_a_confirmation_missed_by_a_lagging_index_leaves_no_run_waiting_in_silence():

@@ -274,6 +274,36 @@ class World:
         self.delivered.append((self.clock.timestamp(), body))
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
 
+    def malformed(self, kind: str) -> str:
+        """A message the lake must park with its reason: not JSON, a time without a zone, an
+        unknown share, the wrong bucket."""
+        if kind == "json":
+            return "{not json"
+        share = self.shares["PRM-A01"]
+        moment = stamp(self.clock.timestamp())
+        envelope = {
+            "version": "0",
+            "id": f"bad-{self.rng.getrandbits(32):08x}",
+            "detail-type": "Storage Gateway Object Upload Event",
+            "source": "aws.storagegateway",
+            "account": ACCOUNT,
+            "time": moment.removesuffix("Z") if kind == "naive time" else moment,
+            "region": REGION,
+            "resources": [
+                share.arn if kind != "unknown share" else share.arn + "0",
+                share.gateway_arn,
+            ],
+            "detail": {
+                "object-size": 3,
+                "modification-time": moment,
+                "object-key": "x/y/z/stray.txt",
+                "event-type": "object-upload-complete",
+                "prefix": "x/",
+                "bucket-name": "elsewhere" if kind == "wrong bucket" else self.bucket_of["PRM-A01"],
+            },
+        }
+        return json.dumps(envelope)
+
     bucket_of: dict[str, str]
 
     def gateway(self, config_id: str) -> SimGateway:
