@@ -1,7 +1,9 @@
 """The run-core simulation (ngs_lake_tests/simulation) in the suite: the 15 defects of issue #30
 as stored counterexamples, each a short step sequence through the machine that breaks a named
 invariant on main's code (strict xfails: remove a mark when its fix is merged), and a fixed
-number of fresh, derandomised examples. `make soak` runs the same machine for minutes."""
+number of fresh, derandomised examples. `make soak` runs the same machine for minutes.
+`test_known_limit_*` and `test_soak_*` are strict xfails for failures the lake does not yet
+guard against: a known limit of its rules, and real defects the soak found."""
 
 from collections.abc import Callable
 
@@ -317,14 +319,53 @@ def test_a_publish_given_up_waits_named_by_an_alert_and_an_operator_retry_publis
     keeps_every_invariant(steps)
 
 
-FRESH_EXAMPLES = 4
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="soak finding: the publish verdict reads a run's failure count from the by-state "
+    "index, which can lag; a retry past SNS's 5-minute window then duplicates",
+)
+def test_soak_a_lagging_index_hides_a_publish_failure_and_its_retry_is_delivered_again():
+    """Two publishes of run.started succeed with their answers lost, while the by-state index
+    lags: each tick judges the run's stale copy (no failure recorded), so it never gives up,
+    and its ticks, ten minutes apart, publish the message again after SNS's deduplication
+    window: consumers receive sequence 1 three times."""
+
+    def steps(sim: LakeSimulation) -> None:
+        sim.index_lag(True)
+        sim.sns_fault("lost", 2)
+        sim.start_run(A02)
+        sim.advance(HOUR)
+
+    breaks(ONCE_IN_ORDER, steps)
 
 
 @pytest.mark.xfail(
-    strict=False,
-    raises=AssertionError,  # an invariant; any other error in the machine fails the test
-    reason="may find the open defects of issue #30 on main's code; unmark once all are fixed",
+    strict=True,
+    raises=AssertionError,
+    reason="soak finding: a marker whose MARKER step loses a race (TransitionConflict) is "
+    "dropped with its deleted message, so the run is later stalled and aborted",
 )
+def test_soak_a_marker_whose_step_loses_a_race_is_kept_not_dropped():
+    """Run 1's marker step loses its race once (another writer moved the run's version), which
+    `RunProgress._apply` logs and forgets: the marker is not kept (`marker_key`) and its event
+    is deleted. Run 1 waits in STARTED; four hours later the sequencer's next run moves the
+    gateway's watermark and run 1 is stalled and aborted with its marker in S3."""
+
+    def steps(sim: LakeSimulation) -> None:
+        sim.session(B01, files=1, marker="none", minutes=1)
+        sim.dynamodb_fault("conditional", "TransactWriteItems", 1)
+        sim.write_marker(_index(sim, B01))
+        sim.advance(60)
+        sim.advance(4 * HOUR, daemon=False)
+        sim.session(B01, files=0, marker="truncated", minutes=90)
+
+    breaks(NO_FALSE_STALL, steps)
+
+
+FRESH_EXAMPLES = 4
+
+
 def test_fresh_derandomised_schedules_keep_every_invariant():
     run_state_machine_as_test(
         LakeSimulation,
