@@ -44,10 +44,12 @@ def breaks(invariant: str, steps: Callable[[LakeSimulation], None], by_arn: bool
         sim.lake.close()
 
 
-def keeps_every_invariant(steps: Callable[[LakeSimulation], None]) -> None:
+def keeps_every_invariant(
+    steps: Callable[[LakeSimulation], None], seed: int = 7, by_arn: bool = False
+) -> None:
     """Run `steps` on a fresh simulation, then settle it: no invariant may break."""
     sim = LakeSimulation()
-    sim.setup(seed=7)
+    sim.setup(seed=seed, by_arn=by_arn)
     try:
         steps(sim)
         sim.settle()
@@ -303,20 +305,44 @@ def test_defect_15_the_run_log_migration_during_a_tick_loses_no_message():
 def test_a_publish_given_up_waits_named_by_an_alert_and_an_operator_retry_publishes_it():
     """SNS fails ten minutes of publishes: the bounded retries give up (past SNS's 5-minute
     deduplication window a retry could duplicate) and the run waits in NEEDS_ATTENTION with its
-    messages owed, named by an open alert; `runs retry` publishes each of them once."""
-
-    def steps(sim: LakeSimulation) -> None:
+    messages owed, named by an open alert, through quiescence; `runs retry` then publishes
+    each of them once."""
+    sim = LakeSimulation()
+    sim.setup(seed=7)
+    try:
         sim.sns_fault("fail", 12)
         sim.start_run(A01)
         for _ in range(12):
             sim.advance(60)
+        sim.settle()  # waiting on the operator, named by its alert: not stuck in silence
         (run,) = sim.judge.runs()
         assert run.state == RunState.NEEDS_ATTENTION and run.unpublished
         assert run.run_key in sim.lake.open_alert_subjects()
         sim.operator("retry", 0)
         sim.advance(600)
+        sim.settle()
+        (run,) = sim.judge.runs()
+        assert not run.unpublished
+    finally:
+        sim.lake.close()
 
-    keeps_every_invariant(steps)
+
+def test_a_resolution_resent_after_its_answer_was_lost_is_judged_when_it_was_decided():
+    """A parked message opens `dlq_message_old`; a redrive empties the DLQ and the alert's
+    resolution is sent with its answer lost. The message is parked again; the resend comes
+    10 hours later (a target outage's backlog), when the new message is old: the resend repeats
+    a resolution that was true when decided (subscribers dedupe on alert_id and status)."""
+
+    def steps(sim: LakeSimulation) -> None:
+        sim.session(A01, files=0, marker="none", minutes=1)
+        sim.malformed_event("unknown share")
+        sim.session(A01, files=2, marker="none", minutes=90)
+        sim.sns_fault("lost", 1)
+        sim.redrive_dlq()
+        sim.target_outage(10 * HOUR, duplicates=1)
+        sim.session(A02, files=2, marker="none", minutes=10)
+
+    keeps_every_invariant(steps, seed=554, by_arn=True)
 
 
 @pytest.mark.xfail(

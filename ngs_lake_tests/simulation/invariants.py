@@ -67,6 +67,7 @@ class Judge:
         self.judged_stalls: set[tuple[str, int]] = set()
         self.judged_aborts: set[str] = set()
         self.alert_sends_seen = 0
+        self.resolutions_judged: set[str] = set()
         self.alert_duplicates_allowed = False  # a crash mid-pass may send one twice
         self.attempts = lake.config.lake.lifecycle_run_attempts  # bounded publishes too
 
@@ -232,6 +233,9 @@ class Judge:
             attributes = {k: v["StringValue"] for k, v in delivery.attributes.items()}
             if attributes["condition"] != "dlq_message_old" or attributes["status"] != "resolved":
                 continue
+            if attributes["alert_id"] in self.resolutions_judged:
+                continue  # a resend of a send whose answer was lost: judged when first sent
+            self.resolutions_judged.add(attributes["alert_id"])
             if self.lake.oldest_parked_age() >= self.lake.config.alerts.dlq_message_age:
                 violate(
                     ALERTS_TRUE,
