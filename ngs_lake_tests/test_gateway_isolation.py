@@ -177,6 +177,11 @@ def test_a_retired_share_puts_its_run_in_needs_attention_and_the_tick_goes_on(la
         runs[retired].attention_reason or ""
     )
     assert any(p.startswith(retired) and "FileShareNotFound" in p for p in plan.gateway_problems)
+    # An operator's reverify of it gets one line naming the error, no traceback; the run stays.
+    refused = lake.cli("runs", "reverify", retired)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert "FileShareNotFound" in refused.stderr
+    assert lake.ledger().require_run(retired).state == RunState.NEEDS_ATTENTION
     # The share's tags are gone with it: its messages go out with the ledger's own fields.
     received = _received(lake)  # read once: reading drains the consumer's queue
     assert received[retired] == [

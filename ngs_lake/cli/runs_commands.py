@@ -73,7 +73,7 @@ def runs_show(config_path: Path, run_key: str) -> None:
 @click.argument("run_key")
 def runs_reverify(config_path: Path, run_key: str) -> None:
     """Ask the gateway again and verify once it confirms (also for a final INCOMPLETE run)."""
-    from ngs_lake.aws.storage_gateway import StorageGatewayShares
+    from ngs_lake.aws.storage_gateway import GatewayCallFailed, StorageGatewayShares
     from ngs_lake.runs.model import TransitionNotAllowed, Trigger, transition_for
     from ngs_lake.runs.upload_requests import UploadRequests
 
@@ -86,7 +86,13 @@ def runs_reverify(config_path: Path, run_key: str) -> None:
         raise click.ClickException(refused) from None
     shares = StorageGatewayShares(clients.storagegateway())
     requests = UploadRequests(ledger.ddb, ledger.names.events_table, shares, ledger.events_ttl_days)
-    request = requests.ask(run.run_key, run.share_arn, ledger.clock.now())
+    try:
+        request = requests.ask(run.run_key, run.share_arn, ledger.clock.now())
+    except GatewayCallFailed as exc:  # a retired share, a gateway not connected: the run stays
+        raise click.ClickException(
+            f"{run_key} stays {run.state}: the gateway did not take the request ({exc}); "
+            "fix the gateway and re-verify, or `ngs-lake runs abort` a run whose share is retired"
+        ) from None
     fields = {
         "notification_id": request.notification_id,
         "notification_requested_at": request.requested_at,

@@ -74,7 +74,9 @@ class FakeSqs:
     def __init__(self, clock: VirtualClock, rng: random.Random, reorder: bool = True) -> None:
         self.clock = clock
         self.rng = rng
-        self.reorder = reorder  # False: receive oldest first (for comparing with moto)
+        # "any": shuffled (the default); "oldest first" (moto's order, for comparing with it);
+        # "newest first": the adversarial order for watermarks, still a standard queue's.
+        self.order = "any" if reorder else "oldest first"
         self.queues: dict[str, FakeQueue] = {}
 
     # Queues
@@ -190,8 +192,10 @@ class FakeSqs:
         queue = self._queue(QueueUrl, "ReceiveMessage")
         now = self.clock.timestamp()
         visible = [m for m in queue.messages if m.visible_at <= now]
-        if self.reorder:
+        if self.order == "any":
             self.rng.shuffle(visible)
+        elif self.order == "newest first":
+            visible.sort(key=lambda m: m.sent_at, reverse=True)
         out = []
         timeout = queue.visibility_timeout if VisibilityTimeout is None else VisibilityTimeout
         for message in visible:

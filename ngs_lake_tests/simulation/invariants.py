@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -33,6 +34,8 @@ INVARIANTS = (
     ALERTS_TRUE,
 )
 FINAL = (RunState.COMPLETED, RunState.ABORTED)
+# https://docs.aws.amazon.com/sns/latest/dg/fifo-message-dedup.html
+SNS_DEDUPLICATION_WINDOW = timedelta(minutes=5)
 
 
 # Failures the soak has already found and shrunk: it searches on past them (soak.py).
@@ -64,7 +67,9 @@ class Judge:
         self.judged_stalls: set[tuple[str, int]] = set()
         self.judged_aborts: set[str] = set()
         self.alert_sends_seen = 0
+        self.resolutions_judged: set[str] = set()
         self.alert_duplicates_allowed = False  # a crash mid-pass may send one twice
+        self.attempts = lake.config.lake.lifecycle_run_attempts  # bounded publishes too
 
     def runs(self) -> list[Run]:
         out = []
@@ -101,9 +106,11 @@ class Judge:
             if len(set(ids)) != len(ids):
                 violate(ONCE_IN_ORDER, f"{run_key} received message ids {ids}")
         if quiescent:
+            named = self.lake.open_alert_subjects()
             for run in runs:
                 got = len(received.get(run.run_key, []))
-                if got != run.sequence:
+                held = _publish_held_for_operator(run, named, self.attempts, self.lake.clock.now())
+                if got != run.sequence and not held:
                     violate(
                         ONCE_IN_ORDER,
                         f"{run.run_key} ({run.state}) recorded {run.sequence} messages, "
@@ -226,6 +233,9 @@ class Judge:
             attributes = {k: v["StringValue"] for k, v in delivery.attributes.items()}
             if attributes["condition"] != "dlq_message_old" or attributes["status"] != "resolved":
                 continue
+            if attributes["alert_id"] in self.resolutions_judged:
+                continue  # a resend of a send whose answer was lost: judged when first sent
+            self.resolutions_judged.add(attributes["alert_id"])
             if self.lake.oldest_parked_age() >= self.lake.config.alerts.dlq_message_age:
                 violate(
                     ALERTS_TRUE,
@@ -258,7 +268,9 @@ class Judge:
         self.checked[f"invariant checked: {NOT_STUCK}"] += 1
         named = self.lake.open_alert_subjects()
         for run in runs:
-            if run.unpublished:
+            if run.unpublished and not _publish_held_for_operator(
+                run, named, self.attempts, self.lake.clock.now()
+            ):
                 violate(
                     NOT_STUCK,
                     f"{run.run_key} ({run.state}) owes messages {run.published_sequence + 1}.."
@@ -274,6 +286,20 @@ class Judge:
         for run_key, truth in self.lake.world.runs.items():
             if truth.uploads and run_key not in known and not named:
                 violate(NOT_STUCK, f"{run_key} uploaded files the ledger never recorded")
+
+
+def _publish_held_for_operator(run: Run, named: set[str], attempts: int, now: datetime) -> bool:
+    """A run whose publish failed every bounded attempt, or went on failing past SNS's 5-minute
+    deduplication window (a later copy could duplicate one whose answer was lost), waits in
+    NEEDS_ATTENTION, named by its open alert, for an operator's `runs retry` to start its
+    messages afresh (README: the publish give-up is alerted): not stuck in silence."""
+    failure = run.publish_failure
+    if failure is None or run.state != RunState.NEEDS_ATTENTION or run.run_key not in named:
+        return False
+    first = failure.first_at or failure.at
+    return failure.count >= attempts or now - first >= SNS_DEDUPLICATION_WINDOW - timedelta(
+        minutes=1
+    )
 
 
 def described(exc: Exception) -> str:

@@ -17,7 +17,7 @@ import yaml
 from moto import mock_aws
 
 from ngs_lake.alerts.dispatch import alert_pass
-from ngs_lake.aws.storage_gateway import StorageGatewayShares
+from ngs_lake.aws.storage_gateway import GatewayCallFailed, StorageGatewayShares
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames
 from ngs_lake.provisioning.messaging import MAX_RECEIVE_COUNT, MAX_RETENTION_SECONDS
@@ -26,10 +26,17 @@ from ngs_lake.runs.announcements import RunAnnouncer
 from ngs_lake.runs.ingest import IngestSettings
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.lifecycle import complete, record_incomplete
-from ngs_lake.runs.model import RunState, TransitionNotAllowed, Trigger, parse_iso, utc_iso
+from ngs_lake.runs.model import (
+    RunState,
+    TransitionNotAllowed,
+    Trigger,
+    parse_iso,
+    transition_for,
+)
 from ngs_lake.runs.retries import Attempt, AttemptStatus
 from ngs_lake.runs.run_log_migration import migrate_run
 from ngs_lake.runs.tick import LifecycleRequest, TickPlan, Work, run_tick
+from ngs_lake.runs.upload_requests import UploadRequests
 from ngs_lake.runs.verification import verify_run
 from ngs_lake_tests.conftest import SMALL_CONFIG
 from ngs_lake_tests.simulation.aws import FaultPlan, SimAws
@@ -361,17 +368,19 @@ class SimLake:
             elif command == "retry":
                 ledger.apply(run, Trigger.OPERATOR_RETRY, fields={"attention_reason": None})
             elif command == "reverify":
-                from ngs_lake.runs.model import transition_for
-
                 transition_for(run.state, Trigger.OPERATOR_REVERIFY)
                 shares = StorageGatewayShares(self.aws.storagegateway())
-                notification_id = shares.notify_when_uploaded(run.share_arn)
+                requests = UploadRequests(
+                    ledger.ddb, ledger.names.events_table, shares, ledger.events_ttl_days
+                )
+                request = requests.ask(run.run_key, run.share_arn, ledger.clock.now())
                 fields = {
-                    "notification_id": notification_id,
-                    "notification_requested_at": utc_iso(ledger.clock.now()),
+                    "notification_id": request.notification_id,
+                    "notification_requested_at": request.requested_at,
+                    "notify_requests": 1,
                     "final": False,
                 }
                 ledger.apply(run, Trigger.OPERATOR_REVERIFY, fields=fields)
-        except (TransitionNotAllowed, TransitionConflict) as exc:
+        except (TransitionNotAllowed, TransitionConflict, GatewayCallFailed) as exc:
             return f"refused: {exc}"
         return "done"

@@ -30,6 +30,20 @@ from ngs_lake_tests.simulation.fake_sqs import ACCOUNT, REGION, FakeSqs
 
 POD5_BYTES = 4096
 
+# EventBridge delivers an event to a rule's target at once, in no promised order; while the
+# target fails it retries "for 24 hours and up to 185 times with an exponential back off and
+# jitter", then drops the event (the lake's rule has no dead-letter queue).
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
+# So lateness upstream of the queue comes only from a target outage: every event of its period
+# arrives at its first retry after the outage ends, those of the whole period in a random order
+# within one retry interval. The exact schedule is not published; this one (doubling from 1 s
+# to a 10-minute cap, "equal jitter" as in the AWS Architecture Blog the page links) spends its
+# 185 attempts in about the documented 24 hours.
+MAXIMUM_EVENT_AGE_SECONDS = 86400
+RETRY_ATTEMPTS = 185
+RETRY_CAP_SECONDS = 600.0
+
 
 def stamp(moment: float) -> str:
     """EventBridge's `time`: whole seconds, UTC."""
@@ -110,7 +124,8 @@ class World:
         self.delivered: list[tuple[float, str]] = []  # (true time, body) into the queue
         self.lose_confirmations = 0
         self.late_confirmation = 0.0
-        self.delivery_delay = 0.0  # every event: EventBridge's (or an outage's) latency
+        self.target_down_until = 0.0  # EventBridge cannot deliver to the queue until then
+        self.dropped: list[str] = []  # events whose retries ran out (the rule has no DLQ)
         self.duplicates = 0  # the next N events are delivered twice
         self.upload_delay = 5.0
         api = gateway_api
@@ -261,18 +276,73 @@ class World:
 
     # EventBridge
 
+    def target_outage(self, seconds: float) -> None:
+        """The rule's target (the events queue) fails for `seconds` from now: throttled, or SQS
+        unavailable. Events keep coming and are retried; the daemon is not involved."""
+        self.target_down_until = max(self.target_down_until, self.clock.timestamp() + seconds)
+
     def send(self, body: str) -> None:
-        """EventBridge's delivery to the queue, after the current delay, maybe twice."""
+        """EventBridge's delivery of one event to the queue, maybe twice (at least once)."""
         copies = 1
         if self.duplicates > 0:
             self.duplicates -= 1
             copies = 2
+        now = self.clock.timestamp()
         for _ in range(copies):
-            self.at(self.clock.timestamp() + self.delivery_delay, lambda: self._deliver(body))
+            self._retry(body, now, 0, now)
+
+    def _retry(self, body: str, sent: float, attempt: int, moment: float) -> None:
+        """Walk the event's retry schedule past the target's outage: it is delivered at the
+        first attempt after the outage ends, or dropped once its attempts or age are spent."""
+        while moment < self.target_down_until:
+            attempt += 1
+            backoff = min(RETRY_CAP_SECONDS, 2.0**attempt)
+            moment += backoff / 2 + self.rng.uniform(0, backoff / 2)
+            if attempt > RETRY_ATTEMPTS or moment - sent > MAXIMUM_EVENT_AGE_SECONDS:
+                self.dropped.append(body)
+                return
+        self.at(moment, lambda: self._attempt(body, sent, attempt))
+
+    def _attempt(self, body: str, sent: float, attempt: int) -> None:
+        now = self.clock.timestamp()
+        if now < self.target_down_until:  # the outage was made longer meanwhile
+            self._retry(body, sent, attempt, now)
+        else:
+            self._deliver(body)
 
     def _deliver(self, body: str) -> None:
         self.delivered.append((self.clock.timestamp(), body))
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
+
+    def malformed(self, kind: str) -> str:
+        """A message the lake must park with its reason: not JSON, a time without a zone, an
+        unknown share, the wrong bucket."""
+        if kind == "json":
+            return "{not json"
+        share = self.shares["PRM-A01"]
+        moment = stamp(self.clock.timestamp())
+        envelope = {
+            "version": "0",
+            "id": f"bad-{self.rng.getrandbits(32):08x}",
+            "detail-type": "Storage Gateway Object Upload Event",
+            "source": "aws.storagegateway",
+            "account": ACCOUNT,
+            "time": moment.removesuffix("Z") if kind == "naive time" else moment,
+            "region": REGION,
+            "resources": [
+                share.arn if kind != "unknown share" else share.arn + "0",
+                share.gateway_arn,
+            ],
+            "detail": {
+                "object-size": 3,
+                "modification-time": moment,
+                "object-key": "x/y/z/stray.txt",
+                "event-type": "object-upload-complete",
+                "prefix": "x/",
+                "bucket-name": "elsewhere" if kind == "wrong bucket" else self.bucket_of["PRM-A01"],
+            },
+        }
+        return json.dumps(envelope)
 
     bucket_of: dict[str, str]
 
