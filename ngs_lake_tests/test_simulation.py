@@ -345,14 +345,8 @@ def test_a_resolution_resent_after_its_answer_was_lost_is_judged_when_it_was_dec
     keeps_every_invariant(steps, seed=554, by_arn=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="soak finding: the publish verdict reads a run's failure count from the by-state "
-    "index, which can lag; a retry past SNS's 5-minute window then duplicates",
-)
-def test_soak_a_lagging_index_hides_a_publish_failure_and_its_retry_is_delivered_again():
-    """Two publishes of run.started succeed with their answers lost, while the by-state index
+def test_soak_a_publish_failure_behind_a_lagging_index_is_not_delivered_again():
+    """Found by the soak; fixed: the publish verdict reads the run by key. Two publishes of run.started succeed with their answers lost, while the by-state index
     lags: each tick judges the run's stale copy (no failure recorded), so it never gives up,
     and its ticks, ten minutes apart, publish the message again after SNS's deduplication
     window: consumers receive sequence 1 three times."""
@@ -366,17 +360,12 @@ def test_soak_a_lagging_index_hides_a_publish_failure_and_its_retry_is_delivered
     breaks(ONCE_IN_ORDER, steps)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="soak finding: a marker whose MARKER step loses a race (TransitionConflict) is "
-    "dropped with its deleted message, so the run is later stalled and aborted",
-)
 def test_soak_a_marker_whose_step_loses_a_race_is_kept_not_dropped():
-    """Run 1's marker step loses its race once (another writer moved the run's version), which
-    `RunProgress._apply` logs and forgets: the marker is not kept (`marker_key`) and its event
-    is deleted. Run 1 waits in STARTED; four hours later the sequencer's next run moves the
-    gateway's watermark and run 1 is stalled and aborted with its marker in S3."""
+    """Found by the soak. Run 1's marker step loses its race once (another writer moved the
+    run's version). The marker used to be forgotten with its deleted event: run 1 waited in
+    STARTED, and four hours later the sequencer's next run moved the gateway's watermark and
+    run 1 was stalled and aborted with its marker in S3. Now it is kept (`marker_key`) and
+    `move_marked` takes the step."""
 
     def steps(sim: LakeSimulation) -> None:
         sim.session(B01, files=1, marker="none", minutes=1)

@@ -104,6 +104,10 @@ class RunProgress:
                 continue
             if self._mark(run, marker.key, marker.at):
                 moved.append(marker.run_key)
+            elif self.ledger.record_marker(run.run_key, marker.key, marker.at):
+                # The step lost a race (the run moved meanwhile): the marker is kept on the
+                # run, never lost with its deleted message, and `move_marked` takes the step.
+                log.info("%s moved while its marker was handled: kept for later", run.run_key)
         return moved
 
     def _mark(self, run: Run, key: str, seen_at: datetime) -> bool:

@@ -266,6 +266,11 @@ def plan_after(
     active += completed + progress.runs_in_state(RunState.ABORTED, active_since=recent)
     listed = {run.run_key for run in active}
     active += [run for run in _owing(progress) if run.run_key not in listed]
+    # The indexes lag the table (eventually consistent): a publish verdict judged on a stale
+    # failure count could retry past SNS's 5-minute dedup window, so the runs that owe messages
+    # are read again by key, consistently (one BatchGetItem; few runs owe at once).
+    fresh = progress.ledger.get_runs(run.run_key for run in active if run.unpublished)
+    active = [fresh.get(run.run_key, run) for run in active]
     plan = TickPlan(report, partitions={run.run_key for run in active} | set(report.new_runs))
     plan.completed = completed
     plan.runs = active
