@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from ngs_lake_tests.simulation.folders import start_run_under, upload_stray
 from ngs_lake_tests.simulation.machine import LakeSimulation
 
 HOUR = 3600
@@ -30,7 +31,10 @@ def test_facts_from_a_summary_in_the_starting_batch_are_kept_through_redeliverie
         sim.summary_first(A01, 1)
         sim.advance(60)
         sim.summary_again(0, 2)
-        sim.advance(600)
+        sim.advance(60)
+        sim.summary_rewritten(0)
+        sim.advance(60)
+        sim.summary_again(0, 1)
         sim.operator("reverify", 0)
 
     sim = holds(steps)
@@ -39,29 +43,19 @@ def test_facts_from_a_summary_in_the_starting_batch_are_kept_through_redeliverie
     assert facts["flowcell"].startswith("PAQ")
 
 
-def test_a_foreign_folder_alerts_once_and_experiment_folders_never():
+def test_a_foreign_folder_alerts_once_an_experiment_folder_never_or_until_its_late_run():
     def steps(sim: LakeSimulation) -> None:
         sim.foreign_folder(A01, "151211_HX3_18448_B_HHH55CCXX", 2)
-        sim.experiment_folders_first(A02, 10)
-        sim.advance(HOUR)
+        sim.experiment_folders_first(A02, 10)  # its run within the settling window
+        sim.experiment_folders_first(B01, 45)  # its run after it: alerted, then resolved
         sim.foreign_folder(A01, "151211_HX3_18448_B_HHH55CCXX", 1)
         sim.advance(HOUR)
-        sim.alert_pass()
 
     sim = holds(steps)
     assert "PRM-A01/151211_HX3_18448_B_HHH55CCXX" in sim.open_at_end
-    assert "PRM-A02/expt1" not in sim.open_at_end
-
-
-def test_an_experiment_folder_alerted_before_its_late_run_is_resolved_by_it():
-    def steps(sim: LakeSimulation) -> None:
-        sim.upload_delay(HOUR)  # the run's files reach S3 an hour after the folders
-        sim.experiment_folders_first(B01, 0)
-        sim.upload_delay(1)
-        sim.advance(HOUR)
-        sim.advance(2 * HOUR)
-
-    holds(steps)
+    assert not {"PRM-A02/expt1", "PRM-B01/expt2"} & sim.open_at_end
+    sends = sim.judge.folders._folder_sends()
+    assert [b["subject"] for b in sends if b["status"] == "resolved"] == ["PRM-B01/expt2"]
 
 
 def test_an_invalid_document_stops_no_tick_and_alerts_once_until_fixed():
@@ -70,13 +64,13 @@ def test_an_invalid_document_stops_no_tick_and_alerts_once_until_fixed():
         sim.advance(60)
         sim.save_invalid_document("platform typo")
         sim.write_files(0, 2)
-        sim.advance(600)
+        sim.advance(60)
         sim.daemon_restart()
         sim.write_marker(0)
         sim.advance(600)
         sim.alert_pass()
         sim.restore_valid_document()
-        sim.advance(600)
+        sim.advance(60)
 
     sim = holds(steps)
     assert sim.lake.document_file is not None and sim.lake.document_file.spells == 1
@@ -97,5 +91,27 @@ def test_an_unreadable_document_after_a_restart_stops_no_tick():
         sim.daemon_restart()
         sim.write_marker(0)
         sim.advance(600)
+
+    holds(steps)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="issue #34 limit: the settling window is judged on the lake's clock, so a run whose "
+    "events come late (EventBridge latency, a backlog) leaves its experiment folder alerted",
+)
+def test_an_experiment_folder_whose_run_events_come_late_is_not_alerted():
+    def steps(sim: LakeSimulation) -> None:
+        truth = sim.lake.folder_truth
+        upload_stray(sim.world, truth, A01, "expt9/")
+        upload_stray(sim.world, truth, A01, "expt9/sample9/")
+        sim.advance(60)
+        sim.delivery(2 * HOUR)  # the run's events come two hours late
+        run = start_run_under(sim.world, A01, "expt9", "sample9")
+        truth.folder(A01, "expt9").run_keys.append(run.run_key)  # in S3 a minute after
+        sim.world.advance(10)
+        sim.delivery(0)
+        sim.advance(HOUR)
 
     holds(steps)

@@ -151,6 +151,25 @@ class FolderActions(RuleBasedStateMachine):
             note("eventbridge: fact file delivered again")
         self.checked()
 
+    @precondition(lambda self: any(r.marker_at for r in self.world.runs.values()))
+    @rule(index=st.integers(0, 5))
+    def summary_rewritten(self, index: int) -> None:
+        """The final summary written again with other values (a re-basecall, a tool that
+        rewrites it): its new version is what S3 serves to any later read of the first file's
+        event, so a stored fact must not follow it."""
+        from ngs_lake_tests.simulation.machine import note
+
+        marked = sorted(k for k, r in self.world.runs.items() if r.marker_at)
+        run = self.world.runs[marked[index % len(marked)]]
+        text = (
+            f"instrument=PC24B999\nposition=1A\nflow_cell_id=PAQ00000\nsample_id=sample\n"
+            f"protocol_group_id=exp\nprotocol_run_id=00000000-0000\n"
+            f"pod5_files_in_final_dest={run.claimed_pod5}\nfastq_files_in_final_dest=0\n"
+        )
+        self.world.write(run, f"final_summary_{run.stem}.txt", text.encode())
+        note("sequencer: final summary rewritten")
+        self.checked()
+
     @rule(
         sequencer=st.sampled_from(["PRM-A01", "PRM-B01"]),
         folder=st.sampled_from(FOREIGN),
