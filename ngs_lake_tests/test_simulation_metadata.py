@@ -54,7 +54,7 @@ def test_a_foreign_folder_alerts_once_an_experiment_folder_never_or_until_its_la
     sim = holds(steps)
     assert "PRM-A01/151211_HX3_18448_B_HHH55CCXX" in sim.open_at_end
     assert not {"PRM-A02/expt1", "PRM-B01/expt2"} & sim.open_at_end
-    sends = sim.judge.folders._folder_sends()
+    sends = sim.judge.folders.folder_sends()
     assert [b["subject"] for b in sends if b["status"] == "resolved"] == ["PRM-B01/expt2"]
 
 

@@ -217,7 +217,7 @@ class FolderJudge:
         self.facts_kept(runs, violate)
         self.facts_silent(runs, violate)
         self.run_not_stray(violate)
-        sends = self._folder_sends()
+        sends = self.folder_sends()
         self.parent_not_alerted(sends, violate)
         self.alert_once(sends, quiescent, violate)
 
@@ -265,7 +265,7 @@ class FolderJudge:
                 if run.sequencer_id == sequencer and key.startswith(f"{run.folder}/"):
                     violate(RUN_NOT_STRAY, f"{key} of run {run.run_key} recorded as unrecognised")
 
-    def _folder_sends(self) -> list[dict]:
+    def folder_sends(self) -> list[dict]:
         deliveries = self.lake.sns.delivered_to(self.lake.operations)
         return [
             json.loads(json.loads(d.body)["sqs"])  # MessageStructure json: the machine's copy
