@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import hypothesis.strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, rule
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from ngs_lake.alerts.conditions import DocumentCheck
 from ngs_lake.config.model import LakeConfig
@@ -119,6 +119,7 @@ class DocumentActions(RuleBasedStateMachine):
         note(f"config: invalid document saved ({mistake})")
         self.checked()
 
+    @precondition(lambda self: self.lake.document_file is not None)
     @rule()
     def restore_valid_document(self) -> None:
         from ngs_lake_tests.simulation.machine import note
@@ -129,6 +130,7 @@ class DocumentActions(RuleBasedStateMachine):
             note("config: valid document restored")
         self.checked()
 
+    @precondition(lambda self: self.lake.document_file is not None)  # else it changes nothing
     @rule()
     def daemon_restart(self) -> None:
         """The daemon and code server restart: the process's memory of the record is gone."""
