@@ -14,6 +14,8 @@ from botocore.exceptions import ClientError
 
 from ngs_lake.runs.dynamo_items import from_item
 from ngs_lake.runs.model import Run, RunState
+from ngs_lake_tests.simulation.document import DOCUMENT_INVARIANTS, DocumentJudge
+from ngs_lake_tests.simulation.folders import FOLDER_INVARIANTS, FolderJudge
 
 ONCE_IN_ORDER = "each message once, in order"
 COMPLETE = "complete means complete"
@@ -32,6 +34,8 @@ INVARIANTS = (
     WORK_ENDS,
     ISOLATION,
     ALERTS_TRUE,
+    *FOLDER_INVARIANTS,  # issue #34: folders.py
+    *DOCUMENT_INVARIANTS,  # issue #35: document.py
 )
 FINAL = (RunState.COMPLETED, RunState.ABORTED)
 # https://docs.aws.amazon.com/sns/latest/dg/fifo-message-dedup.html
@@ -70,6 +74,8 @@ class Judge:
         self.resolutions_judged: set[str] = set()
         self.alert_duplicates_allowed = False  # a crash mid-pass may send one twice
         self.attempts = lake.config.lake.lifecycle_run_attempts  # bounded publishes too
+        self.folders = FolderJudge(lake, ddb, self.checked)
+        self.document = DocumentJudge(lake, self.checked)
 
     def runs(self) -> list[Run]:
         out = []
@@ -89,6 +95,8 @@ class Judge:
         self.redelivery_changes_nothing(runs)
         self.work_ends()
         self.alerts_follow_conditions()
+        self.folders.check(runs, quiescent, violate)
+        self.document.check(quiescent, violate)
 
     # Each message once, in order
 

@@ -41,9 +41,11 @@ from ngs_lake.runs.verification import verify_run
 from ngs_lake_tests.conftest import SMALL_CONFIG
 from ngs_lake_tests.simulation.aws import FaultPlan, SimAws
 from ngs_lake_tests.simulation.clock import VirtualClock
+from ngs_lake_tests.simulation.document import DocumentFile, config_in_force, document_check
 from ngs_lake_tests.simulation.fake_gateway import FakeStorageGateway
 from ngs_lake_tests.simulation.fake_sns import FakeSns
 from ngs_lake_tests.simulation.fake_sqs import FakeSqs
+from ngs_lake_tests.simulation.folders import FolderTruth
 from ngs_lake_tests.simulation.world import World
 
 SEQUENCERS = {"PRM-A01": "gw-a", "PRM-A02": "gw-a", "PRM-B01": "gw-b"}
@@ -53,6 +55,11 @@ CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing
 def simulated_document(gateway_arns: dict[str, str] | None = None) -> LakeConfig:
     """small.yaml with three PromethION sequencers on its two gateways; with `gateway_arns`,
     the gateways are named by ARN, as a document for an existing appliance is."""
+    return LakeConfig.model_validate(simulated_document_data(gateway_arns))
+
+
+def simulated_document_data(gateway_arns: dict[str, str] | None = None) -> dict[str, Any]:
+    """The document of `simulated_document`, as the YAML file would hold it."""
     document = yaml.safe_load(SMALL_CONFIG.read_text())
     document["sequencers"] = [
         {"id": s, "gateway": g, "platform": "promethion", "data_rate": "10 GB/h"}
@@ -62,7 +69,7 @@ def simulated_document(gateway_arns: dict[str, str] | None = None) -> LakeConfig
     for gateway in document["gateways"]:
         if gateway_arns:
             gateway["arn"] = gateway_arns[gateway["id"]]
-    return LakeConfig.model_validate(copy.deepcopy(document))
+    return copy.deepcopy(document)
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,9 @@ class SimLake:
         }
         arns = {k: g.arn for k, g in gateways.items()} if gateways_by_arn else None
         self.config = simulated_document(arns)
+        self.document_text = yaml.safe_dump(simulated_document_data(arns), sort_keys=False)
+        self.document_file: DocumentFile | None = None  # issue #35: once the rule is drawn
+        self.folder_truth = FolderTruth()  # issue #34: folders outside any run folder
         self.names = LakeNames.of(self.config)
         self.orchestrator = Orchestrator()
         self.settings = IngestSettings(budget_seconds=25.0, wait_seconds=1)
@@ -257,6 +267,8 @@ class SimLake:
 
     def close(self) -> None:
         self.mock.stop()
+        if self.document_file is not None:
+            self.document_file.close()
 
     def ledger(self) -> RunLedger:
         return RunLedger(self.aws, self.names, None, self.clock)
@@ -265,7 +277,12 @@ class SimLake:
 
     def tick(self) -> TickPlan:
         plan = run_tick(
-            self.aws, self.config, self.orchestrator.log, None, self.settings, clock=self.clock
+            self.aws,
+            config_in_force(self),
+            self.orchestrator.log,
+            None,
+            self.settings,
+            clock=self.clock,
         )
         self.orchestrator.take(plan)
         return plan
@@ -309,7 +326,13 @@ class SimLake:
         announcer.publish_pending(run.run_key)
 
     def alert_pass(self) -> Any:
-        return alert_pass(self.aws, self.config, self.clock.now(), clock=self.clock)
+        config, document = document_check(self)
+        outcome = alert_pass(
+            self.aws, config, self.clock.now(), document=document, clock=self.clock
+        )
+        if document is not None:
+            self.document_file.alert_passes.append(not document.problems)
+        return outcome
 
     # The run-log migration (provisioning: ngs_lake/provisioning/tables.py)
 

@@ -19,6 +19,8 @@ from hypothesis import event
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from ngs_lake_tests.simulation.aws import Fault, SimulatedCrash
+from ngs_lake_tests.simulation.document import DocumentActions
+from ngs_lake_tests.simulation.folders import FolderActions
 from ngs_lake_tests.simulation.invariants import ISOLATION, Judge, described, violate
 from ngs_lake_tests.simulation.lake import SEQUENCERS, SimLake
 from ngs_lake_tests.simulation.world import TrueRun
@@ -36,7 +38,7 @@ def note(name: str) -> None:
         event(name)
 
 
-class LakeSimulation(RuleBasedStateMachine):
+class LakeSimulation(FolderActions, DocumentActions, RuleBasedStateMachine):
     lake: SimLake
 
     @initialize(seed=st.integers(0, 2**16), by_arn=st.booleans())
@@ -403,6 +405,7 @@ class LakeSimulation(RuleBasedStateMachine):
     def settle(self) -> None:
         """Heal every fault, deliver everything, tick past every window; then judge."""
         lake, world = self.lake, self.world
+        self.restore_document()
         lake.faults.faults.clear()
         lake.faults.gsi_lag = False
         lake.faults.crash_after_calls = None
