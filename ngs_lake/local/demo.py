@@ -82,15 +82,18 @@ def run_demo(
     )
     settings = lab or LabSettings(runs=runs, duration_seconds=30, stagger_seconds=5)
     unwind_on_stop_signals()
+    lab_writers: SimulatedLab | None = None
     try:
         stack.start(with_dagster=True, headless=True)
         clients = AwsClients(AwsTarget.from_environment(stack.config.lake.region))
         planned = plan_lab(stack.config, share_root(stack.state_dir), settings)
         echo(f"demo: {plural(len(planned), 'run')}, settling {settling_seconds} s")
-        SimulatedLab(planned, echo=echo).start()
+        lab_writers = SimulatedLab(planned, echo=echo).start()
         outcome = _await(stack, clients, planned, timeout_seconds, echo)
     finally:
         ignore_stop_signals()
+        if lab_writers is not None:
+            lab_writers.stop()
         stack.stop()
         if not keep:
             shutil.rmtree(work)

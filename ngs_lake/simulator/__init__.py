@@ -7,6 +7,7 @@ simulate(runs, share_dir)
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -71,6 +72,7 @@ def simulate(
     seed: int = 0,
     progress: TextIO | None = None,
     continuing: bool = False,
+    stop: threading.Event | None = None,
 ) -> WriteStats:
     """Write the planned runs into a share folder, interleaved on one clock; a run folder that
     already exists is refused, as an instrument never writes into an old run, unless
@@ -83,7 +85,10 @@ def simulate(
             "(plan with plan_unused, or `ngs-lake simulate`, which numbers runs after the share's)"
         )
     share.mkdir(parents=True, exist_ok=True)
-    return execute([s for run in runs for s in run.steps], share, seed, progress)
+    steps = [s for run in runs for s in run.steps]
+    if stop is None:
+        return execute(steps, share, seed, progress)
+    return execute(steps, share, seed, progress, sleep=stop.wait, stopped=stop.is_set)
 
 
 def _marker_test(run: PlannedRun) -> Callable[[WriteStep], bool]:

@@ -85,6 +85,7 @@ class SimulatedLab:
         self.runs = runs
         self.echo = echo
         self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
         self.failures: list[str] = []
 
     def start(self) -> SimulatedLab:
@@ -98,16 +99,23 @@ class SimulatedLab:
         return self
 
     def _write(self, lab_run: LabRun, started: float) -> None:
-        time.sleep(max(0.0, started + lab_run.start_after_seconds - time.monotonic()))
+        if self._stop.wait(max(0.0, started + lab_run.start_after_seconds - time.monotonic())):
+            return
         self.echo(f"sequencer {lab_run.sequencer_id} started {lab_run.run.run_folder}")
         try:
-            stats = simulate([lab_run.run], lab_run.share, seed=lab_run.seed)
+            stats = simulate([lab_run.run], lab_run.share, seed=lab_run.seed, stop=self._stop)
         except OSError as exc:  # a stopped stack removes the shares under a running writer
             self.failures.append(f"{lab_run.run_key}: {exc}")
             return
         self.echo(
             f"sequencer {lab_run.sequencer_id} finished {lab_run.run_key} ({stats.files} files)"
         )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop writing at each run's next step, and wait for the writers (a torn-down stack
+        removes the shares, which a writer would otherwise create again)."""
+        self._stop.set()
+        self.join(timeout)
 
     def done(self) -> bool:
         return all(not t.is_alive() for t in self._threads)

@@ -69,8 +69,10 @@ def execute(
     progress: TextIO | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> WriteStats:
-    """Write every step under `share` at its time; returns what was written."""
+    """Write every step under `share` at its time; returns what was written. `stopped`: asked
+    before each step, so a lab being torn down stops writing (and re-creating folders)."""
     ordered = sorted(steps, key=lambda s: s.at)
     share = share.resolve()
     stats, seen = WriteStats(), set()
@@ -79,6 +81,8 @@ def execute(
         wait = started + step.at - clock()
         if wait > 0:
             sleep(wait)
+        if stopped():
+            break
         target = share / step.path
         if share not in target.resolve().parents:
             raise ValueError(f"simulated path {step.path!r} escapes the share folder")
