@@ -171,8 +171,9 @@ def _ttl_changes(ctx: ProvisioningContext, spec: TableSpec) -> list[Change]:
     return []
 
 
-def _create_table(ctx: ProvisioningContext, spec: TableSpec) -> None:
-    ddb = ctx.clients.dynamodb()
+def create_table_request(spec: TableSpec) -> dict[str, Any]:
+    """CreateTable's arguments for a table: its keys, its indexes' keys (all strings), on demand,
+    every index projecting all attributes. The simulation creates its tables from this too."""
     attributes = {spec.hash_key, *([spec.range_key] if spec.range_key else [])}
     for _, hash_key, range_key in spec.indexes:
         attributes |= {hash_key, range_key}
@@ -197,7 +198,12 @@ def _create_table(ctx: ProvisioningContext, spec: TableSpec) -> None:
             }
             for name, h, r in spec.indexes
         ]
-    ddb.create_table(**kwargs)
+    return kwargs
+
+
+def _create_table(ctx: ProvisioningContext, spec: TableSpec) -> None:
+    ddb = ctx.clients.dynamodb()
+    ddb.create_table(**create_table_request(spec))
     ddb.get_waiter("table_exists").wait(TableName=spec.name, WaiterConfig={"Delay": 1})
 
 

@@ -21,7 +21,7 @@ from ngs_lake.aws.storage_gateway import GatewayCallFailed, StorageGatewayShares
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames
 from ngs_lake.provisioning.messaging import MAX_RECEIVE_COUNT, MAX_RETENTION_SECONDS
-from ngs_lake.provisioning.tables import table_specs
+from ngs_lake.provisioning.tables import create_table_request, table_specs
 from ngs_lake.runs.announcements import RunAnnouncer
 from ngs_lake.runs.ingest import IngestSettings
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
@@ -142,30 +142,7 @@ class SimLake:
     def _provision(self, moto: dict[str, Any]) -> None:
         ddb, s3 = moto["dynamodb"], moto["s3"]
         for spec in table_specs(self.names, None):
-            attributes = {spec.hash_key, *([spec.range_key] if spec.range_key else [])}
-            for _, h, r in spec.indexes:
-                attributes |= {h, r}
-            kwargs: dict[str, Any] = {
-                "TableName": spec.name,
-                "BillingMode": "PAY_PER_REQUEST",
-                "KeySchema": spec.key_schema(),
-                "AttributeDefinitions": [
-                    {"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)
-                ],
-            }
-            if spec.indexes:
-                kwargs["GlobalSecondaryIndexes"] = [
-                    {
-                        "IndexName": n,
-                        "KeySchema": [
-                            {"AttributeName": h, "KeyType": "HASH"},
-                            {"AttributeName": r, "KeyType": "RANGE"},
-                        ],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }
-                    for n, h, r in spec.indexes
-                ]
-            ddb.create_table(**kwargs)
+            ddb.create_table(**create_table_request(spec))
         dlq = self.sqs.create_queue(
             QueueName=self.names.dead_letter_queue,
             Attributes={"MessageRetentionPeriod": str(MAX_RETENTION_SECONDS)},
