@@ -2,7 +2,8 @@
 ingesting, announcing and alerting on the last valid document, which the lake recorded in the
 catalogue bucket; one `config_invalid` alert names the file, the problem and the digest in
 force, and is resolved once the file is fixed. The daemon is SIGKILLed and started again while
-the file is invalid: its new code server has only the record to run on, and does.
+the file is invalid, and no longer YAML at all: its new code server finds the record only
+through the catalogue bucket the deployment pins (NGS_LAKE_CATALOG_BUCKET), and runs on it.
 
 One scenario for the module (a daemon's start is the expensive part); each test checks one
 promise of it. Its own moto server, as the stack runs between this module's tests.
@@ -14,6 +15,8 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +36,7 @@ from ngs_lake.local.processes import (
     moto_server_argv,
 )
 from ngs_lake.provisioning import apply_plan, plan_lake
-from ngs_lake.provisioning.document_in_force import RECORD_KEY
+from ngs_lake.provisioning.document_in_force import CATALOG_BUCKET_ENV, RECORD_KEY
 from ngs_lake_tests.conftest import (
     CREDENTIALS,
     GATEWAY_CREDENTIALS,
@@ -42,6 +45,7 @@ from ngs_lake_tests.conftest import (
     MotoServer,
     edited_config,
     lake_clients,
+    local_environment,
     start_daemon,
 )
 from ngs_lake_tests.lake_fixtures import Lake, upload_event
@@ -57,6 +61,7 @@ PROBLEM = (
     "gridion, minion, revio, sequel-2, aviti"
 )
 SENSORS = ("storage_gateway_events", "operations_alerts")
+NOT_YAML = "sequencers: [\n"  # saved over the typo while the daemon is down: names no bucket
 
 
 def _edit(document: dict) -> None:
@@ -85,6 +90,8 @@ class Scenario:
     started: list[str]  # message ids the LIMS heard while the file was invalid, in order
     status: str  # `ngs-lake status` while the file was invalid
     runs_list: str  # `ngs-lake runs list` then
+    status_after_restart: str  # `ngs-lake status` after the restart, the file not YAML
+    runs_list_after_restart: str
     ticks: dict[str, list[TickStatus]]  # each sensor's ticks while the file was invalid
 
 
@@ -209,18 +216,42 @@ def scenario(stack) -> Scenario:
     runs_list = lake.cli("runs", "list").stdout
     daemon.signal(signal.SIGKILL)
     wait_for(lambda: daemon.exit_code() is not None, 10, what="the daemon gone")
+    lake.config_path.write_text(NOT_YAML)
     daemon.start()
     _start_run(lake, RUN_AFTER)
     lims.until(lambda read: len(read) >= 2, 90)  # run.started from the restarted daemon
     ticks = _ticks_since(home, invalid_since)
+    status_after, runs_after = _cli_deployed(lake, "status"), _cli_deployed(lake, "runs", "list")
     started = [m["message_id"] for m in lims.read]  # all while the file was invalid
     lake.config_path.write_text(valid)
     alerts.until(_has("resolved"))
     time.sleep(6)  # three more alert intervals: anything sent twice would arrive by now
     alerts.poll()
     return Scenario(
-        lake, valid_sha256, recorded, invalid_since, alerts.read, started, status, runs_list, ticks
+        lake,
+        valid_sha256,
+        recorded,
+        invalid_since,
+        alerts.read,
+        started,
+        status,
+        runs_list,
+        status_after,
+        runs_after,
+        ticks,
     )
+
+
+def _cli_deployed(lake: Lake, *args: str) -> str:
+    """`ngs-lake <args>` as an operator's shell on the deployment runs it: with the catalogue
+    bucket the deployment pins (deploy/env/lake.env)."""
+    env = {
+        **local_environment(lake.moto.endpoint, lake.gateway.endpoint),
+        CATALOG_BUCKET_ENV: "small-lake-catalog",
+        "PATH": "/usr/bin:/bin",
+    }
+    argv = [sys.executable, "-m", "ngs_lake.cli", *args, "--config", str(lake.config_path)]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, check=False).stdout
 
 
 def test_the_valid_document_is_recorded_in_the_catalogue_bucket(scenario):
@@ -272,3 +303,14 @@ def test_status_says_the_file_is_invalid_in_one_line_then_everything_else(scenar
     assert rest[0].startswith("ngs_lake status at ")
     assert any(line.startswith("events queue ") for line in rest)
     assert f"NVX-MAD-01/{RUN_BEFORE}" in scenario.runs_list
+
+
+def test_after_a_restart_with_a_file_that_is_not_yaml_status_and_runs_list_work(scenario):
+    first, *rest = scenario.status_after_restart.splitlines()
+    assert first.startswith(f"config: {scenario.lake.config_path} is INVALID (1 problem(s): ")
+    assert first.endswith(
+        f"the lake runs on the recorded document sha256 {scenario.valid_sha256}; fix the file "
+        "(`ngs-lake config validate`)"
+    )
+    assert rest[0].startswith("ngs_lake status at ")
+    assert f"NVX-MAD-01/{RUN_AFTER}" in scenario.runs_list_after_restart

@@ -295,6 +295,7 @@ def _environments(
         "DAGSTER_GRPC_HOST": "127.0.0.1",
         "DAGSTER_GRPC_PORT": str(code_port),
         "NGS_LAKE_CONFIG": str(config_path),
+        "NGS_LAKE_CATALOG_BUCKET": load_lake_config(config_path).lake.catalog_bucket,
         "NGS_LAKE_TARGET": "local",
         "NGS_LAKE_SENSOR_INTERVAL_SECONDS": "2",
     }

@@ -76,12 +76,6 @@ def test_an_invalid_document_stops_no_tick_and_alerts_once_until_fixed():
     assert sim.lake.document_file is not None and sim.lake.document_file.spells == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue #35 limit: a file that is not YAML names no catalogue bucket, and a restarted "
-    "daemon has no memory of the last one, so load_document_in_force raises on every tick",
-)
 def test_an_unreadable_document_after_a_restart_stops_no_tick():
     def steps(sim: LakeSimulation) -> None:
         sim.start_run(B01)

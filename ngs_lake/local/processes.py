@@ -62,13 +62,21 @@ def dagster_environment(
     home: Path, project_dir: Path, config_path: Path, sensor_interval_seconds: int
 ) -> dict[str, str]:
     """Link `home` (`link_dagster_home`) and return what a Dagster process of the lake reads
-    besides its AWS endpoints: the home, the config document and the sensors' interval."""
+    besides its AWS endpoints: the home, the config document, the sensors' interval, and the
+    catalogue bucket that holds the document in force (pinned at start, as a deployment pins it,
+    so a restart finds the record whatever the file holds by then)."""
+    from ngs_lake.provisioning.document_in_force import CATALOG_BUCKET_ENV, record_address
+
     link_dagster_home(home, project_dir)
-    return {
+    env = {
         "DAGSTER_HOME": str(home),
         "NGS_LAKE_CONFIG": str(config_path),
         "NGS_LAKE_SENSOR_INTERVAL_SECONDS": str(sensor_interval_seconds),
     }
+    address = record_address(config_path.read_bytes()) if config_path.is_file() else None
+    if address is not None:
+        env[CATALOG_BUCKET_ENV] = address.bucket
+    return env
 
 
 class ProcessFailed(RuntimeError):

@@ -90,6 +90,8 @@ class LocalStack:
 
     def environment(self) -> dict[str, str]:
         """What any process needs to reach this stack: endpoints, target, test credentials."""
+        from ngs_lake.provisioning.document_in_force import CATALOG_BUCKET_ENV
+
         target = AwsTarget(
             region=self.config.lake.region,
             endpoint_url=f"http://127.0.0.1:{self.ports.moto}",
@@ -103,6 +105,8 @@ class LocalStack:
             "NGS_LAKE_GATEWAY_ACCESS_KEY_ID": LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             "NGS_LAKE_GATEWAY_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             "NGS_LAKE_CONFIG": str(self.config_path),
+            # where the document in force is recorded, pinned as a deployment pins it
+            CATALOG_BUCKET_ENV: self.config.lake.catalog_bucket,
             "NGS_LAKE_STATE_DIR": str(self.state_dir),
             "DAGSTER_HOME": str(self.dagster_home),
         }

@@ -4,9 +4,16 @@ announcements or alerts.
 
 The record is one object in the catalogue bucket, `lake-config/in-force.json` (the text and its
 SHA-256), so it survives a restart of the daemon and the code server; the bucket is versioned,
-so every document ever in force stays readable. When the file is invalid, the bucket's name and
-the region are read from what of the file still parses, else from the last valid document this
-process loaded.
+so every document ever in force stays readable.
+
+Where the record is must not depend on the file, which may be anything: the deployment names the
+catalogue bucket in `NGS_LAKE_CATALOG_BUCKET` (each process's environment: an ECS task
+definition, a Helm value, the local stack), which survives every restart and is read before the
+file. A copy beside DAGSTER_HOME would not do: on ECS and Kubernetes the daemon's and the code
+server's file systems are new with each task or pod, and the sensors run in the code server.
+Without the variable, the bucket is read from what of an invalid file still parses, else from
+the last valid document this process loaded; a valid document naming another bucket than the
+variable is refused, so the record is never written in one place and looked for in another.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +39,7 @@ log = logging.getLogger(__name__)
 
 RECORD_KEY = "lake-config/in-force.json"
 RECORD_SCHEMA = "ngs-lake/document-in-force/v1"
+CATALOG_BUCKET_ENV = "NGS_LAKE_CATALOG_BUCKET"
 
 S3ForRegion = Callable[[str], Any]  # region -> a boto3 S3 client
 
@@ -119,13 +128,30 @@ def forget_process_state() -> None:
     _last_address.clear()
 
 
+def deployed_record_address(environ: Mapping[str, str] | None = None) -> RecordAddress | None:
+    """The record's bucket as the deployment names it (`NGS_LAKE_CATALOG_BUCKET`), in the
+    process's AWS region; None when the variable is unset."""
+    env = os.environ if environ is None else environ
+    bucket = env.get(CATALOG_BUCKET_ENV, "").strip()
+    if not bucket:
+        return None
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    return RecordAddress(bucket, region or LakeSettings.model_fields["region"].default)
+
+
 def load_document_in_force(
-    path: str | Path, s3_for: S3ForRegion, target: str | None = None, record: bool = True
+    path: str | Path,
+    s3_for: S3ForRegion,
+    target: str | None = None,
+    record: bool = True,
+    environ: Mapping[str, str] | None = None,
 ) -> DocumentInForce:
     """The document in force (module docstring). A valid file is recorded (`record`) when it is
     new; an invalid one falls back on the record, and raises `LakeConfigError` with the file's
-    problems and why no record could be read only when there is none."""
+    problems and why no record could be read only when there is none. `environ` (default: the
+    process's) holds the deployment's `NGS_LAKE_CATALOG_BUCKET`."""
     path = Path(path)
+    deployed = deployed_record_address(environ)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -133,6 +159,7 @@ def load_document_in_force(
     else:
         try:
             document = parse_lake_text(data, str(path), target)
+            _check_deployed_bucket(document, deployed)
         except LakeConfigError as exc:
             problems = exc.problems
         else:
@@ -142,7 +169,18 @@ def load_document_in_force(
             if record and _recorded.get(address.bucket) != digest:
                 _record(DocumentRecord(s3_for(address.region), address.bucket), data, digest, path)
             return DocumentInForce(document, digest, str(path), (), digest)
-    return _fall_back(path, data, problems, s3_for, target)
+    return _fall_back(path, data, problems, s3_for, target, deployed)
+
+
+def _check_deployed_bucket(document: LakeConfig, deployed: RecordAddress | None) -> None:
+    if deployed is not None and deployed.bucket != document.lake.catalog_bucket:
+        raise LakeConfigError(
+            [
+                f"lake.catalog_bucket: {document.lake.catalog_bucket!r} is not the bucket this "
+                f"deployment records the document in ({CATALOG_BUCKET_ENV}={deployed.bucket!r}); "
+                f"change both together"
+            ]
+        )
 
 
 def _record(record: DocumentRecord, data: bytes, digest: str, path: Path) -> None:
@@ -158,15 +196,20 @@ def _record(record: DocumentRecord, data: bytes, digest: str, path: Path) -> Non
 
 
 def _fall_back(
-    path: Path, data: bytes, problems: list[str], s3_for: S3ForRegion, target: str | None
+    path: Path,
+    data: bytes,
+    problems: list[str],
+    s3_for: S3ForRegion,
+    target: str | None,
+    deployed: RecordAddress | None,
 ) -> DocumentInForce:
-    address = record_address(data) or (_last_address[0] if _last_address else None)
+    address = deployed or record_address(data) or (_last_address[0] if _last_address else None)
     if address is None:
         raise LakeConfigError(
             [
                 *problems,
-                "no document to fall back on: the file names no readable lake.catalog_bucket, "
-                "and this process has loaded no valid document",
+                f"no document to fall back on: {CATALOG_BUCKET_ENV} is not set, the file names "
+                "no readable lake.catalog_bucket, and this process has loaded no valid document",
             ],
             str(path),
         )

@@ -24,6 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 from ngs_lake.alerts.conditions import DocumentCheck
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.provisioning.document_in_force import (
+    CATALOG_BUCKET_ENV,
     DocumentInForce,
     forget_process_state,
     load_document_in_force,
@@ -88,8 +89,14 @@ def document_check(lake: Any) -> tuple[LakeConfig, DocumentCheck | None]:
 
 
 def _load(lake: Any) -> DocumentInForce:
+    # the deployment names the catalogue bucket, as deploy/env and the local stack do
+    deployment = {CATALOG_BUCKET_ENV: lake.config.lake.catalog_bucket}
     loaded = load_document_in_force(
-        lake.document_file.path, lambda region: lake.aws.s3(), target="local", record=True
+        lake.document_file.path,
+        lambda region: lake.aws.s3(),
+        target="local",
+        record=True,
+        environ=deployment,
     )
     lake.document_file.loaded.append((loaded, lake.document_file.valid))
     return loaded
