@@ -41,6 +41,11 @@ def role(name: str) -> str:
     return f"arn:aws:iam::{ACCOUNT}:role/{name}"
 
 
+def attached(name: str) -> list[dict[str, Any]]:
+    """The managed policies generated for the Dagster role `name`, all attached to it."""
+    return [d for n, d in DAGSTER.items() if n == name or n.startswith(f"{name} (managed policy ")]
+
+
 GATEWAY = CONFIG.lake.gateway_role_arn
 BREAK_GLASS = CONFIG.lake.break_glass_role_arn
 QC, LIMS = (c.principal for c in CONFIG.consumers)  # illumina-qc (two prefixes), lims (all)
@@ -48,23 +53,29 @@ WEB, DAEMON_ROLE = role("small-lake-dagster-webserver"), role("small-lake-dagste
 RUN, PROVISIONER = role("small-lake-dagster-run"), role("small-lake-dagster-provisioning")
 STRANGER = role("someone-else")
 
-IDENTITY: dict[str, dict[str, Any]] = {
-    GATEWAY: gateway_role_iam_policy(CONFIG, KEY, ACCOUNT),
-    **{c.principal: consumer_iam_policy(CONFIG, c, KEY) for c in CONFIG.consumers},
-    WEB: DAGSTER[WEBSERVER],
-    DAEMON_ROLE: DAGSTER[DAEMON],
-    RUN: DAGSTER[RUN_TASK],
-    PROVISIONER: DAGSTER[PROVISIONING_TASK],
+# Each principal's identity policies: the Dagster roles' generated managed policies, all of them
+# (policy_sizes.py cuts a document too large for one), so every case judges them as deployed.
+IDENTITY: dict[str, list[dict[str, Any]]] = {
+    GATEWAY: [gateway_role_iam_policy(CONFIG, KEY, ACCOUNT)],
+    **{c.principal: [consumer_iam_policy(CONFIG, c, KEY)] for c in CONFIG.consumers},
+    WEB: attached(WEBSERVER),
+    DAEMON_ROLE: attached(DAEMON),
+    RUN: attached(RUN_TASK),
+    PROVISIONER: attached(PROVISIONING_TASK),
     # The break-glass role is the account's to define; it stands here with full access, so
     # what it is refused is what the lake's resource policies refuse it.
-    BREAK_GLASS: {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-    },
-    STRANGER: {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}],
-    },
+    BREAK_GLASS: [
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        }
+    ],
+    STRANGER: [
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}],
+        }
+    ],
 }
 
 # kms_key.py creates the key without a policy, so it has AWS's default key policy: the account's
@@ -113,7 +124,10 @@ def request(case: Case) -> dict[str, Any]:
         "action": case.action,
         "resource": case.resource,
         "accountId": ACCOUNT,
-        "identityPolicies": [{"name": "generated", "policy": IDENTITY[case.principal]}],
+        "identityPolicies": [
+            {"name": f"generated-{i}", "policy": policy}
+            for i, policy in enumerate(IDENTITY[case.principal], 1)
+        ],
         "resourcePolicy": resource_policy(case.resource),
         "context": {
             "aws:SecureTransport": "true" if case.tls else "false",

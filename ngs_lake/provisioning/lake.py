@@ -22,6 +22,7 @@ from ngs_lake.provisioning.policies import (
     dagster_role_policies,
     gateway_role_iam_policy,
 )
+from ngs_lake.provisioning.policy_sizes import managed_policies
 from ngs_lake.provisioning.shares import (
     catalogue_items,
     existing_shares,
@@ -91,12 +92,15 @@ def plan_lake(config: LakeConfig, clients: AwsClients) -> Plan:
     key = ctx.key_arn_or_placeholder()
     # The Dagster instance's compute-log bucket is the deployment's (deploy/), not the lake's.
     target = PolicyTarget.of(ctx, os.environ.get("NGS_LAKE_COMPUTE_LOG_BUCKET"))
-    plan.iam_policies = {
+    identities = {
         f"gateway role {config.lake.gateway_role_arn}": gateway_role_iam_policy(config, key),
         **{
             f"consumer {c.name} ({c.principal})": consumer_iam_policy(config, c, key)
             for c in config.consumers
         },
+    }
+    plan.iam_policies = {  # each a managed policy that fits IAM's limit (policy_sizes.py)
+        **{k: v for n, d in identities.items() for k, v in managed_policies(n, d).items()},
         **dagster_role_policies(config, target),
     }
     plan.all_policies = all_policies(config, target)

@@ -23,6 +23,7 @@ from ngs_lake.provisioning.iam_arns import (
     document,
     objects_arn,
 )
+from ngs_lake.provisioning.policy_sizes import managed_policies
 from ngs_lake.runs.events import SOFTWARE_SOURCE
 
 CONSUMER_OBJECT_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAttributes"]
@@ -333,8 +334,12 @@ def _appliance_statements(arns: LakeArns, objects: list[str]) -> list[Statement]
 
 
 def dagster_role_policies(config: LakeConfig, target: PolicyTarget) -> dict[str, Document]:
-    """The webserver's, the daemon's and the run tasks' documents (dagster_roles.py)."""
-    return dagster_role_documents(LakeArns(config, target))
+    """The webserver's, the daemon's and the run tasks' documents (dagster_roles.py), each as
+    managed policies that fit IAM's limit (policy_sizes.py)."""
+    documents = dagster_role_documents(LakeArns(config, target))
+    return {
+        k: v for name, whole in documents.items() for k, v in managed_policies(name, whole).items()
+    }
 
 
 def all_policies(config: LakeConfig, target: PolicyTarget) -> dict[str, Document]:
@@ -365,12 +370,14 @@ def all_policies(config: LakeConfig, target: PolicyTarget) -> dict[str, Document
         out[f"queue policy {queue}"] = consumer_queue_policy(
             arns.queue(queue), arns.topic, consumer
         )
-    out[f"gateway role {lake.gateway_role_arn}"] = gateway_role_iam_policy(
-        config, arns.key, target.account
+    out |= managed_policies(
+        f"gateway role {lake.gateway_role_arn}",
+        gateway_role_iam_policy(config, arns.key, target.account),
     )
     for consumer in config.consumers:
-        out[f"consumer {consumer.name} ({consumer.principal})"] = consumer_iam_policy(
-            config, consumer, arns.key
+        out |= managed_policies(
+            f"consumer {consumer.name} ({consumer.principal})",
+            consumer_iam_policy(config, consumer, arns.key),
         )
     return out | dagster_role_policies(config, target)
 
