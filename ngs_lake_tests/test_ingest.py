@@ -248,6 +248,37 @@ def test_dlq_list_and_redrive(lake):
     assert report.rejected == 1
 
 
+def test_an_eventbridge_dead_letter_is_listed_with_its_error_and_redriven_into_the_lake(lake):
+    """An event EventBridge could not deliver lands in the rule target's DLQ, the events
+    queue's own, with the attributes EventBridge adds
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html); `dlq list`
+    names its error, and a redrive lets the lake take the event in."""
+    share = lake.share("NVX-MAD-01")
+    run = "20261201_LH00123_0200_A22DLQEB1"
+    attributes = {
+        "RULE_ARN": f"arn:aws:events:us-east-1:123456789012:rule/{lake.names.events_rule}",
+        "TARGET_ARN": f"arn:aws:sqs:us-east-1:123456789012:{lake.names.events_queue}",
+        "ERROR_CODE": "CONNECTION_FAILURE",
+        "ERROR_MESSAGE": "Failed to connect to the target",
+    }
+    lake.moto.client("sqs").send_message(
+        QueueUrl=lake.queue_url(lake.names.dead_letter_queue),
+        MessageBody=upload_event(share, f"{run}/RunInfo.xml"),
+        MessageAttributes={
+            k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()
+        },
+    )
+    listed = lake.cli("dlq", "list", "--wait", "1")
+    assert listed.returncode == 0, listed.stderr
+    assert (
+        "EventBridge could not deliver it to the events queue: CONNECTION_FAILURE Failed to "
+        "connect to the target" in listed.stdout
+    )
+    redriven = lake.cli("dlq", "redrive", "--reason", "EventBridge", "--wait", "1")
+    assert "redrove 1 message\n" in redriven.stdout, redriven.stderr
+    assert drain(lake).new_runs == [f"NVX-MAD-01/{run}"]
+
+
 def test_an_announcement_whose_publish_fails_is_retried_not_lost(lake):
     share = lake.share("NVX-MAD-01")
     lake.send_raw([upload_event(share, k) for k in novaseq_keys(1)])

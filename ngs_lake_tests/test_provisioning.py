@@ -261,6 +261,57 @@ def test_events_reach_the_queue_through_the_rule(moto, provisioned):
     assert json.loads(messages[0]["Body"])["detail"]["object-key"] == "RUN/RunInfo.xml"
 
 
+def _rule_dead_letters(moto) -> tuple[dict, dict, str]:
+    """The rule's target as ListTargetsByRule returns it, the DLQ's policy, the rule's ARN."""
+    events, sqs = moto.client("events"), moto.client("sqs")
+    (target,) = events.list_targets_by_rule(Rule="small-lake-gateway-events")["Targets"]
+    dlq = sqs.get_queue_url(QueueName="small-lake-gateway-events-dlq")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
+    rule = events.describe_rule(Name="small-lake-gateway-events")["Arn"]
+    policy = json.loads(attributes["Policy"]) if "Policy" in attributes else {}
+    return target, {"arn": attributes["QueueArn"], "policy": policy}, rule
+
+
+def test_an_event_the_queue_cannot_take_goes_to_the_dlq_after_bounded_retries(moto, provisioned):
+    """PutTargets' DeadLetterConfig and RetryPolicy, read back; the DLQ lets only this rule's
+    EventBridge deliveries in (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html)."""
+    target, dlq, rule = _rule_dead_letters(moto)
+    assert target["DeadLetterConfig"] == {"Arn": dlq["arn"]}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+    assert dlq["policy"]["Statement"] == [
+        {
+            "Sid": "EventBridgeDeadLetters",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": dlq["arn"],
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
+        }
+    ]
+
+
+def test_a_lake_provisioned_without_rule_dead_letters_gets_them_planned(moto, gateway, provisioned):
+    """A lake from before: its target without DeadLetterConfig or RetryPolicy, its DLQ without
+    a policy. The plan shows both as updates, the apply makes them, and a second is a no-op."""
+    events, sqs = moto.client("events"), moto.client("sqs")
+    target, dlq, _ = _rule_dead_letters(moto)
+    old = {k: v for k, v in target.items() if k not in ("DeadLetterConfig", "RetryPolicy")}
+    events.remove_targets(Rule="small-lake-gateway-events", Ids=[target["Id"]])
+    events.put_targets(Rule="small-lake-gateway-events", Targets=[old])
+    url = sqs.get_queue_url(QueueName="small-lake-gateway-events-dlq")["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})
+    assert "DeadLetterConfig" not in _rule_dead_letters(moto)[0]
+    plan = plan_for(moto, gateway, SMALL_CONFIG)
+    assert sorted((c.resource, c.name, c.action) for c in plan.mutations) == [
+        ("events-target", "small-lake-gateway-events", Action.UPDATE),
+        ("sqs-queue", "small-lake-gateway-events-dlq", Action.UPDATE),
+    ]
+    apply_plan(plan)
+    target, dlq, _ = _rule_dead_letters(moto)
+    assert target["DeadLetterConfig"] == {"Arn": dlq["arn"]} and dlq["policy"]
+    assert plan_for(moto, gateway, SMALL_CONFIG).mutations == []
+
+
 def test_second_apply_makes_no_mutating_call(moto, gateway, provisioned):
     counter = CallCounter()
     plan = plan_for(moto, gateway, SMALL_CONFIG, counter)

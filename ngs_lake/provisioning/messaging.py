@@ -17,6 +17,7 @@ from ngs_lake.config.names import EventShard, event_shards
 from ngs_lake.provisioning.context import TOPIC_MISSING, ProvisioningContext, read_or_none
 from ngs_lake.provisioning.plan import Action, Change, setting_change
 from ngs_lake.provisioning.policies import (
+    EVENTS_DEAD_LETTERS,
     consumer_filter_policy,
     consumer_queue_policy,
     events_queue_policy,
@@ -31,6 +32,15 @@ GATEWAY_DETAIL_TYPES = (
 MAX_RETENTION_SECONDS = 14 * 24 * 3600
 MAX_RECEIVE_COUNT = 5
 RULE_TARGET_ID = "gateway-events-queue"
+# An event EventBridge cannot deliver to the queue (unavailable, or its policy denies) is retried
+# for at most a day and 185 attempts, AWS's maxima and defaults, then sent to the rule target's
+# dead-letter queue instead of being dropped; errors no retry can mend (no permission, no queue)
+# go there at once. The DLQ is the queue's own, so what lands there is what `ngs-lake dlq list`,
+# `status`, the dlq_message_old alert and `dlq redrive` already cover, and a redrive hands the
+# event back to the queue as EventBridge would have:
+# https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
+RULE_RETRY_POLICY = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 24 * 3600}
+TARGET_SETTINGS = ("Id", "Arn", "InputTransformer", "DeadLetterConfig", "RetryPolicy")
 LAKE_TAG = "ngs-lake:lake"  # on rules, so retiring one never touches another lake's
 
 
@@ -54,8 +64,13 @@ AWS_ENVELOPE_TEMPLATE = (
 )
 
 
-def rule_target(ctx: ProvisioningContext, target_arn: str) -> dict[str, Any]:
-    target: dict[str, Any] = {"Id": RULE_TARGET_ID, "Arn": target_arn}
+def rule_target(ctx: ProvisioningContext, target_arn: str, dead_letter_arn: str) -> dict[str, Any]:
+    target: dict[str, Any] = {
+        "Id": RULE_TARGET_ID,
+        "Arn": target_arn,
+        "DeadLetterConfig": {"Arn": dead_letter_arn},
+        "RetryPolicy": dict(RULE_RETRY_POLICY),
+    }
     if ctx.is_local:
         target["InputTransformer"] = {
             "InputPathsMap": {name: f"$.{name}" for name in ENVELOPE_FIELDS},
@@ -90,7 +105,15 @@ def plan_event_queues(ctx: ProvisioningContext, gateway_arns: dict[str, str]) ->
         dlq_arn = queue_arn(ctx, shard.dead_letter_queue)
         main_arn = queue_arn(ctx, shard.queue)
         changes += _plan_queue(
-            ctx, shard.dead_letter_queue, {"MessageRetentionPeriod": str(MAX_RETENTION_SECONDS)}
+            ctx,
+            shard.dead_letter_queue,
+            {
+                "MessageRetentionPeriod": str(MAX_RETENTION_SECONDS),
+                # the rule's dead letters: EventBridge sends to it as to the queue
+                "Policy": json.dumps(
+                    events_queue_policy(dlq_arn, rule_arn(ctx, shard), EVENTS_DEAD_LETTERS)
+                ),
+            },
         )
         changes += _plan_queue(
             ctx,
@@ -104,7 +127,8 @@ def plan_event_queues(ctx: ProvisioningContext, gateway_arns: dict[str, str]) ->
                 "Policy": json.dumps(events_queue_policy(main_arn, rule_arn(ctx, shard))),
             },
         )
-        changes += _plan_rule(ctx, shard, main_arn, shard_event_pattern(ctx, shard, gateway_arns))
+        target = rule_target(ctx, main_arn, dlq_arn)
+        changes += _plan_rule(ctx, shard, target, shard_event_pattern(ctx, shard, gateway_arns))
     return changes + _plan_retired_rules(ctx, {s.rule for s in shards})
 
 
@@ -210,7 +234,10 @@ def _comparable(attributes: dict[str, str | None]) -> dict[str, Any]:
 
 
 def _plan_rule(
-    ctx: ProvisioningContext, shard: EventShard, target_arn: str, pattern: dict[str, list[str]]
+    ctx: ProvisioningContext,
+    shard: EventShard,
+    target: dict[str, Any],
+    pattern: dict[str, list[str]],
 ) -> list[Change]:
     events = ctx.clients.events
     name = shard.rule
@@ -231,7 +258,6 @@ def _plan_rule(
             Tags=[{"Key": LAKE_TAG, "Value": ctx.names.prefix}],
         )
 
-    target = rule_target(ctx, target_arn)
     notes = (
         ("input transformer restores the `account` field moto drops from SQS deliveries",)
         if ctx.is_local
@@ -255,8 +281,7 @@ def _plan_rule(
         setting_change(
             "events-target",
             name,
-            [{k: t[k] for k in ("Id", "Arn", "InputTransformer") if k in t} for t in targets]
-            or None,
+            [{k: t[k] for k in TARGET_SETTINGS if k in t} for t in targets] or None,
             [target],
             put_target,
             notes,

@@ -365,6 +365,9 @@ def all_policies(config: LakeConfig, target: PolicyTarget) -> dict[str, Document
         out[f"queue policy {shard.queue}"] = events_queue_policy(
             arns.queue(shard.queue), arns.rule(shard.rule)
         )
+        out[f"queue policy {shard.dead_letter_queue}"] = events_queue_policy(
+            arns.queue(shard.dead_letter_queue), arns.rule(shard.rule), EVENTS_DEAD_LETTERS
+        )
     for consumer in config.consumers:
         queue = names.consumer_queue(consumer.name)
         out[f"queue policy {queue}"] = consumer_queue_policy(
@@ -382,12 +385,18 @@ def all_policies(config: LakeConfig, target: PolicyTarget) -> dict[str, Document
     return out | dagster_role_policies(config, target)
 
 
-def events_queue_policy(queue_arn: str, rule_arn: str) -> Document:
+EVENTS_DEAD_LETTERS = "EventBridgeDeadLetters"
+
+
+def events_queue_policy(
+    queue_arn: str, rule_arn: str, sid: str = "EventBridgeDelivery"
+) -> Document:
+    """EventBridge may send the rule's events (to its queue) or its dead letters (to the DLQ)."""
     return {
         "Version": VERSION,
         "Statement": [
             {
-                "Sid": "EventBridgeDelivery",
+                "Sid": sid,
                 "Effect": "Allow",
                 "Principal": {"Service": "events.amazonaws.com"},
                 "Action": "sqs:SendMessage",

@@ -1,7 +1,11 @@
 """The dead-letter queue, for operators: see what was parked and why, and replay it after a fix.
 
 The sensor parks each rejected message with its reason as a message attribute; SQS's own redrive
-(after 5 receives) is the last net and carries no reason, which `list` shows as such.
+(after 5 receives) is the last net and carries no reason, which `list` shows as such. The same
+queue is the EventBridge rule target's dead-letter queue: an event EventBridge could not deliver
+to the events queue arrives with ERROR_CODE and ERROR_MESSAGE attributes, shown as its reason,
+and a redrive hands it to the events queue as EventBridge would have:
+https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
 
 Every receive long-polls (WaitTimeSeconds=20) and the listing ends after one empty long poll. A
 short poll (WaitTimeSeconds=0) asks only a sample of SQS's servers, so it can answer empty while
@@ -35,10 +39,20 @@ def _parked(message: dict[str, Any]) -> ParkedMessage:
         message_id=message["MessageId"],
         receipt_handle=message["ReceiptHandle"],
         reason=attributes.get("reason", {}).get("StringValue")
+        or _undelivered(attributes)
         or "(no reason: moved by SQS redrive after repeated failures)",
         rejected_at=attributes.get("rejected_at", {}).get("StringValue"),
         body=message["Body"],
     )
+
+
+def _undelivered(attributes: dict[str, Any]) -> str | None:
+    """The reason of an EventBridge dead letter, from the attributes EventBridge adds."""
+    code = attributes.get("ERROR_CODE", {}).get("StringValue")
+    if code is None:
+        return None
+    message = attributes.get("ERROR_MESSAGE", {}).get("StringValue") or ""
+    return f"EventBridge could not deliver it to the events queue: {code} {message}".rstrip()
 
 
 def _hold_all(sqs: Any, dlq_url: str, limit: int, wait_seconds: int) -> list[ParkedMessage]:

@@ -165,6 +165,7 @@ class SimLake:
         self.operations = self.sns.create_topic(Name=self.names.operations_topic)["TopicArn"]
         s3.create_bucket(Bucket=self.config.lake.catalog_bucket)
         self.world = World(self.clock, self.rng, self.sqs, self.gateway_api, s3, self.queue_url)
+        self.world.dead_letter_url = self.dlq_url  # the rule target's dead letters
         self.world.bucket_of = {}
         for sequencer in self.config.sequencers:
             bucket = self.names.bucket(sequencer.id)

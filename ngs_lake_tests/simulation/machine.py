@@ -182,7 +182,7 @@ class LakeSimulation(FolderActions, DocumentActions, RuleBasedStateMachine):
     def target_outage(self, seconds: float, duplicates: int = 0) -> None:
         """EventBridge cannot deliver to the queue for `seconds` (its events are retried and
         arrive after, world.py), and delivers the next `duplicates` events twice. Outages stay
-        under the 24 h after which EventBridge drops an event."""
+        under the 24 h after which EventBridge sends an event to the DLQ."""
         self.world.target_outage(seconds)
         self.world.duplicates += duplicates
         note("eventbridge: target outage" if seconds else "eventbridge: on time")

@@ -32,7 +32,8 @@ POD5_BYTES = 4096
 
 # EventBridge delivers an event to a rule's target at once, in no promised order; while the
 # target fails it retries "for 24 hours and up to 185 times with an exponential back off and
-# jitter", then drops the event (the lake's rule has no dead-letter queue).
+# jitter", then sends the event to the target's dead-letter queue: provisioning gives the rule's
+# target the events queue's own DLQ (DeadLetterConfig, RetryPolicy; provisioning/messaging.py).
 # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-retry-policy.html
 # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
 # So lateness upstream of the queue comes only from a target outage: every event of its period
@@ -125,7 +126,8 @@ class World:
         self.lose_confirmations = 0
         self.late_confirmation = 0.0
         self.target_down_until = 0.0  # EventBridge cannot deliver to the queue until then
-        self.dropped: list[str] = []  # events whose retries ran out (the rule has no DLQ)
+        self.dropped: list[str] = []  # events whose retries ran out: sent to the DLQ
+        self.dead_letter_url: str | None = None  # the rule target's DeadLetterConfig
         self.duplicates = 0  # the next N events are delivered twice
         self.upload_delay = 5.0
         api = gateway_api
@@ -293,13 +295,16 @@ class World:
 
     def _retry(self, body: str, sent: float, attempt: int, moment: float) -> None:
         """Walk the event's retry schedule past the target's outage: it is delivered at the
-        first attempt after the outage ends, or dropped once its attempts or age are spent."""
+        first attempt after the outage ends, or sent to the DLQ once its attempts or age are
+        spent."""
         while moment < self.target_down_until:
             attempt += 1
             backoff = min(RETRY_CAP_SECONDS, 2.0**attempt)
             moment += backoff / 2 + self.rng.uniform(0, backoff / 2)
             if attempt > RETRY_ATTEMPTS or moment - sent > MAXIMUM_EVENT_AGE_SECONDS:
                 self.dropped.append(body)
+                if self.dead_letter_url is not None:
+                    self.sqs.send_message(QueueUrl=self.dead_letter_url, MessageBody=body)
                 return
         self.at(moment, lambda: self._attempt(body, sent, attempt))
 
