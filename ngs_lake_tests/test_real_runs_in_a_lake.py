@@ -30,9 +30,11 @@ from ngs_lake.operations.status import collect_status, render_status
 from ngs_lake.platforms.illumina import MODELS, data_files, parse_run_info
 from ngs_lake.platforms.pacbio import dataset_resources, parse_transferdone
 from ngs_lake.runs.model import RunState
-from ngs_lake.runs.unrecognised import SETTLING_WINDOW
+from ngs_lake.runs.unrecognised import GATEWAY_CLOCK_TOLERANCE, SETTLING_WINDOW
 from ngs_lake.runs.unrecognised_ledger import UnrecognisedFolders
+from ngs_lake.runs.watermarks import QueueDrains, drained_from
 from ngs_lake_tests.lake_fixtures import Lake
+from ngs_lake_tests.simulation.clock import VirtualClock
 from ngs_lake_tests.test_completion import Driver
 from ngs_lake_tests.test_gateway_uploads import wait_for
 
@@ -239,13 +241,20 @@ def test_five_real_runs_of_four_families_complete_with_their_facts(real_lake):
             assert started["facts"] == run.expected_facts, run.run_key
     # 3. The HiSeq X folder: one record, listed by status, one alert, sent once.
     table = UnrecognisedFolders(lake.clients, lake.names)
-    later = datetime.now(UTC) + SETTLING_WINDOW + timedelta(seconds=1)
-    (folder,) = table.unrecognised(later, prune=True)  # the MinION's experiment folder is a run's
-    assert folder.subject == f"NVX-MAD-01/{HISEQ_X}"
-    assert "no novaseq-x run folder" in folder.reason
     assert f"NVX-MAD-01/{HISEQ_X}  settling" in render_status(
         collect_status(lake.clients, lake.config)
     )
+    # The window on: a tick's drain of the (empty) events queue then, ending drained, settles it.
+    later = datetime.now(UTC) + SETTLING_WINDOW + GATEWAY_CLOCK_TOLERANCE + timedelta(seconds=1)
+    drain = QueueDrains(
+        lake.clients, lake.names, lake.names.events_queue, timedelta(0), VirtualClock(later)
+    )
+    drain.open()
+    drain.close(drained=True)
+    drained = drained_from(lake.clients, lake.names, lake.config)
+    (folder,) = table.unrecognised(drained, prune=True)  # the MinION's experiment folder is a run's
+    assert folder.subject == f"NVX-MAD-01/{HISEQ_X}"
+    assert "no novaseq-x run folder" in folder.reason
     sent: list[tuple[str, str]] = []
     state = AlertState(lake.clients, lake.names)
     evaluation = evaluate(lake.clients, lake.config, state, later)

@@ -4,8 +4,6 @@ The same rules take part in test_simulation.py's fresh examples."""
 
 from collections.abc import Callable
 
-import pytest
-
 from ngs_lake_tests.simulation.folders import start_run_under, upload_stray
 from ngs_lake_tests.simulation.machine import LakeSimulation
 
@@ -104,13 +102,6 @@ def test_an_experiment_folder_whose_run_events_come_late_is_not_alerted():
     holds(steps)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue #34 limit, found by the fresh examples: after a three-day outage, the alert "
-    "pass judges the experiment folder settled before the ticks have taken its run's queued "
-    "events in (settling is judged on the lake's clock, not on a drained queue)",
-)
 def test_an_experiment_folder_is_not_alerted_while_its_runs_events_wait_in_the_queue():
     def steps(sim: LakeSimulation) -> None:  # the fresh examples' counterexample, as drawn
         sim.park_in_dlq(101)

@@ -50,7 +50,7 @@ from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.lifecycle import MAX_NOTIFY_REQUESTS
 from ngs_lake.runs.model import RunState
 from ngs_lake.runs.unrecognised_ledger import UnrecognisedFolders
-from ngs_lake.runs.watermarks import GatewayWatermarks
+from ngs_lake.runs.watermarks import GatewayWatermarks, drained_from
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def evaluate(
         ("gateway watermarks", lambda: _silence(clients, names, config, now)),
         ("dead-letter queues", lambda: _dead_letters(clients, config, now)),
         ("gateway caches", lambda: _caches(clients, config, state, now)),
-        ("unrecognised folders", lambda: _unrecognised(clients, names, now)),
+        ("unrecognised folders", lambda: _unrecognised(clients, names, config)),
     )
     for label, read in sources:
         try:
@@ -126,9 +126,12 @@ def _runs(
 
 
 def _unrecognised(
-    clients: AwsClients, names: LakeNames, now: datetime
+    clients: AwsClients, names: LakeNames, config: LakeConfig
 ) -> tuple[set[str], list[Alert]]:
-    folders = UnrecognisedFolders(clients, names).unrecognised(now, prune=True)
+    """Settled on a drained queue, not on the pass's clock (runs/unrecognised.py): after an
+    outage the pass runs before the ticks have taken in the backlog that holds the runs."""
+    drained = drained_from(clients, names, config)
+    folders = UnrecognisedFolders(clients, names).unrecognised(drained, prune=True)
     return {FOLDER_UNRECOGNISED}, unrecognised_folder_findings(folders)
 
 

@@ -23,6 +23,7 @@ from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.model import RunState, utc_iso
 from ngs_lake.runs.unrecognised import UnrecognisedFolder
 from ngs_lake.runs.unrecognised_ledger import UnrecognisedFolders
+from ngs_lake.runs.watermarks import drained_from
 
 
 @dataclass(frozen=True)
@@ -141,22 +142,25 @@ def collect_status(clients: AwsClients, config: LakeConfig, latest: int = 5) -> 
             key=lambda r: r.get("last_activity_at", ""),
         ),
         latest=notifications[:latest],
-        **_unrecognised_folders(clients, names),
+        **_unrecognised_folders(clients, names, config),
     )
 
 
-def _unrecognised_folders(clients: AwsClients, names: LakeNames) -> dict[str, Any]:
-    """Read only: a settled candidate with a run under it is left for the alert pass to drop."""
+def _unrecognised_folders(
+    clients: AwsClients, names: LakeNames, config: LakeConfig
+) -> dict[str, Any]:
+    """Read only: a settled candidate with a run under it is left for the alert pass to drop.
+    Settled on a drained queue, as the alert pass judges (runs/unrecognised.py)."""
     table = UnrecognisedFolders(clients, names)
-    now = datetime.now(UTC)
     try:
+        drained = drained_from(clients, names, config)
         candidates = table.all()
-        settled = table.unrecognised(now)
+        settled = table.unrecognised(drained)
     except Exception as exc:  # shown, not raised: the rest of the status still helps
         return {"unrecognised_error": str(exc)}
     return {
         "unrecognised": settled,
-        "settling": [f for f in candidates if not f.settled(now)],
+        "settling": [f for f in candidates if not f.settled(drained.get(f.sequencer_id))],
     }
 
 

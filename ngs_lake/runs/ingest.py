@@ -197,8 +197,8 @@ class GatewayEventIngest:
         if pending:
             self._flush(pending, report)
         if self.drains is not None:
-            self.drains.close()
             report.drained = report.drained and self.drains.settled()
+            self.drains.close(report.drained)
         if report.newest_by_gateway:  # once per tick: a lagging watermark only stalls less
             self.watermarks.advance(report.newest_by_gateway, self.clock.now())
             report.ledger_write_calls += len(report.newest_by_gateway)

@@ -8,10 +8,13 @@ and an operator cannot tell "not a run" from "a run we failed to recognise".
 An object whose key lies in no run folder (ingest classifies it `stray`) makes its top-level
 folder a candidate: one item per (sequencer, folder), written once per flush, keeping when it was
 first seen. Nanopore writes `<experiment>/` and `<experiment>/<sample>/` before the run folder
-under them, and events come in any order, so a candidate is judged only after SETTLING_WINDOW,
-and one with a recognised run under it is a run's parent, not an unrecognised folder: it is
-dropped then. Files of a recognised run are never stray, so they never come here. Pure; the
-table is runs/unrecognised_ledger.py.
+under them, and events come in any order, so a candidate is judged only once SETTLING_WINDOW
+has passed on a drained queue: a drain of its events queue that ended drained started at least
+the window (and the gateway clock's tolerance) after the folder was first seen, so every event
+of what reached S3 within the window has been taken in, however long the daemon was down or the
+backlog (issue #34). One with a recognised run under it is a run's parent, not an unrecognised
+folder: it is dropped then. Files of a recognised run are never stray, so they never come
+here. Pure; the table is runs/unrecognised_ledger.py.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from datetime import datetime, timedelta
 from ngs_lake.platforms import family_of
 
 SETTLING_WINDOW = timedelta(minutes=30)
+# `first_seen` is the gateway's event time, at most this far ahead of the lake's clock (SigV4's
+# skew, as for the watermarks: runs/watermarks.py CLOCK_TOLERANCE).
+GATEWAY_CLOCK_TOLERANCE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -48,8 +54,11 @@ class UnrecognisedFolder:
     def subject(self) -> str:
         return f"{self.sequencer_id}/{self.folder}"
 
-    def settled(self, now: datetime) -> bool:
-        return now - self.first_seen >= SETTLING_WINDOW
+    def settled(self, drained_from: datetime | None) -> bool:
+        """`drained_from`: when the last drain of its events queue that ended drained started."""
+        if drained_from is None:
+            return False
+        return drained_from - GATEWAY_CLOCK_TOLERANCE - self.first_seen >= SETTLING_WINDOW
 
 
 def top_folder(key: str) -> str:

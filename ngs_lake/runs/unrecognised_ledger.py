@@ -3,7 +3,7 @@ records and the alert pass and `status` judge (rules in runs/unrecognised.py).""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from ngs_lake.aws.clients import AwsClients
@@ -80,12 +80,15 @@ class UnrecognisedFolders:
             Key=to_item({"sequencer_id": folder.sequencer_id, "folder": folder.folder}),
         )
 
-    def unrecognised(self, now: datetime, prune: bool = False) -> list[UnrecognisedFolder]:
-        """The settled candidates with no run under them; `prune` drops those that turned out to
-        be a run's parent folder (the alert pass does; `status` only reads)."""
+    def unrecognised(
+        self, drained_from: Mapping[str, datetime], prune: bool = False
+    ) -> list[UnrecognisedFolder]:
+        """The settled candidates with no run under them (`drained_from`: per sequencer, from
+        runs/watermarks.py); `prune` drops those that turned out to be a run's parent folder
+        (the alert pass does; `status` only reads)."""
         out = []
         for folder in self.all():
-            if not folder.settled(now):
+            if not folder.settled(drained_from.get(folder.sequencer_id)):
                 continue
             if self.has_run_under(folder):
                 if prune:

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 from botocore.exceptions import ClientError
 
 from ngs_lake.aws.clients import AwsClients
-from ngs_lake.config.names import LakeNames
+from ngs_lake.config.model import LakeConfig
+from ngs_lake.config.names import LakeNames, event_shards
 from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
 from ngs_lake.runs.model import parse_iso, utc_iso
 
@@ -126,7 +127,9 @@ class QueueDrains:
     only events of a live run. Each drain marks its queue open (`open_since`, an item of the
     gateways table keyed `queue#<name>`) when it starts and closed when it ends; a drain that
     finds the mark still open knows the last one died, and no silence is judged until that
-    one's messages can have come back (`hidden_until`).
+    one's messages can have come back (`hidden_until`). A drain that ended drained records when
+    it started (`drained_from`): every event sent to the queue before then has been taken in
+    (issue #34: what settles a share's unrecognised folders; `drained_from`).
     https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html
     """
 
@@ -146,13 +149,15 @@ class QueueDrains:
         self.hidden_for = hidden_for
         self.clock = clock
         self.hidden_until: datetime | None = None
+        self.opened_at: datetime | None = None
 
     def open(self) -> None:
+        self.opened_at = self.clock.now()
         old = self.ddb.update_item(
             TableName=self.table,
             Key=self.key,
             UpdateExpression="SET open_since = :now",
-            ExpressionAttributeValues={":now": {"S": utc_iso(self.clock.now())}},
+            ExpressionAttributeValues={":now": {"S": utc_iso(self.opened_at)}},
             ReturnValues="ALL_OLD",
         ).get("Attributes", {})
         until = old.get("hidden_until", {}).get("S")
@@ -174,11 +179,36 @@ class QueueDrains:
                 ExpressionAttributeValues={":u": {"S": utc_iso(died)}},
             )
 
-    def close(self) -> None:
+    def close(self, drained: bool = False) -> None:
+        """The drain ended; `drained`: on an empty receive, with nothing still hidden."""
+        if not drained or self.opened_at is None:
+            self.ddb.update_item(
+                TableName=self.table, Key=self.key, UpdateExpression="REMOVE open_since"
+            )
+            return
         self.ddb.update_item(
-            TableName=self.table, Key=self.key, UpdateExpression="REMOVE open_since"
+            TableName=self.table,
+            Key=self.key,
+            UpdateExpression="SET drained_from = :o REMOVE open_since",
+            ExpressionAttributeValues={":o": {"S": utc_iso(self.opened_at)}},
         )
 
     def settled(self) -> bool:
         """No message of a drain that died can still be hidden."""
         return self.hidden_until is None or self.clock.now() >= self.hidden_until
+
+
+def drained_from(clients: AwsClients, names: LakeNames, config: LakeConfig) -> dict[str, datetime]:
+    """Per sequencer: the start of the last drain of its events queue that ended drained (none:
+    not drained since the lake began keeping it)."""
+    marks: dict[str, datetime] = {}
+    for page in clients.dynamodb().get_paginator("scan").paginate(TableName=names.gateways_table):
+        for item in page["Items"]:
+            if "drained_from" in item:
+                marks[item["gateway_id"]["S"]] = parse_iso(item["drained_from"]["S"])
+    return {
+        sequencer: marks[f"queue#{shard.queue}"]
+        for shard in event_shards(config)
+        if f"queue#{shard.queue}" in marks
+        for sequencer in shard.sequencer_ids(config)
+    }

@@ -14,6 +14,7 @@ from ngs_lake.runs.classification import ObjectKind, ShareEntry, classify_upload
 from ngs_lake.runs.model import NewRun, RunFile
 from ngs_lake.runs.run_facts import FACTS_ERROR, fact_files, merged_facts
 from ngs_lake.runs.unrecognised import (
+    GATEWAY_CLOCK_TOLERANCE,
     SETTLING_WINDOW,
     StrayObject,
     candidates,
@@ -106,8 +107,13 @@ def test_a_settled_candidate_is_one_warning_naming_status():
     (folder,) = candidates(
         [StrayObject("NVX-MAD-01", "novaseq-x", "151211_HX3_18448_B_HHH55CCXX/RunInfo.xml", T0)]
     )
-    assert not folder.settled(T0 + SETTLING_WINDOW - timedelta(seconds=1))
-    assert folder.settled(T0 + SETTLING_WINDOW)
+    # settled by a drain started the window (and the gateway clock's 5 minutes) after it was
+    # first seen that ended drained; never without one, however late the lake's clock is
+    drained = T0 + SETTLING_WINDOW + GATEWAY_CLOCK_TOLERANCE
+    assert timedelta(minutes=5) == GATEWAY_CLOCK_TOLERANCE
+    assert not folder.settled(None)
+    assert not folder.settled(drained - timedelta(seconds=1))
+    assert folder.settled(drained)
     (alert,) = unrecognised_folder_findings([folder])
     assert (alert.condition, alert.subject, alert.began_at, alert.severity, alert.command) == (
         FOLDER_UNRECOGNISED,
