@@ -222,6 +222,22 @@ def test_tables_queues_rule_topic_and_consumers(moto, provisioned):
     assert "Storage Gateway File Upload Event" in pattern["detail-type"]
     (target,) = events.list_targets_by_rule(Rule="small-lake-gateway-events")["Targets"]
     assert target["Arn"] == attributes["QueueArn"]
+    # What the queue cannot take goes to its DLQ after bounded retries, and the DLQ lets only
+    # this rule's EventBridge deliveries in (PutTargets read back with ListTargetsByRule):
+    # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
+    target, dlq, rule = _rule_dead_letters(moto)
+    assert target["DeadLetterConfig"] == {"Arn": dlq["arn"]}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+    assert dlq["policy"]["Statement"] == [
+        {
+            "Sid": "EventBridgeDeadLetters",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": dlq["arn"],
+            "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
+        }
+    ]
 
     sns = moto.client("sns")
     topic = f"arn:aws:sns:us-east-1:{ACCOUNT}:small-lake-run-events.fifo"
@@ -270,24 +286,6 @@ def _rule_dead_letters(moto) -> tuple[dict, dict, str]:
     rule = events.describe_rule(Name="small-lake-gateway-events")["Arn"]
     policy = json.loads(attributes["Policy"]) if "Policy" in attributes else {}
     return target, {"arn": attributes["QueueArn"], "policy": policy}, rule
-
-
-def test_an_event_the_queue_cannot_take_goes_to_the_dlq_after_bounded_retries(moto, provisioned):
-    """PutTargets' DeadLetterConfig and RetryPolicy, read back; the DLQ lets only this rule's
-    EventBridge deliveries in (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html)."""
-    target, dlq, rule = _rule_dead_letters(moto)
-    assert target["DeadLetterConfig"] == {"Arn": dlq["arn"]}
-    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
-    assert dlq["policy"]["Statement"] == [
-        {
-            "Sid": "EventBridgeDeadLetters",
-            "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": dlq["arn"],
-            "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
-        }
-    ]
 
 
 def test_a_lake_provisioned_without_rule_dead_letters_gets_them_planned(moto, gateway, provisioned):
