@@ -13,6 +13,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from ngs_lake.runs.model import RunState
 from ngs_lake_tests.simulation import invariants
+from ngs_lake_tests.simulation.aws import SimulatedCrash
 from ngs_lake_tests.simulation.invariants import (
     ALERTS_TRUE,
     COMPLETE,
@@ -377,6 +378,67 @@ def test_soak_a_marker_whose_step_loses_a_race_is_kept_not_dropped():
         sim.session(B01, files=0, marker="truncated", minutes=90)
 
     breaks(NO_FALSE_STALL, steps)
+
+
+def test_a_send_whose_outcome_a_crash_hid_is_not_sent_again_past_the_dedup_window():
+    """Found while the fresh examples were searched after the EventBridge dead letters changed
+    the search: a tick dies between a Publish and its record, and the daemon is down for 10
+    minutes. The next tick sent the message again, which SNS no longer dropped, so consumers got
+    sequence 1 twice. Now the first send is stamped with the body, before the Publish
+    (`RunLog.record_sending`), and a message first sent more than 4 minutes ago goes to an
+    operator instead (`RunAnnouncer.check_send_window`)."""
+
+    def steps(sim: LakeSimulation) -> None:
+        run = sim.world.start_run(B01)
+        sim.world.write_pod5(run)
+        sim.world.advance(60)
+        published: list[str] = []
+
+        def crash(service: str, called: str) -> bool:
+            if called == "Publish":
+                published.append(called)
+            elif published and service == "dynamodb":
+                raise SimulatedCrash("after Publish, before its record")
+            return False
+
+        sim.lake.faults.interleave = crash
+        sim.process("tick", sim.lake.tick)
+        sim.lake.faults.interleave = None
+        assert published, "the tick published before it died"
+        sim.advance(600, daemon=False)
+        sim.advance(HOUR)
+
+    breaks(ONCE_IN_ORDER, steps)
+
+
+def test_a_tick_that_dies_after_its_deletes_leaves_its_gateways_watermark_written():
+    """Found with the test above: the watermark was written once per tick, after the drain, so
+    a tick that died between its deletes and that write lost the only events of a new run's
+    gateway. With no watermark the gateway was never judged silent and the run never stalled:
+    it waited in STARTED, named by no alert. Now each flush advances its gateways' watermarks
+    before it deletes (`EventIngest._advance_watermarks`)."""
+
+    def steps(sim: LakeSimulation) -> None:
+        run = sim.world.start_run(B01)
+        sim.world.write_pod5(run)
+        sim.world.advance(60)
+        deleted: list[str] = []
+
+        def crash(service: str, called: str) -> bool:
+            if called == "DeleteMessageBatch":
+                deleted.append(called)
+            elif deleted:
+                raise SimulatedCrash("after the deletes, before the tick's next write")
+            return False
+
+        sim.lake.faults.interleave = crash
+        sim.process("tick", sim.lake.tick)
+        sim.lake.faults.interleave = None
+        assert deleted, "the tick deleted its events before it died"
+        sim.advance(600, daemon=False)
+        sim.advance(HOUR)
+
+    breaks(NOT_STUCK, steps)
 
 
 FRESH_EXAMPLES = 4

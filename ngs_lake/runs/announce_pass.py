@@ -19,7 +19,7 @@ import jsonschema
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from ngs_lake.runs.announcements import Announced, RunAnnouncer
+from ngs_lake.runs.announcements import Announced, RunAnnouncer, SendWindowPassed
 from ngs_lake.runs.model import Run
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,9 @@ def announce_due(
             break
         try:
             report.published += announcer.publish_pending(item.run.run_key)
+        except SendWindowPassed as exc:  # a crash or a lost answer hid a send's outcome
+            log.error("%s: %s", item.run.run_key, exc)
+            _count_failure(announcer, item, report, exc)
         except jsonschema.ValidationError as exc:
             log.error("%s: a message does not match the schema: %s", item.run.run_key, exc)
             _count_failure(announcer, item, report)
@@ -74,9 +77,21 @@ def announce_due(
     return report
 
 
-def _count_failure(announcer: RunAnnouncer, item: AnnounceWork, report: AnnounceReport) -> None:
+def _count_failure(
+    announcer: RunAnnouncer,
+    item: AnnounceWork,
+    report: AnnounceReport,
+    passed: SendWindowPassed | None = None,
+) -> None:
+    """Counted in the ledger; a send window passed counts from the message's first send, so the
+    next tick's verdict gives the run to an operator (runs.retries.publish_verdict)."""
     report.failed.append(item.run.run_key)
     try:
-        announcer.ledger.record_publish_failure(item.run, item.key)
+        if passed is None:
+            announcer.ledger.record_publish_failure(item.run, item.key)
+        else:
+            announcer.ledger.record_publish_failure(
+                item.run, item.key, first_at=passed.first_sent, sequence=passed.sequence
+            )
     except (BotoCoreError, ClientError) as exc:  # the ledger is down too: uncounted this time
         log.warning("%s: cannot count the failed publish: %s", item.run.run_key, exc)

@@ -37,6 +37,7 @@ from ngs_lake.runs.model import (
     sns_group_id,
     utc_iso,
 )
+from ngs_lake.runs.retries import PUBLISH_DEADLINE
 from ngs_lake.runs.run_facts import folder_facts, read_facts, stored_facts
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,18 @@ class Announced:
     published_now: bool
 
 
+class SendWindowPassed(Exception):
+    """The message's first send is older than SNS's deduplication window allows a resend."""
+
+    def __init__(self, message_id: str, sequence: int, first_sent: datetime) -> None:
+        super().__init__(
+            f"{message_id} was first sent at {utc_iso(first_sent)}, and its outcome is not "
+            "recorded: SNS deduplicates a resend only within 5 minutes, so the lake does not "
+            "resend it on its own"
+        )
+        self.sequence, self.first_sent = sequence, first_sent
+
+
 class RunAnnouncer:
     """Builds, records and publishes one lifecycle message for one run."""
 
@@ -158,13 +171,16 @@ class RunAnnouncer:
         try:
             for entry in self.ledger.log.pending_outbox(run):
                 if entry.published_at is None:
-                    body = entry.body
-                    if body is None:
+                    if entry.body is None:
                         context = context or self.context(run)
                         body = self.build(run, entry, context).body()
                         validate_message(body)
-                        body = self.ledger.log.record_body(entry, body)
-                    self.publish(run, entry.message_id, body, entry.event_type)
+                        entry = self.ledger.log.record_sending(entry, body, run.epoch)
+                    elif entry.sending_at is None or entry.sending_epoch != run.epoch:
+                        entry = self.ledger.log.restamp_sending(entry, run.epoch)
+                    self.check_send_window(entry)
+                    assert entry.body is not None  # recorded above, or read back
+                    self.publish(run, entry.message_id, entry.body, entry.event_type)
                     self.ledger.log.mark_published(entry)
                     done.append(Announced(entry.message_id, entry.sequence, published_now=True))
                 last = entry.sequence
@@ -172,6 +188,15 @@ class RunAnnouncer:
             if last > run.published_sequence or (run.owes_messages and not run.unpublished):
                 self.ledger.log.advance_published(run_key, last)
         return done
+
+    def check_send_window(self, entry: OutboxEntry) -> None:
+        """A message first sent more than PUBLISH_DEADLINE ago is not sent again by the lake:
+        SNS FIFO drops a repeated deduplication id only within 5 minutes of the first
+        (https://docs.aws.amazon.com/sns/latest/dg/fifo-message-dedup.html), and a send whose
+        outcome a crash or a lost answer hid may have been delivered. The run needs an operator."""
+        sent = entry.sending_at
+        if sent is not None and self.ledger.clock.now() - sent > PUBLISH_DEADLINE:
+            raise SendWindowPassed(entry.message_id, entry.sequence, sent)
 
     def context(self, run: Run) -> RunContext:
         """What every message of the run carries: the share's tags, its files, its metadata."""

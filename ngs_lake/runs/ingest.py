@@ -170,6 +170,7 @@ class GatewayEventIngest:
     def drain(self) -> TickReport:
         """One tick: drain within the time budget and message cap, flushing as it goes."""
         report = TickReport()
+        self._watermarks_written: dict[str, datetime] = {}
         if self.drains is not None:
             self.drains.open()
         deadline = self.clock.monotonic() + self.settings.budget_seconds
@@ -199,10 +200,23 @@ class GatewayEventIngest:
         if self.drains is not None:
             report.drained = report.drained and self.drains.settled()
             self.drains.close(report.drained)
-        if report.newest_by_gateway:  # once per tick: a lagging watermark only stalls less
-            self.watermarks.advance(report.newest_by_gateway, self.clock.now())
-            report.ledger_write_calls += len(report.newest_by_gateway)
         return report
+
+    def _advance_watermarks(self, report: TickReport) -> None:
+        """Before a flush's deletes, each gateway whose newest event moved since this tick last
+        wrote it: an event deleted before its gateway's watermark (and `received_at`) is
+        recorded would be lost to the stall judgement and the silence alert if the tick died
+        between the two (found by the simulation: a run left in STARTED, never alerted). At
+        most one UpdateItem per gateway per flush; a lagging watermark only stalls less."""
+        moved = {
+            gateway: newest
+            for gateway, newest in report.newest_by_gateway.items()
+            if self._watermarks_written.get(gateway) != newest
+        }
+        if moved:
+            self.watermarks.advance(moved, self.clock.now())
+            self._watermarks_written.update(moved)
+            report.ledger_write_calls += len(moved)
 
     @staticmethod
     def _lifecycle_moved(report: TickReport) -> bool:
@@ -365,6 +379,7 @@ class GatewayEventIngest:
             self.progress.on_activity(list(known.values()), late, pending.activity)
             report.marker_seen += self.progress.on_markers(pending.markers)
             report.confirmed += self.progress.on_notifications(pending.notifications)
+        self._advance_watermarks(report)
         for start in range(0, len(pending.handles), 10):
             answer = self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url, Entries=pending.handles[start : start + 10]

@@ -203,18 +203,28 @@ class RunLedger(LedgerQueries):
                 raise
             return False
 
-    def record_publish_failure(self, run: Run, key: str, now: datetime | None = None) -> None:
+    def record_publish_failure(
+        self,
+        run: Run,
+        key: str,
+        now: datetime | None = None,
+        first_at: datetime | None = None,
+        sequence: int | None = None,
+    ) -> None:
         """One more failed attempt at the announcement work `key` (counted afresh for a new
-        key), and when the message's first failure was, in any epoch: SNS's deduplication
-        window counts from it (an operator's step clears it, `apply`). Not a transition: the
-        run's state and version stay as they are."""
+        key), and when the message's first failure (or, given `first_at`, its first send) was,
+        in any epoch: SNS's deduplication window counts from it (an operator's step clears it,
+        `apply`). Not a transition: the run's state and version stay as they are."""
         failure, at = run.publish_failure, utc_iso(now or self.clock.now())
         value = {"key": key, "count": 1, "at": at, "first_at": at}
-        value["sequence"] = run.published_sequence + 1  # the message the pass stopped at
+        # the message the pass stopped at
+        value["sequence"] = sequence if sequence is not None else run.published_sequence + 1
         if failure is not None and failure.key == key:
             value["count"] = failure.count + 1
         if failure is not None and failure.sequence == value["sequence"]:
             value["first_at"] = utc_iso(failure.first)
+        if first_at is not None and utc_iso(first_at) < value["first_at"]:
+            value["first_at"] = utc_iso(first_at)
         self.ddb.update_item(
             TableName=self.names.runs_table,
             Key={"run_key": {"S": run.run_key}},

@@ -397,3 +397,8 @@ class OutboxEntry:
     recorded_at: datetime
     body: str | None = None
     published_at: datetime | None = None
+    # When the lake first sent it (in the run's epoch `sending_epoch`), written with the body
+    # before the first Publish: a crash between a Publish and its outcome leaves this stamp,
+    # so no later send can fall outside SNS's 5-minute deduplication window unseen.
+    sending_at: datetime | None = None
+    sending_epoch: int | None = None

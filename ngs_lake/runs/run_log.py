@@ -6,6 +6,7 @@ once rendered, then published in sequence order and marked; `amendment#<n>`: a r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -110,6 +111,8 @@ class RunLog:
                     published_at=parse_iso(item["published_at"])
                     if item.get("published_at")
                     else None,
+                    sending_at=parse_iso(item["sending_at"]) if item.get("sending_at") else None,
+                    sending_epoch=int(item["sending_epoch"]) if "sending_epoch" in item else None,
                 )
             )
         return out
@@ -130,25 +133,50 @@ class RunLog:
             out += [from_item(i) for i in page["Items"]]
         return out
 
-    def record_body(self, entry: OutboxEntry, body: str) -> str:
-        """Keep the body an entry is published with; if another publisher kept one first, that
-        body wins, so every publish of one message id sends the same bytes."""
+    def record_sending(self, entry: OutboxEntry, body: str, epoch: int) -> OutboxEntry:
+        """Keep the body an entry is published with, and when it is first sent, in one write
+        before the first Publish. If another publisher kept them first, theirs win: every
+        publish of one message id sends the same bytes, and the window counts from the first."""
+        now = self.clock.now()
         try:
             self.ddb.update_item(
                 TableName=self.table,
                 Key=self._log_key(entry),
-                UpdateExpression="SET body = :body",
+                UpdateExpression="SET body = :body, sending_at = :at, sending_epoch = :epoch",
                 ConditionExpression="attribute_exists(run_key) AND attribute_not_exists(body)",
-                ExpressionAttributeValues={":body": {"S": body}},
+                ExpressionAttributeValues={
+                    ":body": {"S": body},
+                    ":at": {"S": utc_iso(now)},
+                    ":epoch": {"N": str(epoch)},
+                },
             )
-            return body
+            return replace(entry, body=body, sending_at=now, sending_epoch=epoch)
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
         item = self.ddb.get_item(
             TableName=self.table, Key=self._log_key(entry), ConsistentRead=True
         )["Item"]
-        return item["body"]["S"]
+        at, kept_epoch = item.get("sending_at"), item.get("sending_epoch")
+        return replace(
+            entry,
+            body=item["body"]["S"],
+            sending_at=parse_iso(at["S"]) if at else None,
+            sending_epoch=int(kept_epoch["N"]) if kept_epoch else None,
+        )
+
+    def restamp_sending(self, entry: OutboxEntry, epoch: int) -> OutboxEntry:
+        """An operator's step (a new epoch) starts the message's sends afresh; so does an entry
+        kept before sends were stamped."""
+        now = self.clock.now()
+        self.ddb.update_item(
+            TableName=self.table,
+            Key=self._log_key(entry),
+            UpdateExpression="SET sending_at = :at, sending_epoch = :epoch",
+            ConditionExpression="attribute_exists(run_key)",
+            ExpressionAttributeValues={":at": {"S": utc_iso(now)}, ":epoch": {"N": str(epoch)}},
+        )
+        return replace(entry, sending_at=now, sending_epoch=epoch)
 
     def mark_published(self, entry: OutboxEntry) -> None:
         self.ddb.update_item(

@@ -102,11 +102,15 @@ class Judge:
 
     def once_in_order(self, runs: list[Run], quiescent: bool) -> None:
         self.checked[f"invariant checked: {ONCE_IN_ORDER}"] += 1
-        received: dict[str, list[dict]] = {}
+        received: dict[str, list[tuple[float, dict]]] = {}
         for delivery in self.lake.sns.delivered_to(self.lake.topic):
             body = json.loads(delivery.body)
-            received.setdefault(body["run"]["run_key"], []).append(body)
-        for run_key, bodies in received.items():
+            received.setdefault(body["run"]["run_key"], []).append((delivery.at, body))
+        counted = {
+            run_key: _without_operator_resends(copies, self.lake.operator_steps.get(run_key, []))
+            for run_key, copies in received.items()
+        }
+        for run_key, bodies in counted.items():
             sequences = [b["sequence"] for b in bodies]
             if sequences != list(range(1, len(sequences) + 1)):
                 violate(ONCE_IN_ORDER, f"{run_key} received sequences {sequences}")
@@ -116,7 +120,7 @@ class Judge:
         if quiescent:
             named = self.lake.open_alert_subjects()
             for run in runs:
-                got = len(received.get(run.run_key, []))
+                got = len(counted.get(run.run_key, []))
                 held = _publish_held_for_operator(run, named, self.attempts, self.lake.clock.now())
                 if got != run.sequence and not held:
                     violate(
@@ -294,6 +298,22 @@ class Judge:
         for run_key, truth in self.lake.world.runs.items():
             if truth.uploads and run_key not in known and not named:
                 violate(NOT_STUCK, f"{run_key} uploaded files the ledger never recorded")
+
+
+def _without_operator_resends(copies: list[tuple[float, dict]], steps: list[float]) -> list[dict]:
+    """The deliveries as consumers count them: a message the lake gave to an operator (its
+    send's outcome unknown past SNS's dedup window) that the operator's step sent again is
+    the same message id, the documented republish consumers dedupe on (docs/consumers); any
+    other second copy still counts."""
+    kept: list[dict] = []
+    seen: dict[str, float] = {}
+    for at, body in copies:
+        first = seen.get(body["message_id"])
+        if first is not None and any(first <= step <= at for step in steps):
+            continue
+        seen.setdefault(body["message_id"], at)
+        kept.append(body)
+    return kept
 
 
 def _publish_held_for_operator(run: Run, named: set[str], attempts: int, now: datetime) -> bool:

@@ -111,6 +111,7 @@ class SimLake:
         self.rng = random.Random(seed)
         self.clock = VirtualClock()
         self.faults = FaultPlan()
+        self.operator_steps: dict[str, list[float]] = {}  # run key -> when an operator stepped
         self.mock = mock_aws()
         self.mock.start()
         session = boto3.Session(region_name="us-east-1", **CREDENTIALS)
@@ -384,4 +385,5 @@ class SimLake:
                 ledger.apply(run, Trigger.OPERATOR_REVERIFY, fields=fields)
         except (TransitionNotAllowed, TransitionConflict, GatewayCallFailed) as exc:
             return f"refused: {exc}"
+        self.operator_steps.setdefault(run_key, []).append(self.clock.timestamp())
         return "done"
