@@ -167,12 +167,64 @@ def print_summary(bench: str, samples: list[Sample], summary: dict) -> None:
         )
 
 
+def run_rounds(
+    trees: dict[str, Path],
+    bench: str,
+    rounds: range,
+    figures: list[str],
+    extra: list[str],
+    logs: Path,
+) -> list[Sample]:
+    """Each round runs both trees, one process at a time: odd rounds before then after, even
+    rounds after then before."""
+    samples: list[Sample] = []
+    for number in rounds:
+        order = ("before", "after") if number % 2 == 1 else ("after", "before")
+        for tree in order:
+            load = load_average()
+            print(
+                f"round {number}/{rounds[-1]} {tree} ({trees[tree]}): load average "
+                + " ".join(f"{x:.2f}" for x in load),
+                flush=True,
+            )
+            started = time.monotonic()
+            log = logs / f"{bench}-{number}-{tree}.log"
+            result, failed = run_benchmark(trees[tree], bench, extra, log)
+            sample = Sample(tree, number, load, time.monotonic() - started, failed=failed)
+            for name in figures:
+                value = dig(result or {}, name)
+                if value is not None:
+                    sample.figures[name] = value
+            samples.append(sample)
+    return samples
+
+
+def samples_from_logs(logs: Path, bench: str, rounds: range, figures: list[str]) -> list[Sample]:
+    """The samples of rounds already run, re-read from their logs (`--from-logs`)."""
+    samples = [
+        sample_from_log(log, bench, tree, number)
+        for number in rounds
+        for tree in ("before", "after")
+        if (log := logs / f"{bench}-{number}-{tree}.log").exists()
+    ]
+    for sample in samples:  # keep the figures asked for, as a live run does
+        found = {name: dig(sample.figures, name) for name in figures}
+        sample.figures = {k: v for k, v in found.items() if v is not None}
+    return samples
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="the old revision's tree")
     parser.add_argument("--after", type=Path, required=True, help="the new revision's tree")
     parser.add_argument("--bench", required=True, help="bench/<name>.py in each tree")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--start-round",
+        type=int,
+        default=1,
+        help="number of the first round (to add rounds to an interrupted run's logs)",
+    )
     parser.add_argument("--figure", nargs="+", required=True, help="dotted paths into its JSON")
     parser.add_argument("--logs", type=Path, default=Path("/tmp/compare-revisions"))
     parser.add_argument("--json-out", type=Path, help="also write the samples and summary here")
@@ -185,35 +237,11 @@ def main() -> int:
     args = parser.parse_args()
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
     args.logs.mkdir(parents=True, exist_ok=True)
-    samples: list[Sample] = []
-    for index in range(args.rounds if not args.from_logs else 0):
-        order = ("before", "after") if index % 2 == 0 else ("after", "before")
-        for tree in order:
-            load = load_average()
-            print(
-                f"round {index + 1}/{args.rounds} {tree} ({trees[tree]}): load average "
-                + " ".join(f"{x:.2f}" for x in load),
-                flush=True,
-            )
-            started = time.monotonic()
-            log = args.logs / f"{args.bench}-{index + 1}-{tree}.log"
-            result, failed = run_benchmark(trees[tree], args.bench, args.extra, log)
-            sample = Sample(tree, index + 1, load, time.monotonic() - started, failed=failed)
-            for name in args.figure:
-                value = dig(result or {}, name)
-                if value is not None:
-                    sample.figures[name] = value
-            samples.append(sample)
+    rounds = range(args.start_round, args.start_round + args.rounds)
     if args.from_logs:
-        samples = [
-            sample_from_log(log, args.bench, tree, index)
-            for index in range(1, args.rounds + 1)
-            for tree in ("before", "after")
-            if (log := args.logs / f"{args.bench}-{index}-{tree}.log").exists()
-        ]
-        for sample in samples:  # keep the figures asked for, as a live run does
-            found = {name: dig(sample.figures, name) for name in args.figure}
-            sample.figures = {k: v for k, v in found.items() if v is not None}
+        samples = samples_from_logs(args.logs, args.bench, rounds, args.figure)
+    else:
+        samples = run_rounds(trees, args.bench, rounds, args.figure, args.extra, args.logs)
     summary = summarise(samples, args.figure)
     print_summary(args.bench, samples, summary)
     record = {
