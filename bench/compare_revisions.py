@@ -97,7 +97,8 @@ def sample_from_log(log: Path, bench: str, tree: str, index: int) -> Sample:
     result, load = None, (float("nan"),) * 3
     for line in log.read_text().splitlines():
         if "load average" in line and load[0] != load[0]:
-            numbers = line.split("load average")[1].replace(":", " ").split()[:3]
+            words = line.split("load average")[1].replace(":", " ").split()
+            numbers = [w for w in words if w.replace(".", "", 1).isdigit()][:3]
             load = tuple(float(x) for x in numbers)  # type: ignore[assignment]
         if line.startswith("{") and f'"bench": "{bench}"' in line:
             result = json.loads(line)
