@@ -23,6 +23,7 @@ from ngs_lake.config.names import LakeNames
 from ngs_lake.provisioning.messaging import MAX_RECEIVE_COUNT, MAX_RETENTION_SECONDS
 from ngs_lake.provisioning.tables import create_table_request, table_specs
 from ngs_lake.runs.announcements import RunAnnouncer
+from ngs_lake.runs.fixity_record import FixityRecordStore
 from ngs_lake.runs.ingest import IngestSettings
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.lifecycle import complete, record_incomplete
@@ -297,7 +298,8 @@ class SimLake:
             announcer.publish_pending(run.run_key)
             return
         try:
-            complete(ledger, run, verification)
+            records = FixityRecordStore(self.aws.s3(), self.config.lake.catalog_bucket)
+            complete(ledger, run, verification, records)
         except TransitionConflict:
             return
         announcer.publish_pending(run.run_key)
