@@ -18,6 +18,7 @@ from dagster import AssetKey, AssetsDefinition, AssetSpec
 
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.orchestration.capacity.assets import RUN_LEDGER, capacity_report
+from ngs_lake.orchestration.fixity.assets import fixity_audit
 from ngs_lake.orchestration.inventory.assets import inventory_catalog
 from ngs_lake.orchestration.inventory.sensors import inventory_report_spec
 from ngs_lake.orchestration.onboarding.assets import (
@@ -59,4 +60,5 @@ def lake_assets(document: LakeConfig) -> list:
         report,
         _with_deps(inventory_catalog, [report.key]),
         capacity_report,
+        fixity_audit,
     ]
