@@ -31,11 +31,11 @@ class FixitySettings(BaseModel):
     def _one_sample_rule_that_meets_the_period(self) -> FixitySettings:
         if self.audit_fraction is not None and self.audit_bytes_per_day is not None:
             raise ValueError(
-                "fixity: set audit_fraction or audit_bytes_per_day, not both (one sample rule)"
+                "set audit_fraction or audit_bytes_per_day, not both (one sample rule)"
             )
         if self.audit_fraction is not None and self.slots > self.audit_period_days:
             raise ValueError(
-                f"fixity: audit_fraction {self.audit_fraction:g} a day reaches every object only "
+                f"audit_fraction {self.audit_fraction:g} a day reaches every object only "
                 f"every {self.slots} days, longer than audit_period_days "
                 f"({self.audit_period_days}); raise the fraction to at least "
                 f"{1 / self.audit_period_days:.4g}"

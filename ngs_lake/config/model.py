@@ -32,7 +32,16 @@ from ngs_lake.platforms import family_of
 
 SUPPORTED_VERSION = 1
 MAX_RULE_NAME = 64  # EventBridge's limit
-SECTIONS = ("version", "lake", "sites", "gateways", "sequencers", "consumers", "alerts")
+SECTIONS = (
+    "version",
+    "lake",
+    "sites",
+    "gateways",
+    "sequencers",
+    "consumers",
+    "alerts",
+    "fixity",
+)
 
 TARGET_ENV = "NGS_LAKE_TARGET"
 LOCAL_TARGET = "local"
