@@ -47,6 +47,7 @@ QC, LIMS = (c.principal for c in CONFIG.consumers)  # illumina-qc (two prefixes)
 WEB, DAEMON_ROLE = role("small-lake-dagster-webserver"), role("small-lake-dagster-daemon")
 RUN, PROVISIONER = role("small-lake-dagster-run"), role("small-lake-dagster-provisioning")
 STRANGER = role("someone-else")
+FIXITY_BATCH = role("small-lake-fixity-batch")
 
 IDENTITY: dict[str, dict[str, Any]] = {
     GATEWAY: gateway_role_iam_policy(CONFIG, KEY, ACCOUNT),
@@ -55,6 +56,7 @@ IDENTITY: dict[str, dict[str, Any]] = {
     DAEMON_ROLE: DAGSTER[DAEMON],
     RUN: DAGSTER[RUN_TASK],
     PROVISIONER: DAGSTER[PROVISIONING_TASK],
+    FIXITY_BATCH: POLICIES[f"fixity batch role {FIXITY_BATCH}"],
     # The break-glass role is the account's to define; it stands here with full access, so
     # what it is refused is what the lake's resource policies refuse it.
     BREAK_GLASS: {
