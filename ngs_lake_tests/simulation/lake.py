@@ -46,6 +46,7 @@ from ngs_lake_tests.simulation.document import DocumentFile, config_in_force, do
 from ngs_lake_tests.simulation.fake_gateway import FakeStorageGateway
 from ngs_lake_tests.simulation.fake_sns import FakeSns
 from ngs_lake_tests.simulation.fake_sqs import FakeSqs
+from ngs_lake_tests.simulation.fixity import bare_s3
 from ngs_lake_tests.simulation.folders import FolderTruth
 from ngs_lake_tests.simulation.world import World
 
@@ -115,6 +116,7 @@ class SimLake:
         self.mock = mock_aws()
         self.mock.start()
         session = boto3.Session(region_name="us-east-1", **CREDENTIALS)
+        self._session = session
         moto_clients = {"dynamodb": session.client("dynamodb"), "s3": session.client("s3")}
         self.sqs = FakeSqs(self.clock, self.rng)
         self.sns = FakeSns(self.clock, self.rng)
@@ -166,6 +168,7 @@ class SimLake:
         self.operations = self.sns.create_topic(Name=self.names.operations_topic)["TopicArn"]
         s3.create_bucket(Bucket=self.config.lake.catalog_bucket)
         self.world = World(self.clock, self.rng, self.sqs, self.gateway_api, s3, self.queue_url)
+        self.world.bare_s3 = bare_s3(self._session)
         self.world.bucket_of = {}
         for sequencer in self.config.sequencers:
             bucket = self.names.bucket(sequencer.id)
