@@ -25,6 +25,8 @@ from ngs_lake.runs.fixity_checksums import ChecksumReadOverBudget, ObjectChecksu
 from ngs_lake.runs.fixity_instrument import InstrumentCheck, check_instrument_hashes
 from ngs_lake.runs.model import Run, RunFile
 
+NAMED_HASH_FAILURES = 20  # hash failures named one by one; the rest are counted
+
 
 @dataclass(frozen=True)
 class S3Object:
@@ -69,7 +71,12 @@ class Verification:
         per file, each naming it (and for a hash mismatch, both digests)."""
         unreadable = [self.unreadable[path] for path in sorted(self.unreadable)]
         hash_file = self.hash_file or "the instrument's hash list"
-        return unreadable + [c.reason(hash_file) for c in self.instrument_failures]
+        failures = self.instrument_failures
+        named = [c.reason(hash_file) for c in failures[:NAMED_HASH_FAILURES]]
+        if len(failures) > NAMED_HASH_FAILURES:  # the ledger item stays under 400 KB
+            more = len(failures) - NAMED_HASH_FAILURES
+            named.append(f"and {more} more files not as {hash_file} lists them")
+        return unreadable + named
 
     @property
     def missing(self) -> list[str]:
