@@ -2,6 +2,7 @@
 
     lake_config -> provisioning_plan -> provisioned_lake -> sequencer_bucket -> sequencing_run
                                        sequencing_run -> run_manifest
+                     sequencer_bucket, sequencing_run -> fixity_audit
                                        sequencer_bucket -> run_ledger -> runs_in_flight
                                        sequencer_bucket -> inventory_report    |
                                            -> inventory_catalog -> capacity_report <- lake_config
@@ -60,5 +61,6 @@ def lake_assets(document: LakeConfig) -> list:
         report,
         _with_deps(inventory_catalog, [report.key]),
         capacity_report,
-        fixity_audit,
+        # The audit reads the fixity records verification wrote, and the buckets' objects.
+        _with_deps(fixity_audit, [bucket.key, sequencing_run.key]),
     ]
