@@ -17,6 +17,9 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from ngs_lake.alerts.fixity_conditions import fixity_findings
+from ngs_lake.fixity.audit import MISMATCH, PASSED, AuditEntry
+from ngs_lake.fixity.evidence import OpenMismatches
 from ngs_lake.fixity.manifest_rows import manifest_rows
 from ngs_lake.runs.fixity_instrument import NOT_HASHED
 from ngs_lake.runs.fixity_record import FixityRecordStore
@@ -207,3 +210,43 @@ def confirmed(lake, run_folder: str, written: dict[str, bytes]) -> str:
     for trigger in (Trigger.MARKER, Trigger.UPLOAD_CONFIRMED):
         ledger.apply(ledger.require_run(run_key), trigger)
     return run_key
+
+
+def test_a_mismatch_stays_open_until_an_audit_of_that_key_passes(moto):
+    """The alert's source: a key's failure is open across passes that sample other keys (a
+    rotation moving on resolves nothing), and resolved by a passing audit of the same key."""
+    s3 = moto.client("s3")
+    s3.create_bucket(Bucket="fixity-open")
+    opened = datetime(2026, 12, 7, 3, 15, tzinfo=UTC)
+
+    def entry(key: str, result: str, at: datetime) -> AuditEntry:
+        return AuditEntry(
+            "PRM-MAD-01/run",
+            "bkt",
+            key,
+            "v1",
+            28,
+            "SHA256",
+            "FULL_OBJECT",
+            "x",
+            "y",
+            "record",
+            "v1",
+            at,
+            "test",
+            result,
+        )
+
+    mismatches = OpenMismatches(s3, "fixity-open")
+    mismatches.update([entry("run/a.fastq", MISMATCH, opened)])
+    mismatches.update([entry("run/b.fastq", PASSED, opened + timedelta(days=1))])
+    (alert,) = fixity_findings(mismatches.read())
+    assert (alert.condition, alert.subject, alert.began_at, alert.severity) == (
+        "fixity_mismatch",
+        "bkt/run/a.fastq",
+        opened,
+        "critical",
+    )
+    assert alert.command == "ngs-lake fixity show PRM-MAD-01/run"
+    mismatches.update([entry("run/a.fastq", PASSED, opened + timedelta(days=90))])
+    assert fixity_findings(mismatches.read()) == []
