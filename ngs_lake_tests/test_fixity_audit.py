@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from ngs_lake.alerts.dispatch import alert_pass
 from ngs_lake.cli import main
+from ngs_lake.config.fixity_settings import FixitySettings
 from ngs_lake.fixity.audit import CURRENT_DIFFERS, PASSED
 from ngs_lake.fixity.audit_pass import audit_lake
 from ngs_lake.runs.fixity_record import FixityRecordStore
@@ -98,6 +99,18 @@ def test_fixity_from_verification_to_an_alert_at_rest(lake_with):
         b64_of_hex(FASTQ_SHA256),  # the record's, of the version verification read
         b64_of_hex(ONE_BYTE_CHANGED_SHA256),  # the current version's bytes
     )
+    # The same pass with S3 Batch Operations recomputing (the stand-in serves the jobs): every
+    # recorded version read back from the job's completion report, the changed key still found.
+    batch = lake.config.model_copy(
+        update={"fixity": FixitySettings(audit_fraction=1, recompute="batch_operations")}
+    )
+    via_batch = audit_lake(lake.clients, batch, later.date(), later, wait_seconds=30)
+    recomputed = [e for e in via_batch.entries if e.result != CURRENT_DIFFERS]
+    assert len(recomputed) == 73 and {e.result for e in recomputed} == {PASSED}
+    assert [e.key for e in via_batch.failures] == [f"{RUN_FOLDER}/{changed}"]
+    assert {e.verified_by for e in via_batch.entries} == {
+        "ngs-lake fixity audit (batch operations)"
+    }
     evaluation, report = alert_pass(lake.clients, lake.config, later)
     fixity = [a for a in evaluation.alerts if a.condition == "fixity_mismatch"]
     assert [a.subject for a in fixity] == [f"{bucket}/{RUN_FOLDER}/{changed}"]
