@@ -18,7 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("provision", "simulate", "gateway_upload", "ingest", "latency", "inventory", "alerts")
+ORDER = (
+    "provision",
+    "simulate",
+    "gateway_upload",
+    "ingest",
+    "latency",
+    "inventory",
+    "alerts",
+    "fixity_checksums",
+)
 
 Row = tuple[str, str, str, str, bool | None]  # figure, baseline, ratio, goal, met (None: no goal)
 
@@ -90,6 +99,18 @@ def latency(r: dict) -> Row:
     )
 
 
+def fixity_checksums(r: dict) -> Row:
+    return (
+        f"{r['objects']} objects: {r['objects_per_s']:.0f} objects/s, "
+        f"{r['calls_per_object']:.2f} calls/object, {r['threads']} threads; "
+        f"{r['fits_in_tick']} objects fit a tick",
+        f"one at a time {r['baseline_objects_per_s']:.0f} objects/s",
+        f"{r['objects_per_s'] / r['baseline_objects_per_s']:.2f} (throughput)",
+        "1 call per object",
+        r["calls_per_object"] <= 1.0,
+    )
+
+
 def inventory(r: dict) -> Row:
     return (
         f"{r['ngs_lake_s']:.2f} s, peak {r['ngs_lake_peak_mib']:.0f} MiB",
@@ -109,6 +130,7 @@ FORMATS: dict[str, Callable[[dict], Row]] = {
     "latency": latency,
     "inventory": inventory,
     "alerts": alerts,
+    "fixity_checksums": fixity_checksums,
 }
 
 

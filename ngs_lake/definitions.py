@@ -27,6 +27,7 @@ from ngs_lake.orchestration.capacity.assets import (
     capacity_report_job,
     capacity_report_schedule,
 )
+from ngs_lake.orchestration.fixity.assets import fixity_audit_job, fixity_audit_schedule
 from ngs_lake.orchestration.inventory.assets import (
     inventory_catalog,
     inventory_catalog_job,
@@ -117,8 +118,9 @@ def defs() -> Definitions:
             inventory_catalog_job,
             capacity_report_job,
             catalogue_refresh_job,
+            fixity_audit_job,
         ],
-        schedules=[inventory_catalog_schedule, capacity_report_schedule],
+        schedules=[inventory_catalog_schedule, capacity_report_schedule, fixity_audit_schedule],
         sensors=[
             lake_config_changed,
             *event_sensors,

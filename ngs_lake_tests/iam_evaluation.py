@@ -52,6 +52,7 @@ QC, LIMS = (c.principal for c in CONFIG.consumers)  # illumina-qc (two prefixes)
 WEB, DAEMON_ROLE = role("small-lake-dagster-webserver"), role("small-lake-dagster-daemon")
 RUN, PROVISIONER = role("small-lake-dagster-run"), role("small-lake-dagster-provisioning")
 STRANGER = role("someone-else")
+FIXITY_BATCH = role("small-lake-fixity-batch")
 
 # Each principal's identity policies: the Dagster roles' generated managed policies, all of them
 # (policy_sizes.py cuts a document too large for one), so every case judges them as deployed.
@@ -62,6 +63,7 @@ IDENTITY: dict[str, list[dict[str, Any]]] = {
     DAEMON_ROLE: attached(DAEMON),
     RUN: attached(RUN_TASK),
     PROVISIONER: attached(PROVISIONING_TASK),
+    FIXITY_BATCH: [POLICIES[f"fixity batch role {FIXITY_BATCH}"]],
     # The break-glass role is the account's to define; it stands here with full access, so
     # what it is refused is what the lake's resource policies refuse it.
     BREAK_GLASS: [

@@ -152,7 +152,7 @@ def test_unknown_keys_are_typos():
 
     assert problems_after(edit) == [
         "sequencer: unknown field; expected one of: version, lake, sites, gateways, sequencers, "
-        "consumers, alerts",
+        "consumers, alerts, fixity",
         "lake.object_lock.retention: unknown field; expected one of: mode, retention_days",
         "sequencers[NVX-MAD-01].datarate: unknown field; expected one of: id, gateway, platform, "
         "data_rate, stall_window",

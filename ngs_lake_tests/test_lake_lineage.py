@@ -54,8 +54,8 @@ def test_the_lake_is_one_connected_graph_from_the_config_to_the_capacity_report(
             seen.add(nxt)
             todo.append(nxt)
     assert seen == set(parents)
-    # 11 assets, whatever the number of sequencers: buckets and reports are partitioned by them.
-    assert len(parents) == 11
+    # 12 assets, whatever the number of sequencers: buckets and reports are partitioned by them.
+    assert len(parents) == 12
     # And the directed paths the issues name: the document is planned, the plan applied.
     assert parents[K("provisioning_plan")] == {K("lake_config")}
     assert parents[K("provisioned_lake")] == {K("provisioning_plan")}
@@ -76,6 +76,7 @@ def test_the_lake_is_one_connected_graph_from_the_config_to_the_capacity_report(
     }
     assert _reaches(parents, K("lake_config"), K("run_manifest"))
     assert _reaches(parents, K("lake_config"), K("capacity_report"))
+    assert parents[K("fixity_audit")] == {K("sequencer_bucket"), K("sequencing_run")}
 
 
 def _clients(moto) -> AwsClients:

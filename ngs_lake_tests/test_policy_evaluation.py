@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from ngs_lake_tests.conftest import ACCOUNT
+from ngs_lake_tests.fixity_policy_cases import FIXITY_CASES
 from ngs_lake_tests.iam_evaluation import (
     BREAK_GLASS,
     DAEMON_ROLE,
@@ -485,7 +486,7 @@ DAGSTER_CASES = [
     ),
 ]
 
-CASES = GATEWAY_CASES + CONSUMER_CASES + BREAK_GLASS_CASES + DAGSTER_CASES
+CASES = GATEWAY_CASES + CONSUMER_CASES + BREAK_GLASS_CASES + DAGSTER_CASES + FIXITY_CASES
 
 
 @pytest.fixture(scope="session")

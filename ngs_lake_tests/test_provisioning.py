@@ -404,8 +404,10 @@ def test_moving_a_sequencer_moves_its_share(moto, gateway, provisioned, tmp_path
     [
         (
             lambda d: d["lake"]["object_lock"].update(retention_days=30),
-            "bucket small-lake-nvx-mad-01: refusing to shorten default retention from 365 to 30 "
-            "days; WORM retention only grows (set lake.object_lock.retention_days to at least 365)",
+            # The fixity evidence bucket keeps the lake's retention and is planned first.
+            "bucket small-lake-fixity-evidence: refusing to shorten default retention from 365 "
+            "to 30 days; WORM retention only grows (set lake.object_lock.retention_days to at "
+            "least 365)",
         ),
     ],
     ids=["shorten-retention"],

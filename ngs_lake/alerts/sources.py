@@ -40,12 +40,14 @@ from ngs_lake.alerts.conditions import (
     unknown_gateway_findings,
     unrecognised_folder_findings,
 )
+from ngs_lake.alerts.fixity_conditions import FIXITY_MISMATCH, fixity_findings
 from ngs_lake.alerts.state import AlertState
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.aws.storage_gateway import cache_backlog
 from ngs_lake.capacity.figures import gateway_capacity
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames, event_shards
+from ngs_lake.fixity.evidence import OpenMismatches
 from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.lifecycle import MAX_NOTIFY_REQUESTS
 from ngs_lake.runs.model import RunState
@@ -100,6 +102,7 @@ def evaluate(
         ("dead-letter queues", lambda: _dead_letters(clients, config, now)),
         ("gateway caches", lambda: _caches(clients, config, state, now)),
         ("unrecognised folders", lambda: _unrecognised(clients, names, config)),
+        ("fixity audit", lambda: _fixity(clients, config)),
     )
     for label, read in sources:
         try:
@@ -123,6 +126,11 @@ def _runs(
     window = config.lake.upload_confirmation_window
     unconfirmed = unconfirmed_upload_findings(waiting, window, MAX_NOTIFY_REQUESTS, now)
     return set(RUN_CONDITIONS.values()) | {UPLOAD_UNCONFIRMED}, run_findings(runs) + unconfirmed
+
+
+def _fixity(clients: AwsClients, config: LakeConfig) -> tuple[set[str], list[Alert]]:
+    found = OpenMismatches(clients.s3(), config.lake.catalog_bucket).read()
+    return {FIXITY_MISMATCH}, fixity_findings(found)
 
 
 def _unrecognised(

@@ -42,6 +42,22 @@ _BOTOCORE_CONFIG = Config(
 )
 
 
+def reach_endpoint_as_given(s3control: Any) -> None:
+    """S3 Control's endpoint rules put the account id before the host
+    (`<account>.s3-control.<region>.amazonaws.com`, and likewise `<account>.<custom host>`);
+    a configured endpoint (the local stand-in, which takes the account from the
+    x-amz-account-id header as AWS does) is reached as given. Registered with botocore's
+    documented event system, before the request is signed."""
+
+    def strip_account(request: Any, **_: Any) -> None:
+        account = request.headers.get("x-amz-account-id")
+        if account:
+            value = account.decode() if isinstance(account, bytes) else account
+            request.url = request.url.replace(f"://{value}.", "://", 1)
+
+    s3control.meta.events.register("before-sign.s3-control", strip_account)
+
+
 @dataclass(frozen=True)
 class AwsTarget:
     """Region, endpoints and profile: everything that decides where a call lands."""
@@ -124,6 +140,8 @@ class AwsClients:
                     config=config,
                     **dict(self.credentials or {}),
                 )
+                if service == "s3control" and endpoint:
+                    reach_endpoint_as_given(self._clients[service])
             return self._clients[service]
 
     def bounded(self, read_timeout: float, max_attempts: int) -> AwsClients:

@@ -12,6 +12,7 @@ from ngs_lake.cli.alerts_commands import alerts_group
 from ngs_lake.cli.config_commands import config_group, provision
 from ngs_lake.cli.dlq_commands import dlq_group
 from ngs_lake.cli.errors import LakeGroup
+from ngs_lake.cli.fixity_commands import fixity_group
 from ngs_lake.cli.gateway_commands import gateway_group
 from ngs_lake.cli.local_commands import demo_command, local_group
 from ngs_lake.cli.runs_commands import runs_group
@@ -42,6 +43,7 @@ main.add_command(runs_group)
 main.add_command(alerts_group)
 main.add_command(status_command)
 main.add_command(catalog_group)
+main.add_command(fixity_group)
 main.add_command(simulate_command)
 main.add_command(demo_command)
 main.add_command(local_group)

@@ -18,6 +18,7 @@ from typing import Annotated, Any, get_args
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from ngs_lake.config.fixity_settings import FixitySettings
 from ngs_lake.config.model import (
     LOCAL_TARGET,
     MAX_RULE_NAME,
@@ -116,6 +117,7 @@ def parse_lake_document(
         )
     }
     alerts = _parse_entry(AlertSettings, document.get("alerts") or {}, "alerts", problems)
+    fixity = _parse_entry(FixitySettings, document.get("fixity") or {}, "fixity", problems)
     rules = _LakeRules.of(lake, document.get("lake"))
     problems.extend(_cross_reference_problems(rules, **sections))
     problems.extend(_alert_problems(document.get("alerts")))
@@ -130,6 +132,7 @@ def parse_lake_document(
         sequencers=sections["sequencers"].parsed,
         consumers=sections["consumers"].parsed,
         alerts=alerts,
+        fixity=fixity,
     )
 
 

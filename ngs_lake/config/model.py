@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from ngs_lake.config.fixity_settings import FixitySettings
 from ngs_lake.config.values import (
     Arn,
     BucketName,
@@ -31,7 +32,16 @@ from ngs_lake.platforms import family_of
 
 SUPPORTED_VERSION = 1
 MAX_RULE_NAME = 64  # EventBridge's limit
-SECTIONS = ("version", "lake", "sites", "gateways", "sequencers", "consumers", "alerts")
+SECTIONS = (
+    "version",
+    "lake",
+    "sites",
+    "gateways",
+    "sequencers",
+    "consumers",
+    "alerts",
+    "fixity",
+)
 
 TARGET_ENV = "NGS_LAKE_TARGET"
 LOCAL_TARGET = "local"
@@ -231,6 +241,7 @@ ALERT_CONDITIONS = (
     "config_invalid",
     "folder_unrecognised",
     "upload_unconfirmed",
+    "fixity_mismatch",
 )
 ALERT_SEVERITIES = ("warning", "critical")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -292,6 +303,7 @@ class LakeConfig(StrictEntry):
     sequencers: tuple[Sequencer, ...]
     consumers: tuple[Consumer, ...] = ()
     alerts: AlertSettings = AlertSettings()
+    fixity: FixitySettings = FixitySettings()
 
     def site(self, site_id: str) -> Site:
         return next(s for s in self.sites if s.id == site_id)

@@ -46,6 +46,19 @@ class LakeNames:
         return EventShard(site, (site,), queue, f"{queue}-dlq", queue)
 
     @property
+    def fixity_evidence_bucket(self) -> str:
+        """Object Lock (COMPLIANCE) bucket of fixity evidence and Batch job reports."""
+        return f"{self.prefix}-fixity-evidence"
+
+    @property
+    def fixity_batch_role(self) -> str:
+        """The role S3 Batch Operations assumes to compute checksums at rest."""
+        return f"{self.prefix}-fixity-batch"
+
+    def fixity_batch_role_arn(self, account: str) -> str:
+        return f"arn:aws:iam::{account}:role/{self.fixity_batch_role}"
+
+    @property
     def run_events_topic(self) -> str:
         return f"{self.prefix}-run-events.fifo"
 

@@ -14,8 +14,11 @@ import duckdb
 
 from ngs_lake.inventory.refresh import CATALOG_PREFIX, TABLES
 
+# The inventory's tables, and the fixity audit's (ngs_lake/fixity/evidence.py writes it).
+VIEWS = (*TABLES, "fixity")
 
-def mirror_catalogue(s3: Any, bucket: str, into: Path, tables: tuple[str, ...] = TABLES) -> Path:
+
+def mirror_catalogue(s3: Any, bucket: str, into: Path, tables: tuple[str, ...] = VIEWS) -> Path:
     """Bring the local copy of the catalogue up to date; returns the folder holding `catalog/`."""
     wanted: set[Path] = set()
     for table in tables:
@@ -42,7 +45,7 @@ def mirror_catalogue(s3: Any, bucket: str, into: Path, tables: tuple[str, ...] =
 def open_catalogue(folder: Path) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with one view per catalogue table (empty views for absent tables)."""
     db = duckdb.connect()
-    for table in TABLES:
+    for table in VIEWS:
         files = sorted((folder / CATALOG_PREFIX / table).rglob("*.parquet"))
         if not files:
             db.execute(f"CREATE VIEW {table} AS {_EMPTY[table]}")
@@ -74,6 +77,11 @@ _EMPTY = {
     "sequencers": (
         "SELECT ''::VARCHAR AS site, ''::VARCHAR AS sequencer_id, ''::VARCHAR AS platform, "
         "0::BIGINT AS runs, 0::BIGINT AS objects, 0::BIGINT AS bytes LIMIT 0"
+    ),
+    "fixity": (
+        "SELECT ''::VARCHAR AS audit_date, ''::VARCHAR AS run_key, ''::VARCHAR AS bucket, "
+        "''::VARCHAR AS key, ''::VARCHAR AS version_id, 0::BIGINT AS size, "
+        "''::VARCHAR AS result LIMIT 0"
     ),
 }
 

@@ -18,8 +18,9 @@ transaction is cancelled: a cost that grows with the table, 171 ms a transition 
 held 1,000 entries. A transaction only ever changes the items it names, so keeping a copy of
 those items, and putting them back on a cancellation, restores the same state
 (`ngs_lake_tests/test_local_aws_server.py` replays the same calls against plain moto).
-Nothing here touches boto3 or anything the product code calls: this is the server side of
-the stand-in, started by `processes.moto_server_argv` for `make run`, the tests and benches.
+It also serves the S3 Control subset moto lacks (Batch Operations compute-checksum jobs:
+`batch_operations.py`). Nothing here changes what the product code calls: this is the server
+side of the stand-in, started by `processes.moto_server_argv` for `make run`, the tests and benches.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import moto.sqs.models
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.server import main
+
+from ngs_lake.local.batch_operations import serve_batch_operations
 
 PARSED_EXPRESSIONS = 1024
 
@@ -116,4 +119,5 @@ def roll_back_transactions_by_item() -> None:
 if __name__ == "__main__":
     memoize_moto_parsers()
     roll_back_transactions_by_item()
+    serve_batch_operations()
     main()

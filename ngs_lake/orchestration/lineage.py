@@ -2,6 +2,7 @@
 
     lake_config -> provisioning_plan -> provisioned_lake -> sequencer_bucket -> sequencing_run
                                        sequencing_run -> run_manifest
+                     sequencer_bucket, sequencing_run -> fixity_audit
                                        sequencer_bucket -> run_ledger -> runs_in_flight
                                        sequencer_bucket -> inventory_report    |
                                            -> inventory_catalog -> capacity_report <- lake_config
@@ -18,6 +19,7 @@ from dagster import AssetKey, AssetsDefinition, AssetSpec
 
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.orchestration.capacity.assets import RUN_LEDGER, capacity_report
+from ngs_lake.orchestration.fixity.assets import fixity_audit
 from ngs_lake.orchestration.inventory.assets import inventory_catalog
 from ngs_lake.orchestration.inventory.sensors import inventory_report_spec
 from ngs_lake.orchestration.onboarding.assets import (
@@ -59,4 +61,6 @@ def lake_assets(document: LakeConfig) -> list:
         report,
         _with_deps(inventory_catalog, [report.key]),
         capacity_report,
+        # The audit reads the fixity records verification wrote, and the buckets' objects.
+        _with_deps(fixity_audit, [bucket.key, sequencing_run.key]),
     ]

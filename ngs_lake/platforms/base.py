@@ -41,6 +41,15 @@ class RunLocation:
 
 
 @dataclass(frozen=True)
+class InstrumentHashes:
+    """The instrument's own digests: `sha256` is {relative path: hex}, "" where the instrument
+    listed a file without hashing it; `file` is the run's path of the list itself."""
+
+    file: str
+    sha256: dict[str, str]
+
+
+@dataclass(frozen=True)
 class ExpectedFilesReport:
     expected: int
     missing: tuple[str, ...]
@@ -151,6 +160,17 @@ class PlatformFamily(ABC):
 
         Raises PlatformFileError (a ValueError) for a file it cannot parse.
         """
+
+    def instrument_hashes(
+        self, platform: str, files: Mapping[str, bytes]
+    ) -> InstrumentHashes | None:
+        """The hashes the instrument wrote for its own files, from the metadata files in
+        `files`; None for a family whose instruments ship no checksums (Illumina, Element,
+        PacBio) or a run without its hash file.
+
+        Raises PlatformFileError (a ValueError) for a hash file it cannot parse.
+        """
+        return None
 
     @abstractmethod
     def check_expected_files(

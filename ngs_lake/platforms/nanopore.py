@@ -21,6 +21,7 @@ from typing import Any
 
 from ngs_lake.platforms.base import (
     ExpectedFilesReport,
+    InstrumentHashes,
     PlatformFamily,
     PlatformFileError,
     RunFacts,
@@ -164,6 +165,17 @@ class Nanopore(PlatformFamily):
         out["flowcell"] = values["flow_cell_id"]
         out["run_id"] = values["protocol_run_id"]
         return out
+
+    def instrument_hashes(
+        self, platform: str, files: Mapping[str, bytes]
+    ) -> InstrumentHashes | None:
+        """MinKNOW's `output_hash_*.csv`: a sha256 per output file, empty for POD5 batches
+        (MinKNOW writes the hash list before final_summary)."""
+        hash_name = next((k for k in files if OUTPUT_HASH.match(k)), None)
+        if hash_name is None:
+            return None
+        listed = parse_output_hash(files[hash_name])
+        return InstrumentHashes(hash_name, {p: d.strip().lower() for p, d in listed.items()})
 
     def check_expected_files(
         self, platform: str, run_folder: str, files: Mapping[str, bytes], present: set[str]

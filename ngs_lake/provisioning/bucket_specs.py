@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ngs_lake.config.model import LakeConfig, Sequencer
+from ngs_lake.config.model import LakeConfig, ObjectLockPolicy, Sequencer
 from ngs_lake.config.names import LakeNames
 from ngs_lake.provisioning.buckets import BucketSpec
 from ngs_lake.provisioning.policies import (
@@ -60,7 +60,22 @@ def lake_bucket_specs(config: LakeConfig, account: str) -> list[BucketSpec]:
             versioned=True,
             policy=lambda _key: catalog_bucket_policy(config),
         ),
+        fixity_evidence_bucket_spec(config),
     ]
+
+
+def fixity_evidence_bucket_spec(config: LakeConfig) -> BucketSpec:
+    """The fixity evidence (audit reports, Batch job reports): Object Lock in COMPLIANCE mode
+    for the lake's retention, so the evidence is as durable as the data it speaks for."""
+    return BucketSpec(
+        name=LakeNames.of(config).fixity_evidence_bucket,
+        tags={**MANAGED_BY, "role": "fixity-evidence"},
+        kms_encrypted=True,
+        versioned=True,
+        object_lock=ObjectLockPolicy(
+            mode="COMPLIANCE", retention_days=config.lake.object_lock.retention_days
+        ),
+    )
 
 
 def sequencer_bucket_spec(config: LakeConfig, sequencer: Sequencer) -> BucketSpec:

@@ -23,6 +23,10 @@ import re
 
 from ngs_lake.provisioning.alerting import alerts_sensor_statements
 from ngs_lake.provisioning.approvals import document_record_statements
+from ngs_lake.provisioning.fixity_statements import (
+    fixity_audit_statements,
+    fixity_verification_statements,
+)
 from ngs_lake.provisioning.iam_arns import (
     COMPUTE_LOG_PREFIX,
     Document,
@@ -154,6 +158,7 @@ def daemon_policy(arns: LakeArns) -> Document:
             *alerts_sensor_statements(arns),
             *document_record_statements(arns, write=True),
             *plan_read_statements(arns),
+            *fixity_verification_statements(arns),
         ]
     )
 
@@ -239,6 +244,8 @@ def run_task_policy(arns: LakeArns) -> Document:
             allow("ReadGatewayCaches", ["storagegateway:DescribeCache"], arns.gateways),
             allow("ListGateways", ["storagegateway:ListGateways"], "*"),
             _write_compute_logs(arns),
+            *fixity_verification_statements(arns),
+            *fixity_audit_statements(arns),
         ]
     )
 

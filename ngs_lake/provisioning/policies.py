@@ -12,6 +12,7 @@ from __future__ import annotations
 from ngs_lake.config.model import Consumer, LakeConfig
 from ngs_lake.config.names import LakeNames, event_shards, statement_id
 from ngs_lake.provisioning.dagster_roles import dagster_role_documents
+from ngs_lake.provisioning.fixity_statements import fixity_batch_role_documents
 from ngs_lake.provisioning.iam_arns import (
     VERSION,
     Document,
@@ -382,7 +383,7 @@ def all_policies(config: LakeConfig, target: PolicyTarget) -> dict[str, Document
             f"consumer {consumer.name} ({consumer.principal})",
             consumer_iam_policy(config, consumer, arns.key),
         )
-    return out | dagster_role_policies(config, target)
+    return out | dagster_role_policies(config, target) | fixity_batch_role_documents(arns)
 
 
 EVENTS_DEAD_LETTERS = "EventBridgeDeadLetters"

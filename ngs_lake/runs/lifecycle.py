@@ -16,6 +16,7 @@ from typing import Any
 from ngs_lake.aws.storage_gateway import PERMANENT_CODES, GatewayCallFailed, StorageGatewayShares
 from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
 from ngs_lake.runs.events import UploadNotification
+from ngs_lake.runs.fixity_record import FixityRecordStore
 from ngs_lake.runs.ingest import MarkerSeen
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.model import (
@@ -371,12 +372,16 @@ def completion_facts(run: Run, verification: Verification, completed: datetime) 
     }
 
 
-def complete(ledger: RunLedger, run: Run, verification: Verification) -> Run:
+def complete(
+    ledger: RunLedger, run: Run, verification: Verification, records: FixityRecordStore
+) -> Run:
     """UPLOAD_CONFIRMED -> COMPLETED, with the run's metadata and figures; `run.completed` owed.
+    The run's fixity record is written first, so a completed run always has one.
 
     Returns the run as completed. TransitionConflict if the run moved meanwhile.
     """
     completed = ledger.clock.now()
+    records.write_verified(run, verification, completed)
     facts = completion_facts(run, verification, completed)
     fields = {
         "completed_at": utc_iso(completed),

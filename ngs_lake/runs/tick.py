@@ -30,6 +30,7 @@ from ngs_lake.runs.announce_pass import (
 )
 from ngs_lake.runs.announcements import RunAnnouncer
 from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
+from ngs_lake.runs.fixity_record import FixityRecordStore
 from ngs_lake.runs.ingest import GatewayEventIngest, IngestSettings, TickReport
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.lifecycle import RunProgress
@@ -172,6 +173,7 @@ def lifecycle_in_tick(
         bounded.s3(),
         [run for _, run in plan.verify_here],
         document.lake.tick_verify_seconds,
+        FixityRecordStore(bounded.s3(), document.lake.catalog_bucket),
     )
     fallback = {run.run_key for run in verify.fallback}
     plan.requests += [request for request, run in plan.verify_here if run.run_key in fallback]

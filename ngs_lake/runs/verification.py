@@ -21,7 +21,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ngs_lake.platforms import family_of
 from ngs_lake.platforms.base import RunLocation
 from ngs_lake.runs.clock import SYSTEM_CLOCK, Clock
+from ngs_lake.runs.fixity_checksums import ChecksumReadOverBudget, ObjectChecksum, read_checksums
+from ngs_lake.runs.fixity_instrument import InstrumentCheck, check_instrument_hashes
 from ngs_lake.runs.model import Run, RunFile
+
+NAMED_HASH_FAILURES = 20  # hash failures named one by one; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -41,17 +45,38 @@ class Verification:
     expected_count: int = 0  # 0 when a file the check needs could not be read
     metadata: dict[str, Any] = field(default_factory=dict)  # the instrument's, e.g. flowcell
     unreadable: dict[str, str] = field(default_factory=dict)  # relative path -> why, naming it
+    # Fixity, read once everything else passed: each object's checksum, and the instrument's
+    # own hashes checked against the lake's bytes (runs/fixity_*.py).
+    checksums: dict[str, ObjectChecksum] = field(default_factory=dict)
+    instrument: list[InstrumentCheck] = field(default_factory=list)
+    hash_file: str | None = None
+
+    @property
+    def instrument_failures(self) -> list[InstrumentCheck]:
+        return [check for check in self.instrument if check.failed]
 
     @property
     def passed(self) -> bool:
         return not (
-            self.missing_from_s3 or self.size_mismatch or self.missing_expected or self.unreadable
+            self.missing_from_s3
+            or self.size_mismatch
+            or self.missing_expected
+            or self.unreadable
+            or self.instrument_failures
         )
 
     @property
     def reasons(self) -> list[str]:
-        """Why files could not be checked, one sentence per file, each naming it."""
-        return [self.unreadable[path] for path in sorted(self.unreadable)]
+        """Why files could not be checked or do not hold the instrument's bytes, one sentence
+        per file, each naming it (and for a hash mismatch, both digests)."""
+        unreadable = [self.unreadable[path] for path in sorted(self.unreadable)]
+        hash_file = self.hash_file or "the instrument's hash list"
+        failures = self.instrument_failures
+        named = [c.reason(hash_file) for c in failures[:NAMED_HASH_FAILURES]]
+        if len(failures) > NAMED_HASH_FAILURES:  # the ledger item stays under 400 KB
+            more = len(failures) - NAMED_HASH_FAILURES
+            named.append(f"and {more} more files not as {hash_file} lists them")
+        return unreadable + named
 
     @property
     def missing(self) -> list[str]:
@@ -196,4 +221,38 @@ def verify_run(
         result.metadata = family.parse_metadata(run.platform, contents)
     except ValueError as exc:
         _unparsed(result, paths, exc)
+    if result.passed:
+        read_fixity(s3, run, result, contents, deadline, clock)
     return result
+
+
+def read_fixity(
+    s3: Any,
+    run: Run,
+    result: Verification,
+    contents: dict[str, bytes],
+    deadline: float | None,
+    clock: Clock,
+) -> None:
+    """Every object's checksum (one call each, in parallel), then the instrument's hashes
+    compared with them; an object whose checksum S3 refused is unreadable, naming it."""
+    family = family_of(run.platform)
+    try:
+        hashes = family.instrument_hashes(run.platform, contents)
+    except ValueError as exc:
+        _unparsed(result, sorted(contents), exc)
+        return
+    keys = {path: o.key for path, o in result.objects.items()}
+    try:
+        reads = read_checksums(s3, run.bucket, keys, deadline, clock)
+        for path, why in reads.errors.items():
+            result.unreadable[path] = f"{path}: its checksum could not be read: {why}"
+        result.checksums = reads.checksums
+        if hashes is None or reads.errors:
+            return
+        result.hash_file = hashes.file
+        result.instrument = check_instrument_hashes(
+            s3, run.bucket, hashes.sha256, reads.checksums, deadline, clock
+        )
+    except ChecksumReadOverBudget as exc:
+        raise OverBudget(f"{run.run_folder}: {exc}") from None

@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ngs_lake.runs.fixity_record import FixityRecordStore
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.lifecycle import complete
 from ngs_lake.runs.model import Run
@@ -43,9 +44,15 @@ class VerifyReport:
 
 
 def verify_due(
-    ledger: RunLedger, s3: Any, runs: Sequence[Run], budget_seconds: float
+    ledger: RunLedger,
+    s3: Any,
+    runs: Sequence[Run],
+    budget_seconds: float,
+    records: FixityRecordStore,
 ) -> VerifyReport:
-    """Verify each run while the budget lasts; every other run goes to `fallback`."""
+    """Verify each run while the budget lasts; every other run goes to `fallback`. Reading
+    every object's checksum counts against the budget: a run with more objects than fit
+    (thousands, at a few hundred GetObjectAttributes a second) goes to `complete_run`."""
     report = VerifyReport()
     deadline = ledger.clock.monotonic() + budget_seconds
     for run in runs:
@@ -67,7 +74,9 @@ def verify_due(
             report.fallback.append(run)
             continue
         try:
-            report.verified.append(Verified(complete(ledger, run, verification), verification))
+            report.verified.append(
+                Verified(complete(ledger, run, verification, records), verification)
+            )
         except TransitionConflict:
             log.info("%s moved on meanwhile; leaving it", run.run_key)
     return report

@@ -13,7 +13,7 @@ def test_a_document_that_is_not_a_mapping_is_refused():
         parse_lake_document(["version", 1], source="lake.yaml")
     assert str(caught.value) == (
         "lake.yaml has 1 problem(s):\nthe document must be a mapping with the keys version, lake, "
-        "sites, gateways, sequencers, consumers, alerts"
+        "sites, gateways, sequencers, consumers, alerts, fixity"
     )
 
 
@@ -23,7 +23,7 @@ def test_missing_sections_and_unknown_keys_are_named():
     assert str(caught.value).startswith("the lake config has 7 problem(s):\nversions: ")
     assert caught.value.problems == [
         "versions: unknown field; expected one of: version, lake, sites, gateways, sequencers, "
-        "consumers, alerts",
+        "consumers, alerts, fixity",
         "version: required field is missing",
         "lake: required field is missing",
         "sites: required field is missing",

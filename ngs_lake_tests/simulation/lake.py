@@ -23,6 +23,7 @@ from ngs_lake.config.names import LakeNames
 from ngs_lake.provisioning.messaging import MAX_RECEIVE_COUNT, MAX_RETENTION_SECONDS
 from ngs_lake.provisioning.tables import create_table_request, table_specs
 from ngs_lake.runs.announcements import RunAnnouncer
+from ngs_lake.runs.fixity_record import FixityRecordStore
 from ngs_lake.runs.ingest import IngestSettings
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.lifecycle import complete, record_incomplete
@@ -45,6 +46,7 @@ from ngs_lake_tests.simulation.document import DocumentFile, config_in_force, do
 from ngs_lake_tests.simulation.fake_gateway import FakeStorageGateway
 from ngs_lake_tests.simulation.fake_sns import FakeSns
 from ngs_lake_tests.simulation.fake_sqs import FakeSqs
+from ngs_lake_tests.simulation.fixity import bare_s3
 from ngs_lake_tests.simulation.folders import FolderTruth
 from ngs_lake_tests.simulation.world import World
 
@@ -115,6 +117,7 @@ class SimLake:
         self.mock = mock_aws()
         self.mock.start()
         session = boto3.Session(region_name="us-east-1", **CREDENTIALS)
+        self._session = session
         moto_clients = {"dynamodb": session.client("dynamodb"), "s3": session.client("s3")}
         self.sqs = FakeSqs(self.clock, self.rng)
         self.sns = FakeSns(self.clock, self.rng)
@@ -167,6 +170,7 @@ class SimLake:
         s3.create_bucket(Bucket=self.config.lake.catalog_bucket)
         self.world = World(self.clock, self.rng, self.sqs, self.gateway_api, s3, self.queue_url)
         self.world.dead_letter_url = self.dlq_url  # the rule target's dead letters
+        self.world.bare_s3 = bare_s3(self._session)
         self.world.bucket_of = {}
         for sequencer in self.config.sequencers:
             bucket = self.names.bucket(sequencer.id)
@@ -299,7 +303,8 @@ class SimLake:
             announcer.publish_pending(run.run_key)
             return
         try:
-            complete(ledger, run, verification)
+            records = FixityRecordStore(self.aws.s3(), self.config.lake.catalog_bucket)
+            complete(ledger, run, verification, records)
         except TransitionConflict:
             return
         announcer.publish_pending(run.run_key)

@@ -78,6 +78,10 @@ class TrueRun:
     marker_at: float | None = None  # the final summary written (true time)
     claimed_pod5: int = 0  # what the summary says; more than written: a truncated run
     uploads: list[Upload] = field(default_factory=list)
+    # issue #33 (simulation/fixity.py): what was written, the instrument's hashes, corruptions
+    content: dict[str, bytes] = field(default_factory=dict)
+    instrument_sha256: dict[str, str] = field(default_factory=dict)
+    corrupted: dict[str, float] = field(default_factory=dict)
 
     def uploaded_by(self, moment: float) -> set[str]:
         return {u.path for u in self.uploads if u.true_at <= moment}
@@ -130,6 +134,8 @@ class World:
         self.dead_letter_url: str | None = None  # the rule target's DeadLetterConfig
         self.duplicates = 0  # the next N events are delivered twice
         self.upload_delay = 5.0
+        self.bare_s3: object | None = None  # issue #33: a client that sends no checksum
+        self.bare_uploads = 0  # the next N uploads go through it
         api = gateway_api
         api.on_request = self._requested
 
@@ -182,6 +188,7 @@ class World:
         now = self.clock.timestamp()
         run.written[path] = now
         run.sizes[path] = len(content)
+        run.content[path] = content
         gateway = self.api.gateway_of_share(run.share_arn)
         gateway.dirty.add(f"{run.share_arn}|{run.folder}/{path}")
         self.at(now + self.upload_delay, lambda: self._upload(run, path, content, now))
@@ -213,7 +220,11 @@ class World:
             return  # rewritten since: the newer write uploads
         gateway = self.api.gateway_of_share(run.share_arn)
         key = f"{run.folder}/{path}"
-        self.s3.put_object(Bucket=run.bucket, Key=key, Body=content)
+        client = self.s3
+        if self.bare_uploads > 0 and self.bare_s3 is not None:
+            self.bare_uploads -= 1
+            client = self.bare_s3
+        client.put_object(Bucket=run.bucket, Key=key, Body=content)
         gateway.dirty.discard(f"{run.share_arn}|{key}")
         now = self.clock.timestamp()
         event_time = now + gateway.skew_seconds

@@ -24,6 +24,7 @@ from dagster import (
 
 from ngs_lake.config.names import LakeNames
 from ngs_lake.config.units import format_size
+from ngs_lake.fixity.manifest_rows import manifest_rows
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
 from ngs_lake.orchestration.sequencing.partition_reports import (
     CHECKS,
@@ -34,6 +35,7 @@ from ngs_lake.orchestration.sequencing.partition_reports import (
 )
 from ngs_lake.orchestration.sequencing.partitions import sequencing_runs
 from ngs_lake.runs.announcements import RunAnnouncer
+from ngs_lake.runs.fixity_record import FixityRecordStore
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.lifecycle import complete, record_incomplete
 from ngs_lake.runs.model import RunState
@@ -73,7 +75,8 @@ def sequencing_run(
         yield from check_results(check_outcomes(verification))
         return
     try:
-        completed = complete(ledger, run, verification)
+        records = FixityRecordStore(clients.s3(), document.lake.catalog_bucket)
+        completed = complete(ledger, run, verification, records)
     except TransitionConflict:
         context.log.info(f"{run_key} moved on meanwhile; leaving it")
         return
@@ -86,7 +89,8 @@ def sequencing_run(
     partitions_def=sequencing_runs,
     deps=[sequencing_run],
     automation_condition=AutomationCondition.eager(),
-    description="Every object of the run (key, size, checksum, version id) as Parquet.",
+    description="Every object of the run (key, size, version id, checksum and its type, the "
+    "instrument's hash) as Parquet.",
     group_name="sequencing",
 )
 def run_manifest(
@@ -98,18 +102,8 @@ def run_manifest(
     ledger = RunLedger(clients, names)
     run = ledger.require_run(context.partition_key)
     s3 = clients.s3()
-    rows = {"key": [], "size": [], "etag": [], "version_id": [], "last_modified": []}
-    for page in s3.get_paginator("list_object_versions").paginate(
-        Bucket=run.bucket, Prefix=f"{run.run_folder}/"
-    ):
-        for version in page.get("Versions", []):
-            if not version.get("IsLatest"):
-                continue
-            rows["key"].append(version["Key"])
-            rows["size"].append(version["Size"])
-            rows["etag"].append(version.get("ETag", "").strip('"'))
-            rows["version_id"].append(version.get("VersionId"))
-            rows["last_modified"].append(version["LastModified"].isoformat())
+    record = FixityRecordStore(s3, document.lake.catalog_bucket).read(run.run_key)
+    rows = manifest_rows(s3, run, record)
     buffer = io.BytesIO()
     pq.write_table(pa.table(rows), buffer)
     key = f"manifests/{context.partition_key}.parquet"
