@@ -40,6 +40,12 @@ from ngs_lake.alerts.conditions import (
     unknown_gateway_findings,
     unrecognised_folder_findings,
 )
+from ngs_lake.alerts.sheet_conditions import (
+    COMPLETED_WATCHED,
+    SAMPLESHEET_UNREADABLE,
+    WATCHED_STATES,
+    samplesheet_findings,
+)
 from ngs_lake.alerts.state import AlertState
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.aws.storage_gateway import cache_backlog
@@ -48,7 +54,7 @@ from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames, event_shards
 from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.lifecycle import MAX_NOTIFY_REQUESTS
-from ngs_lake.runs.model import RunState
+from ngs_lake.runs.model import RunState, utc_iso
 from ngs_lake.runs.unrecognised_ledger import UnrecognisedFolders
 from ngs_lake.runs.watermarks import GatewayWatermarks
 
@@ -100,6 +106,7 @@ def evaluate(
         ("dead-letter queues", lambda: _dead_letters(clients, config, now)),
         ("gateway caches", lambda: _caches(clients, config, state, now)),
         ("unrecognised folders", lambda: _unrecognised(clients, names, now)),
+        ("sample sheets", lambda: _sample_sheets(clients, names, now)),
     )
     for label, read in sources:
         try:
@@ -123,6 +130,16 @@ def _runs(
     window = config.lake.upload_confirmation_window
     unconfirmed = unconfirmed_upload_findings(waiting, window, MAX_NOTIFY_REQUESTS, now)
     return set(RUN_CONDITIONS.values()) | {UPLOAD_UNCONFIRMED}, run_findings(runs) + unconfirmed
+
+
+def _sample_sheets(
+    clients: AwsClients, names: LakeNames, now: datetime
+) -> tuple[set[str], list[Alert]]:
+    ledger = RunLedger(clients, names)
+    since = utc_iso(now - COMPLETED_WATCHED)
+    runs = [r for state in WATCHED_STATES for r in ledger.runs_in_state(state)]
+    runs += ledger.runs_in_state(RunState.COMPLETED, active_since=since)
+    return {SAMPLESHEET_UNREADABLE}, samplesheet_findings(runs, now)
 
 
 def _unrecognised(
