@@ -106,7 +106,6 @@ def evaluate(
         ("dead-letter queues", lambda: _dead_letters(clients, config, now)),
         ("gateway caches", lambda: _caches(clients, config, state, now)),
         ("unrecognised folders", lambda: _unrecognised(clients, names, now)),
-        ("sample sheets", lambda: _sample_sheets(clients, names, now)),
     )
     for label, read in sources:
         try:
@@ -129,17 +128,18 @@ def _runs(
     waiting = ledger.runs_in_state(RunState.MARKER_SEEN)
     window = config.lake.upload_confirmation_window
     unconfirmed = unconfirmed_upload_findings(waiting, window, MAX_NOTIFY_REQUESTS, now)
-    return set(RUN_CONDITIONS.values()) | {UPLOAD_UNCONFIRMED}, run_findings(runs) + unconfirmed
-
-
-def _sample_sheets(
-    clients: AwsClients, names: LakeNames, now: datetime
-) -> tuple[set[str], list[Alert]]:
-    ledger = RunLedger(clients, names)
+    # Issue #31: the sheets of these runs and of the rest of the watched ones.
     since = utc_iso(now - COMPLETED_WATCHED)
-    runs = [r for state in WATCHED_STATES for r in ledger.runs_in_state(state)]
-    runs += ledger.runs_in_state(RunState.COMPLETED, active_since=since)
-    return {SAMPLESHEET_UNREADABLE}, samplesheet_findings(runs, now)
+    others = [
+        r
+        for s in WATCHED_STATES
+        if s not in RUN_CONDITIONS and s != RunState.MARKER_SEEN
+        for r in ledger.runs_in_state(s)
+    ]
+    others += ledger.runs_in_state(RunState.COMPLETED, active_since=since)
+    sheets = samplesheet_findings([*runs, *waiting, *others], now)
+    conditions = set(RUN_CONDITIONS.values()) | {UPLOAD_UNCONFIRMED, SAMPLESHEET_UNREADABLE}
+    return conditions, run_findings(runs) + unconfirmed + sheets
 
 
 def _unrecognised(

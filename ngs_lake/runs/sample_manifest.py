@@ -90,7 +90,7 @@ class SampleManifests:
         self, run: Run, summary: dict[str, Any], entry: OutboxEntry, facts: dict[str, str]
     ) -> str:
         samples, withheld = self._samples(run, summary)
-        completion = run.completion or {}
+        completion = plain(run.completion or {})
         body = {
             "schema": MANIFEST_SCHEMA,
             "run_key": run.run_key,

@@ -16,6 +16,7 @@ from ngs_lake.runs.dynamo_items import from_item
 from ngs_lake.runs.model import Run, RunState
 from ngs_lake_tests.simulation.document import DOCUMENT_INVARIANTS, DocumentJudge
 from ngs_lake_tests.simulation.folders import FOLDER_INVARIANTS, FolderJudge
+from ngs_lake_tests.simulation.sheets import SHEET_INVARIANTS, SheetJudge
 
 ONCE_IN_ORDER = "each message once, in order"
 COMPLETE = "complete means complete"
@@ -36,6 +37,7 @@ INVARIANTS = (
     ALERTS_TRUE,
     *FOLDER_INVARIANTS,  # issue #34: folders.py
     *DOCUMENT_INVARIANTS,  # issue #35: document.py
+    *SHEET_INVARIANTS,  # issue #31: sheets.py
 )
 FINAL = (RunState.COMPLETED, RunState.ABORTED)
 # https://docs.aws.amazon.com/sns/latest/dg/fifo-message-dedup.html
@@ -76,6 +78,7 @@ class Judge:
         self.attempts = lake.config.lake.lifecycle_run_attempts  # bounded publishes too
         self.folders = FolderJudge(lake, ddb, self.checked)
         self.document = DocumentJudge(lake, self.checked)
+        self.sheets = SheetJudge(lake, ddb, self.checked)
 
     def runs(self) -> list[Run]:
         out = []
@@ -97,6 +100,7 @@ class Judge:
         self.alerts_follow_conditions()
         self.folders.check(runs, quiescent, violate)
         self.document.check(quiescent, violate)
+        self.sheets.check(runs, quiescent, violate)
 
     # Each message once, in order
 

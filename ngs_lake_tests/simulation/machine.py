@@ -23,6 +23,7 @@ from ngs_lake_tests.simulation.document import DocumentActions
 from ngs_lake_tests.simulation.folders import FolderActions
 from ngs_lake_tests.simulation.invariants import ISOLATION, Judge, described, violate
 from ngs_lake_tests.simulation.lake import SEQUENCERS, SimLake
+from ngs_lake_tests.simulation.sheets import SheetActions
 from ngs_lake_tests.simulation.world import TrueRun
 
 STATS: Counter[str] = Counter()  # across examples, for `make soak`
@@ -38,7 +39,7 @@ def note(name: str) -> None:
         event(name)
 
 
-class LakeSimulation(FolderActions, DocumentActions, RuleBasedStateMachine):
+class LakeSimulation(FolderActions, DocumentActions, SheetActions, RuleBasedStateMachine):
     lake: SimLake
 
     @initialize(seed=st.integers(0, 2**16), by_arn=st.booleans())
