@@ -16,7 +16,9 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import polars as pl
 
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.model import LakeConfig
@@ -36,6 +38,7 @@ from ngs_lake.inventory.report import (
     find_latest_report,
     report_root,
 )
+from ngs_lake.inventory.samples_catalog import SAMPLES_TABLE_KEY, read_manifests, samples_frame
 from ngs_lake.runs.ledger import RunLedger
 
 CATALOG_PREFIX = "catalog"
@@ -86,6 +89,7 @@ def refresh_catalogue(
     inventory = config.lake.inventory
     config_id = LakeNames.of(config).inventory_config_id
     result = CatalogueRefresh()
+    runs: list[pl.DataFrame] = []  # each catalogued bucket's runs, for the samples table
     work = Path(tempfile.mkdtemp(prefix="ngs-lake-catalogue-"))
     try:
         for sequencer in config.sequencers:
@@ -138,10 +142,21 @@ def refresh_catalogue(
                     partition_key(table, source.site, sequencer.id),
                 )
             outcome.status, outcome.summary = "catalogued", summary
+            runs.append(pl.read_parquet(summary.files[1], columns=["run_key", "files", "bytes"]))
             shutil.rmtree(folder, ignore_errors=True)
+        write_samples_table(s3, config.lake.catalog_bucket, runs, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def write_samples_table(s3: Any, bucket: str, runs: list[pl.DataFrame], work: Path) -> None:
+    """Issue #31: the samples table, from every run's latest sample manifest, with the bytes
+    and objects of the runs this refresh catalogued."""
+    frame = samples_frame(read_manifests(s3, bucket), pl.concat(runs) if runs else None)
+    path = work / "samples.parquet"
+    frame.write_parquet(path, compression="lz4")
+    s3.upload_file(str(path), bucket, SAMPLES_TABLE_KEY)
 
 
 def ledger_keys(ledger: RunLedger, sequencer_id: str, until: datetime) -> list[str]:
