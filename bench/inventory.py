@@ -112,14 +112,26 @@ def generate_sample_manifests(directory: Path, objects: int, samples: int) -> in
             "schema": "ngs-lake/sample-manifest/v1",
             "run_key": f"NVX-BOS-01/{folder}",
             "sequence": 3,
-            "run": {"site": "boston", "platform": "novaseq-x", "flowcell": f"22KJ{run:04d}LT3",
-                    "instrument": "LH00123", "run_date": f"2026-{(run % 12) + 1:02d}-01",
-                    "sequencer_id": "NVX-BOS-01", "bytes": 0, "objects": 0},
+            "run": {
+                "site": "boston",
+                "platform": "novaseq-x",
+                "flowcell": f"22KJ{run:04d}LT3",
+                "instrument": "LH00123",
+                "run_date": f"2026-{(run % 12) + 1:02d}-01",
+                "sequencer_id": "NVX-BOS-01",
+                "bytes": 0,
+                "objects": 0,
+            },
             "samplesheet": {"digest": f"{run:064x}", "version_id": "v1", "status": "ok"},
             "samples": [
-                {"sample_id": f"S{run:04d}_{n:04d}", "project": f"P{n % 40:02d}",
-                 "lane": n % 8 + 1, "index": "ACGTACGTAC", "index2": "TGCATGCATG",
-                 "library": None}
+                {
+                    "sample_id": f"S{run:04d}_{n:04d}",
+                    "project": f"P{n % 40:02d}",
+                    "lane": n % 8 + 1,
+                    "index": "ACGTACGTAC",
+                    "index2": "TGCATGCATG",
+                    "library": None,
+                }
                 for n in range(count)
             ],
         }
