@@ -54,39 +54,46 @@ def latest_manifests(manifests: Iterable[dict[str, Any]]) -> list[dict[str, Any]
     return list(latest.values())
 
 
+SAMPLE_FIELDS = ("sample_id", "project", "lane", "index", "index2", "library")
+RUN_FIELDS = {
+    "flowcell": "flowcell",
+    "instrument": "instrument",
+    "platform": "platform",
+    "site": "site",
+    "sequencer_id": "sequencer_id",
+    "run_date": "run_date",
+    "run_bytes": "bytes",
+    "run_objects": "objects",
+}
+
+
 def samples_frame(
     manifests: Iterable[dict[str, Any]], runs: pl.DataFrame | None = None
 ) -> pl.DataFrame:
     """The samples table; `runs` (the catalogue's runs: run_key, files, bytes), when given,
-    supplies the run's bytes and objects as the inventory counts them."""
-    columns: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+    supplies the run's bytes and objects as the inventory counts them. Built a run at a time
+    (polars reads each run's sample dicts at once), then joined with one row per run."""
+    sample_schema = {n: COLUMNS[n] for n in SAMPLE_FIELDS}
+    parts, per_run = [], []
     for manifest in latest_manifests(manifests):
         run, sheet = manifest.get("run") or {}, manifest.get("samplesheet") or {}
-        fixed = {
-            "run_key": manifest["run_key"],
-            "flowcell": run.get("flowcell"),
-            "instrument": run.get("instrument"),
-            "platform": run.get("platform"),
-            "site": run.get("site"),
-            "sequencer_id": run.get("sequencer_id"),
-            "run_date": run.get("run_date"),
-            "sheet_digest": sheet.get("digest"),
-            "sheet_version_id": sheet.get("version_id"),
-            "run_bytes": run.get("bytes"),
-            "run_objects": run.get("objects"),
-        }
-        for sample in manifest.get("samples") or []:
-            for name in ("sample_id", "project", "lane", "index", "index2", "library"):
-                columns[name].append(sample.get(name))
-            for name, value in fixed.items():
-                columns[name].append(value)
-    series = [
-        pl.Series(name, columns[name], dtype=pl.String() if name == "run_date" else kind)
-        for name, kind in COLUMNS.items()
-    ]
-    frame = pl.DataFrame(series).with_columns(
+        samples = manifest.get("samples") or []
+        if samples:
+            part = pl.from_dicts(samples, schema=sample_schema)
+            parts.append(part.with_columns(pl.lit(manifest["run_key"]).alias("run_key")))
+        per_run.append(
+            {"run_key": manifest["run_key"]}
+            | {name: run.get(source) for name, source in RUN_FIELDS.items()}
+            | {"sheet_digest": sheet.get("digest"), "sheet_version_id": sheet.get("version_id")}
+        )
+    run_schema = {"run_key": pl.String(), **{n: COLUMNS[n] for n in RUN_FIELDS}}
+    run_schema |= {"run_date": pl.String(), "sheet_digest": pl.String()}
+    run_schema["sheet_version_id"] = pl.String()
+    run_rows = pl.from_dicts(per_run or [{}], schema=run_schema).with_columns(
         pl.col("run_date").str.to_date("%Y-%m-%d", strict=False)
     )
+    empty = pl.DataFrame(schema={**sample_schema, "run_key": pl.String()})
+    frame = (pl.concat(parts) if parts else empty).join(run_rows, on="run_key", how="left")
     if runs is not None and runs.height:
         counted = runs.select(
             "run_key",
