@@ -299,6 +299,8 @@ def test_five_real_runs_of_four_families_complete_with_their_facts(real_lake):
     assert [s for s in sent if s[0] == SAMPLESHEET_UNREADABLE] == [
         (SAMPLESHEET_UNREADABLE, minion.run_key)
     ]
+    report = run_report(lake.ledger().get_run(minion.run_key), [], [])  # `runs show`
+    assert f"samplesheet unreadable: {MINION_SHEET}: no sample rows" in report
     (alert,) = [a for a in evaluation.alerts if a.condition == SAMPLESHEET_UNREADABLE]
     assert f"samplesheet unreadable: {MINION_SHEET}: no sample rows" in alert.summary
 
