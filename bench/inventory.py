@@ -237,11 +237,10 @@ def samples_table(folder: Path, runs_file: Path, work: Path) -> int:
     """The catalogue's samples table, as inventory_catalog builds it from the manifests."""
     import polars as pl
 
-    from ngs_lake.inventory.samples_catalog import samples_frame
+    from ngs_lake.inventory.samples_catalog import samples_from_files
 
-    manifests = [json.loads(p.read_text()) for p in folder.rglob("*.json")]
     runs = pl.read_parquet(runs_file, columns=["run_key", "files", "bytes"])
-    frame = samples_frame(manifests, runs)
+    frame = samples_from_files(sorted(folder.rglob("*.json")), runs)
     frame.write_parquet(work / "samples.parquet", compression="lz4")
     return frame.height
 

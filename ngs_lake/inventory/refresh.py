@@ -38,7 +38,11 @@ from ngs_lake.inventory.report import (
     find_latest_report,
     report_root,
 )
-from ngs_lake.inventory.samples_catalog import SAMPLES_TABLE_KEY, read_manifests, samples_frame
+from ngs_lake.inventory.samples_catalog import (
+    SAMPLES_TABLE_KEY,
+    mirror_manifests,
+    samples_from_files,
+)
 from ngs_lake.runs.ledger import RunLedger
 
 CATALOG_PREFIX = "catalog"
@@ -153,7 +157,8 @@ def refresh_catalogue(
 def write_samples_table(s3: Any, bucket: str, runs: list[pl.DataFrame], work: Path) -> None:
     """Issue #31: the samples table, from every run's latest sample manifest, with the bytes
     and objects of the runs this refresh catalogued."""
-    frame = samples_frame(read_manifests(s3, bucket), pl.concat(runs) if runs else None)
+    manifests = mirror_manifests(s3, bucket, work / "manifests")
+    frame = samples_from_files(manifests, pl.concat(runs) if runs else None)
     path = work / "samples.parquet"
     frame.write_parquet(path, compression="lz4")
     s3.upload_file(str(path), bucket, SAMPLES_TABLE_KEY)

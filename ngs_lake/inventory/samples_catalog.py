@@ -12,8 +12,7 @@ https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-inventory.html).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,7 @@ def latest_manifests(manifests: Iterable[dict[str, Any]]) -> list[dict[str, Any]
 
 
 SAMPLE_FIELDS = ("sample_id", "project", "lane", "index", "index2", "library")
-RUN_FIELDS = {
+RUN_FIELDS = {  # samples column: the manifest's `run` field
     "flowcell": "flowcell",
     "instrument": "instrument",
     "platform": "platform",
@@ -65,37 +64,61 @@ RUN_FIELDS = {
     "run_bytes": "bytes",
     "run_objects": "objects",
 }
+# What the table reads of a manifest (runs/sample_manifest.py); other fields are left alone.
+MANIFEST_SCHEMA = {
+    "run_key": pl.String(),
+    "sequence": pl.Int64(),
+    "run": pl.Struct(
+        {
+            source: pl.Int64() if source in ("bytes", "objects") else pl.String()
+            for source in RUN_FIELDS.values()
+        }
+    ),
+    "samplesheet": pl.Struct({"digest": pl.String(), "version_id": pl.String()}),
+    "samples": pl.List(
+        pl.Struct({n: pl.Int64() if n == "lane" else pl.String() for n in SAMPLE_FIELDS})
+    ),
+}
 
 
 def samples_frame(
     manifests: Iterable[dict[str, Any]], runs: pl.DataFrame | None = None
 ) -> pl.DataFrame:
-    """The samples table; `runs` (the catalogue's runs: run_key, files, bytes), when given,
-    supplies the run's bytes and objects as the inventory counts them. Built a run at a time
-    (polars reads each run's sample dicts at once), then joined with one row per run."""
-    sample_schema = {n: COLUMNS[n] for n in SAMPLE_FIELDS}
-    parts, per_run = [], []
-    for manifest in latest_manifests(manifests):
-        run, sheet = manifest.get("run") or {}, manifest.get("samplesheet") or {}
-        samples = manifest.get("samples") or []
-        if samples:
-            part = pl.from_dicts(samples, schema=sample_schema)
-            parts.append(part.with_columns(pl.lit(manifest["run_key"]).alias("run_key")))
-        per_run.append(
-            {"run_key": manifest["run_key"]}
-            | {name: run.get(source) for name, source in RUN_FIELDS.items()}
-            | {"sheet_digest": sheet.get("digest"), "sheet_version_id": sheet.get("version_id")}
+    """The samples table from manifests in memory (see `samples_from_files`)."""
+    rows = [{k: m.get(k) for k in MANIFEST_SCHEMA} for m in manifests]
+    return _samples(pl.from_dicts(rows, schema=MANIFEST_SCHEMA).lazy(), runs)
+
+
+def samples_from_files(paths: Sequence[Path], runs: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The samples table from manifest files, read by polars (each manifest is one JSON line,
+    so the files are NDJSON; parsed in parallel, outside Python)."""
+    if not paths:
+        return samples_frame([], runs)
+    return _samples(pl.scan_ndjson(list(paths), schema=MANIFEST_SCHEMA), runs)
+
+
+def _samples(manifests: pl.LazyFrame, runs: pl.DataFrame | None) -> pl.DataFrame:
+    """Per run its latest manifest (highest `sequence`: the sheet in force, revised or pinned),
+    a row per sample; `runs` (the catalogue's runs: run_key, files, bytes), when given, supplies
+    the run's bytes and objects as the inventory counts them."""
+    latest = manifests.sort("sequence").unique(subset="run_key", keep="last")
+    frame = (
+        latest.explode("samples")
+        .filter(pl.col("samples").is_not_null())
+        .select(
+            *(pl.col("samples").struct.field(n).alias(n) for n in SAMPLE_FIELDS),
+            "run_key",
+            *(pl.col("run").struct.field(s).alias(n) for n, s in RUN_FIELDS.items()),
+            pl.col("samplesheet").struct.field("digest").alias("sheet_digest"),
+            pl.col("samplesheet").struct.field("version_id").alias("sheet_version_id"),
         )
-    run_schema = {"run_key": pl.String(), **{n: COLUMNS[n] for n in RUN_FIELDS}}
-    run_schema |= {"run_date": pl.String(), "sheet_digest": pl.String()}
-    run_schema["sheet_version_id"] = pl.String()
-    run_rows = pl.from_dicts(per_run or [{}], schema=run_schema).with_columns(
-        pl.col("run_date").str.to_date("%Y-%m-%d", strict=False)
+        .with_columns(
+            pl.col("lane").cast(pl.Int32),
+            pl.col("run_date").str.to_date("%Y-%m-%d", strict=False),
+        )
     )
-    empty = pl.DataFrame(schema={**sample_schema, "run_key": pl.String()})
-    frame = (pl.concat(parts) if parts else empty).join(run_rows, on="run_key", how="left")
     if runs is not None and runs.height:
-        counted = runs.select(
+        counted = runs.lazy().select(
             "run_key",
             pl.col("bytes").cast(pl.Int64).alias("_bytes"),
             pl.col("files").cast(pl.Int64).alias("_objects"),
@@ -108,18 +131,7 @@ def samples_frame(
             )
             .drop("_bytes", "_objects")
         )
-    return frame.select(list(COLUMNS))
-
-
-def read_manifests(s3: Any, bucket: str) -> list[dict[str, Any]]:
-    """Every manifest in the catalogue bucket (the daily table's source)."""
-    out = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=MANIFEST_PREFIX):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith(".json"):
-                body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                out.append(json.loads(body))
-    return out
+    return frame.select(list(COLUMNS)).collect()
 
 
 def mirror_manifests(s3: Any, bucket: str, into: Path) -> list[Path]:
@@ -140,12 +152,10 @@ def mirror_manifests(s3: Any, bucket: str, into: Path) -> list[Path]:
     return paths
 
 
-def register_samples(db: duckdb.DuckDBPyConnection, manifest_files: Iterable[Path]) -> None:
+def register_samples(db: duckdb.DuckDBPyConnection, manifest_files: Sequence[Path]) -> None:
     """The `samples` view, from the manifests as they are now, with bytes and objects from the
     `runs` view where the inventory has the run."""
-    manifests = [json.loads(p.read_text()) for p in manifest_files]
-    frame = samples_frame(manifests)
-    db.register("samples_from_manifests", frame.to_arrow())
+    db.register("samples_from_manifests", samples_from_files(manifest_files).to_arrow())
     db.execute(
         "CREATE VIEW samples AS SELECT s.* REPLACE ("
         "coalesce(r.bytes, s.run_bytes) AS run_bytes, coalesce(r.files, s.run_objects) "
