@@ -135,7 +135,7 @@ def documented_view_columns() -> dict[str, list[str]]:
     rows = re.findall(
         r"^\| `(objects|runs|sequencers|samples)` \| [^|]+ \| (.+) \|$", text, re.MULTILINE
     )
-    return {view: re.findall(r"`([a-z_]+)`", columns) for view, columns in rows}
+    return {view: re.findall(r"`([a-z_0-9]+)`", columns) for view, columns in rows}
 
 
 @pytest.mark.parametrize("file_format", ["CSV", "Parquet"])
