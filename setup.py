@@ -30,6 +30,8 @@ setup(
         "polars>=1.30,<3",
         "matplotlib>=3.8",
         "watchdog>=4.0",
+        # Sample sheets (issue #31): Illumina v1 + v2 and Element RunManifest, one library.
+        "samplesheet-parser==2.5.2",
     ],
     extras_require={
         "dev": [

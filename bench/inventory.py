@@ -3,6 +3,11 @@ splits large reports), catalogued by ngs_lake (MD5 check of every data file, key
 run mapping through the platform module, objects/runs/sequencer Parquet) against DuckDB reading
 the same files and aggregating bytes and objects per run folder.
 
+Issue #31: both sides also build the samples table from per-run sample manifests (100,000 samples
+over the report's runs, as the lake writes them into the catalogue bucket): ngs_lake with its
+`samples_frame` (latest manifest per run, joined with the runs' bytes and objects) written as
+Parquet, DuckDB by reading the same JSON files and joining them with its per-run aggregate.
+
 A third side shows what writing every object costs DuckDB by itself: its bare copy of the same
 files to one Parquet file, every column as text, with nothing decoded, mapped or checked. That
 copy alone takes about 1.35x the aggregate, which is why the catalogue streams with polars.
@@ -10,7 +15,7 @@ copy alone takes about 1.35x the aggregate, which is why the catalogue streams w
 Each side runs in its own subprocess, so peak RSS (ru_maxrss, imports included) is measured
 separately; wall time is measured inside each, after imports.
 
-    .venv/bin/python bench/inventory.py [--objects 1000000] [--repeat 3]
+    .venv/bin/python bench/inventory.py [--objects 1000000] [--samples 100000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -94,6 +99,49 @@ def generate(directory: Path, objects: int) -> Path:
     return manifest
 
 
+def generate_sample_manifests(directory: Path, objects: int, samples: int) -> int:
+    """Per-run sample manifests (as runs/sample_manifest.py writes them) for the report's runs;
+    returns the number of sample rows."""
+    runs = max(1, -(-objects // 5000))
+    per_run, extra = divmod(samples, runs)
+    written = 0
+    for run in range(runs):
+        folder = f"2026{(run % 12) + 1:02d}{(run % 28) + 1:02d}_LH00{run % 7:03d}_{run:04d}_A22KJ{run:04d}LT3"
+        count = per_run + (1 if run < extra else 0)
+        body = {
+            "schema": "ngs-lake/sample-manifest/v1",
+            "run_key": f"NVX-BOS-01/{folder}",
+            "sequence": 3,
+            "run": {
+                "site": "boston",
+                "platform": "novaseq-x",
+                "flowcell": f"22KJ{run:04d}LT3",
+                "instrument": "LH00123",
+                "run_date": f"2026-{(run % 12) + 1:02d}-01",
+                "sequencer_id": "NVX-BOS-01",
+                "bytes": 0,
+                "objects": 0,
+            },
+            "samplesheet": {"digest": f"{run:064x}", "version_id": "v1", "status": "ok"},
+            "samples": [
+                {
+                    "sample_id": f"S{run:04d}_{n:04d}",
+                    "project": f"P{n % 40:02d}",
+                    "lane": n % 8 + 1,
+                    "index": "ACGTACGTAC",
+                    "index2": "TGCATGCATG",
+                    "library": None,
+                }
+                for n in range(count)
+            ],
+        }
+        path = directory / "samples" / "NVX-BOS-01" / folder / f"{run:064x}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(body))
+        written += count
+    return written
+
+
 def duckdb_report(manifest_path: Path) -> str:
     """The report's data files as DuckDB's `read_csv`, every column text but Size: what both
     DuckDB sides read, the same way."""
@@ -109,14 +157,26 @@ def side_duckdb(manifest_path: Path) -> dict:
     import duckdb
 
     report = duckdb_report(manifest_path)
+    manifests = str(manifest_path.parent / "samples" / "**" / "*.json")
     started = time.perf_counter()
-    rows = duckdb.sql(
-        "SELECT split_part(url_decode(replace(\"Key\", '+', '%20')), '/', 1) AS run, "
-        'count(*) AS objects, sum("Size") AS bytes '
-        f"FROM {report} GROUP BY ALL"
-    ).fetchall()
+    db = duckdb.connect()
+    db.execute(
+        "CREATE TABLE agg AS SELECT split_part(url_decode(replace(\"Key\", '+', '%20')), '/', 1) "
+        f'AS run, count(*) AS objects, sum("Size") AS bytes FROM {report} GROUP BY ALL'
+    )
+    rows = db.execute("SELECT run, objects FROM agg").fetchall()
+    samples = db.execute(
+        "SELECT count(*) FROM (SELECT m.run_key, unnest(m.samples, recursive := true), "
+        f"a.objects, a.bytes FROM read_json_auto('{manifests}') m "
+        "LEFT JOIN agg a ON a.run = split_part(m.run_key, '/', 2))"
+    ).fetchone()[0]
     elapsed = time.perf_counter() - started
-    return {"seconds": elapsed, "runs": len(rows), "objects": sum(r[1] for r in rows)}
+    return {
+        "seconds": elapsed,
+        "runs": len(rows),
+        "objects": sum(r[1] for r in rows),
+        "samples": samples,
+    }
 
 
 def side_duckdb_copy(manifest_path: Path) -> dict:
@@ -161,10 +221,28 @@ def side_ngs_lake(manifest_path: Path) -> dict:
             manifest.created_at,
             work / "out",
         )
+        samples = samples_table(manifest_path.parent / "samples", summary.files[1], work)
         elapsed = time.perf_counter() - started
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {"seconds": elapsed, "runs": summary.runs, "objects": summary.objects}
+    return {
+        "seconds": elapsed,
+        "runs": summary.runs,
+        "objects": summary.objects,
+        "samples": samples,
+    }
+
+
+def samples_table(folder: Path, runs_file: Path, work: Path) -> int:
+    """The catalogue's samples table, as inventory_catalog builds it from the manifests."""
+    import polars as pl
+
+    from ngs_lake.inventory.samples_catalog import samples_from_files
+
+    runs = pl.read_parquet(runs_file, columns=["run_key", "files", "bytes"])
+    frame = samples_from_files(sorted(folder.rglob("*.json")), runs)
+    frame.write_parquet(work / "samples.parquet", compression="lz4")
+    return frame.height
 
 
 SIDES = {"duckdb": side_duckdb, "duckdb_copy": side_duckdb_copy, "ngs_lake": side_ngs_lake}
@@ -192,6 +270,7 @@ def run_side(side: str, manifest: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--objects", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--side", choices=tuple(SIDES))
     parser.add_argument("--manifest", type=Path)
@@ -206,10 +285,12 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         manifest = generate(directory, args.objects)
+        samples = generate_sample_manifests(directory, args.objects, args.samples)
         size = sum(p.stat().st_size for p in directory.glob("*.csv.gz"))
         print(
             f"generated {args.objects:,} objects in {FILES} CSV.gz files "
-            f"({size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s"
+            f"({size / 1e6:.1f} MB) and {samples:,} samples in per-run manifests "
+            f"in {time.perf_counter() - t0:.1f} s"
         )
         results: dict[str, list[dict]] = {"duckdb": [], "duckdb_copy": [], "ngs_lake": []}
         for _ in range(args.repeat):
@@ -218,6 +299,8 @@ def main() -> None:
         for side, runs in results.items():
             if {r["objects"] for r in runs} != {args.objects}:
                 raise SystemExit(f"{side} counted {[r['objects'] for r in runs]} objects")
+            if side != "duckdb_copy" and {r["samples"] for r in runs} != {samples}:
+                raise SystemExit(f"{side} counted {[r['samples'] for r in runs]} samples")
         ours, base = results["ngs_lake"], results["duckdb"]
         t_ours = statistics.median(r["seconds"] for r in ours)
         t_base = statistics.median(r["seconds"] for r in base)

@@ -132,8 +132,10 @@ def test_csv_report_keys_are_url_encoded_as_aws_writes_them(lake):
 def documented_view_columns() -> dict[str, list[str]]:
     """The views' table in the manual: view -> its columns, in order."""
     text = (REPO / "docs" / "operators" / "catalogue-and-capacity.md").read_text()
-    rows = re.findall(r"^\| `(objects|runs|sequencers)` \| [^|]+ \| (.+) \|$", text, re.MULTILINE)
-    return {view: re.findall(r"`([a-z_]+)`", columns) for view, columns in rows}
+    rows = re.findall(
+        r"^\| `(objects|runs|sequencers|samples)` \| [^|]+ \| (.+) \|$", text, re.MULTILINE
+    )
+    return {view: re.findall(r"`([a-z_0-9]+)`", columns) for view, columns in rows}
 
 
 @pytest.mark.parametrize("file_format", ["CSV", "Parquet"])

@@ -318,6 +318,24 @@ DAGSTER_CASES = [
     Case(
         "daemon-put-object-in-run-bucket", DAEMON_ROLE, "s3:PutObject", obj(NVX), "ImplicitlyDenied"
     ),
+    # Issue #31: a sample sheet's S3 versions read by VersionId; the per-run sample manifest
+    # written into the catalogue's samples/, and nowhere else in it.
+    Case("daemon-read-sheet-version", DAEMON_ROLE, "s3:GetObjectVersion", obj(NVX), "Allowed"),
+    Case(
+        "daemon-write-sample-manifest",
+        DAEMON_ROLE,
+        "s3:PutObject",
+        obj(CATALOG, "samples/NVX-MAD-01/20260101_LH00123_0042_A22F7KLT4/ab12.json"),
+        "Allowed",
+    ),
+    Case(
+        "daemon-write-catalogue-outside-samples",
+        DAEMON_ROLE,
+        "s3:PutObject",
+        obj(CATALOG, "catalog/runs.parquet"),
+        "ImplicitlyDenied",
+    ),
+    Case("run-read-sheet-version", RUN, "s3:GetObjectVersion", obj(NVX), "Allowed"),
     # The alerts sensor: peek the DLQ, read the caches, keep its state, publish alerts.
     Case("daemon-peek-dlq", DAEMON_ROLE, "sqs:ReceiveMessage", DLQ, "Allowed"),
     Case("daemon-release-peeked", DAEMON_ROLE, "sqs:ChangeMessageVisibility", DLQ, "Allowed"),

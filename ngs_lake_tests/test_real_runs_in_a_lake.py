@@ -20,11 +20,14 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from click.testing import CliRunner
 
 from ngs_lake.alerts.conditions import FOLDER_UNRECOGNISED
 from ngs_lake.alerts.dispatch import dispatch
+from ngs_lake.alerts.sheet_conditions import SAMPLESHEET_UNREADABLE
 from ngs_lake.alerts.sources import evaluate
 from ngs_lake.alerts.state import AlertState
+from ngs_lake.cli import main as cli_main
 from ngs_lake.operations.run_views import run_report
 from ngs_lake.operations.status import collect_status, render_status
 from ngs_lake.platforms.illumina import MODELS, data_files, parse_run_info
@@ -33,7 +36,9 @@ from ngs_lake.runs.model import RunState
 from ngs_lake.runs.unrecognised import GATEWAY_CLOCK_TOLERANCE, SETTLING_WINDOW
 from ngs_lake.runs.unrecognised_ledger import UnrecognisedFolders
 from ngs_lake.runs.watermarks import QueueDrains, drained_from
+from ngs_lake_tests.conftest import local_environment
 from ngs_lake_tests.lake_fixtures import Lake
+from ngs_lake_tests.pure.test_samples_catalog import documented_sample_queries
 from ngs_lake_tests.simulation.clock import VirtualClock
 from ngs_lake_tests.test_completion import Driver
 from ngs_lake_tests.test_gateway_uploads import wait_for
@@ -181,8 +186,31 @@ def _all_uploaded(lake: Lake, run: CorpusRun) -> Callable[[], bool]:
 
 
 def _messages(lake: Lake) -> dict[tuple[str, str], dict]:
-    bodies = [json.loads(m["Body"]) for m in lake.consumer_messages("lims")]
-    return {(b["run"]["run_key"], b["event_type"]): b for b in bodies}
+    return {(b["run"]["run_key"], b["event_type"]): b for b in _bodies(lake)}
+
+
+def _bodies(lake: Lake) -> list[dict]:
+    return [json.loads(m["Body"]) for m in lake.consumer_messages("lims")]
+
+
+# Issue #31: the MiniSeq's v2 sheet (its RunInfo: R1:30 I1:8 R2:30), the AVITI's RunManifest.csv
+# (verbatim, elsheeto), and a MinKNOW sample sheet no parser reads for the MinION.
+MINISEQ_SHEET = (
+    b"[Header]\nFileFormatVersion,2\nRunName,160607_ML-PT1-15_0009_A000H02MFC\n"
+    b"InstrumentPlatform,MiniSeq\n\n[Reads]\nRead1Cycles,30\nRead2Cycles,30\nIndex1Cycles,8\n\n"
+    b"[BCLConvert_Settings]\nOverrideCycles,Y30;I8;Y30\n\n[BCLConvert_Data]\n"
+    b"Lane,Sample_ID,Index,Sample_Project\n1,MyFirstSample,ACGTACGT,SampleProject\n"
+    b"1,MySecondSample,TGCATGCA,SampleProject\n"
+)
+AVITI_MANIFEST = (
+    CORPUS.parent / "samplesheets" / "elsheeto_aviti_example1_RunManifest.csv"
+).read_bytes()
+MINION_SHEET = "sample_sheet_AOZ898_20231108_1411_35873099.csv"
+SHEETS = {  # sequencer: (path in the run, bytes)
+    "MNS-MAD-01": ("SampleSheet.csv", MINISEQ_SHEET),
+    "AVI-MAD-01": ("RunManifest.csv", AVITI_MANIFEST),
+    "MIN-MAD-01": (MINION_SHEET, b"flow_cell_id,sample_id,experiment_id\n"),
+}
 
 
 def test_five_real_runs_of_four_families_complete_with_their_facts(real_lake):
@@ -193,10 +221,17 @@ def test_five_real_runs_of_four_families_complete_with_their_facts(real_lake):
         _write(lake, run.sequencer_id, f"{run.run_path}/{run.first[0]}", run.first[1])
     for name in ("RunInfo.xml", "runParameters.xml"):
         _write(lake, "NVX-MAD-01", f"{HISEQ_X}/{name}", _corpus(HISEQ_X, name))
+    for run in runs:  # issue #31: each run's sample sheet with its first file
+        if run.sequencer_id in SHEETS:
+            path, data = SHEETS[run.sequencer_id]
+            _write(lake, run.sequencer_id, f"{run.run_path}/{path}", data)
     for run in runs:
         wait_for(
             _uploaded(lake, run.sequencer_id, f"{run.run_path}/{run.first[0]}"), what=run.first[0]
         )
+        if run.sequencer_id in SHEETS:
+            path = f"{run.run_path}/{SHEETS[run.sequencer_id][0]}"
+            wait_for(_uploaded(lake, run.sequencer_id, path), what=path)
     wait_for(
         _uploaded(lake, "NVX-MAD-01", f"{HISEQ_X}/runParameters.xml"), what="the HiSeq X folder"
     )
@@ -230,7 +265,9 @@ def test_five_real_runs_of_four_families_complete_with_their_facts(real_lake):
 
         driver.until(all_completed, what="all five COMPLETED", timeout=180)
         driver.tick()  # publishes what is still owed
-    messages = _messages(lake)
+        messages = _messages(lake)
+        _samples_in_messages_and_queries(lake, runs[0].run_key, messages)
+        _a_revised_sheet_is_announced_once(lake, driver, runs[0])
     for run in runs:
         started = messages[(run.run_key, "run.started")]["run"]
         completed = messages[(run.run_key, "run.completed")]["run"]
@@ -265,3 +302,71 @@ def test_five_real_runs_of_four_families_complete_with_their_facts(real_lake):
     assert [s for s in sent if s[0] == FOLDER_UNRECOGNISED] == [
         (FOLDER_UNRECOGNISED, f"NVX-MAD-01/{HISEQ_X}")
     ]
+    # Issue #31: the MinION completed with a sheet no parser reads; one alert names it, once.
+    minion = runs[1]
+    assert lake.ledger().get_run(minion.run_key).state == RunState.COMPLETED
+    assert [s for s in sent if s[0] == SAMPLESHEET_UNREADABLE] == [
+        (SAMPLESHEET_UNREADABLE, minion.run_key)
+    ]
+    report = run_report(lake.ledger().get_run(minion.run_key), [], [])  # `runs show`
+    assert f"samplesheet unreadable: {MINION_SHEET}: no sample rows" in report
+    (alert,) = [a for a in evaluation.alerts if a.condition == SAMPLESHEET_UNREADABLE]
+    assert f"samplesheet unreadable: {MINION_SHEET}: no sample rows" in alert.summary
+
+
+def _samples_in_messages_and_queries(lake: Lake, run_key: str, messages: dict) -> None:
+    """run.started and run.completed carry the sheet's counts (never its samples); the
+    manifest the completed message names holds them; the manual's three queries find them."""
+    completed = messages[(run_key, "run.completed")]
+    samples = completed["samples"]
+    assert (samples["status"], samples["sample_count"]) == ("ok", 2)
+    assert samples["projects"] == ["SampleProject"]
+    assert "MyFirstSample" not in json.dumps(completed)
+    assert messages[(run_key, "run.started")]["samples"]["sample_count"] == 2
+    manifest = json.loads(
+        lake.clients.s3()
+        .get_object(Bucket=samples["manifest_bucket"], Key=samples["manifest_key"])["Body"]
+        .read()
+    )
+    assert [s["sample_id"] for s in manifest["samples"]] == ["MyFirstSample", "MySecondSample"]
+    aviti = messages[("AVI-MAD-01/20250415_AV244103_2345", "run.completed")]["samples"]
+    assert (aviti["sample_count"], aviti["projects"]) == (3, ["Library_Pool_1", "Library_Pool_2"])
+    runs_of_sample, project_by_month, site_in_range = documented_sample_queries()
+    assert _query(lake, runs_of_sample) == [
+        {"run_key": run_key, "flowcell": "000H02MFC", "run_date": "2016-06-07", "lane": 1}
+    ]
+    assert _query(lake, project_by_month) == [
+        {"month": "2016-06", "runs": 1, "bytes": completed["upload"]["bytes"]}
+    ]
+    assert [r["sample_id"] for r in _query(lake, site_in_range)] == [
+        "MyFirstSample",
+        "MySecondSample",
+    ]
+
+
+def _query(lake: Lake, sql: str) -> list[dict]:
+    """`ngs-lake catalog query SQL --format json`, in this process (a child costs seconds)."""
+    env = local_environment(lake.moto.endpoint, lake.gateway.endpoint)
+    state = lake.gateway.state_dir.parent / "query-state"
+    args = ["catalog", "query", sql, "--format", "json", "--config", str(lake.config_path)]
+    result = CliRunner().invoke(cli_main, [*args, "--state", str(state)], env=env)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output.strip().splitlines()[-1])
+
+
+def _a_revised_sheet_is_announced_once(lake: Lake, driver: Driver, miniseq: CorpusRun) -> None:
+    """The lab corrects the sheet on the share after completion: one run.samplesheet_changed,
+    naming the new version and its manifest; the sheet's event again announces nothing more."""
+    revised = MINISEQ_SHEET.replace(b"MySecondSample", b"MySecondSampleB")
+    _write(lake, miniseq.sequencer_id, f"{miniseq.run_path}/SampleSheet.csv", revised)
+
+    def changed() -> bool:
+        run = lake.ledger().get_run(miniseq.run_key)
+        return run.sheet_changes == 1 and not run.unpublished
+
+    driver.until(changed, what="run.samplesheet_changed recorded and published")
+    driver.tick()
+    bodies = [b for b in _bodies(lake) if b["run"]["run_key"] == miniseq.run_key]
+    (change,) = [b for b in bodies if b["event_type"] == "run.samplesheet_changed"]
+    assert change["samples"]["sample_count"] == 2
+    assert change["samples"]["manifest_key"].endswith(f"{change['samples']['digest']}.json")

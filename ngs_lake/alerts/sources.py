@@ -41,6 +41,12 @@ from ngs_lake.alerts.conditions import (
     unrecognised_folder_findings,
 )
 from ngs_lake.alerts.fixity_conditions import FIXITY_MISMATCH, fixity_findings
+from ngs_lake.alerts.sheet_conditions import (
+    COMPLETED_WATCHED,
+    SAMPLESHEET_UNREADABLE,
+    WATCHED_STATES,
+    samplesheet_findings,
+)
 from ngs_lake.alerts.state import AlertState
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.aws.storage_gateway import cache_backlog
@@ -50,7 +56,7 @@ from ngs_lake.config.names import LakeNames, event_shards
 from ngs_lake.fixity.evidence import OpenMismatches
 from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.lifecycle import MAX_NOTIFY_REQUESTS
-from ngs_lake.runs.model import RunState
+from ngs_lake.runs.model import RunState, utc_iso
 from ngs_lake.runs.unrecognised_ledger import UnrecognisedFolders
 from ngs_lake.runs.watermarks import GatewayWatermarks, drained_from
 
@@ -125,7 +131,18 @@ def _runs(
     waiting = ledger.runs_in_state(RunState.MARKER_SEEN)
     window = config.lake.upload_confirmation_window
     unconfirmed = unconfirmed_upload_findings(waiting, window, MAX_NOTIFY_REQUESTS, now)
-    return set(RUN_CONDITIONS.values()) | {UPLOAD_UNCONFIRMED}, run_findings(runs) + unconfirmed
+    # Issue #31: the sheets of these runs and of the rest of the watched ones.
+    since = utc_iso(now - COMPLETED_WATCHED)
+    others = [
+        r
+        for s in WATCHED_STATES
+        if s not in RUN_CONDITIONS and s != RunState.MARKER_SEEN
+        for r in ledger.runs_in_state(s)
+    ]
+    others += ledger.runs_in_state(RunState.COMPLETED, active_since=since)
+    sheets = samplesheet_findings([*runs, *waiting, *others], now)
+    conditions = set(RUN_CONDITIONS.values()) | {UPLOAD_UNCONFIRMED, SAMPLESHEET_UNREADABLE}
+    return conditions, run_findings(runs) + unconfirmed + sheets
 
 
 def _fixity(clients: AwsClients, config: LakeConfig) -> tuple[set[str], list[Alert]]:

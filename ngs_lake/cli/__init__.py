@@ -16,6 +16,7 @@ from ngs_lake.cli.fixity_commands import fixity_group
 from ngs_lake.cli.gateway_commands import gateway_group
 from ngs_lake.cli.local_commands import demo_command, local_group
 from ngs_lake.cli.runs_commands import runs_group
+from ngs_lake.cli.sheets_commands import runs_pin_sheet, runs_sheets
 from ngs_lake.cli.simulate_command import simulate_command
 from ngs_lake.cli.status_commands import catalog_group, status_command
 
@@ -40,6 +41,7 @@ main.add_command(provision)
 main.add_command(gateway_group)
 main.add_command(dlq_group)
 main.add_command(runs_group)
+assert runs_sheets and runs_pin_sheet  # registered on `runs` by their module (issue #31)
 main.add_command(alerts_group)
 main.add_command(status_command)
 main.add_command(catalog_group)

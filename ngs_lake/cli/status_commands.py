@@ -58,23 +58,27 @@ def catalog_group() -> None:
     show_default=True,
 )
 def catalog_query(config_path: Path, state_dir: Path, sql: str, output: str) -> None:
-    """Run SQL (DuckDB) over the views `objects`, `runs` and `sequencers`.
+    """Run SQL (DuckDB) over the views `objects`, `runs`, `sequencers` and `samples` (read
+    from the per-run sample manifests, so a run's samples are there once it completes).
 
     \b
     Examples:
       ngs-lake catalog query "SELECT site, strftime(first_modified, '%Y-%m') AS month,
                                      count(*) AS runs FROM runs GROUP BY ALL ORDER BY ALL"
       ngs-lake catalog query "SELECT platform, sum(bytes) FROM sequencers GROUP BY ALL"
+      ngs-lake catalog query "SELECT run_key, run_date FROM samples WHERE sample_id = 'S1'"
     """
     import csv
 
     import duckdb
 
     from ngs_lake.inventory.query import format_table, mirror_catalogue, open_catalogue, run_query
+    from ngs_lake.inventory.samples_catalog import mirror_manifests
 
     config = load_document(config_path)
     clients = connect(config)
     mirror = mirror_catalogue(clients.s3(), config.lake.catalog_bucket, state_dir / "catalog")
+    mirror_manifests(clients.s3(), config.lake.catalog_bucket, mirror)
     with open_catalogue(mirror) as db:
         try:
             columns, rows = run_query(db, sql)

@@ -1,4 +1,4 @@
-"""SQL over the catalogue with DuckDB: `objects`, `runs` and `sequencers` views.
+"""SQL over the catalogue with DuckDB: `objects`, `runs`, `sequencers` and `samples` views.
 
 The catalogue's Parquet files are mirrored from the catalogue bucket into a local folder (only
 files whose size or ETag changed are fetched again), then read with Hive partitioning, so
@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from ngs_lake.inventory.refresh import CATALOG_PREFIX, TABLES
+from ngs_lake.inventory.samples_catalog import MANIFEST_PREFIX, register_samples
 
 # The inventory's tables, and the fixity audit's (ngs_lake/fixity/evidence.py writes it).
 VIEWS = (*TABLES, "fixity")
@@ -59,6 +60,8 @@ def open_catalogue(folder: Path) -> duckdb.DuckDBPyConnection:
             else ""
         )
         db.execute(f"CREATE VIEW {table} AS SELECT *{extra} FROM {source}")
+    # Issue #31: `samples`, from the per-run manifests mirrored beside the catalogue.
+    register_samples(db, sorted((folder / MANIFEST_PREFIX).rglob("*.json")))
     return db
 
 

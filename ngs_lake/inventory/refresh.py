@@ -16,7 +16,9 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import polars as pl
 
 from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.model import LakeConfig
@@ -35,6 +37,11 @@ from ngs_lake.inventory.report import (
     download_verified,
     find_latest_report,
     report_root,
+)
+from ngs_lake.inventory.samples_catalog import (
+    SAMPLES_TABLE_KEY,
+    mirror_manifests,
+    samples_from_files,
 )
 from ngs_lake.runs.ledger import RunLedger
 
@@ -86,6 +93,7 @@ def refresh_catalogue(
     inventory = config.lake.inventory
     config_id = LakeNames.of(config).inventory_config_id
     result = CatalogueRefresh()
+    runs: list[pl.DataFrame] = []  # each catalogued bucket's runs, for the samples table
     work = Path(tempfile.mkdtemp(prefix="ngs-lake-catalogue-"))
     try:
         for sequencer in config.sequencers:
@@ -138,10 +146,22 @@ def refresh_catalogue(
                     partition_key(table, source.site, sequencer.id),
                 )
             outcome.status, outcome.summary = "catalogued", summary
+            runs.append(pl.read_parquet(summary.files[1], columns=["run_key", "files", "bytes"]))
             shutil.rmtree(folder, ignore_errors=True)
+        write_samples_table(s3, config.lake.catalog_bucket, runs, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def write_samples_table(s3: Any, bucket: str, runs: list[pl.DataFrame], work: Path) -> None:
+    """Issue #31: the samples table, from every run's latest sample manifest, with the bytes
+    and objects of the runs this refresh catalogued."""
+    manifests = mirror_manifests(s3, bucket, work / "manifests")
+    frame = samples_from_files(manifests, pl.concat(runs) if runs else None)
+    path = work / "samples.parquet"
+    frame.write_parquet(path, compression="lz4")
+    s3.upload_file(str(path), bucket, SAMPLES_TABLE_KEY)
 
 
 def ledger_keys(ledger: RunLedger, sequencer_id: str, until: datetime) -> list[str]:

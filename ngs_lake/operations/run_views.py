@@ -57,6 +57,13 @@ def run_report(run: Run, files: list[RunFile], outbox: list[OutboxEntry]) -> str
     facts = [f"{k} {run.facts[k]}" for k in FACT_ORDER if run.facts.get(k)]
     if facts:
         lines.append(f"facts     {'; '.join(facts)}")
+    if run.samplesheet:  # issue #31: counts and the reason, never a sample
+        sheet = run.samplesheet
+        said = sheet.get("status", "") + (f": {sheet['reason']}" if sheet.get("reason") else "")
+        lines.append(
+            f"samplesheet {said} ({sheet.get('path')}, {sheet.get('sample_count', 0)} samples; "
+            "`ngs-lake runs sheets` lists its versions)"
+        )
     if run.attention_reason:
         lines.append(
             f"attention {run.attention_reason} (in {run.attention_from}); "

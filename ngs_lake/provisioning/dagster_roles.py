@@ -171,8 +171,25 @@ def _tick_lifecycle_statements(arns: LakeArns) -> list[Statement]:
             ["s3:ListBucket", "s3:ListBucketVersions"],
             [bucket_arn(b) for b in sequencers],
         ),
-        allow("ReadRunObjects", ["s3:GetObject"], [objects_arn(b) for b in sequencers]),
-        allow("UseLakeKeyThroughS3", ["kms:Decrypt"], arns.key, Condition=_through_s3(arns)),
+        # HeadObject and GetObject by VersionId (s3:GetObjectVersion): a sample sheet's
+        # versions (runs/sample_sheets.py) and the sample manifest's read of one (issue #31).
+        allow(
+            "ReadRunObjects",
+            ["s3:GetObject", "s3:GetObjectVersion"],
+            [objects_arn(b) for b in sequencers],
+        ),
+        # RunAnnouncer: the per-run sample manifest, written into the catalogue's samples/.
+        allow(
+            "WriteSampleManifests",
+            ["s3:PutObject"],
+            objects_arn(arns.config.lake.catalog_bucket, "samples/"),
+        ),
+        allow(
+            "UseLakeKeyThroughS3",
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            arns.key,
+            Condition=_through_s3(arns),
+        ),
         allow(
             "PublishRunLog",
             ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"],
@@ -198,8 +215,13 @@ def run_task_policy(arns: LakeArns) -> Document:
                 ["s3:ListBucket", "s3:ListBucketVersions"],
                 [bucket_arn(b) for b in sequencers],
             ),
-            # verify_run and RunAnnouncer.run_metadata: GetObject of a run's instrument files.
-            allow("ReadRunObjects", ["s3:GetObject"], [objects_arn(b) for b in sequencers]),
+            # verify_run and RunAnnouncer.run_metadata: GetObject of a run's instrument files;
+            # the sample manifest: its sheet's version by VersionId (s3:GetObjectVersion).
+            allow(
+                "ReadRunObjects",
+                ["s3:GetObject", "s3:GetObjectVersion"],
+                [objects_arn(b) for b in sequencers],
+            ),
             # refresh_catalogue: the newest report (ListObjectsV2 with a delimiter), its
             # manifest, checksum and data files (GetObject).
             allow("ReadInventoryReports", ["s3:ListBucket"], bucket_arn(inventory)),

@@ -39,6 +39,7 @@ from ngs_lake.runs.model import (
 )
 from ngs_lake.runs.retries import PUBLISH_DEADLINE
 from ngs_lake.runs.run_facts import folder_facts, read_facts, stored_facts
+from ngs_lake.runs.sample_manifest import SampleManifests, sample_sheet_summary
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class RunEventMessage(BaseModel):
     run: RunBlock
     upload: UploadBlock
     details: dict[str, Any] = {}
+    samples: dict[str, Any] | None = None  # issue #31: the sheet's counts and manifest key
 
     def body(self) -> str:
         return self.model_dump_json(by_alias=True)
@@ -145,11 +147,20 @@ class SendWindowPassed(Exception):
 class RunAnnouncer:
     """Builds, records and publishes one lifecycle message for one run."""
 
-    def __init__(self, clients: AwsClients, names: LakeNames, ledger: RunLedger) -> None:
+    def __init__(
+        self,
+        clients: AwsClients,
+        names: LakeNames,
+        ledger: RunLedger,
+        catalog_bucket: str | None = None,
+    ) -> None:
+        """`catalog_bucket`: where the per-run sample manifests go (none: messages carry the
+        sheet's counts without a manifest)."""
         self.clients = clients
         self.names = names
         self.ledger = ledger
         self.shares = StorageGatewayShares(clients.storagegateway())
+        self.manifests = SampleManifests(clients.s3(), catalog_bucket) if catalog_bucket else None
 
     @property
     def topic_arn(self) -> str:
@@ -263,7 +274,13 @@ class RunAnnouncer:
                 confirmed_at=run.step_iso("UPLOAD_CONFIRMED"),
             ),
             details=entry.details,
+            samples=self._samples(run, entry, context.facts),
         )
+
+    def _samples(self, run: Run, entry: OutboxEntry, facts: dict[str, str]) -> dict | None:
+        if self.manifests is None:
+            return sample_sheet_summary(run, entry)
+        return self.manifests.block(run, entry, facts)
 
     def run_metadata(self, run: Run, present: set[str]) -> dict[str, Any]:
         """The run's instrument metadata, read from S3 until verification has stored it."""

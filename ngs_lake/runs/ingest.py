@@ -31,6 +31,7 @@ from ngs_lake.runs.events import (
 from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.model import EventRecord, NewRun, Run, RunFile, RunState
 from ngs_lake.runs.run_facts import RunFactsRecorder
+from ngs_lake.runs.sample_sheets import SampleSheetRecorder
 from ngs_lake.runs.unrecognised import StrayObject
 from ngs_lake.runs.unrecognised_ledger import UnrecognisedFolders
 from ngs_lake.runs.watermarks import GatewayWatermarks, QueueDrains
@@ -75,6 +76,7 @@ class TickReport:
     marker_seen: list[str] = field(default_factory=list)  # runs moved to MARKER_SEEN
     confirmed: list[str] = field(default_factory=list)  # runs moved to UPLOAD_CONFIRMED
     facts_recorded: list[str] = field(default_factory=list)  # runs whose facts were stored
+    sheets_recorded: list[str] = field(default_factory=list)  # runs with a new sheet version
 
 
 class RunProgressHandler(Protocol):
@@ -162,6 +164,7 @@ class GatewayEventIngest:
         self.catalogue = ShareCatalogue(clients, names)
         self.watermarks = GatewayWatermarks(clients, names)
         self.facts = RunFactsRecorder(clients, names)  # issue #34: facts from the first read
+        self.sheets = SampleSheetRecorder(clients, ledger)  # issue #31: sheet versions
         self.unrecognised = UnrecognisedFolders(clients, names)
         self.drains = drains
         self.queue_url = self.sqs.get_queue_url(QueueName=shard.queue)["QueueUrl"]
@@ -366,6 +369,8 @@ class GatewayEventIngest:
         files, late = self._new_to_ledger(pending.files, known)
         report.ledger_write_calls += self.ledger.write_batch(files, pending.events)
         report.facts_recorded += self.facts.record(files, pending.runs, known)
+        platforms = {key: run.platform for key, run in pending.runs.items()}
+        report.sheets_recorded += self.sheets.record(files, platforms)
         report.ledger_write_calls += self.unrecognised.record(pending.strays)
         # Last activity, before the deletes (a run whose activity was lost could be stalled),
         # and only where it moves forward: one UpdateItem per run per flush at most.

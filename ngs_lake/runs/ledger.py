@@ -310,11 +310,13 @@ class RunLedger(LedgerQueries):
         details: dict[str, Any] | None = None,
         late_paths: Sequence[str] = (),
         unchanged: Sequence[str] = (),
+        extra_items: Sequence[dict[str, Any]] = (),
     ) -> None:
         """Move `run` by `trigger`, as the transition table says, in one transaction: the run's
         new state under its version, and the announcement (and amendment) the step owes.
         `unchanged`: fields that are not versioned (last activity) and must still hold the
-        value read, for a step decided from them.
+        value read, for a step decided from them. `extra_items`: writes that stand or fall
+        with the step (a sample sheet version's put, issue #31).
 
         TransitionConflict if the run moved meanwhile; TransitionNotAllowed if the table has
         no such step from the run's state.
@@ -357,6 +359,7 @@ class RunLedger(LedgerQueries):
                     utc_iso(self.clock.now()),
                 )
             )
+        items += extra_items
         items.insert(0, self._run_update(run, values, target != run.state, unchanged))
         try:
             self.ddb.transact_write_items(TransactItems=items)
@@ -390,8 +393,14 @@ class RunLedger(LedgerQueries):
         condition = "version = :version AND #state = :current"
         for index, name in enumerate(unchanged):
             names[f"#u{index}"] = name
-            placeholders[f":u{index}"] = getattr(run, name)
-            condition += f" AND #u{index} = :u{index}"
+            value = getattr(run, name)
+            if value is None:
+                condition += f" AND attribute_not_exists(#u{index})"
+                continue
+            placeholders[f":u{index}"] = value
+            # A counter read as 0 may be an item written before the counter existed.
+            missing = f"attribute_not_exists(#u{index}) OR " if value == 0 else ""
+            condition += f" AND ({missing}#u{index} = :u{index})"
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         return {
             "Update": {

@@ -388,7 +388,10 @@ def complete(
         "completion": {k: v for k, v in facts.items() if v is not None},
         "metadata": verification.metadata,
     }
-    ledger.apply(run, Trigger.VERIFIED, fields=fields)
+    if run.samplesheet is not None:  # issue #31: the sheet run.completed carries, as it stood
+        fields["samplesheet_at_completion"] = run.samplesheet
+    # A sheet version recorded meanwhile moves these counters: the step is decided again.
+    ledger.apply(run, Trigger.VERIFIED, fields=fields, unchanged=("sheet_versions", "sheet_pins"))
     return run.model_copy(
         update={
             **fields,

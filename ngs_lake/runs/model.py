@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +39,8 @@ class RunEventType(StrEnum):
     ABORTED = "run.aborted"
     AMENDED = "run.amended"
     NEEDS_ATTENTION = "run.needs_attention"
+    # A later version of a completed run's sample sheet, or one an operator pinned (issue #31).
+    SAMPLESHEET_CHANGED = "run.samplesheet_changed"
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in RunEventType)
@@ -48,6 +51,7 @@ REPEATABLE = frozenset(
         RunEventType.RESUMED,
         RunEventType.AMENDED,
         RunEventType.NEEDS_ATTENTION,
+        RunEventType.SAMPLESHEET_CHANGED,
     }
 )
 
@@ -70,6 +74,8 @@ class Trigger(StrEnum):
     OPERATOR_ABORT = "operator: abort"
     OPERATOR_REVERIFY = "operator: reverify"
     OPERATOR_RETRY = "operator: retry"
+    SHEET_REVISED = "a new sample sheet after completion"
+    OPERATOR_PIN_SHEET = "operator: pin-sheet"
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,21 @@ TRANSITIONS: tuple[Transition, ...] = (
         _S.MARKER_SEEN,
     ),
     Transition(Trigger.OPERATOR_RETRY, frozenset({_S.NEEDS_ATTENTION}), None),
+    # Issue #31: the run stays COMPLETED; consumers are told which sheet now holds.
+    Transition(
+        Trigger.SHEET_REVISED,
+        frozenset({_S.COMPLETED}),
+        _S.COMPLETED,
+        RunEventType.SAMPLESHEET_CHANGED,
+        "sheet_changes",
+    ),
+    Transition(
+        Trigger.OPERATOR_PIN_SHEET,
+        frozenset({_S.COMPLETED}),
+        _S.COMPLETED,
+        RunEventType.SAMPLESHEET_CHANGED,
+        "sheet_changes",
+    ),
 )
 
 
@@ -256,6 +277,14 @@ class GatewayFailure(BaseModel):
     epoch: int = 0
 
 
+def _plain_number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain_number(v) for v in value]
+    return value
+
+
 class Run(BaseModel):
     """A run as the ledger holds it. Timestamps are UTC; `version` guards every transition."""
 
@@ -310,6 +339,22 @@ class Run(BaseModel):
     manifest_amendments: int = 0  # the amendments the last manifest written covers
     owes_messages: str | None = None  # set while published_sequence < sequence (runs.ledger)
     gateway_failure: GatewayFailure | None = None
+    # Issue #31 (runs/sample_sheets.py): the sample sheet version in force (its summary: path,
+    # S3 version id, digest, status, counts, never a sample), the one `run.completed` carried,
+    # and counters; the versions and their samples are run-log items and S3 objects.
+    samplesheet: dict[str, Any] | None = None
+    samplesheet_at_completion: dict[str, Any] | None = None
+    sheet_versions: int = 0
+    sheet_changes: int = 0
+    sheet_pins: int = 0
+
+    @field_validator("samplesheet", "samplesheet_at_completion", mode="before")
+    @classmethod
+    def _plain_numbers(cls, value: Any) -> Any:
+        """DynamoDB gives numbers back as Decimals; a summary holds counts."""
+        if isinstance(value, dict):
+            return {k: _plain_number(v) for k, v in value.items()}
+        return value
 
     @property
     def flowcell(self) -> str | None:

@@ -184,7 +184,7 @@ def lifecycle_in_tick(
         for v in verify.verified
         if v.run.run_key not in queued
     ]
-    announcer = RunAnnouncer(bounded, names, ledger)
+    announcer = RunAnnouncer(bounded, names, ledger, document.lake.catalog_bucket)
     plan.announced = announce_due(
         announcer, just_verified + plan.announce, document.lake.tick_publish_seconds
     )

@@ -14,6 +14,7 @@ from ngs_lake.platforms.element import (
     cycle_archive,
 )
 from ngs_lake.simulator.plan import PlannedRun, RunSpec, Timeline, hex_id, scaled
+from ngs_lake.simulator.sample_sheets import render_run_manifest
 
 FULL_CYCLES = {"I1": 8, "I2": 8, "R1": 151, "R2": 151}
 ARCHIVE_BYTES = 800e6
@@ -45,6 +46,9 @@ def plan_element(spec: RunSpec, rng: random.Random, offset: float = 0.0) -> Plan
     duration = spec.duration_seconds
     timeline.text(0.0, RUN_PARAMETERS, json.dumps(parameters, indent=2) + "\n")
     timeline.text(0.0, RUN_MANIFEST, json.dumps({"Samples": [{"SampleName": "S1"}]}) + "\n")
+    sheet_rng = random.Random(f"{spec.seed}/{folder}/samplesheet")  # leaves `rng`'s draws alone
+    manifest = render_run_manifest(run_name, "1+2", sheet_rng, sheet_rng.randint(1, 9999))
+    timeline.text(0.0, "RunManifest.csv", manifest)
     order = [(read, c) for read in ("I1", "I2", "R1", "R2") for c in range(1, cycles[read] + 1)]
     step = duration * 0.9 / len(order)
     size = timeline.size(ARCHIVE_BYTES)

@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
+from ngs_lake.platforms import PLATFORMS
 from ngs_lake.platforms.illumina import (
     FILTER_CYCLE,
     MODELS,
@@ -23,6 +24,7 @@ from ngs_lake.platforms.illumina import (
     tile_names,
 )
 from ngs_lake.simulator.plan import PlannedRun, RunSpec, Timeline, alnum, scaled
+from ngs_lake.simulator.sample_sheets import render_v1_sheet, render_v2_sheet
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,7 @@ def plan_illumina(
 
     timeline.text(0.0, RUN_INFO, render_run_info(info))
     timeline.text(0.0, RUN_PARAMETERS, render_run_parameters(platform, info, side))
-    timeline.text(0.0, "SampleSheet.csv", render_sample_sheet(info))
+    timeline.text(0.0, "SampleSheet.csv", render_sample_sheet(platform, info, spec.seed))
     data_size = timeline.size(full.data_file_bytes)
     filter_size = timeline.size(full.filter_file_bytes)
     for cycle, path in cycle_files(model, info):
@@ -282,14 +284,15 @@ def render_run_parameters(platform: str, info: RunInfo, side: str) -> str:
     )
 
 
-def render_sample_sheet(info: RunInfo) -> str:
-    reads = [r.cycles for r in info.reads if not r.is_index]
-    return (
-        "[Header]\nFileFormatVersion,2\n"
-        f"RunName,{info.run_id}\n\n[Reads]\n"
-        + "".join(f"Read{i + 1}Cycles,{c}\n" for i, c in enumerate(reads))
-        + "\n[BCLConvert_Data]\nSample_ID,Index,Index2\nS1,ACGTACGTAC,TGCATGCATG\n"
-    )
+def render_sample_sheet(platform: str, info: RunInfo, seed: int) -> str:
+    """A v1 (IEM) sheet on the MiSeq, as its runs are still set up; BCL Convert v2 elsewhere.
+    Its own random draws, so the sheet changes nothing else the seed decides."""
+    rng = random.Random(f"{seed}/{info.run_id}/samplesheet")
+    reads = [(r.cycles, r.is_index) for r in info.reads]
+    if platform == "miseq":
+        return render_v1_sheet(info.run_id, reads, rng, info.run_number)
+    name = PLATFORMS[platform].model.replace(" ", "")
+    return render_v2_sheet(info.run_id, name, reads, info.lane_count, rng, info.run_number)
 
 
 def _marker_content(marker: str, start: datetime) -> str:

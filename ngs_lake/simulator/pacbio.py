@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ngs_lake.platforms.pacbio import movie_name
 from ngs_lake.simulator.plan import PlannedRun, RunSpec, Timeline, scaled
+from ngs_lake.simulator.sample_sheets import well_sample_xml
 
 WELLS = ("A01", "B01", "C01", "D01")
 HIFI_BAM_BYTES = 5e9
@@ -110,7 +111,8 @@ def _metadata_xml(movie: str, well: str) -> str:
         '<?xml version="1.0" encoding="utf-16"?>\n'
         '<PacBioDataModel xmlns="http://pacificbiosciences.com/PacBioDataModel.xsd">'
         f'<CollectionMetadata Context="{movie}" InstrumentId="{movie[1:6]}">'
-        f'<WellSample Name="{well}"/></CollectionMetadata></PacBioDataModel>\n'
+        f"{well_sample_xml(well, random.Random(f'{movie}/{well}'))}"
+        "</CollectionMetadata></PacBioDataModel>\n"
     )
 
 
@@ -127,6 +129,7 @@ def _dataset_xml(movie: str, resources: list[str]) -> str:
         'xmlns:pbmeta="http://pacificbiosciences.com/PacBioCollectionMetadata.xsd">'
         f"<pbbase:ExternalResources>{items}</pbbase:ExternalResources>"
         f'<pbds:DataSetMetadata><pbmeta:Collections><pbmeta:CollectionMetadata Context="{movie}" '
-        f'InstrumentId="{movie[1:].split("_")[0]}"/></pbmeta:Collections></pbds:DataSetMetadata>'
+        f'InstrumentId="{movie[1:].split("_")[0]}">{well_sample_xml("A01", random.Random(movie))}'
+        "</pbmeta:CollectionMetadata></pbmeta:Collections></pbds:DataSetMetadata>"
         "</pbds:ConsensusReadSet>\n"
     )

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Literal
 
 Scenario = Literal[
-    "normal", "aborted", "stalled-then-resumed", "tiny", "marker-race", "rewritten", "concurrent"
+    "normal",
+    "aborted",
+    "stalled-then-resumed",
+    "tiny",
+    "marker-race",
+    "rewritten",
+    "concurrent",
+    "sheet-revised",
 ]
 SCENARIOS: tuple[str, ...] = (
     "normal",
@@ -25,6 +32,7 @@ SCENARIOS: tuple[str, ...] = (
     "marker-race",
     "rewritten",
     "concurrent",
+    "sheet-revised",  # issue #31: the sample sheet written again after the marker
 )
 WriteKind = Literal["create", "append", "replace"]
 
@@ -194,4 +202,29 @@ def apply_scenario(
                     original.at + duration * 0.3, original.path, "replace", len(changed), changed
                 )
             )
+    elif spec.scenario == "sheet-revised":
+        steps += _sheet_revisions(run, steps, is_marker, duration)
     return replace(run, steps=sorted(steps, key=lambda s: s.at))
+
+
+def _sheet_revisions(
+    run: PlannedRun, steps: list[WriteStep], is_marker: Callable[[WriteStep], bool], duration: float
+) -> list[WriteStep]:
+    """The lab corrects the sample sheet on the share once the run is done: a new version of
+    the same file, after the marker."""
+    from ngs_lake.platforms.sample_sheet_readers import is_sample_sheet
+    from ngs_lake.simulator.sample_sheets import revised
+
+    markers = [s.at for s in steps if is_marker(s)]
+    if not markers:
+        return []
+    after = max(markers) + duration * 0.05 + 1.0
+    out = []
+    for step in steps:
+        relative = step.path.removeprefix(f"{run.run_folder}/")
+        if step.content is None or not is_sample_sheet(run.platform, relative):
+            continue
+        changed = revised(step.content)
+        if changed is not None:
+            out.append(WriteStep(after, step.path, "replace", len(changed), changed))
+    return out

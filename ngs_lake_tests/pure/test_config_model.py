@@ -17,7 +17,7 @@ from ngs_lake_tests.pure.lake_document import lake_config, problems_after
 
 ALL_EVENT_TYPES = (
     "run.started, run.copy_complete, run.completed, run.incomplete, run.stalled, run.resumed, "
-    "run.aborted, run.amended, run.needs_attention"
+    "run.aborted, run.amended, run.needs_attention, run.samplesheet_changed"
 )
 ALL_PLATFORMS = (
     "novaseq-x, novaseq-6000, nextseq-2000, nextseq-1000, nextseq-550, miniseq, miseq, iseq-100, "

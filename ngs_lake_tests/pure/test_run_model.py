@@ -21,6 +21,7 @@ def test_event_types_are_the_published_names():
         "run.aborted",
         "run.amended",
         "run.needs_attention",
+        "run.samplesheet_changed",
     )
     assert RunEventType.COPY_COMPLETE == "run.copy_complete"
 

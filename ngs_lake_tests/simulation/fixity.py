@@ -14,7 +14,9 @@ import hashlib
 from collections import Counter
 from typing import Any
 
+import hypothesis.strategies as st
 from botocore.config import Config
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from ngs_lake.runs.fixity_instrument import MATCHED, NOT_HASHED
 from ngs_lake.runs.fixity_record import FixityRecordStore
@@ -52,6 +54,39 @@ def corrupt_in_s3(world: Any, run: Any) -> str | None:
 def bare_s3(session: Any) -> Any:
     """An S3 client that sends no checksum: S3 (and moto) then stores none for the object."""
     return session.client("s3", config=Config(request_checksum_calculation="when_required"))
+
+
+def _note(name: str) -> None:
+    from ngs_lake_tests.simulation.machine import note  # the machine imports this module
+
+    note(name)
+
+
+class FixityActions(RuleBasedStateMachine):
+    """The world's actions of issue #33 (mixed into LakeSimulation, which supplies `world`,
+    `checked` and `run_of`)."""
+
+    world: Any
+
+    @precondition(lambda self: self.world.runs)
+    @rule(index=st.integers(0, 5), hash_pod5=st.booleans())
+    def write_output_hash(self, index: int, hash_pod5: bool = False) -> None:
+        write_output_hash(self.world, self.run_of(index), hash_pod5)
+        _note("sequencer: output_hash " + ("hashed" if hash_pod5 else "with empty POD5 hashes"))
+        self.checked()
+
+    @precondition(lambda self: self.world.runs)
+    @rule(index=st.integers(0, 5))
+    def corrupt_in_s3(self, index: int) -> None:
+        if corrupt_in_s3(self.world, self.run_of(index)):
+            _note("break-glass: a hashed file's new version, one byte changed")
+        self.checked()
+
+    @rule(count=st.sampled_from([1, 4]))
+    def uploads_without_checksum(self, count: int) -> None:
+        self.world.bare_uploads += count
+        _note("gateway: uploads without a checksum")
+        self.checked()
 
 
 class FixityJudge:

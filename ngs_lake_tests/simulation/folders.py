@@ -109,7 +109,9 @@ def start_run_under(world: World, sequencer_id: str, experiment: str, sample: st
     )
     world.runs[run.run_key] = run
     sheet = f"sample_sheet_{flowcell}_{started:%Y%m%d_%H%M}_{protocol}.csv"
-    world.write(run, sheet, b"flow_cell_id,sample_id,experiment_id\n")
+    world.write(
+        run, sheet, f"flow_cell_id,sample_id,experiment_id\n{flowcell},{sample},x\n".encode()
+    )
     return run
 
 

@@ -17,6 +17,7 @@ from ngs_lake.runs.model import Run, RunState
 from ngs_lake_tests.simulation.document import DOCUMENT_INVARIANTS, DocumentJudge
 from ngs_lake_tests.simulation.fixity import FIXITY_INVARIANTS, FixityJudge
 from ngs_lake_tests.simulation.folders import FOLDER_INVARIANTS, FolderJudge
+from ngs_lake_tests.simulation.sheets import SHEET_INVARIANTS, SheetJudge
 
 ONCE_IN_ORDER = "each message once, in order"
 COMPLETE = "complete means complete"
@@ -38,6 +39,7 @@ INVARIANTS = (
     *FOLDER_INVARIANTS,  # issue #34: folders.py
     *DOCUMENT_INVARIANTS,  # issue #35: document.py
     *FIXITY_INVARIANTS,  # issue #33: fixity.py
+    *SHEET_INVARIANTS,  # issue #31: sheets.py
 )
 FINAL = (RunState.COMPLETED, RunState.ABORTED)
 # https://docs.aws.amazon.com/sns/latest/dg/fifo-message-dedup.html
@@ -79,6 +81,7 @@ class Judge:
         self.folders = FolderJudge(lake, ddb, self.checked)
         self.document = DocumentJudge(lake, self.checked)
         self.fixity = FixityJudge(lake, self.checked)
+        self.sheets = SheetJudge(lake, ddb, self.checked)
 
     def runs(self) -> list[Run]:
         out = []
@@ -101,6 +104,7 @@ class Judge:
         self.folders.check(runs, quiescent, violate)
         self.document.check(quiescent, violate)
         self.fixity.check(runs, violate)
+        self.sheets.check(runs, quiescent, violate)
 
     # Each message once, in order
 

@@ -244,8 +244,12 @@ class SimLake:
 
     def open_alert_subjects(self) -> set[str]:
         items = self.inspect["dynamodb"].scan(TableName=self.names.alerts_table)["Items"]
+        # A run's sample sheet alert (issue #31) names no wait: the run completes regardless.
         return {
-            i["subject"]["S"] for i in items if i.get("status", {}).get("S") in ("OPEN", "OPENING")
+            i["subject"]["S"]
+            for i in items
+            if i.get("status", {}).get("S") in ("OPEN", "OPENING")
+            and i.get("condition", {}).get("S") != "samplesheet_unreadable"
         }
 
     def close(self) -> None:

@@ -20,10 +20,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from ngs_lake_tests.simulation.aws import Fault, SimulatedCrash
 from ngs_lake_tests.simulation.document import DocumentActions
-from ngs_lake_tests.simulation.fixity import corrupt_in_s3, write_output_hash
+from ngs_lake_tests.simulation.fixity import FixityActions
 from ngs_lake_tests.simulation.folders import FolderActions
 from ngs_lake_tests.simulation.invariants import ISOLATION, Judge, described, violate
 from ngs_lake_tests.simulation.lake import SEQUENCERS, SimLake
+from ngs_lake_tests.simulation.sheets import SheetActions
 from ngs_lake_tests.simulation.world import TrueRun
 
 STATS: Counter[str] = Counter()  # across examples, for `make soak`
@@ -39,7 +40,9 @@ def note(name: str) -> None:
         event(name)
 
 
-class LakeSimulation(FolderActions, DocumentActions, RuleBasedStateMachine):
+class LakeSimulation(
+    FolderActions, DocumentActions, SheetActions, FixityActions, RuleBasedStateMachine
+):
     lake: SimLake
 
     @initialize(seed=st.integers(0, 2**16), by_arn=st.booleans())
@@ -89,26 +92,6 @@ class LakeSimulation(FolderActions, DocumentActions, RuleBasedStateMachine):
     def rewrite_file(self, index: int) -> None:
         self.world.rewrite(self.run_of(index))
         note("sequencer: rewritten file")
-        self.checked()
-
-    @precondition(lambda self: self.world.runs)
-    @rule(index=st.integers(0, 5), hash_pod5=st.booleans())
-    def write_output_hash(self, index: int, hash_pod5: bool = False) -> None:
-        write_output_hash(self.world, self.run_of(index), hash_pod5)
-        note("sequencer: output_hash " + ("hashed" if hash_pod5 else "with empty POD5 hashes"))
-        self.checked()
-
-    @precondition(lambda self: self.world.runs)
-    @rule(index=st.integers(0, 5))
-    def corrupt_in_s3(self, index: int) -> None:
-        if corrupt_in_s3(self.world, self.run_of(index)):
-            note("break-glass: a hashed file's new version, one byte changed")
-        self.checked()
-
-    @rule(count=st.sampled_from([1, 4]))
-    def uploads_without_checksum(self, count: int) -> None:
-        self.world.bare_uploads += count
-        note("gateway: uploads without a checksum")
         self.checked()
 
     @precondition(lambda self: self.world.runs)

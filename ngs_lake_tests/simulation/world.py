@@ -180,7 +180,7 @@ class World:
         self.write(
             run,
             f"sample_sheet_{flowcell}_{started:%Y%m%d_%H%M}_{protocol}.csv",
-            b"flow_cell_id,sample_id,experiment_id\n",
+            f"flow_cell_id,sample_id,experiment_id\n{flowcell},sample,exp\n".encode(),
         )
         return run
 

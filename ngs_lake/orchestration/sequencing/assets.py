@@ -58,7 +58,7 @@ def sequencing_run(
     ledger = RunLedger(clients, names, document.lake.events_ttl_days)
     run_key = context.partition_key
     run = ledger.require_run(run_key)
-    announcer = RunAnnouncer(clients, names, ledger)
+    announcer = RunAnnouncer(clients, names, ledger, document.lake.catalog_bucket)
     if run.state != RunState.UPLOAD_CONFIRMED:
         context.log.info(f"{run_key} is {run.state}, not waiting for verification")
         announcer.publish_pending(run_key)

@@ -115,6 +115,20 @@ def partition_metadata(run: Run) -> dict[str, Any]:
         **seconds,
         "expected_files": completion.get("expected_files", 0),
         **instrument,
+        **sample_metadata(run),
+    }
+
+
+def sample_metadata(run: Run) -> dict[str, Any]:
+    """Issue #31: the sample count and projects of the sheet `run.completed` carried."""
+    sheet = run.samplesheet_at_completion
+    if not sheet:
+        return {"samples": 0, "samplesheet": "none recorded"}
+    status = sheet.get("status", "")
+    return {
+        "samples": int(sheet.get("sample_count") or 0),
+        "projects": ", ".join(sheet.get("projects") or []),
+        "samplesheet": status + (f": {sheet['reason']}" if sheet.get("reason") else ""),
     }
 
 
