@@ -32,6 +32,7 @@ from ngs_lake.runs.model import (
     OutboxEntry,
     Run,
     RunEventType,
+    RunState,
     message_id,
     sns_deduplication_id,
     sns_group_id,
@@ -132,6 +133,12 @@ class Announced:
     published_now: bool
 
 
+def operator_steps(run: Run) -> int:
+    """How many times an operator has stepped in on the run (each NEEDS_ATTENTION ends with an
+    operator's step): a step starts a message's sends afresh, nothing else does."""
+    return run.attention_count - (1 if run.state == RunState.NEEDS_ATTENTION else 0)
+
+
 class SendWindowPassed(Exception):
     """The message's first send is older than SNS's deduplication window allows a resend."""
 
@@ -186,9 +193,9 @@ class RunAnnouncer:
                         context = context or self.context(run)
                         body = self.build(run, entry, context).body()
                         validate_message(body)
-                        entry = self.ledger.log.record_sending(entry, body, run.epoch)
-                    elif entry.sending_at is None or entry.sending_epoch != run.epoch:
-                        entry = self.ledger.log.restamp_sending(entry, run.epoch)
+                        entry = self.ledger.log.record_sending(entry, body, operator_steps(run))
+                    elif entry.sending_at is None or entry.sending_epoch != operator_steps(run):
+                        entry = self.ledger.log.restamp_sending(entry, operator_steps(run))
                     self.check_send_window(entry)
                     assert entry.body is not None  # recorded above, or read back
                     self.publish(run, entry.message_id, entry.body, entry.event_type)

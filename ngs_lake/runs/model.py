@@ -442,7 +442,7 @@ class OutboxEntry:
     recorded_at: datetime
     body: str | None = None
     published_at: datetime | None = None
-    # When the lake first sent it (in the run's epoch `sending_epoch`), written with the body
+    # When the lake first sent it (after `sending_epoch` operator steps), written with the body
     # before the first Publish: a crash between a Publish and its outcome leaves this stamp,
     # so no later send can fall outside SNS's 5-minute deduplication window unseen.
     sending_at: datetime | None = None
