@@ -31,15 +31,21 @@ from ngs_lake.local.processes import (
     moto_server_argv,
 )
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
+from ngs_lake_tests.scheduling import longest_first, make_scheduler
 
 pytest_plugins = ["ngs_lake_tests.lake_fixtures"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests (marked `slow`) start first, so the xdist workers finish together
-    instead of one waiting on the whole-system test at the end. `--dist loadscope` (pytest.ini)
-    keeps each module on one worker, so a module-scoped stack starts once."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The longest tests start first, so the xdist workers finish together instead of one
+    waiting on the whole-system test at the end (ngs_lake_tests/scheduling.py)."""
+    longest_first(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """loadscope that keeps a module whole only where it shares a stack between its tests."""
+    return make_scheduler(config, log)
 
 
 REPO = Path(__file__).resolve().parent.parent

@@ -2,9 +2,11 @@
 feed its events queue the AWS-shaped events a gateway would send."""
 
 import json
+import os
 import subprocess
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,16 +19,20 @@ from ngs_lake.aws.clients import AwsClients
 from ngs_lake.config.document import load_lake_config
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames
+from ngs_lake.local.processes import ManagedProcess, free_port, gateway_argv, http_ok
 from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.model import EVENT_TYPES, NewRun
 from ngs_lake_tests.conftest import (
+    CREDENTIALS,
+    GATEWAY_CREDENTIALS,
     SMALL_CONFIG,
     Gateway,
     MotoServer,
     edited_config,
     lake_clients,
     run_cli,
+    start_daemon,
 )
 
 
@@ -191,3 +197,60 @@ def lake_with(moto, start_gateway, tmp_path) -> Callable[[Callable[[dict], None]
 @pytest.fixture
 def lake(lake_with) -> Lake:
     return lake_with(lambda document: None)
+
+
+@contextmanager
+def module_lake(
+    moto: MotoServer,
+    work: Path,
+    config_path: Path,
+    gateway_config: Path | None = None,
+    queues: tuple[str, ...] = (),
+) -> Iterator[Lake]:
+    """A module's own lake, for a module-scoped stack: `moto` (the session's server) emptied,
+    `queues` created (an alert subscription's, before provisioning subscribes it), the software
+    gateway started on `gateway_config` (the lake's document unless given) with its state in
+    `work`, and the lake provisioned; the gateway stops at the end. A module with a fixture of
+    module scope runs whole on one worker (scheduling.py), so no other test resets the server
+    while the stack runs between the module's tests."""
+    moto.reset()
+    port = free_port()
+    env = {
+        **os.environ,
+        **CREDENTIALS,
+        **GATEWAY_CREDENTIALS,
+        "NGS_LAKE_AWS_ENDPOINT_URL": moto.endpoint,
+        "NGS_LAKE_TARGET": "local",
+    }
+    gateway_config = gateway_config or config_path
+    gateway = Gateway(
+        f"http://127.0.0.1:{port}",
+        work / "state",
+        ManagedProcess(
+            "gateway", gateway_argv(gateway_config, work / "state", port), env, work / "gateway.log"
+        ),
+        gateway_config,
+    )
+    try:
+        gateway.process.start().wait_ready(lambda: http_ok(f"{gateway.endpoint}/health"))
+        for queue in queues:
+            moto.client("sqs").create_queue(QueueName=queue)
+        clients = lake_clients(moto, gateway)
+        config = load_lake_config(config_path)
+        apply_plan(plan_lake(config, clients))
+        yield Lake(moto, gateway, config, config_path, clients)
+    finally:
+        gateway.process.stop()
+
+
+@contextmanager
+def module_lake_with_daemon(
+    moto: MotoServer, work: Path, config_path: Path, queues: tuple[str, ...] = ()
+) -> Iterator[tuple[Lake, ManagedProcess]]:
+    """`module_lake` with a real `dagster-daemon` on it (conftest.start_daemon), stopped first."""
+    with module_lake(moto, work, config_path, queues=queues) as lake:
+        daemon = start_daemon(work, moto.endpoint, lake.gateway.endpoint, config_path)
+        try:
+            yield lake, daemon
+        finally:
+            daemon.stop()

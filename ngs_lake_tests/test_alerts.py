@@ -4,8 +4,9 @@ queue subscribed to the operations topic (through boto3), cleared, and its "reso
 read. The daemon is SIGKILLed and started again while every alert is open: nothing is sent twice.
 
 One scenario drives all eight conditions at once, for the module (a daemon's start is the
-expensive part); each test then checks its condition's messages. Its own moto server: the
-session's is reset by other tests, and this stack runs between this module's tests.
+expensive part); each test then checks its condition's messages. The stack
+(lake_fixtures.module_lake_with_daemon) runs on the session's moto server, which no other test
+resets while this module runs: the module stays whole on one worker.
 """
 
 from __future__ import annotations
@@ -25,27 +26,10 @@ import pytest
 from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetKey, DagsterInstance
 
 from ngs_lake.cli import main as cli_main
-from ngs_lake.config.document import load_lake_config
-from ngs_lake.local.processes import (
-    ManagedProcess,
-    free_port,
-    gateway_argv,
-    http_ok,
-    moto_server_argv,
-)
-from ngs_lake.provisioning import apply_plan, plan_lake
+from ngs_lake.local.processes import ManagedProcess
 from ngs_lake.runs.model import Trigger
-from ngs_lake_tests.conftest import (
-    CREDENTIALS,
-    GATEWAY_CREDENTIALS,
-    SMALL_CONFIG,
-    Gateway,
-    MotoServer,
-    edited_config,
-    lake_clients,
-    start_daemon,
-)
-from ngs_lake_tests.lake_fixtures import Lake
+from ngs_lake_tests.conftest import SMALL_CONFIG, MotoServer, edited_config
+from ngs_lake_tests.lake_fixtures import Lake, module_lake_with_daemon
 from ngs_lake_tests.test_gateway_uploads import wait_for
 
 pytestmark = pytest.mark.slow
@@ -178,49 +162,13 @@ def _all_marked(lake: Lake) -> bool:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lake, ManagedProcess]]:
+def stack(
+    moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Lake, ManagedProcess]]:
     work = tmp_path_factory.mktemp("alerts")
-    moto_port, gateway_port = free_port(), free_port()
-    moto = MotoServer(
-        f"http://127.0.0.1:{moto_port}",
-        ManagedProcess(
-            "moto", moto_server_argv(moto_port), {**os.environ, **CREDENTIALS}, work / "moto.log"
-        ),
-    )
     config_path = edited_config(work, SMALL_CONFIG, _edit, "lake.yaml")
-    gateway_env = {
-        **os.environ,
-        **CREDENTIALS,
-        **GATEWAY_CREDENTIALS,
-        "NGS_LAKE_AWS_ENDPOINT_URL": moto.endpoint,
-        "NGS_LAKE_TARGET": "local",
-    }
-    gateway = Gateway(
-        f"http://127.0.0.1:{gateway_port}",
-        work / "state",
-        ManagedProcess(
-            "gateway",
-            gateway_argv(config_path, work / "state", gateway_port),
-            gateway_env,
-            work / "gateway.log",
-        ),
-        config_path,
-    )
-    daemon = None
-    try:
-        moto.process.start().wait_ready(lambda: http_ok(f"{moto.endpoint}/moto-api/"))
-        gateway.process.start().wait_ready(lambda: http_ok(f"{gateway.endpoint}/health"))
-        moto.client("sqs").create_queue(QueueName="small-lake-ops")
-        clients = lake_clients(moto, gateway)
-        config = load_lake_config(config_path)
-        apply_plan(plan_lake(config, clients))
-        lake = Lake(moto, gateway, config, config_path, clients)
-        daemon = start_daemon(work, moto.endpoint, gateway.endpoint, config_path)
-        yield lake, daemon
-    finally:
-        for process in (daemon, gateway.process, moto.process):
-            if process is not None:
-                process.stop()
+    with module_lake_with_daemon(moto_server, work, config_path, ("small-lake-ops",)) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

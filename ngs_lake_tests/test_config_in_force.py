@@ -6,14 +6,14 @@ the file is invalid, and no longer YAML at all: its new code server finds the re
 through the catalogue bucket the deployment pins (NGS_LAKE_CATALOG_BUCKET), and runs on it.
 
 One scenario for the module (a daemon's start is the expensive part); each test checks one
-promise of it. Its own moto server, as the stack runs between this module's tests.
+promise of it. The stack (lake_fixtures.module_lake_with_daemon) runs on the session's moto
+server, which no other test resets while this module runs: the module stays whole on one worker.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -27,28 +27,10 @@ import yaml
 from dagster import DagsterInstance
 from dagster._core.scheduler.instigation import TickStatus
 
-from ngs_lake.config.document import load_lake_config
-from ngs_lake.local.processes import (
-    ManagedProcess,
-    free_port,
-    gateway_argv,
-    http_ok,
-    moto_server_argv,
-)
-from ngs_lake.provisioning import apply_plan, plan_lake
+from ngs_lake.local.processes import ManagedProcess
 from ngs_lake.provisioning.document_in_force import CATALOG_BUCKET_ENV, RECORD_KEY
-from ngs_lake_tests.conftest import (
-    CREDENTIALS,
-    GATEWAY_CREDENTIALS,
-    SMALL_CONFIG,
-    Gateway,
-    MotoServer,
-    edited_config,
-    lake_clients,
-    local_environment,
-    start_daemon,
-)
-from ngs_lake_tests.lake_fixtures import Lake, upload_event
+from ngs_lake_tests.conftest import SMALL_CONFIG, MotoServer, edited_config, local_environment
+from ngs_lake_tests.lake_fixtures import Lake, module_lake_with_daemon, upload_event
 from ngs_lake_tests.test_gateway_uploads import wait_for
 
 # A broken lake waits out each step (60 to 90 s) before its tests say what is missing.
@@ -96,49 +78,13 @@ class Scenario:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lake, ManagedProcess]]:
+def stack(
+    moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Lake, ManagedProcess]]:
     work = tmp_path_factory.mktemp("config-in-force")
-    moto_port, gateway_port = free_port(), free_port()
-    moto = MotoServer(
-        f"http://127.0.0.1:{moto_port}",
-        ManagedProcess(
-            "moto", moto_server_argv(moto_port), {**os.environ, **CREDENTIALS}, work / "moto.log"
-        ),
-    )
     config_path = edited_config(work, SMALL_CONFIG, _edit, "lake.yaml")
-    gateway_env = {
-        **os.environ,
-        **CREDENTIALS,
-        **GATEWAY_CREDENTIALS,
-        "NGS_LAKE_AWS_ENDPOINT_URL": moto.endpoint,
-        "NGS_LAKE_TARGET": "local",
-    }
-    gateway = Gateway(
-        f"http://127.0.0.1:{gateway_port}",
-        work / "state",
-        ManagedProcess(
-            "gateway",
-            gateway_argv(config_path, work / "state", gateway_port),
-            gateway_env,
-            work / "gateway.log",
-        ),
-        config_path,
-    )
-    daemon = None
-    try:
-        moto.process.start().wait_ready(lambda: http_ok(f"{moto.endpoint}/moto-api/"))
-        gateway.process.start().wait_ready(lambda: http_ok(f"{gateway.endpoint}/health"))
-        moto.client("sqs").create_queue(QueueName="small-lake-ops")
-        clients = lake_clients(moto, gateway)
-        config = load_lake_config(config_path)
-        apply_plan(plan_lake(config, clients))
-        lake = Lake(moto, gateway, config, config_path, clients)
-        daemon = start_daemon(work, moto.endpoint, gateway.endpoint, config_path)
-        yield lake, daemon
-    finally:
-        for process in (daemon, gateway.process, moto.process):
-            if process is not None:
-                process.stop()
+    with module_lake_with_daemon(moto_server, work, config_path, ("small-lake-ops",)) as stack:
+        yield stack
 
 
 class Reader:

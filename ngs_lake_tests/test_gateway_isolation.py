@@ -14,7 +14,6 @@ refuses connections) and a share deleted through the API (FileShareNotFound from
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -23,31 +22,15 @@ import pytest
 from ngs_lake.alerts.sources import evaluate
 from ngs_lake.alerts.state import AlertState
 from ngs_lake.aws.storage_gateway import cache_backlog, lake_gateway_ids
-from ngs_lake.config.document import load_lake_config
 from ngs_lake.gateway.arns import gateway_arn
-from ngs_lake.local.processes import (
-    ManagedProcess,
-    free_port,
-    gateway_argv,
-    http_ok,
-    moto_server_argv,
-)
+from ngs_lake.local.processes import http_ok
 from ngs_lake.operations.run_views import run_report
-from ngs_lake.provisioning import apply_plan, plan_lake
 from ngs_lake.runs.announcements import RunAnnouncer
 from ngs_lake.runs.model import NewRun, RunState, Trigger
 from ngs_lake.runs.tick import run_tick
 from ngs_lake.runs.watermarks import GatewayWatermarks
-from ngs_lake_tests.conftest import (
-    CREDENTIALS,
-    GATEWAY_CREDENTIALS,
-    SMALL_CONFIG,
-    Gateway,
-    MotoServer,
-    edited_config,
-    lake_clients,
-)
-from ngs_lake_tests.lake_fixtures import Lake, upload_event
+from ngs_lake_tests.conftest import SMALL_CONFIG, MotoServer, edited_config
+from ngs_lake_tests.lake_fixtures import Lake, module_lake, upload_event
 from ngs_lake_tests.test_gateway_uploads import wait_for
 
 ACCOUNT = "123456789012"
@@ -92,44 +75,12 @@ def _lake_document(document: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
+def lake(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
     work = tmp_path_factory.mktemp("gateway-isolation")
-    moto_port, gateway_port = free_port(), free_port()
-    moto = MotoServer(
-        f"http://127.0.0.1:{moto_port}",
-        ManagedProcess(
-            "moto", moto_server_argv(moto_port), {**os.environ, **CREDENTIALS}, work / "moto.log"
-        ),
-    )
     gateway_config = edited_config(work, SMALL_CONFIG, _timings, "gateway.yaml")
     lake_config = edited_config(work, SMALL_CONFIG, _lake_document, "lake.yaml")
-    gateway = Gateway(
-        f"http://127.0.0.1:{gateway_port}",
-        work / "state",
-        ManagedProcess(
-            "gateway",
-            gateway_argv(gateway_config, work / "state", gateway_port),
-            {
-                **os.environ,
-                **CREDENTIALS,
-                **GATEWAY_CREDENTIALS,
-                "NGS_LAKE_AWS_ENDPOINT_URL": moto.endpoint,
-                "NGS_LAKE_TARGET": "local",
-            },
-            work / "gateway.log",
-        ),
-        gateway_config,
-    )
-    try:
-        moto.process.start().wait_ready(lambda: http_ok(f"{moto.endpoint}/moto-api/"))
-        gateway.process.start().wait_ready(lambda: http_ok(f"{gateway.endpoint}/health"))
-        clients = lake_clients(moto, gateway)
-        config = load_lake_config(lake_config)
-        apply_plan(plan_lake(config, clients))
-        yield Lake(moto, gateway, config, lake_config, clients)
-    finally:
-        for process in (gateway.process, moto.process):
-            process.stop()
+    with module_lake(moto_server, work, lake_config, gateway_config) as lake:
+        yield lake
 
 
 def _tick(lake: Lake):

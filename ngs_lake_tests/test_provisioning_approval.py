@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -26,23 +25,18 @@ from botocore.exceptions import ClientError
 
 from ngs_lake.config.document import load_lake_config, parse_lake_document
 from ngs_lake.config.model import LakeConfigError
-from ngs_lake.local.processes import ManagedProcess, free_port, gateway_argv, http_ok
 from ngs_lake.orchestration.onboarding.jobs import provision_lake
 from ngs_lake.orchestration.onboarding.sensors import approval_run_config, lake_config_changed
 from ngs_lake.orchestration.resources import AwsConnection, LakeConfigResource
-from ngs_lake.provisioning import apply_plan, plan_lake
+from ngs_lake.provisioning import plan_lake
 from ngs_lake.provisioning.approvals import plan_digest
 from ngs_lake.provisioning.plan import Action, Change, Plan, Stage
 from ngs_lake_tests.conftest import (
-    CREDENTIALS,
-    GATEWAY_CREDENTIALS,
     SMALL_CONFIG,
-    Gateway,
     dagster_resources,
     edited_config,
-    lake_clients,
 )
-from ngs_lake_tests.lake_fixtures import Lake
+from ngs_lake_tests.lake_fixtures import Lake, module_lake
 
 NEW_SEQUENCER = "MIS-MAD-02"
 NEW_BUCKET = "small-lake-mis-mad-02"
@@ -105,29 +99,10 @@ class Story:
 def story(moto_server, tmp_path_factory) -> Iterator[Story]:
     """Module-scoped (a provisioned lake costs seconds): every step runs here, each test
     checks one promise of it."""
-    moto_server.reset()
     work = tmp_path_factory.mktemp("approval")
     config_path = edited_config(work, SMALL_CONFIG, lambda d: None, "lake.yaml")
-    port = free_port()
-    env = {
-        **os.environ,
-        **CREDENTIALS,
-        **GATEWAY_CREDENTIALS,
-        "NGS_LAKE_AWS_ENDPOINT_URL": moto_server.endpoint,
-        "NGS_LAKE_TARGET": "local",
-    }
-    process = ManagedProcess(
-        "gateway", gateway_argv(config_path, work / "state", port), env, work / "gateway.log"
-    ).start()
-    try:
-        gateway = Gateway(f"http://127.0.0.1:{port}", work / "state", process, config_path)
-        process.wait_ready(lambda: http_ok(f"{gateway.endpoint}/health"))
-        clients = lake_clients(moto_server, gateway)
-        apply_plan(plan_lake(load_lake_config(config_path), clients))
-        lake = Lake(moto_server, gateway, load_lake_config(config_path), config_path, clients)
+    with module_lake(moto_server, work, config_path) as lake:
         yield _tell(lake)
-    finally:
-        process.stop()
 
 
 def _tell(lake: Lake) -> Story:
