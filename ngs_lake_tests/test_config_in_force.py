@@ -35,7 +35,7 @@ from ngs_lake_tests.test_gateway_uploads import wait_for
 
 # A broken lake waits out each step (3 to 4 minutes, for a loaded machine) before its tests say
 # what is missing.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 RUN_BEFORE = "20261201_LH00123_0101_A22CFGLT1"  # sent while the file is invalid
 RUN_AFTER = "20261201_LH00123_0102_A22CFGLT2"  # sent after the SIGKILL and restart
 PROBLEM = (
