@@ -318,7 +318,10 @@ class SimLake:
         outcome = alert_pass(
             self.aws, config, self.clock.now(), document=document, clock=self.clock
         )
-        if document is not None:
+        _, report = outcome
+        # A failed send defers the rest of its pass (alerts/dispatch.py), so only a whole pass
+        # is judged on whether it holds config_invalid open.
+        if document is not None and not (report.failed or report.deferred):
             self.document_file.alert_passes.append(not document.problems)
         return outcome
 
