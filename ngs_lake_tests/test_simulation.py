@@ -17,6 +17,7 @@ from ngs_lake_tests.simulation.invariants import (
     ALERTS_TRUE,
     COMPLETE,
     ISOLATION,
+    KNOWN_LIMITS,
     NO_FALSE_STALL,
     NOT_STUCK,
     ONCE_IN_ORDER,
@@ -380,15 +381,6 @@ def test_soak_a_marker_whose_step_loses_a_race_is_kept_not_dropped():
 
 
 FRESH_EXAMPLES = 4
-# Known limits, each stored as a strict xfail scenario (test_simulation_metadata.py), which the
-# fresh examples search past as the soak searches past what it has found (invariants.KNOWN).
-KNOWN_LIMITS = (
-    # Issue #34: an experiment folder's settling is judged on the lake's clock, so a backlog
-    # of its run's events (here, ticks failing on DynamoDB faults) lets it be alerted.
-    "a run's parent folder is never alerted: PRM-A02/expt1 alerted although run "
-    "PRM-A02/expt1/sample1/20260105_0003_1A_PAQ16570_1e0b9797 was in S3 120 s after the "
-    "folder's first object",
-)
 
 
 def test_fresh_derandomised_schedules_keep_every_invariant(monkeypatch):

@@ -44,12 +44,25 @@ SNS_DEDUPLICATION_WINDOW = timedelta(minutes=5)
 
 # Failures the soak has already found and shrunk: it searches on past them (soak.py).
 KNOWN: set[str] = set()
-_VARYING = re.compile(r"PRM-[A-Z0-9]+/\S+?(?=[ ,'\])]|$)|[0-9a-f]{8,}|\d+(\.\d+)?")
+# The known limits, each stored as a strict xfail scenario, which the fresh examples (and a
+# soak with --past-known-limits, as defect_hunt.py runs it) search past.
+KNOWN_LIMITS = (
+    # Issue #34: an experiment folder's settling is judged on the lake's clock, so a backlog
+    # of its run's events (here, ticks failing on DynamoDB faults) lets it be alerted.
+    "a run's parent folder is never alerted: PRM-A02/expt1 alerted although run "
+    "PRM-A02/expt1/sample1/20260105_0003_1A_PAQ16570_1e0b9797 was in S3 120 s after the "
+    "folder's first object",
+    # Issue #35: a file that is not YAML after a daemon restart stops every tick
+    # (test_an_unreadable_document_after_a_restart_stops_no_tick).
+    "isolation: tick stopped by LakeConfigError: /tmp/sim-doc-x/lake.yaml has 2 problem(s):",
+)
+_VARYING = re.compile(r"PRM-[A-Z0-9]+/\S+?(?=[ ,'\])]|$)|/tmp/sim-doc-\w+|[0-9a-f]{8,}|\d+(\.\d+)?")
 
 
 def signature(message: str) -> str:
-    """A failure's message without its run keys, ids and figures: one per kind of failure."""
-    return _VARYING.sub("#", message)[:160]
+    """A failure's first line without its run keys, ids and figures: one per kind of failure
+    (the soak prints, and sets aside, the first line)."""
+    return _VARYING.sub("#", message.split("\n", 1)[0])[:160]
 
 
 def violate(invariant: str, detail: str) -> None:

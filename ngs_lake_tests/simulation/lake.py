@@ -307,7 +307,9 @@ class SimLake:
         outcome = alert_pass(
             self.aws, config, self.clock.now(), document=document, clock=self.clock
         )
-        if document is not None:
+        _, sent = outcome
+        if document is not None and not (sent.failed or sent.deferred):
+            # a pass whose sends failed or were deferred has its changes still to send
             self.document_file.alert_passes.append(not document.problems)
         return outcome
 

@@ -2,8 +2,11 @@
 stored examples). Each failure is shrunk and printed, then its kind is set aside (KNOWN) and
 the search goes on, so one soak reports every kind of failure it reaches. At the end: examples
 run, steps per second, how often each invariant was checked and each action and fault taken.
+With --stop-at-first it ends at the first failure found (defect_hunt.py times how soon the
+search finds a defect put back on purpose); `first detected` is when that failure was first
+raised, before Hypothesis shrank it.
 
-    python -m ngs_lake_tests.simulation.soak --minutes 10
+    python -m ngs_lake_tests.simulation.soak --minutes 10 [--stop-at-first]
 """
 
 from __future__ import annotations
@@ -20,13 +23,39 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import run_state_machine_as_test
 
-from ngs_lake_tests.simulation.invariants import KNOWN, signature
+from ngs_lake_tests.simulation import invariants, machine
+from ngs_lake_tests.simulation.invariants import KNOWN, KNOWN_LIMITS, signature
 from ngs_lake_tests.simulation.machine import STATS, LakeSimulation
 
 STEPS_PER_EXAMPLE = 30
+FIRST_DETECTED: list[float] = []  # monotonic times at which a new kind of failure was raised
 
 
-def soak(minutes: float, seed: int | None, shrink_seconds: int) -> int:
+def _timing_violations() -> None:
+    """Note when a failure is first raised (before shrinking) by wrapping `violate` where the
+    machine and the judges look it up (the folder and document judges are handed the
+    invariants module's)."""
+    raise_failure = invariants.violate
+
+    def violate(invariant: str, detail: str) -> None:
+        try:
+            raise_failure(invariant, detail)
+        except AssertionError:
+            if not FIRST_DETECTED:
+                FIRST_DETECTED.append(time.monotonic())
+            raise
+
+    invariants.violate = violate
+    machine.violate = violate
+
+
+def soak(
+    minutes: float,
+    seed: int | None,
+    shrink_seconds: int,
+    stop_at_first: bool = False,
+    past_known_limits: bool = False,
+) -> int:
     # Hypothesis shrinks a failure for up to 5 minutes, which a loaded machine spends on one
     # failure; a soak prefers a shorter counterexample budget and more search (a private knob).
     engine.MAX_SHRINKING_SECONDS = shrink_seconds
@@ -35,7 +64,10 @@ def soak(minutes: float, seed: int | None, shrink_seconds: int) -> int:
     rng = random.Random(seed)
     database = DirectoryBasedExampleDatabase(tempfile.mkdtemp(prefix="soak-examples-"))
     found = []
-    while time.monotonic() < deadline:
+    if past_known_limits:  # each stored as a strict xfail already
+        KNOWN.update(signature(message) for message in KNOWN_LIMITS)
+    _timing_violations()
+    while time.monotonic() < deadline and not (stop_at_first and found):
         batch = settings(
             max_examples=20,
             stateful_step_count=STEPS_PER_EXAMPLE,
@@ -58,6 +90,8 @@ def soak(minutes: float, seed: int | None, shrink_seconds: int) -> int:
                 KNOWN.add(signature(message))
                 found.append(message)
                 print(f"\n=== FOUND ({time.monotonic() - started:.0f} s): {message}", flush=True)
+                if FIRST_DETECTED and len(found) == 1:
+                    print(f"first detected: {FIRST_DETECTED[0] - started:.1f} s", flush=True)
                 for line in getattr(one, "__notes__", []):  # the shrunk steps, as code
                     print(f"    {line}", flush=True)
     elapsed = time.monotonic() - started
@@ -85,8 +119,20 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", 10)))
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--shrink-seconds", type=int, default=60)
+    parser.add_argument(
+        "--stop-at-first", action="store_true", help="end at the first failure found, shrunk"
+    )
+    parser.add_argument(
+        "--past-known-limits",
+        action="store_true",
+        help="search past the known limits stored as strict xfails (invariants.KNOWN_LIMITS)",
+    )
     args = parser.parse_args()
-    sys.exit(soak(args.minutes, args.seed, args.shrink_seconds))
+    sys.exit(
+        soak(
+            args.minutes, args.seed, args.shrink_seconds, args.stop_at_first, args.past_known_limits
+        )
+    )
 
 
 if __name__ == "__main__":
