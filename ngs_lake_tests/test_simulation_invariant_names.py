@@ -1,9 +1,9 @@
 """Each invariant, broken on purpose in the product code, is reported by its own name (issue #30).
 
-A sample of one in the suite (a scenario takes seconds, the 15 would take minutes): the product rule is monkeypatched (not the invariant) and the
-stored scenario must fail naming that invariant and no other (`breaks`). The exhaustive check,
-one patch per invariant applied to a worktree of HEAD, is
-`python -m ngs_lake_tests.simulation.defect_hunt --invariants` (minutes, not in the suite)."""
+A sample of one in the suite (a scenario takes seconds; all 15 would take minutes): the
+product rule is monkeypatched, not the invariant, and the stored scenario must fail naming that
+invariant and no other (`breaks`). The exhaustive check, one patch per invariant applied to a
+worktree of HEAD: `python -m ngs_lake_tests.simulation.defect_hunt --invariants`."""
 
 import pytest
 
