@@ -64,7 +64,7 @@ INVARIANT_BREAKS = (
 )  # fmt: skip
 _FAILURE = re.compile(r"^E\s+(?:AssertionError|RuntimeError): (.*)$", re.MULTILINE)
 _FOUND = re.compile(r"^=== FOUND \((\d+) s\): (.*)$")
-_DETECTED = re.compile(r"^first detected: ([\d.]+) s$")
+_DETECTED = re.compile(r"^first detected: ([\d.]+) s \(([\d.]+) s CPU\)$")
 
 
 @dataclass
@@ -72,6 +72,7 @@ class Hunt:
     patch: Path
     found: bool = False
     seconds: float | None = None  # until the failure was first raised (before shrinking)
+    cpu: float | None = None  # the soak's CPU time until then
     shrunk_by: float | None = None  # until it was shrunk and printed
     message: str = ""
     steps: list[str] = field(default_factory=list)
@@ -106,7 +107,7 @@ def parse(output: str, hunt: Hunt) -> Hunt:
             for after in lines[index + 1 :]:
                 detected = _DETECTED.match(after)
                 if detected:
-                    hunt.seconds = float(detected[1])
+                    hunt.seconds, hunt.cpu = float(detected[1]), float(detected[2])
                 elif after.startswith("    "):
                     hunt.steps.append(after[4:])
                 else:
@@ -212,7 +213,7 @@ def row(hunt: Hunt) -> str:
         return f"| {hunt.number} | {hunt.patch.name} | error | | | {hunt.error} |"
     if not hunt.found:
         return f"| {hunt.number} | {hunt.patch.name} | no | | | |"
-    seconds = f"{hunt.seconds:.0f}" if hunt.seconds is not None else "?"
+    seconds = f"{hunt.seconds:.0f} ({hunt.cpu:.0f} CPU)" if hunt.seconds is not None else "?"
     return (
         f"| {hunt.number} | {hunt.patch.name} | yes | {seconds} (shrunk by {hunt.shrunk_by:.0f}) "
         f"| {hunt.invariant} | `{hunt.compact()}` |"
@@ -228,7 +229,9 @@ def report(hunts: list[Hunt], minutes: float, load: str) -> str:
         f"an empty example database. Found: {found} of {len(hunts)}. Load average at the end: "
         f"{load}.",
         "",
-        "Seconds: until the failure was first raised (shrunk and printed by the second figure).",
+        "Seconds: wall clock until the failure was first raised (the soak's own CPU seconds in "
+        "brackets: on a shared machine, the search it took), then until it was shrunk and "
+        "printed.",
         "",
         "| defect | patch | found | seconds | invariant | shrunk counterexample |",
         "|---|---|---|---|---|---|",

@@ -285,6 +285,15 @@ class Judge:
         ]
         return max(heard) - last >= span
 
+    def _marker_in_s3(self, run: Run) -> bool:
+        """Whether the run's completion marker has reached S3: then the run waits for no
+        file, and its gateway's silence explains nothing."""
+        truth = self.lake.world.runs.get(run.run_key)
+        now = self.lake.clock.timestamp()
+        return truth is not None and any(
+            u.path.startswith("final_summary_") and u.true_at <= now for u in truth.uploads
+        )
+
     def nothing_stuck(self, runs: list[Run]) -> None:
         self.checked[f"invariant checked: {NOT_STUCK}"] += 1
         named = self.lake.open_alert_subjects()
@@ -299,7 +308,7 @@ class Judge:
                 )
             if run.state in FINAL or run.run_key in named:
                 continue
-            waits_for_files = run.state == RunState.STARTED
+            waits_for_files = run.state == RunState.STARTED and not self._marker_in_s3(run)
             if waits_for_files and run.gateway_id in named and not self._heard_past(run):
                 continue  # its gateway went silent with it: the gateway's alert covers it
             violate(NOT_STUCK, f"{run.run_key} waits in {run.state} and no open alert names it")
