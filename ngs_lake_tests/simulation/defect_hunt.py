@@ -181,7 +181,9 @@ def invariants_report(results: list[tuple[str, str, bool, str]]) -> str:
     return "\n".join(lines)
 
 
-def hunt_one(patch: Path, minutes: float, logs: Path, shrink_seconds: int) -> Hunt:
+def hunt_one(
+    patch: Path, minutes: float, logs: Path, shrink_seconds: int, cpu_budget: bool = False
+) -> Hunt:
     """Put the defect back in a worktree of HEAD and soak it until the first failure."""
     hunt = Hunt(patch)
     try:
@@ -194,7 +196,7 @@ def hunt_one(patch: Path, minutes: float, logs: Path, shrink_seconds: int) -> Hu
         command = [
             sys.executable, "-m", "ngs_lake_tests.simulation.soak", "--minutes", str(minutes),
             "--stop-at-first", "--past-known-limits", "--shrink-seconds", str(shrink_seconds),
-        ]  # fmt: skip
+        ] + (["--cpu-budget"] if cpu_budget else [])  # fmt: skip
         environment = {**os.environ, "PYTHONPATH": str(tree)}
         soak = subprocess.run(command, cwd=tree, env=environment, capture_output=True, text=True)
         output = soak.stdout + soak.stderr
@@ -251,6 +253,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--jobs", type=int, default=1, help="soaks at a time (shared machine)")
     parser.add_argument("--shrink-seconds", type=int, default=60)
+    parser.add_argument(
+        "--cpu-budget", action="store_true", help="each soak's --minutes of its own CPU time"
+    )
     parser.add_argument("--results", type=Path, default=None)
     parser.add_argument(
         "--invariants", action="store_true", help="break each invariant's rule, check its name"
@@ -268,7 +273,10 @@ def main() -> None:
     print(f"hunting {len(patches)} defects, {args.minutes:g} min each, {args.jobs} at a time")
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         hunts = list(
-            pool.map(lambda p: hunt_one(p, args.minutes, logs, args.shrink_seconds), patches)
+            pool.map(
+                lambda p: hunt_one(p, args.minutes, logs, args.shrink_seconds, args.cpu_budget),
+                patches,
+            )
         )
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     text = report(hunts, args.minutes, load)
