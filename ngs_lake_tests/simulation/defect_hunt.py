@@ -77,6 +77,7 @@ class Hunt:
     message: str = ""
     steps: list[str] = field(default_factory=list)
     error: str = ""
+    searched: str = ""  # the soak's figures: wall and CPU minutes, examples, steps
 
     @property
     def number(self) -> int:
@@ -100,6 +101,9 @@ class Hunt:
 
 def parse(output: str, hunt: Hunt) -> Hunt:
     lines = output.splitlines()
+    for line in lines:
+        if line.startswith("--- soak: "):
+            hunt.searched = line.removeprefix("--- soak: ").split(", quiescence")[0]
     for index, line in enumerate(lines):
         found = _FOUND.match(line)
         if found and not hunt.found:
@@ -214,7 +218,7 @@ def row(hunt: Hunt) -> str:
     if hunt.error:
         return f"| {hunt.number} | {hunt.patch.name} | error | | | {hunt.error} |"
     if not hunt.found:
-        return f"| {hunt.number} | {hunt.patch.name} | no | | | |"
+        return f"| {hunt.number} | {hunt.patch.name} | no | | | searched {hunt.searched} |"
     seconds = f"{hunt.seconds:.0f} ({hunt.cpu:.0f} CPU)" if hunt.seconds is not None else "?"
     return (
         f"| {hunt.number} | {hunt.patch.name} | yes | {seconds} (shrunk by {hunt.shrunk_by:.0f}) "
