@@ -94,7 +94,7 @@ class Hunt:
         calls = [
             s.strip().removeprefix("state.")
             for s in self.steps
-            if s.strip() and s.strip() not in ("state = LakeSimulation()", "state.teardown()")
+            if s.strip().startswith("state.") and s.strip() != "state.teardown()"
         ]
         return "; ".join(calls)
 
