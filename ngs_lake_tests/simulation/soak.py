@@ -75,7 +75,7 @@ def soak(
     _timing_violations()
     while budget_clock() < deadline and not (stop_at_first and found):
         batch = settings(
-            max_examples=20,
+            max_examples=5,  # the budget is checked between batches: a loaded machine overran it
             stateful_step_count=STEPS_PER_EXAMPLE,
             deadline=None,
             database=database,
