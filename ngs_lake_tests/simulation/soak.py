@@ -75,7 +75,7 @@ def soak(
     _timing_violations()
     while budget_clock() < deadline and not (stop_at_first and found):
         batch = settings(
-            max_examples=5,  # the budget is checked between batches: a loaded machine overran it
+            max_examples=10,  # the budget is checked between batches (20 overran it under load)
             stateful_step_count=STEPS_PER_EXAMPLE,
             deadline=None,
             database=database,
