@@ -30,11 +30,13 @@ HOUR = 3600
 A01, A02, B01 = "PRM-A01", "PRM-A02", "PRM-B01"  # A0x on gateway gw-a, B01 on gw-b
 
 
-def breaks(invariant: str, steps: Callable[[LakeSimulation], None], by_arn: bool = False) -> None:
+def breaks(
+    invariant: str, steps: Callable[[LakeSimulation], None], by_arn: bool = False, seed: int = 7
+) -> None:
     """Run `steps` on a fresh simulation, then settle it; only `invariant` may break (any other
     failure is an error, not the expected one)."""
     sim = LakeSimulation()
-    sim.setup(seed=7, by_arn=by_arn)
+    sim.setup(seed=seed, by_arn=by_arn)
     try:
         steps(sim)
         sim.settle()
@@ -397,6 +399,32 @@ def test_soak_settle_waits_for_a_retry_that_asks_the_gateway_at_its_last_window(
         sim.advance(60)
 
     keeps_every_invariant(steps, seed=1183, by_arn=True)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="found by the defect hunt on main: a publish whose answers were lost (SNS took it) "
+    "and that then hung is given up; the operator's step starts it afresh past SNS's 5-minute "
+    "dedup window, so consumers receive it twice (retries.publish_verdict documents the "
+    "republish; the invariant forbids it)",
+)
+def test_soak_an_operator_step_after_a_publish_give_up_does_not_deliver_it_twice():
+    """run.started is published six times with its answer lost (SNS delivered the first copy
+    and dropped the rest as duplicates), then hangs: the lake gives up after its 4-minute
+    deadline and the run needs attention, owing message 1. `runs abort` clears the failure and
+    publishes message 1 again, ten minutes after the first copy: delivered a second time."""
+
+    def steps(sim: LakeSimulation) -> None:
+        sim.sns_fault("lost", 6)
+        sim.sns_fault("hang", 5)
+        sim.start_run(A02)
+        for _ in range(12):
+            sim.advance(60)
+        sim.operator("abort", 0)
+        sim.advance(600)
+
+    breaks(ONCE_IN_ORDER, steps, seed=19735)
 
 
 FRESH_EXAMPLES = 4
