@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat setup.py | cksum | cut -d' ' -f1)
 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: install browser image-python node run test lint format bench demo clean mutation soak docs
+.PHONY: install browser image-python node run test lint format bench demo clean mutation soak docs defect-hunt
 
 install: $(STAMP)
 
@@ -81,3 +81,12 @@ mutation: install
 
 clean:
 	rm -rf $(VENV) .ngs-lake .pytest_cache .ruff_cache node_modules mutants site
+
+# Issue #30's acceptance, measured: each defect of ngs_lake_tests/simulation/defects/ put back
+# on HEAD in a temporary worktree and searched for by the soak (DEFECT_MINUTES each, DEFECT_JOBS
+# at a time), the table in bench/results/defect-hunt.md. DEFECTS=3,7 for some only.
+DEFECT_MINUTES ?= 10
+DEFECT_JOBS ?= 1
+DEFECTS ?=
+defect-hunt: install
+	$(BIN)/python -m ngs_lake_tests.simulation.defect_hunt --minutes $(DEFECT_MINUTES) --jobs $(DEFECT_JOBS) --only '$(DEFECTS)'

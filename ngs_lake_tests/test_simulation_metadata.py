@@ -4,6 +4,7 @@ The same rules take part in test_simulation.py's fresh examples."""
 
 from collections.abc import Callable
 
+from ngs_lake_tests.simulation.document import CONFIG_INVALID
 from ngs_lake_tests.simulation.folders import start_run_under, upload_stray
 from ngs_lake_tests.simulation.machine import LakeSimulation
 
@@ -127,3 +128,23 @@ def test_an_experiment_folder_is_not_alerted_while_its_runs_events_wait_in_the_q
         sim.settle()
     finally:
         sim.lake.close()
+
+
+def test_a_resolution_whose_send_failed_is_judged_by_the_pass_that_sends_it():
+    """Found by the 30-minute soak on main (a false failure of the judge): the Publish that
+    opens `config_invalid` fails, so the alert waits to be sent again (OPENING). The file is
+    made valid; the next pass's resend fails too, and the pass ends there (the rest deferred,
+    defect 10's rule) with the alert still opening. That pass has not completed its sends, so
+    it is not judged; the one after sends it and resolves it."""
+
+    def steps(sim: LakeSimulation) -> None:
+        sim.save_invalid_document("unknown key")
+        sim.sns_fault("fail", 1)
+        sim.alert_pass()
+        sim.restore_valid_document()
+        sim.sns_fault("fail", 1)
+        sim.alert_pass()
+        sim.alert_pass()
+
+    sim = holds(steps)
+    assert CONFIG_INVALID not in {s.split(":")[0] for s in sim.open_at_end}

@@ -48,12 +48,20 @@ SNS_DEDUPLICATION_WINDOW = timedelta(minutes=5)
 
 # Failures the soak has already found and shrunk: it searches on past them (soak.py).
 KNOWN: set[str] = set()
-_VARYING = re.compile(r"PRM-[A-Z0-9]+/\S+?(?=[ ,'\])]|$)|[0-9a-f]{8,}|\d+(\.\d+)?")
+# The known limits, each stored as a strict xfail scenario, which the fresh examples (and a
+# soak with --past-known-limits, as defect_hunt.py runs it) search past.
+KNOWN_LIMITS: tuple[str, ...] = (
+    # Empty: the #34 limit (an experiment folder alerted while its run's events waited) and the
+    # #35 one (a file that is not YAML after a restart) are fixed, their scenarios now plain
+    # tests; the #30 limit (an EventBridge target outage) is a strict xfail no search reaches.
+)
+_VARYING = re.compile(r"PRM-[A-Z0-9]+/\S+?(?=[ ,'\])]|$)|/tmp/sim-doc-\w+|[0-9a-f]{8,}|\d+(\.\d+)?")
 
 
 def signature(message: str) -> str:
-    """A failure's message without its run keys, ids and figures: one per kind of failure."""
-    return _VARYING.sub("#", message)[:160]
+    """A failure's first line without its run keys, ids and figures: one per kind of failure
+    (the soak prints, and sets aside, the first line)."""
+    return _VARYING.sub("#", message.split("\n", 1)[0])[:160]
 
 
 def violate(invariant: str, detail: str) -> None:
@@ -284,6 +292,15 @@ class Judge:
         ]
         return max(heard) - last >= span
 
+    def _marker_in_s3(self, run: Run) -> bool:
+        """Whether the run's completion marker has reached S3: then the run waits for no
+        file, and its gateway's silence explains nothing."""
+        truth = self.lake.world.runs.get(run.run_key)
+        now = self.lake.clock.timestamp()
+        return truth is not None and any(
+            u.path.startswith("final_summary_") and u.true_at <= now for u in truth.uploads
+        )
+
     def nothing_stuck(self, runs: list[Run]) -> None:
         self.checked[f"invariant checked: {NOT_STUCK}"] += 1
         named = self.lake.open_alert_subjects()
@@ -298,7 +315,7 @@ class Judge:
                 )
             if run.state in FINAL or run.run_key in named:
                 continue
-            waits_for_files = run.state == RunState.STARTED
+            waits_for_files = run.state == RunState.STARTED and not self._marker_in_s3(run)
             if waits_for_files and run.gateway_id in named and not self._heard_past(run):
                 continue  # its gateway went silent with it: the gateway's alert covers it
             violate(NOT_STUCK, f"{run.run_key} waits in {run.state} and no open alert names it")
