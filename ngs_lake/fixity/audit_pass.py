@@ -70,15 +70,17 @@ def batch_recompute(
     s3, control = clients.s3(), clients.client("s3control")
     account = clients.sts().get_caller_identity()["Account"]
     items = [(o.key, o.size, o) for r in records for o in r.objects if o.has_checksum]
-    groups: dict[tuple[str, str], list[ChecksumTask]] = {}
+    # A manifest's tasks all name a version or none (batch_jobs.manifest_fields): one job each.
+    groups: dict[tuple[str, str, bool], list[ChecksumTask]] = {}
     for o in sample_for(day, bucket, items, config.fixity).chosen:
-        groups.setdefault((o.algorithm, o.checksum_type), []).append(
+        groups.setdefault((o.algorithm, o.checksum_type, bool(o.version_id)), []).append(
             ChecksumTask(bucket, o.key, o.version_id)
         )
     found: dict[tuple[str, str | None, str, str], str] = {}
     unfinished: dict[tuple[str, str], str] = {}
-    for (algorithm, kind), tasks in groups.items():
-        token = f"{bucket}-{day.isoformat()}-{algorithm}-{kind}"[:64]
+    for (algorithm, kind, versioned), tasks in groups.items():
+        token = f"{'' if versioned else 'latest-'}{bucket}-{day.isoformat()}-{algorithm}-{kind}"
+        token = token[:64]
         job = create_checksum_job(
             control,
             s3,

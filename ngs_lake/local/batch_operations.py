@@ -5,15 +5,19 @@ stand-in serves them, as the software gateway serves the Storage Gateway API.
 A job runs to completion inside CreateJob (AWS runs it asynchronously; DescribeJob answers
 `Complete` at once here), reading each object listed in its manifest through the server's own
 S3 API and writing AWS's documented completion report:
-- the manifest: CSV rows `bucket,key[,version id]`, keys URL-encoded
+- the manifest: CSV rows of the Spec's Fields (`Bucket,Key[,VersionId]`), keys URL-encoded
   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-create-job.html);
+- the report's bucket must carry the bucket owner condition (`ExpectedBucketOwner`), or the job
+  fails (https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-compute-checksums.html);
 - the report: `<prefix>/job-<id>/manifest.json` (Format `Report_CSV_20180820`, Results with
-  TaskExecutionStatus, Bucket, MD5Checksum, Key; ReportSchema) and the result CSVs it names, rows
-  `Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage`
-  (https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-examples-reports.html);
-- for Compute checksum jobs, ResultMessage holds the object's checksum as JSON
-  (https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-compute-checksums.html):
-  `checksum_base64`, `checksum_hex`, `checksumAlgorithm`, `checksumType`, `etag`.
+  TaskExecutionStatus, Bucket, MD5Checksum, Key; ReportSchema) and the result CSVs it names
+  (https://docs.aws.amazon.com/AmazonS3/latest/userguide/batch-ops-examples-reports.html). Rows are
+  written as that page's "Compute checksum task report" examples show them: `bucket,key,version,
+  succeeded,200,,<ResultMessage>` with the ResultMessage JSON `checksum_base64` (its `=` escaped
+  `\\u003d`), `etag`, `checksumAlgorithm`, `checksumType`, `checksum_hex` (upper case), and
+  `bucket,key,version,failed,200,PermanentFailure,error details: {"failureMessage": ...,
+  "errorCode": "404"}` (the HTTP status before the error code, although the ReportSchema line
+  names ErrorCode first).
 Only SHA256, SHA1 and MD5 (full object or composite) and CRC32 (full object) are computed
 here; a job asking for another algorithm fails with a reason, as an unsupported request would.
 """
@@ -50,6 +54,14 @@ def _text(root: ElementTree.Element, path: str, default: str = "") -> str:
     return found.text or default if found is not None else default
 
 
+def _fields(root: ElementTree.Element) -> list[str]:
+    """The manifest Spec's Fields, in order (`Bucket,Key` when the request names none)."""
+    found = root.findall(f"{NS}Manifest/{NS}Spec/{NS}Fields/{NS}member") or root.findall(
+        "Manifest/Spec/Fields/member"
+    )
+    return [f.text or "" for f in found] or ["Bucket", "Key"]
+
+
 def _s3(request: Any) -> Any:
     """The stand-in's own S3 API, through which a job reads and writes like any client."""
     return boto3.client(
@@ -80,23 +92,37 @@ def _digest(s3: Any, bucket: str, key: str, version: str, algorithm: str, kind: 
     return HASHES[algorithm](digests).digest()
 
 
-def _task(s3: Any, row: list[str], algorithm: str, kind: str) -> list[str]:
-    bucket, key = row[0], unquote_plus(row[1])
-    version = row[2] if len(row) > 2 else ""
+def _task(s3: Any, job: dict[str, Any], row: list[str]) -> list[str]:
+    fields = dict(zip(job["fields"], row, strict=False))
+    bucket, key = fields.get("Bucket", ""), unquote_plus(fields.get("Key", ""))
+    version = fields.get("VersionId", "")
+    echoed = [bucket, fields.get("Key", ""), version]
+    versioned = {"VersionId": version} if version else {}
     try:
-        digest = _digest(s3, bucket, key, version, algorithm, kind)
-        head = s3.head_object(Bucket=bucket, Key=key, **({"VersionId": version} if version else {}))
+        digest = _digest(s3, bucket, key, version, job["algorithm"], job["kind"])
+        head = s3.head_object(Bucket=bucket, Key=key, **versioned)
     except Exception as exc:  # the task fails, named in the report, as AWS reports it
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-        return [bucket, row[1], version, "failed", code, "400", str(exc)]
+        return [*echoed, "failed", "200", "PermanentFailure", _failure(job, exc)]
     message = {
         "checksum_base64": base64.b64encode(digest).decode(),
-        "checksum_hex": digest.hex(),
-        "checksumAlgorithm": algorithm,
-        "checksumType": kind,
         "etag": head.get("ETag", "").strip('"'),
+        "checksumAlgorithm": job["algorithm"],
+        "checksumType": job["kind"],
+        "checksum_hex": digest.hex().upper(),
     }
-    return [bucket, row[1], version, "succeeded", "", "200", json.dumps(message)]
+    text = json.dumps(message, separators=(",", ":")).replace("=", "\\u003d")
+    return [*echoed, "succeeded", "200", "", text]
+
+
+def _failure(job: dict[str, Any], exc: Exception) -> str:
+    """AWS's failed-task ResultMessage: `error details: {"failureMessage": "Task <id> ...",
+    "errorCode": "404"}` ("Key not found" for a missing key, as the example reads)."""
+    response = getattr(exc, "response", {})
+    status = str(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
+    code = response.get("Error", {}).get("Code", "")
+    reason = "Key not found" if code in ("NoSuchKey", "NoSuchVersion", "404") else str(exc)
+    detail = {"failureMessage": f"Task {job['id']} {reason}", "errorCode": status}
+    return "error details: " + json.dumps(detail)
 
 
 def _write_report(s3: Any, job: dict[str, Any], rows: list[list[str]]) -> None:
@@ -133,10 +159,15 @@ def _run(request: Any, job: dict[str, Any]) -> None:
         entries = [row for row in csv.reader(io.StringIO(body)) if row]
         if job["algorithm"] not in HASHES and job["algorithm"] != "CRC32":
             raise ValueError(f"ChecksumAlgorithm {job['algorithm']} is not served locally")
+        if job["expected_owner"] != job["account"]:
+            raise PermissionError(
+                f"the report bucket's ExpectedBucketOwner {job['expected_owner']!r} is not "
+                f"the job's account {job['account']}"
+            )
     except Exception as exc:
         job.update(status="Failed", failure=str(exc))
         return
-    rows = [_task(s3, row, job["algorithm"], job["kind"]) for row in entries]
+    rows = [_task(s3, job, row) for row in entries]
     job["total"], job["failed"] = len(rows), sum(1 for r in rows if r[3] == "failed")
     if job["report_enabled"]:
         _write_report(s3, job, rows)
@@ -159,6 +190,9 @@ def create_job(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str
             "report_bucket": _text(root, "Report/Bucket"),
             "report_prefix": _text(root, "Report/Prefix"),
             "report_enabled": _text(root, "Report/Enabled") == "true",
+            "expected_owner": _text(root, "Report/ExpectedBucketOwner"),
+            "account": {k.lower(): v for k, v in dict(headers).items()}.get("x-amz-account-id", ""),
+            "fields": _fields(root),
             "scope": _text(root, "Report/ReportScope", "AllTasks"),
             "role": _text(root, "RoleArn"),
             "created": datetime.now(UTC),
