@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from ngs_lake.alerts.sheet_conditions import samplesheet_findings
@@ -27,7 +26,7 @@ from ngs_lake.runs.ledger import RunLedger
 from ngs_lake.runs.lifecycle import complete
 from ngs_lake.runs.model import NewRun, RunEventType, RunState, Trigger
 from ngs_lake.runs.sample_manifest import SampleManifests
-from ngs_lake.runs.sample_sheets import SampleSheetRecorder
+from ngs_lake.runs.sample_sheets import SampleSheetRecorder, SheetRefused
 from ngs_lake.runs.verification import S3Object, Verification
 from ngs_lake_tests.conftest import REPO, SMALL_CONFIG, MotoServer, local_environment
 
@@ -281,7 +280,7 @@ def test_a_sheet_s3_refuses_completes_the_run_as_unreadable_naming_it(lake, run_
     lake.start_run(run_key)
     verification = _archived_sheet(lake, run_key)
     recorder = SampleSheetRecorder(lake.clients.s3(), lake.ledger())
-    with pytest.raises(ClientError, match="InvalidObjectState"):  # at its upload event
+    with pytest.raises(SheetRefused, match="InvalidObjectState"):  # at its upload event
         recorder.record_version(run_key, "SampleSheet.csv")
     run = _complete_for_real(lake, run_key, verification)
     folder = run_key.split("/", 1)[1]
@@ -316,7 +315,7 @@ def test_a_sheet_read_at_completion_after_its_event_failed_is_recorded(lake, run
     lake.start_run(run_key)
     verification = _archived_sheet(lake, run_key)
     recorder = SampleSheetRecorder(lake.clients.s3(), lake.ledger())
-    with pytest.raises(ClientError, match="InvalidObjectState"):
+    with pytest.raises(SheetRefused, match="InvalidObjectState"):
         recorder.record_version(run_key, "SampleSheet.csv")
     folder = run_key.split("/", 1)[1]
     lake.clients.s3().restore_object(

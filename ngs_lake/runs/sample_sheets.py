@@ -71,6 +71,11 @@ class SheetVersion(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+class SheetRefused(Exception):
+    """S3 would not give the lake a sheet (HeadObject or GetObject failed); names the object
+    and the error code."""
+
+
 class SheetNotFound(ValueError):
     """No such version recorded for the run; the message names the run and the version."""
 
@@ -156,7 +161,7 @@ class SampleSheetRecorder:
             try:
                 if self.record_version(row.run_key, row.path) is not None:
                     recorded.append(row.run_key)
-            except (BotoCoreError, ClientError, TransitionConflict) as exc:
+            except (BotoCoreError, ClientError, TransitionConflict, SheetRefused) as exc:
                 # One run's sheet never stops the tick; its next upload event tries again.
                 log.warning("%s: sample sheet %s not recorded: %s", row.run_key, row.path, exc)
         return recorded
@@ -173,11 +178,12 @@ class SampleSheetRecorder:
             version_id = head.get("VersionId") or "null"
             extra = {"VersionId": version_id} if version_id != "null" else {}
             data = self.s3.get_object(Bucket=run.bucket, Key=key, **extra)["Body"].read()
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NoSuchVersion"):
+        except (BotoCoreError, ClientError) as exc:
+            code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else None
+            if code in ("404", "NoSuchKey", "NoSuchVersion"):
                 log.warning("sample sheet of %s: s3://%s/%s is gone", run_key, run.bucket, key)
                 return None
-            raise
+            raise SheetRefused(f"could not read s3://{run.bucket}/{key}: {code or exc}") from exc
         version = read_version(run, path, version_id, data, utc_iso(head["LastModified"]))
         for _ in range(ATTEMPTS):
             try:
@@ -206,8 +212,8 @@ class SampleSheetRecorder:
         for path in (p for p in sheets if p not in recorded):
             try:
                 self.record_version(run.run_key, path)
-            except (BotoCoreError, ClientError) as exc:
-                summary = unread_summary(run, path, exc, self.ledger.clock.now())
+            except SheetRefused as exc:  # the ledger's own errors stop the completion
+                summary = unread_summary(path, str(exc), self.ledger.clock.now())
                 log.warning("%s: sample sheet %s", run.run_key, summary["reason"])
                 if unread is None or _rank(summary) >= _rank(unread):
                     unread = summary
@@ -353,10 +359,8 @@ class SampleSheetRecorder:
         return pinned
 
 
-def unread_summary(run: Run, path: str, exc: Exception, at: datetime) -> dict[str, Any]:
+def unread_summary(path: str, reason: str, at: datetime) -> dict[str, Any]:
     """The summary of a sheet S3 would not give the lake: no version, no digest, no samples."""
-    code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
-    reason = f"could not read s3://{run.bucket}/{run.run_folder}/{path}: {code}"
     summary: dict[str, Any] = {"path": path, "status": SheetStatus.UNREADABLE.value}
     summary["refused_at"] = utc_iso(at)  # no version, so no landed_at: when the lake gave up
     if FINAL_SUMMARY.match(path):  # ranks below a Nanopore sample sheet
