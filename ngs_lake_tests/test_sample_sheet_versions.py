@@ -14,15 +14,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from ngs_lake.alerts.sheet_conditions import samplesheet_findings
 from ngs_lake.aws.clients import AwsClients, AwsTarget
 from ngs_lake.cli import main as cli_main
 from ngs_lake.config.document import load_lake_config
 from ngs_lake.config.model import LakeConfig
 from ngs_lake.config.names import LakeNames
 from ngs_lake.provisioning.tables import create_table_request, table_specs
+from ngs_lake.runs.fixity_record import FixityRecordStore
 from ngs_lake.runs.ledger import RunLedger
+from ngs_lake.runs.lifecycle import complete
 from ngs_lake.runs.model import NewRun, RunEventType, RunState, Trigger
-from ngs_lake.runs.sample_sheets import SampleSheetRecorder
+from ngs_lake.runs.sample_manifest import SampleManifests
+from ngs_lake.runs.sample_sheets import SampleSheetRecorder, SheetRefused
+from ngs_lake.runs.verification import S3Object, Verification
 from ngs_lake_tests.conftest import REPO, SMALL_CONFIG, MotoServer, local_environment
 
 SHEET = (REPO / "ngs_lake_tests/data/samplesheets/umccr_cloud-sheet-with-settings.csv").read_bytes()
@@ -152,7 +157,7 @@ def _changes(lake, run_key: str) -> int:
 
 def test_each_version_is_recorded_once_and_a_redelivery_records_nothing(lake, run_key):
     lake.start_run(run_key)
-    recorder = SampleSheetRecorder(lake.clients, lake.ledger())
+    recorder = SampleSheetRecorder(lake.clients.s3(), lake.ledger())
     version_id = _put_sheet(lake, run_key, SHEET)
     first = recorder.record_version(run_key, "SampleSheet.csv")
     assert first is not None and first.version_id == version_id
@@ -182,7 +187,7 @@ def test_a_3072_sample_sheet_keeps_every_item_small(lake, run_key, capsys):
     lake.start_run(run_key)
     data = _big_sheet()
     _put_sheet(lake, run_key, data)
-    recorder = SampleSheetRecorder(lake.clients, lake.ledger())
+    recorder = SampleSheetRecorder(lake.clients.s3(), lake.ledger())
     version = recorder.record_version(run_key, "SampleSheet.csv")
     assert (version.status, version.sample_count, version.projects_total) == ("ok", 3072, 12)
     run_item, log_item = _largest_items(lake, run_key)
@@ -196,7 +201,7 @@ def test_a_3072_sample_sheet_keeps_every_item_small(lake, run_key, capsys):
 
 def test_a_later_version_of_a_completed_run_is_announced_once(lake, run_key):
     lake.start_run(run_key)
-    recorder = SampleSheetRecorder(lake.clients, lake.ledger())
+    recorder = SampleSheetRecorder(lake.clients.s3(), lake.ledger())
     _put_sheet(lake, run_key, SHEET)
     recorder.record_version(run_key, "SampleSheet.csv")
     _complete(lake, run_key)
@@ -218,7 +223,7 @@ def test_a_later_version_of_a_completed_run_is_announced_once(lake, run_key):
 
 def test_an_operator_pins_a_version_recorded_and_announced_nothing_overwritten(lake, run_key):
     lake.start_run(run_key)
-    recorder = SampleSheetRecorder(lake.clients, lake.ledger())
+    recorder = SampleSheetRecorder(lake.clients.s3(), lake.ledger())
     first_id = _put_sheet(lake, run_key, SHEET)
     recorder.record_version(run_key, "SampleSheet.csv")
     _complete(lake, run_key)
@@ -242,3 +247,82 @@ def test_an_operator_pins_a_version_recorded_and_announced_nothing_overwritten(l
     assert listing.output.count("SampleSheet.csv") == 3
     assert "pinned: lab: v2 was a draft" in listing.output
     assert "MyFirstSample" not in listing.output
+
+
+def _archived_sheet(lake, run_key: str) -> Verification:
+    """The run's sheet in S3 Glacier Flexible Retrieval, as a lifecycle rule leaves it: HeadObject
+    answers, GetObject is refused with InvalidObjectState until a copy is restored
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html). Also the listing the
+    run's verification found."""
+    folder = run_key.split("/", 1)[1]
+    key = f"{folder}/SampleSheet.csv"
+    s3 = lake.clients.s3()
+    answer = s3.put_object(Bucket=lake.bucket, Key=key, Body=SHEET, StorageClass="GLACIER")
+    ledger = lake.ledger()
+    for trigger in (Trigger.MARKER, Trigger.UPLOAD_CONFIRMED):
+        ledger.apply(ledger.require_run(run_key), trigger)
+    s3.create_bucket(Bucket=lake.config.lake.catalog_bucket)
+    sheet = S3Object(key, len(SHEET), answer["ETag"])
+    return Verification(run_key, objects={"SampleSheet.csv": sheet})
+
+
+def _complete_for_real(lake, run_key: str, verification: Verification):
+    ledger = lake.ledger()
+    s3 = lake.clients.s3()
+    records = FixityRecordStore(s3, lake.config.lake.catalog_bucket)
+    complete(
+        ledger, ledger.require_run(run_key), verification, records, SampleSheetRecorder(s3, ledger)
+    )
+    return ledger.require_run(run_key)
+
+
+def test_a_sheet_s3_refuses_completes_the_run_as_unreadable_naming_it(lake, run_key):
+    lake.start_run(run_key)
+    verification = _archived_sheet(lake, run_key)
+    recorder = SampleSheetRecorder(lake.clients.s3(), lake.ledger())
+    with pytest.raises(SheetRefused, match="InvalidObjectState"):  # at its upload event
+        recorder.record_version(run_key, "SampleSheet.csv")
+    run = _complete_for_real(lake, run_key, verification)
+    folder = run_key.split("/", 1)[1]
+    reason = f"could not read s3://{lake.bucket}/{folder}/SampleSheet.csv: InvalidObjectState"
+    assert run.state == RunState.COMPLETED
+    assert (run.samplesheet["status"], run.samplesheet["reason"]) == ("unreadable", reason)
+    assert run.samplesheet_at_completion == run.samplesheet
+    (alert,) = samplesheet_findings([run], datetime.now(UTC))
+    assert (alert.subject, alert.condition) == (run_key, "samplesheet_unreadable")
+    assert reason in alert.summary and "MyFirstSample" not in alert.summary
+    (entry,) = [
+        e for e in lake.ledger().log.outbox(run_key) if e.event_type == RunEventType.COMPLETED
+    ]
+    block = SampleManifests(lake.clients.s3(), lake.config.lake.catalog_bucket).block(
+        run, entry, {}
+    )
+    body = lake.clients.s3().get_object(Bucket=block["manifest_bucket"], Key=block["manifest_key"])
+    manifest = json.loads(body["Body"].read())
+    assert (manifest["samples"], manifest["no_samples"]) == (
+        [],
+        f"samplesheet: unreadable: {reason}",
+    )
+    assert lake.cli("runs", "sheets", run_key).output.strip().endswith(reason)
+    # The lab writes the sheet again (a readable copy): recorded, and consumers told once.
+    _put_sheet(lake, run_key, SHEET)
+    assert recorder.record_version(run_key, "SampleSheet.csv") is not None
+    assert _changes(lake, run_key) == 1
+    assert samplesheet_findings([lake.ledger().require_run(run_key)], datetime.now(UTC)) == []
+
+
+def test_a_sheet_read_at_completion_after_its_event_failed_is_recorded(lake, run_key):
+    lake.start_run(run_key)
+    verification = _archived_sheet(lake, run_key)
+    recorder = SampleSheetRecorder(lake.clients.s3(), lake.ledger())
+    with pytest.raises(SheetRefused, match="InvalidObjectState"):
+        recorder.record_version(run_key, "SampleSheet.csv")
+    folder = run_key.split("/", 1)[1]
+    lake.clients.s3().restore_object(
+        Bucket=lake.bucket, Key=f"{folder}/SampleSheet.csv", RestoreRequest={"Days": 1}
+    )
+    run = _complete_for_real(lake, run_key, verification)
+    (version,) = recorder.versions(run_key)
+    assert run.state == RunState.COMPLETED
+    assert run.samplesheet_at_completion["digest"] == version.digest
+    assert (run.samplesheet["status"], run.samplesheet["sample_count"]) == ("ok", 3)

@@ -35,7 +35,9 @@ def samplesheet_findings(runs: Iterable[Run], now: datetime) -> list[Alert]:
         status = sheet.get("status")
         if status not in ("unreadable", "invalid"):
             continue
-        landed = sheet.get("landed_at")
+        landed = sheet.get("landed_at") or sheet.get("refused_at")
+        version = sheet.get("version_id")  # none when S3 refused the sheet at completion
+        where = f"{sheet.get('path')}, version {version}" if version else sheet.get("path")
         out.append(
             Alert(
                 SAMPLESHEET_UNREADABLE,
@@ -43,7 +45,7 @@ def samplesheet_findings(runs: Iterable[Run], now: datetime) -> list[Alert]:
                 parse_iso(landed) if landed else now,
                 WARNING,
                 f"run {run.run_key}: samplesheet {status}: {sheet.get('reason')} "
-                f"({sheet.get('path')}, version {sheet.get('version_id')}); its analyses "
+                f"({where}); its analyses "
                 "launch nothing until a good version lands or one is pinned",
                 f"ngs-lake runs sheets {run.run_key}",
             )

@@ -21,9 +21,10 @@ def runs_sheets(config_path: Path, run_key: str) -> None:
 
     _, clients, ledger = _ledger(config_path)
     run = _run(ledger, run_key)
-    versions = SampleSheetRecorder(clients, ledger).versions(run_key)
+    versions = SampleSheetRecorder(clients.s3(), ledger).versions(run_key)
     if not versions:
-        click.echo(f"{run_key}: no sample sheet recorded")
+        refused = (run.samplesheet or {}).get("reason")  # S3 refused it when the run completed
+        click.echo(f"{run_key}: no sample sheet recorded" + (f"; {refused}" if refused else ""))
         return
     current = (run.samplesheet or {}).get("entry")
     completed = (run.samplesheet_at_completion or {}).get("entry")
@@ -58,7 +59,7 @@ def runs_pin_sheet(config_path: Path, run_key: str, version: str, reason: str) -
     _, clients, ledger = _ledger(config_path)
     _run(ledger, run_key)
     try:
-        pinned = SampleSheetRecorder(clients, ledger).pin(run_key, version, reason.strip())
+        pinned = SampleSheetRecorder(clients.s3(), ledger).pin(run_key, version, reason.strip())
     except SheetNotFound as exc:
         raise click.ClickException(str(exc)) from None
     except TransitionConflict as exc:

@@ -164,7 +164,7 @@ class GatewayEventIngest:
         self.catalogue = ShareCatalogue(clients, names)
         self.watermarks = GatewayWatermarks(clients, names)
         self.facts = RunFactsRecorder(clients, names)  # issue #34: facts from the first read
-        self.sheets = SampleSheetRecorder(clients, ledger)  # issue #31: sheet versions
+        self.sheets = SampleSheetRecorder(clients.s3(), ledger)  # issue #31: sheet versions
         self.unrecognised = UnrecognisedFolders(clients, names)
         self.drains = drains
         self.queue_url = self.sqs.get_queue_url(QueueName=shard.queue)["QueueUrl"]

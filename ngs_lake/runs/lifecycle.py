@@ -28,6 +28,7 @@ from ngs_lake.runs.model import (
     utc_iso,
 )
 from ngs_lake.runs.retries import Attempt, AttemptStatus, RetryPolicy, Verdict, retry_verdict
+from ngs_lake.runs.sample_sheets import SampleSheetRecorder
 from ngs_lake.runs.upload_requests import UploadRequest, UploadRequests
 from ngs_lake.runs.verification import Verification
 from ngs_lake.runs.watermarks import Watermark
@@ -373,13 +374,19 @@ def completion_facts(run: Run, verification: Verification, completed: datetime) 
 
 
 def complete(
-    ledger: RunLedger, run: Run, verification: Verification, records: FixityRecordStore
+    ledger: RunLedger,
+    run: Run,
+    verification: Verification,
+    records: FixityRecordStore,
+    sheets: SampleSheetRecorder,
 ) -> Run:
     """UPLOAD_CONFIRMED -> COMPLETED, with the run's metadata and figures; `run.completed` owed.
-    The run's fixity record is written first, so a completed run always has one.
+    The fixity record is written first, so a completed run always has one. A sheet S3 still
+    refuses (runs/sample_sheets.py) completes it as `samplesheet: unreadable`, naming the file.
 
     Returns the run as completed. TransitionConflict if the run moved meanwhile.
     """
+    run, unread = sheets.unread_at_completion(run, verification.objects)
     completed = ledger.clock.now()
     records.write_verified(run, verification, completed)
     facts = completion_facts(run, verification, completed)
@@ -388,8 +395,8 @@ def complete(
         "completion": {k: v for k, v in facts.items() if v is not None},
         "metadata": verification.metadata,
     }
-    if run.samplesheet is not None:  # issue #31: the sheet run.completed carries, as it stood
-        fields["samplesheet_at_completion"] = run.samplesheet
+    if unread or run.samplesheet:  # issue #31: the sheet run.completed carries, as it stood
+        fields["samplesheet_at_completion"] = fields["samplesheet"] = unread or run.samplesheet
     # A sheet version recorded meanwhile moves these counters: the step is decided again.
     ledger.apply(run, Trigger.VERIFIED, fields=fields, unchanged=("sheet_versions", "sheet_pins"))
     return run.model_copy(

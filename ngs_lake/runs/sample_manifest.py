@@ -112,7 +112,8 @@ class SampleManifests:
             "no_samples": withheld,
             "samples": samples,
         }
-        key = manifest_key(run.run_key, str(summary["digest"]))
+        # A sheet S3 refused at completion has no digest (runs/sample_sheets.py unread_summary).
+        key = manifest_key(run.run_key, str(summary.get("digest") or "unread"))
         self.s3.put_object(
             Bucket=self.bucket,
             Key=key,

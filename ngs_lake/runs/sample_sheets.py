@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
+from ngs_lake.platforms.nanopore import FINAL_SUMMARY
 from ngs_lake.platforms.sample_sheet_readers import is_sample_sheet, read_sample_sheet
 from ngs_lake.platforms.sample_sheets import SampleSheet, SheetFormat, SheetStatus
 from ngs_lake.runs.dynamo_items import from_item, to_item
@@ -66,6 +69,11 @@ class SheetVersion(BaseModel):
 
     def summary(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
+
+
+class SheetRefused(Exception):
+    """S3 would not give the lake a sheet (HeadObject or GetObject failed); names the object
+    and the error code."""
 
 
 class SheetNotFound(ValueError):
@@ -135,8 +143,8 @@ def changes_sheet(run: Run, version: SheetVersion) -> bool:
 class SampleSheetRecorder:
     """Records the versions of runs' sheets as their upload events are flushed."""
 
-    def __init__(self, clients: Any, ledger: RunLedger) -> None:
-        self.s3 = clients.s3()
+    def __init__(self, s3: Any, ledger: RunLedger) -> None:
+        self.s3 = s3
         self.ledger = ledger
         self.ddb = ledger.ddb
         self.log_table = ledger.names.run_log_table
@@ -153,7 +161,7 @@ class SampleSheetRecorder:
             try:
                 if self.record_version(row.run_key, row.path) is not None:
                     recorded.append(row.run_key)
-            except (BotoCoreError, ClientError, TransitionConflict) as exc:
+            except (BotoCoreError, ClientError, TransitionConflict, SheetRefused) as exc:
                 # One run's sheet never stops the tick; its next upload event tries again.
                 log.warning("%s: sample sheet %s not recorded: %s", row.run_key, row.path, exc)
         return recorded
@@ -170,11 +178,12 @@ class SampleSheetRecorder:
             version_id = head.get("VersionId") or "null"
             extra = {"VersionId": version_id} if version_id != "null" else {}
             data = self.s3.get_object(Bucket=run.bucket, Key=key, **extra)["Body"].read()
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NoSuchVersion"):
+        except (BotoCoreError, ClientError) as exc:
+            code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else None
+            if code in ("404", "NoSuchKey", "NoSuchVersion"):
                 log.warning("sample sheet of %s: s3://%s/%s is gone", run_key, run.bucket, key)
                 return None
-            raise
+            raise SheetRefused(f"could not read s3://{run.bucket}/{key}: {code or exc}") from exc
         version = read_version(run, path, version_id, data, utc_iso(head["LastModified"]))
         for _ in range(ATTEMPTS):
             try:
@@ -184,6 +193,35 @@ class SampleSheetRecorder:
                     return None
                 run = self.ledger.require_run(run_key)
         raise TransitionConflict(f"{run_key}: the run kept moving while its sheet was recorded")
+
+    def unread_at_completion(
+        self, run: Run, paths: Iterable[str]
+    ) -> tuple[Run, dict[str, Any] | None]:
+        """Before `run` completes: each sheet file among `paths` (in S3, verified) with no
+        recorded version, because the read at its upload event failed and the event was then
+        deleted, is read once more. Returns the run as it is now, and, if one still cannot be
+        read from S3 and would be the sheet in force, its summary (`unreadable`, the reason
+        naming the object and the error): the run completes with it, never as if it had no
+        sheet. TransitionConflict if the run moved meanwhile (its completion is decided again)."""
+        current = run.samplesheet or {}
+        sheets = [p for p in sorted(paths) if is_sample_sheet(run.platform, p)]
+        if all(p == current.get("path") for p in sheets):
+            return run, None  # the common case: no sheet, or its one sheet recorded
+        recorded = {v.path for v in self.versions(run.run_key)}
+        unread = None
+        for path in (p for p in sheets if p not in recorded):
+            try:
+                self.record_version(run.run_key, path)
+            except SheetRefused as exc:  # the ledger's own errors stop the completion
+                summary = unread_summary(path, str(exc), self.ledger.clock.now())
+                log.warning("%s: sample sheet %s", run.run_key, summary["reason"])
+                if unread is None or _rank(summary) >= _rank(unread):
+                    unread = summary
+        run = self.ledger.require_run(run.run_key)
+        current = run.samplesheet
+        if unread is None or (current or {}).get("pinned") or _rank(unread) < _rank(current):
+            return run, None
+        return run, unread
 
     def _held(self, run_key: str, entry: str) -> bool:
         return "Item" in self.ddb.get_item(
@@ -319,6 +357,15 @@ class SampleSheetRecorder:
         else:
             self._plain_write(run, fields, put)
         return pinned
+
+
+def unread_summary(path: str, reason: str, at: datetime) -> dict[str, Any]:
+    """The summary of a sheet S3 would not give the lake: no version, no digest, no samples."""
+    summary: dict[str, Any] = {"path": path, "status": SheetStatus.UNREADABLE.value}
+    summary["refused_at"] = utc_iso(at)  # no version, so no landed_at: when the lake gave up
+    if FINAL_SUMMARY.match(path):  # ranks below a Nanopore sample sheet
+        summary["format"] = SheetFormat.NANOPORE_SUMMARY.value
+    return summary | {"reason": reason[:MAX_REASON_CHARS], "sample_count": 0, "projects": []}
 
 
 def read_version(run: Run, path: str, version_id: str, data: bytes, landed: str) -> SheetVersion:

@@ -24,6 +24,7 @@ from ngs_lake.runs.fixity_record import FixityRecordStore
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.lifecycle import complete
 from ngs_lake.runs.model import Run
+from ngs_lake.runs.sample_sheets import SampleSheetRecorder
 from ngs_lake.runs.verification import OverBudget, Verification, verify_run
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def verify_due(
     every object's checksum counts against the budget: a run with more objects than fit
     (thousands, at a few hundred GetObjectAttributes a second) goes to `complete_run`."""
     report = VerifyReport()
+    sheets = SampleSheetRecorder(s3, ledger)
     deadline = ledger.clock.monotonic() + budget_seconds
     for run in runs:
         if ledger.clock.monotonic() >= deadline:
@@ -75,7 +77,7 @@ def verify_due(
             continue
         try:
             report.verified.append(
-                Verified(complete(ledger, run, verification, records), verification)
+                Verified(complete(ledger, run, verification, records, sheets), verification)
             )
         except TransitionConflict:
             log.info("%s moved on meanwhile; leaving it", run.run_key)

@@ -36,6 +36,7 @@ from ngs_lake.runs.model import (
 )
 from ngs_lake.runs.retries import Attempt, AttemptStatus
 from ngs_lake.runs.run_log_migration import migrate_run
+from ngs_lake.runs.sample_sheets import SampleSheetRecorder
 from ngs_lake.runs.tick import LifecycleRequest, TickPlan, Work, run_tick
 from ngs_lake.runs.upload_requests import UploadRequests
 from ngs_lake.runs.verification import verify_run
@@ -308,7 +309,8 @@ class SimLake:
             return
         try:
             records = FixityRecordStore(self.aws.s3(), self.config.lake.catalog_bucket)
-            complete(ledger, run, verification, records)
+            sheets = SampleSheetRecorder(self.aws.s3(), ledger)
+            complete(ledger, run, verification, records, sheets)
         except TransitionConflict:
             return
         announcer.publish_pending(run.run_key)

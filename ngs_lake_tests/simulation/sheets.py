@@ -6,7 +6,10 @@ delivered again) and their invariants, judged against the versions S3 truly hold
 - a run announces `run.samplesheet_changed` at most once per version, never for the bytes
   consumers were already told of, and only once it is COMPLETED;
 - a bad sheet never holds a run back: at quiescence a run whose sheet is unreadable or invalid
-  and whose marker was written is COMPLETED, or waits on something another open alert names.
+  and whose marker was written is COMPLETED, or waits on something another open alert names;
+- no sheet vanishes in silence: at quiescence a COMPLETED run whose sheet file S3 holds has a
+  version of it recorded, or completed naming it unreadable (a read that failed at its upload
+  event, e.g. under a ledger fault, is tried again at completion).
 
 `SheetActions` is mixed into `LakeSimulation` (machine.py); `SheetJudge` is called from
 `Judge.check` (invariants.py)."""
@@ -22,12 +25,14 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from ngs_lake.runs.model import Run, RunEventType, RunState
 from ngs_lake.runs.sample_sheets import SHEET
+from ngs_lake_tests.simulation.aws import Fault
 from ngs_lake_tests.simulation.world import TrueRun, World
 
 SHEET_VERSION_ONCE = "each sheet version is recorded once"
 SHEET_CHANGE_ONCE = "a sheet change is announced once per version"
 SHEET_NEVER_BLOCKS = "a bad sheet never holds a run back"
-SHEET_INVARIANTS = (SHEET_VERSION_ONCE, SHEET_CHANGE_ONCE, SHEET_NEVER_BLOCKS)
+SHEET_NOT_SILENT = "a completed run's sheet is recorded or named unreadable"
+SHEET_INVARIANTS = (SHEET_VERSION_ONCE, SHEET_CHANGE_ONCE, SHEET_NEVER_BLOCKS, SHEET_NOT_SILENT)
 HEADER = b"flow_cell_id,sample_id,experiment_id,barcode,alias\n"
 
 
@@ -80,6 +85,16 @@ class SheetActions(RuleBasedStateMachine):
             note("eventbridge: sample sheet event delivered again")
         self.checked()
 
+    @rule(kind=st.sampled_from(["throttle", "fail"]), times=st.integers(1, 4))
+    def sheet_read_fault(self, kind: str, times: int = 1) -> None:
+        """S3 refuses the next HeadObject calls (only sheet reads make them in the run core): a
+        sheet's version goes unrecorded at its upload event, and maybe at completion too."""
+        from ngs_lake_tests.simulation.machine import note
+
+        self.lake.faults.faults.append(Fault("s3", "HeadObject", kind, times))
+        note(f"s3: HeadObject {kind} x{times}")
+        self.checked()
+
 
 class SheetJudge:
     """Reads the run log and S3 through the machine's own (fault-free) moto clients."""
@@ -92,8 +107,11 @@ class SheetJudge:
         self.checked[f"invariant checked: {SHEET_CHANGE_ONCE}"] += 1
         for run in runs:
             log = self._log(run.run_key)
-            self.versions_once(run, [i for i in log if i["entry"].startswith(SHEET)], violate)
+            recorded = [i for i in log if i["entry"].startswith(SHEET)]
+            self.versions_once(run, recorded, violate)
             self.changes_once(run, log, violate)
+            if quiescent:
+                self.not_silent(run, recorded, violate)
         if quiescent:
             self.never_blocks(runs, violate)
 
@@ -123,6 +141,22 @@ class SheetJudge:
             mine = {v["version_id"] for v in recorded if v["path"] == path}
             if not mine <= in_s3:
                 violate(SHEET_VERSION_ONCE, f"{run.run_key} recorded versions S3 never held")
+
+    def not_silent(self, run: Run, recorded: list[dict], violate: Any) -> None:
+        self.checked[f"invariant checked: {SHEET_NOT_SILENT}"] += 1
+        truth = self.lake.world.runs.get(run.run_key)
+        path = sheet_path(truth) if truth else None
+        if run.state != RunState.COMPLETED or path is None:
+            return
+        key = f"{run.run_folder}/{path}"
+        s3 = self.lake.inspect["s3"]
+        listed = s3.list_objects_v2(Bucket=run.bucket, Prefix=key).get("Contents", [])
+        if not any(o["Key"] == key for o in listed):
+            return
+        told = run.samplesheet_at_completion or {}
+        named = told.get("path") == path and told.get("status") == "unreadable"
+        if not named and not any(v["path"] == path for v in recorded):
+            violate(SHEET_NOT_SILENT, f"{run.run_key} completed; its sheet {path} vanished")
 
     def changes_once(self, run: Run, log: list[dict], violate: Any) -> None:
         changed = [

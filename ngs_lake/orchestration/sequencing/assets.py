@@ -39,6 +39,7 @@ from ngs_lake.runs.fixity_record import FixityRecordStore
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.lifecycle import complete, record_incomplete
 from ngs_lake.runs.model import RunState
+from ngs_lake.runs.sample_sheets import SampleSheetRecorder
 from ngs_lake.runs.verification import verify_run
 
 
@@ -76,7 +77,8 @@ def sequencing_run(
         return
     try:
         records = FixityRecordStore(clients.s3(), document.lake.catalog_bucket)
-        completed = complete(ledger, run, verification, records)
+        sheets = SampleSheetRecorder(clients.s3(), ledger)
+        completed = complete(ledger, run, verification, records, sheets)
     except TransitionConflict:
         context.log.info(f"{run_key} moved on meanwhile; leaving it")
         return
