@@ -14,7 +14,11 @@ from pathlib import Path
 from ngs_lake_tests.conftest import SMALL_CONFIG, local_environment, run_cli
 from ngs_lake_tests.fault_proxy import FaultProxy
 
-LOCKED = "small-lake-mis-mad-01, small-lake-nvx-mad-01, small-lake-prm-mad-01"
+# The sequencers' buckets and the fixity evidence bucket (issue #33), sorted.
+LOCKED = (
+    "small-lake-fixity-evidence, small-lake-mis-mad-01, small-lake-nvx-mad-01, "
+    "small-lake-prm-mad-01"
+)
 
 
 def provision(gateway, moto, *args: str, env: dict[str, str] | None = None):
@@ -41,8 +45,8 @@ def test_apply_refuses_without_yes_when_stdin_is_not_a_terminal(moto, start_gate
     digest = refused.stdout.splitlines()[-1].removeprefix("plan digest: ")
     assert len(digest) == 64
     assert lines[-2] == (
-        f"about to apply plan {digest}: 86 changes to local stand-in at {moto.endpoint}, "
-        f"region us-east-1; Storage Gateway API at {gateway.endpoint} (86 create)"
+        f"about to apply plan {digest}: 93 changes to local stand-in at {moto.endpoint}, "
+        f"region us-east-1; Storage Gateway API at {gateway.endpoint} (93 create)"
     )
     assert lines[-1] == (
         "Error: not applied: stdin is not a terminal, so no one can confirm; read the plan, then "
@@ -52,7 +56,7 @@ def test_apply_refuses_without_yes_when_stdin_is_not_a_terminal(moto, start_gate
 
     applied = provision(gateway, moto, "--apply", "--yes")
     assert applied.returncode == 0, applied.stderr
-    assert "applied 86 changes" in applied.stdout
+    assert "applied 93 changes" in applied.stdout
     again = provision(gateway, moto, "--apply")  # nothing to do: nothing to confirm
     assert again.returncode == 0, again.stderr
     assert again.stderr.splitlines()[-1] == "nothing to apply: every resource is up to date"
@@ -79,7 +83,7 @@ def test_on_aws_apply_calls_out_the_locked_buckets_and_asks_first(moto, start_ga
         typed=b"n\n",
     )
     assert (
-        "IRREVERSIBLE: creates 3 buckets under Object Lock COMPLIANCE with 365-day retention "
+        "IRREVERSIBLE: creates 4 buckets under Object Lock COMPLIANCE with 365-day retention "
         f"({LOCKED}); the lock cannot be removed, and no one, the account's root user included, "
         "can delete what they hold or the buckets themselves before the retention ends"
     ) in answer
@@ -121,7 +125,7 @@ def test_the_plan_shows_policies_only_when_asked(moto, start_gateway):
     assert quiet.returncode == 0, quiet.stderr
     assert '"Statement"' not in quiet.stdout
     *_, counts, digest = quiet.stdout.splitlines()
-    assert counts == "plan: 86 create, 0 update, 0 no-op, 0 retained, 0 move, 0 remove"
+    assert counts == "plan: 93 create, 0 update, 0 no-op, 0 retained, 0 move, 0 remove"
     assert re.fullmatch(r"plan digest: [0-9a-f]{64}", digest)
     shown = provision(gateway, moto, "--plan", "--show-policies")
     policies = json.loads(shown.stdout[shown.stdout.index("\n{") :])

@@ -23,6 +23,7 @@ METADATA = {
     "flowcell",
     "marker_to_completion_seconds",
     "platform",
+    "projects",  # issue #31: the sample sheet's
     "run_application",
     "run_application_version",
     "run_chemistry",
@@ -39,6 +40,8 @@ METADATA = {
     "run_surfaces",
     "run_tiles",
     "s3_prefix",
+    "samples",
+    "samplesheet",
     "sequencing_seconds",
     "site",
     "size",
