@@ -28,6 +28,7 @@ from ngs_lake.runs.ingest import IngestSettings
 from ngs_lake.runs.ledger import RunLedger, TransitionConflict
 from ngs_lake.runs.lifecycle import complete, record_incomplete
 from ngs_lake.runs.model import (
+    RunEventType,
     RunState,
     TransitionNotAllowed,
     Trigger,
@@ -339,6 +340,12 @@ class SimLake:
             ExpressionAttributeValues={":r": {"S": run_key}},
             ConsistentRead=True,
         )["Items"]
+        # The old model predates the sample sheet's messages (issue #31): no run it left has one.
+        if any(
+            e.get("event_type", {}).get("S") == RunEventType.SAMPLESHEET_CHANGED.value
+            for e in entries
+        ):
+            return False
         outbox = {}
         for entry in entries:
             if not entry["entry"]["S"].startswith("outbox#"):
