@@ -586,12 +586,17 @@ def _check_a_run_in_flight(page, base: str, run_key: str, shots: Path) -> None:
     """Its state before it completes, among sequencing_run's events (the newest: selected by
     its partition key, shown whole); its full key in runs_in_flight's table."""
 
+    from playwright.sync_api import TimeoutError as PageTimeout
+
     def listed() -> bool:  # the list shows what was there when the page loaded
         page.goto(f"{base}/assets/sequencing_run?view=events")
-        page.get_by_text("events sensor tick").first.wait_for(timeout=30_000)
+        try:  # a loaded webserver can take longer than one wait to render the events: load again
+            page.get_by_text("events sensor tick").first.wait_for(timeout=30_000)
+        except PageTimeout:
+            return False
         return page.get_by_text(run_key, exact=True).count() > 0
 
-    wait_for(listed, timeout=120, interval=2, what=f"{run_key}'s state among the events")
+    wait_for(listed, timeout=240, interval=2, what=f"{run_key}'s state among the events")
     page.get_by_text(run_key, exact=True).first.click()
     detail = page.get_by_text("STARTED: files uploading; waits for the run's completion marker")
     detail.wait_for(timeout=30_000)
