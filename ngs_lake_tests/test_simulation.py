@@ -383,6 +383,29 @@ def test_soak_a_marker_whose_step_loses_a_race_is_kept_not_dropped():
     breaks(NO_FALSE_STALL, steps)
 
 
+def _first_tick_dies_after(sim: LakeSimulation, operation: str, reason: str) -> None:
+    """A new run's first tick dies at its first DynamoDB call after `operation`; then the
+    daemon is down 10 minutes and up for an hour."""
+    run = sim.world.start_run(B01)
+    sim.world.write_pod5(run)
+    sim.world.advance(60)
+    seen: list[str] = []
+
+    def crash(service: str, called: str) -> bool:
+        if called == operation:
+            seen.append(called)
+        elif seen and service == "dynamodb":
+            raise SimulatedCrash(reason)
+        return False
+
+    sim.lake.faults.interleave = crash
+    sim.process("tick", sim.lake.tick)
+    sim.lake.faults.interleave = None
+    assert seen, f"the tick called {operation} before it died"
+    sim.advance(600, daemon=False)
+    sim.advance(HOUR)
+
+
 def test_a_send_whose_outcome_a_crash_hid_is_not_sent_again_past_the_dedup_window():
     """Found while the fresh examples were searched after the EventBridge dead letters changed
     the search: a tick dies between a Publish and its record, and the daemon is down for 10
@@ -392,24 +415,7 @@ def test_a_send_whose_outcome_a_crash_hid_is_not_sent_again_past_the_dedup_windo
     operator instead (`RunAnnouncer.check_send_window`)."""
 
     def steps(sim: LakeSimulation) -> None:
-        run = sim.world.start_run(B01)
-        sim.world.write_pod5(run)
-        sim.world.advance(60)
-        published: list[str] = []
-
-        def crash(service: str, called: str) -> bool:
-            if called == "Publish":
-                published.append(called)
-            elif published and service == "dynamodb":
-                raise SimulatedCrash("after Publish, before its record")
-            return False
-
-        sim.lake.faults.interleave = crash
-        sim.process("tick", sim.lake.tick)
-        sim.lake.faults.interleave = None
-        assert published, "the tick published before it died"
-        sim.advance(600, daemon=False)
-        sim.advance(HOUR)
+        _first_tick_dies_after(sim, "Publish", "after Publish, before its record")
 
     breaks(ONCE_IN_ORDER, steps)
 
@@ -422,24 +428,7 @@ def test_a_tick_that_dies_after_its_deletes_leaves_its_gateways_watermark_writte
     before it deletes (`EventIngest._advance_watermarks`)."""
 
     def steps(sim: LakeSimulation) -> None:
-        run = sim.world.start_run(B01)
-        sim.world.write_pod5(run)
-        sim.world.advance(60)
-        deleted: list[str] = []
-
-        def crash(service: str, called: str) -> bool:
-            if called == "DeleteMessageBatch":
-                deleted.append(called)
-            elif deleted:
-                raise SimulatedCrash("after the deletes, before the tick's next write")
-            return False
-
-        sim.lake.faults.interleave = crash
-        sim.process("tick", sim.lake.tick)
-        sim.lake.faults.interleave = None
-        assert deleted, "the tick deleted its events before it died"
-        sim.advance(600, daemon=False)
-        sim.advance(HOUR)
+        _first_tick_dies_after(sim, "DeleteMessageBatch", "after the deletes, before a write")
 
     breaks(NOT_STUCK, steps)
 

@@ -186,6 +186,7 @@ class RunAnnouncer:
         done = []
         context: RunContext | None = None  # read once, for the entries that need a body
         last = run.published_sequence
+        steps = operator_steps(run)  # a send stamped before the last step is started afresh
         try:
             for entry in self.ledger.log.pending_outbox(run):
                 if entry.published_at is None:
@@ -193,9 +194,9 @@ class RunAnnouncer:
                         context = context or self.context(run)
                         body = self.build(run, entry, context).body()
                         validate_message(body)
-                        entry = self.ledger.log.record_sending(entry, body, operator_steps(run))
-                    elif entry.sending_at is None or entry.sending_epoch != operator_steps(run):
-                        entry = self.ledger.log.restamp_sending(entry, operator_steps(run))
+                        entry = self.ledger.log.record_sending(entry, body, steps)
+                    elif entry.sending_at is None or entry.sending_epoch != steps:
+                        entry = self.ledger.log.restamp_sending(entry, steps)
                     self.check_send_window(entry)
                     assert entry.body is not None  # recorded above, or read back
                     self.publish(run, entry.message_id, entry.body, entry.event_type)
